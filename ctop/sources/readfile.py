@@ -1,0 +1,86 @@
+"""Cheap, exception-safe reads of small kernel files (cgroupfs, procfs): the only place sources touch the disk.
+
+Every reader returns ``None`` for "no data" (missing file, vanished cgroup, permission, malformed content) so a
+single bad file never fails a refresh.
+"""
+
+from __future__ import annotations
+
+import os
+
+_READ_CHUNK = 65536
+
+
+def read_bytes(path: str) -> bytes | None:
+    """Whole content of a small file, or None if it cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunk = os.read(fd, _READ_CHUNK)
+        if len(chunk) < _READ_CHUNK:
+            return chunk
+        parts = [chunk]
+        while chunk:
+            chunk = os.read(fd, _READ_CHUNK)
+            parts.append(chunk)
+        return b"".join(parts)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_int(path: str) -> int | None:
+    """A file holding one integer; None when missing or malformed."""
+    data = read_bytes(path)
+    if data is None:
+        return None
+    try:
+        return int(data)
+    except ValueError:
+        return None
+
+
+def read_limit(path: str) -> tuple[bool, int | None]:
+    """A file holding an integer or ``max``: (present, value) with value None meaning unlimited."""
+    data = read_bytes(path)
+    if data is None:
+        return False, None
+    data = data.strip()
+    if data == b"max":
+        return True, None
+    try:
+        return True, int(data)
+    except ValueError:
+        return False, None
+
+
+def read_text(path: str) -> str | None:
+    """A small text file decoded leniently; None if it cannot be read."""
+    data = read_bytes(path)
+    return None if data is None else data.decode("utf-8", "replace")
+
+
+def parse_flat_keyed(data: bytes | None) -> dict[str, int]:
+    """``key value`` lines (memory.stat, cpu.stat, memory.events) as a dict; bad lines are skipped."""
+    result: dict[str, int] = {}
+    if not data:
+        return result
+    for line in data.split(b"\n"):
+        key, _, value = line.partition(b" ")
+        if not value:
+            continue
+        try:
+            result[key.decode("ascii", "replace")] = int(value)
+        except ValueError:
+            continue
+    return result
+
+
+def count_lines(data: bytes | None) -> int | None:
+    """Number of non-empty lines (cgroup.procs, tasks); None when there is no data."""
+    if data is None:
+        return None
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)

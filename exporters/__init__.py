@@ -1,0 +1,1 @@
+"""Prometheus exporter, Grafana dashboard, rules and deployment manifests."""

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Sets up everything ctop needs on a Debian or Ubuntu machine (as root), then runs what you ask:
+#   ./setup.sh run [CTOP ARGS...]   set up, then start ctop
+#   ./setup.sh test [PYTEST ARGS...] set up, then run the whole test suite (lint, unit and system tests)
+#   ./setup.sh bench | soak         set up, then run the benchmarks / the long soak
+#   ./setup.sh                      set up only
+# Idempotent: packages already present are not reinstalled; the virtualenv is reused.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+here=$PWD
+action=${1:-setup}
+[ $# -gt 0 ] && shift
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh installs packages and needs root: run it with sudo." >&2
+    exit 1
+fi
+
+# Distribution packages. bcc comes from here (python3-bpfcc), never from PyPI.
+packages=(python3 python3-venv python3-bpfcc bpftool linux-headers-amd64 docker.io containerd runc
+          busybox-static prometheus tmux iproute2 procps curl make gcc systemd)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The Debian docker.io package enables a system dockerd; ctop's tests start their own private daemons instead.
+
+# A virtualenv that sees the distribution's bcc.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import bcc' 2>/dev/null; then
+    rm -rf .venv
+    /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+pipq=(.venv/bin/pip install -q --disable-pip-version-check --root-user-action=ignore)
+if [ "$action" = test ] || [ "$action" = bench ] || [ "$action" = soak ]; then
+    "${pipq[@]}" ".[test]"
+else
+    "${pipq[@]}" .
+fi
+ln -sf "$here/.venv/bin/ctop" /usr/local/bin/ctop
+
+case "$action" in
+    setup) echo "setup: done; run 'sudo ctop'." ;;
+    run) exec /usr/local/bin/ctop "$@" ;;
+    test)
+        .venv/bin/ruff check ctop bpf exporters tests bench
+        exec .venv/bin/pytest "$@" ;;
+    bench) exec .venv/bin/python bench/run.py "$@" ;;
+    soak) exec .venv/bin/pytest -m soak tests/system/test_soak.py "$@" ;;
+    *) echo "setup.sh: unknown action '$action' (use run, test, bench or soak)." >&2; exit 2 ;;
+esac

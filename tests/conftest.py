@@ -1,0 +1,22 @@
+"""Fixtures shared by all tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
+from support.env import need_root
+
+
+@pytest.fixture
+def test_cgroup() -> Iterator[TestCgroup]:
+    """A fresh, uniquely named cgroup in every hierarchy of this host (root only); removed afterwards."""
+    need_root()
+    layout = host_layout()
+    cg = make_cgroup(layout, "/" + unique_name())
+    try:
+        yield cg
+    finally:
+        cg.stop_processes()
+        remove_tree(layout, cg.path)

@@ -1,0 +1,1 @@
+"""Helpers shared by ctop's tests (importable as ``support``; tests/ is on pytest's pythonpath)."""

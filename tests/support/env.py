@@ -1,0 +1,30 @@
+"""What the test machine has, and the CI rule: in CI a missing component fails a system test, never skips it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need(condition: object, what: str) -> None:
+    """Skip (locally) or fail (in CI) the calling test unless ``condition`` holds; ``what`` names the component."""
+    if condition:
+        return
+    message = f"missing component: {what}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: system tests must not skip)")
+    pytest.skip(message)
+
+
+def need_root() -> None:
+    need(os.geteuid() == 0, "root")
+
+
+def need_binary(name: str) -> str:
+    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
+    need(path, f"the {name} binary")
+    return str(path)
