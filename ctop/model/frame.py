@@ -1,0 +1,83 @@
+"""The model every view consumes: one Frame per refresh, holding each cgroup's raw sample, its rates and names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .sample import CgroupSample, Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who owns a cgroup, as its owner knows it. Empty strings when unknown (like cAdvisor's labels)."""
+
+    kind: str = "cgroup"  # container, pod, qos, slice, service, scope, cgroup, root
+    runtime: str = ""  # docker, containerd, cri-o, podman, systemd, kubernetes, ""
+    container_id: str = ""
+    name: str = ""  # container name (Docker) or id (containerd), unit name for systemd
+    image: str = ""
+    pod: str = ""
+    pod_uid: str = ""
+    namespace: str = ""
+    container: str = ""  # Kubernetes container name; "POD" for a pause container
+    qos_class: str = ""  # guaranteed, burstable, besteffort
+    labels: dict[str, str] = field(default_factory=dict)
+    start_time_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NetCounters:
+    """Cumulative counters of one network interface (from /proc/<pid>/net/dev of the owning namespace)."""
+
+    rx_bytes: int = 0
+    rx_packets: int = 0
+    rx_errors: int = 0
+    rx_dropped: int = 0
+    tx_bytes: int = 0
+    tx_packets: int = 0
+    tx_errors: int = 0
+    tx_dropped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CgroupRow:
+    """One cgroup in one refresh: the raw sample, who it is, and rates against the previous refresh.
+
+    A rate is None when there is no previous sample of the same cgroup (first refresh, or the cgroup was
+    recreated under the same path), or when its inputs are missing.
+    """
+
+    sample: CgroupSample
+    identity: Identity = field(default_factory=Identity)
+    cpu_percent: float | None = None  # 100 = one CPU (docker stats formula)
+    cpu_limit_cores: float | None = None  # None when unlimited
+    cpu_limit_percent: float | None = None  # CPU used as a share of the limit
+    throttled_percent: float | None = None  # share of CFS periods that were throttled
+    memory_limit_percent: float | None = None  # working set as a share of the limit
+    io_read_bytes_per_s: float | None = None
+    io_write_bytes_per_s: float | None = None
+    io_read_ops_per_s: float | None = None
+    io_write_ops_per_s: float | None = None
+    # Network of the namespace this cgroup owns (None when it owns none or it is unknown).
+    net: dict[str, NetCounters] | None = None
+    net_rx_bytes_per_s: float | None = None
+    net_tx_bytes_per_s: float | None = None
+    # eBPF counters (cumulative, from ctop.ebpf) and rates; None while eBPF is off or not ready.
+    ebpf: Any = None
+    ebpf_rates: dict[str, float | None] | None = None
+
+    @property
+    def path(self) -> str:
+        return self.sample.path
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One refresh as every view sees it."""
+
+    snapshot: Snapshot
+    rows: dict[str, CgroupRow]
+    interval_s: float | None  # seconds since the previous refresh, None on the first
+    notices: tuple[str, ...] = ()  # one sentence each: what is missing and why (not root, no eBPF, no names)
+    ebpf_state: str = "off"  # off, starting, ready, failed
