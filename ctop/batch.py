@@ -1,0 +1,78 @@
+"""Batch output (``ctop -b``): one table, JSON array or CSV block per refresh, from Frames only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .model.fields import FIELDS, FIELDS_BY_KEY, Field, format_value, json_value, sort_rows
+from .model.frame import CgroupRow, Frame
+
+TEXT_COLUMNS = ("id", "processes", "pids", "cpu_percent", "cpu_limit_cores", "throttled_percent",
+                "memory_working_set_bytes", "memory_limit_bytes", "io_read_bytes_per_s", "io_write_bytes_per_s")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What to print and how."""
+
+    order: str = "cpu"
+    reverse: bool = False
+    max_depth: int | None = None
+    output: str = "text"  # text, json or csv
+    columns: tuple[str, ...] = TEXT_COLUMNS
+
+
+def select_rows(frame: Frame, options: BatchOptions) -> list[CgroupRow]:
+    """The rows to print, in order."""
+    rows = [r for r in frame.rows.values()
+            if options.max_depth is None or r.sample.depth <= options.max_depth]
+    return sort_rows(rows, options.order, options.reverse)
+
+
+def row_object(row: CgroupRow, fields: Sequence[Field] = FIELDS) -> dict[str, object]:
+    """A row as a JSON object: every field's key with its value (null for no data)."""
+    return {f.key: json_value(f.get(row)) for f in fields}
+
+
+def render_json(frame: Frame, options: BatchOptions) -> str:
+    """One JSON array of row objects, on one line."""
+    rows = [{"time": round(frame.snapshot.host.wall_time_s, 3), **row_object(r)} for r in select_rows(frame, options)]
+    return json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
+
+
+def render_csv(frame: Frame, options: BatchOptions, header: bool) -> str:
+    """CSV lines with every field, and a header line when asked."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if header:
+        writer.writerow(["time", *(f.key for f in FIELDS)])
+    stamp = round(frame.snapshot.host.wall_time_s, 3)
+    for r in select_rows(frame, options):
+        writer.writerow([stamp, *("" if (v := json_value(f.get(r))) is None else v for f in FIELDS)])
+    return out.getvalue().rstrip("\n")
+
+
+def render_text(frame: Frame, options: BatchOptions, width: int | None = None) -> str:
+    """A table like ``systemd-cgtop -b``: the first column takes what the others leave."""
+    fields = [FIELDS_BY_KEY[k] for k in options.columns]
+    rows = select_rows(frame, options)
+    cells = [[format_value(f, f.get(r)) for f in fields] for r in rows]
+    widths = [max([len(f.header)] + [len(c[i]) for c in cells]) for i, f in enumerate(fields)]
+    if width is not None:
+        other = sum(widths[1:]) + len(widths) - 1
+        widths[0] = max(len(fields[0].header), min(widths[0], width - other))
+    lines = [_line([f.header for f in fields], widths)]
+    lines.extend(_line(c, widths) for c in cells)
+    return "\n".join(lines)
+
+
+def _line(values: list[str], widths: list[int]) -> str:
+    first = values[0]
+    if len(first) > widths[0]:
+        first = "…" + first[-(widths[0] - 1):]
+    parts = [first.ljust(widths[0])] + [v.rjust(w) for v, w in zip(values[1:], widths[1:])]
+    return " ".join(parts).rstrip()

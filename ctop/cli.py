@@ -1,0 +1,152 @@
+"""The ``ctop`` command line (click): builds the configuration and hands it to the view or subcommand."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import click
+
+from . import __version__
+from .batch import TEXT_COLUMNS, BatchOptions, render_csv, render_json, render_text
+from .collector import Collector, CollectorConfig
+from .errors import CtopError
+from .model.fields import ORDERS
+
+
+def _collector(cgroup_root: str, proc_root: str, depth: int | None) -> Collector:
+    try:
+        return Collector(CollectorConfig(cgroup_root=cgroup_root, proc_root=proc_root, max_depth=depth))
+    except CtopError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-b", "--batch", is_flag=True, help="Print refreshes to stdout instead of the interactive view.")
+@click.option("-n", "--iterations", type=click.IntRange(min=1), default=None,
+              help="Stop after this many refreshes (batch mode; default: run until interrupted).")
+@click.option("-d", "--delay", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Seconds between refreshes.")
+@click.option("--order", type=click.Choice(sorted(ORDERS)), default="cpu", show_default=True,
+              help="Sort rows by this column.")
+@click.option("-r", "--reverse", is_flag=True, help="Reverse the sort order.")
+@click.option("--depth", type=click.IntRange(min=0), default=None,
+              help="Show cgroups at most this deep (0 = the root only; default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Batch mode: one JSON array of rows per refresh, one per line.")
+@click.option("--csv", "as_csv", is_flag=True, help="Batch mode: CSV with a header line and every field.")
+@click.option("--cgroup-root", default="/sys/fs/cgroup", show_default=True, metavar="DIR",
+              help="Where the cgroup hierarchies are mounted (or a recorded tree).")
+@click.option("--proc-root", default="/proc", show_default=True, metavar="DIR", help="Where procfs is mounted.")
+@click.version_option(__version__, "-V", "--version", prog_name="ctop")
+@click.pass_context
+def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, order: str, reverse: bool,
+        depth: int | None, as_json: bool, as_csv: bool, cgroup_root: str, proc_root: str) -> None:
+    """Live CPU, memory, IO and limits of every cgroup, container and pod on this node.
+
+    \b
+    Examples:
+      sudo ctop                        the interactive view
+      ctop -b -n 1                     one table (after one refresh interval) and exit
+      ctop -b -n 5 -d 2 --order memory five tables two seconds apart, biggest memory first
+      ctop -b --json -n 1 | jq .       one JSON array of rows (stable keys for scripts)
+      ctop doctor                      what ctop needs here and what is missing
+    """
+    ctx.obj = {"cgroup_root": cgroup_root, "proc_root": proc_root}
+    if ctx.invoked_subcommand is not None:
+        return
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv cannot be used together: choose one output format.")
+    output = "json" if as_json else "csv" if as_csv else "text"
+    if (as_json or as_csv) and not batch:
+        batch = True
+    options = BatchOptions(order=order, reverse=reverse, max_depth=depth, output=output)
+    collector = _collector(cgroup_root, proc_root, depth)
+    if batch:
+        run_batch(collector, options, iterations, delay)
+    else:
+        run_interactive(collector, options, delay)
+
+
+def run_batch(collector: Collector, options: BatchOptions, iterations: int | None, delay: float) -> None:
+    """Print a refresh every ``delay`` seconds; the first after one interval so that every row has rates."""
+    collector.collect()
+    count = 0
+    while iterations is None or count < iterations:
+        time.sleep(delay)
+        frame = collector.collect()
+        if options.output == "json":
+            text = render_json(frame, options)
+        elif options.output == "csv":
+            text = render_csv(frame, options, header=count == 0)
+        else:
+            width = os.get_terminal_size().columns if sys.stdout.isatty() else None
+            text = render_text(frame, options, width) + "\n"
+        click.echo(text)
+        sys.stdout.flush()
+        count += 1
+
+
+def run_interactive(collector: Collector, options: BatchOptions, delay: float) -> None:
+    """The urwid view; falls back to batch text when stdout is not a terminal."""
+    if not sys.stdout.isatty():
+        run_batch(collector, options, None, delay)
+        return
+    try:
+        from .ui.app import run_app
+    except ImportError:
+        raise click.ClickException("The interactive view is not installed in this build: use 'ctop -b'.") from None
+    run_app(collector, options, delay)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as a JSON array.")
+@click.pass_obj
+def doctor(obj: dict[str, str], as_json: bool) -> None:
+    """Check what ctop needs on this node; exit 1 if ctop cannot run at all."""
+    from .doctor import can_run, run_checks
+
+    checks = run_checks(obj["cgroup_root"], obj["proc_root"])
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in checks]))
+    else:
+        marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+        for c in checks:
+            click.echo(f"[{marks[c.status]}] {c.name:<15} {c.message}")
+    if not can_run(checks):
+        sys.exit(1)
+
+
+@cli.command()
+def fields() -> None:
+    """List every field: its JSON/CSV key, table header, unit and meaning."""
+    from .model.fields import FIELDS
+
+    for f in FIELDS:
+        click.echo(f"{f.key:<28} {f.header:<9} {f.unit or 'text':<12} {f.description}")
+
+
+def main() -> None:
+    """Entry point: user errors end in one sentence, never a stack trace."""
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except CtopError as e:
+        click.echo(f"ctop: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (ctop -b | head): stop quietly.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        finally:
+            sys.exit(0)
+
+
+__all__ = ["TEXT_COLUMNS", "cli", "main"]

@@ -1,0 +1,131 @@
+"""``ctop doctor``: checks what ctop needs on this node, one line per check with what to do about a problem."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+from dataclasses import dataclass
+
+from .errors import CtopError
+from .sources.cgroupfs_layout import detect_layout
+from .sources.readfile import read_bytes
+
+RUNTIME_SOCKETS = (
+    ("docker", "/var/run/docker.sock"),
+    ("containerd", "/run/containerd/containerd.sock"),
+    ("cri-o", "/var/run/crio/crio.sock"),
+    ("podman", "/run/podman/podman.sock"),
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: ``status`` is ok, warn (ctop runs with less) or fail (ctop cannot run)."""
+
+    status: str
+    name: str
+    message: str
+
+
+def check_root() -> Check:
+    if os.geteuid() == 0:
+        return Check("ok", "root", "running as root")
+    return Check("warn", "root", "not root: eBPF fields and some container details are off; run with sudo")
+
+
+def check_cgroups(cgroup_root: str) -> Check:
+    try:
+        layout = detect_layout(cgroup_root)
+    except CtopError as e:
+        return Check("fail", "cgroups", str(e))
+    return Check("ok", "cgroups", layout.describe())
+
+
+def check_proc(proc_root: str) -> Check:
+    if read_bytes(proc_root + "/stat") is None:
+        return Check("fail", "procfs", f"cannot read {proc_root}/stat: mount procfs there or pass --proc-root")
+    return Check("ok", "procfs", f"{proc_root} readable")
+
+
+def check_psi(cgroup_root: str) -> Check:
+    for candidate in (cgroup_root + "/cpu.pressure", cgroup_root + "/unified/cpu.pressure", "/proc/pressure/cpu"):
+        if os.path.exists(candidate):
+            if read_bytes(candidate) is not None:
+                return Check("ok", "psi", f"pressure stall information enabled ({candidate})")
+            return Check("warn", "psi", "PSI is compiled in but disabled: boot with psi=1 for pressure columns")
+    return Check("warn", "psi", "no PSI files: the kernel lacks CONFIG_PSI; pressure columns stay empty")
+
+
+def check_tracefs() -> Check:
+    for path in ("/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"):
+        if os.path.isdir(path):
+            return Check("ok", "tracefs", f"mounted ({os.path.dirname(path)})")
+    return Check("warn", "tracefs", "tracefs not mounted: run 'mount -t tracefs nodev /sys/kernel/tracing' "
+                                    "(ctop mounts it itself when run as root)")
+
+
+def check_bcc() -> Check:
+    try:
+        import bcc  # noqa: F401
+    except Exception:
+        return Check("warn", "bcc", "bcc is not importable: install python3-bpfcc (apt) to enable eBPF fields")
+    return Check("ok", "bcc", "bcc importable")
+
+
+def check_headers() -> Check:
+    release = platform.release()
+    build = f"/lib/modules/{release}/build"
+    if os.path.isdir(build):
+        return Check("ok", "kernel headers", f"{build} present")
+    trees = sorted(d for d in os.listdir("/usr/src") if d.startswith("linux-headers-")) if os.path.isdir(
+        "/usr/src") else []
+    if trees:
+        return Check("ok", "kernel headers", f"no headers for {release}; ctop builds a tree from "
+                                             f"{', '.join(trees)} (tracepoint arguments only)")
+    return Check("warn", "kernel headers", "no kernel headers: install linux-headers-amd64 (or your kernel's) "
+                                           "to enable eBPF fields")
+
+
+def check_btf() -> Check:
+    if os.path.exists("/sys/kernel/btf/vmlinux"):
+        return Check("ok", "btf", "/sys/kernel/btf/vmlinux present")
+    return Check("warn", "btf", "no kernel BTF: eBPF still works on tracepoint arguments only")
+
+
+def check_socket(runtime: str, path: str) -> Check:
+    if not os.path.exists(path):
+        return Check("warn", runtime, f"no socket at {path}: {runtime} containers will show without names")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(1.0)
+            s.connect(path)
+    except OSError as e:
+        return Check("warn", runtime, f"socket {path} does not accept connections ({e.strerror}): "
+                                      f"is the {runtime} daemon running?")
+    return Check("ok", runtime, f"socket {path} answers")
+
+
+def run_checks(cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc") -> list[Check]:
+    """Every check, in the order they are printed."""
+    checks = [check_root(), check_cgroups(cgroup_root), check_proc(proc_root), check_psi(cgroup_root),
+              check_tracefs(), check_bcc(), check_headers(), check_btf()]
+    checks.extend(_ebpf_checks())
+    checks.extend(check_socket(runtime, path) for runtime, path in RUNTIME_SOCKETS)
+    return checks
+
+
+def _ebpf_checks() -> list[Check]:
+    """eBPF readiness and cost, from the eBPF package when it is present."""
+    try:
+        from .ebpf.source import doctor_checks
+    except ImportError:
+        return []
+    try:
+        return [Check(status, name, message) for status, name, message in doctor_checks()]
+    except Exception as e:  # a broken eBPF check must not hide the others
+        return [Check("warn", "ebpf", f"eBPF check failed: {e}")]
+
+
+def can_run(checks: list[Check]) -> bool:
+    return not any(c.status == "fail" for c in checks)

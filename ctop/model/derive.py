@@ -1,0 +1,108 @@
+"""Rates from two snapshots: CPU % (docker stats formula), CPU % of the limit, throttling, IO and network rates.
+
+No rate is computed across a cgroup that was removed and recreated under the same path (different inode), nor
+across a counter that went backwards.
+"""
+
+from __future__ import annotations
+
+from .frame import CgroupRow, Identity, NetCounters
+from .sample import UNLIMITED, CgroupSample, HostSample
+
+
+def counter_delta(prev: int | None, cur: int | None) -> int | None:
+    """cur - prev for a cumulative counter; None when unknown or when it went backwards (a reset)."""
+    if prev is None or cur is None or cur < prev:
+        return None
+    return cur - prev
+
+
+def cpu_limit_cores(sample: CgroupSample) -> float | None:
+    """quota / period in CPUs; None when unlimited or unknown."""
+    quota, period = sample.cpu_quota_us, sample.cpu_period_us
+    if quota is None or quota == UNLIMITED or quota <= 0 or not period:
+        return None
+    return quota / period
+
+
+def cpu_percent(prev: CgroupSample, cur: CgroupSample, host_prev: HostSample, host_cur: HostSample) -> float | None:
+    """Δ container CPU / Δ host CPU × online CPUs × 100 (docker stats); 100 = one full CPU."""
+    used = counter_delta(prev.cpu_usage_ns, cur.cpu_usage_ns)
+    system = counter_delta(host_prev.cpu_time_ns, host_cur.cpu_time_ns)
+    if used is None or not system:
+        return None
+    return used / system * host_cur.online_cpus * 100.0
+
+
+def throttled_percent(prev: CgroupSample, cur: CgroupSample) -> float | None:
+    """Share of CFS periods in which the cgroup was throttled; None without a CPU limit."""
+    if cpu_limit_cores(cur) is None:
+        return None
+    periods = counter_delta(prev.cpu_periods, cur.cpu_periods)
+    throttled = counter_delta(prev.cpu_throttled_periods, cur.cpu_throttled_periods)
+    if periods is None or throttled is None:
+        return None
+    return 0.0 if periods == 0 else min(100.0, throttled / periods * 100.0)
+
+
+def memory_limit_percent(sample: CgroupSample) -> float | None:
+    """Working set as a share of the memory limit; None when unlimited."""
+    limit = sample.memory_limit_bytes
+    ws = sample.working_set_bytes
+    if ws is None or limit is None or limit == UNLIMITED or limit <= 0:
+        return None
+    return ws / limit * 100.0
+
+
+def _rate(prev: int | None, cur: int | None, seconds: float) -> float | None:
+    delta = counter_delta(prev, cur)
+    return None if delta is None or seconds <= 0 else delta / seconds
+
+
+def net_totals(net: dict[str, NetCounters] | None) -> tuple[int, int] | None:
+    """(rx_bytes, tx_bytes) summed over the interfaces of a namespace, loopback excluded."""
+    if net is None:
+        return None
+    rx = tx = 0
+    for name, counters in net.items():
+        if name == "lo":
+            continue
+        rx += counters.rx_bytes
+        tx += counters.tx_bytes
+    return rx, tx
+
+
+def derive_row(
+    cur: CgroupSample,
+    prev: CgroupSample | None,
+    host_cur: HostSample,
+    host_prev: HostSample | None,
+    identity: Identity | None = None,
+    net: dict[str, NetCounters] | None = None,
+    prev_net: dict[str, NetCounters] | None = None,
+) -> CgroupRow:
+    """One row: the sample plus every rate that the previous sample of the same cgroup allows."""
+    identity = identity or Identity()
+    limit_cores = cpu_limit_cores(cur)
+    row_values: dict[str, object] = {
+        "cpu_limit_cores": limit_cores,
+        "memory_limit_percent": memory_limit_percent(cur),
+    }
+    if prev is not None and host_prev is not None and prev.inode == cur.inode:
+        seconds = host_cur.monotonic_s - host_prev.monotonic_s
+        cpu = cpu_percent(prev, cur, host_prev, host_cur)
+        row_values["cpu_percent"] = cpu
+        if cpu is not None and limit_cores:
+            row_values["cpu_limit_percent"] = cpu / limit_cores
+        row_values["throttled_percent"] = throttled_percent(prev, cur)
+        if cur.io_total is not None and prev.io_total is not None:
+            a, b = prev.io_total, cur.io_total
+            row_values["io_read_bytes_per_s"] = _rate(a.read_bytes, b.read_bytes, seconds)
+            row_values["io_write_bytes_per_s"] = _rate(a.write_bytes, b.write_bytes, seconds)
+            row_values["io_read_ops_per_s"] = _rate(a.read_ops, b.read_ops, seconds)
+            row_values["io_write_ops_per_s"] = _rate(a.write_ops, b.write_ops, seconds)
+        now_net, then_net = net_totals(net), net_totals(prev_net)
+        if now_net is not None and then_net is not None:
+            row_values["net_rx_bytes_per_s"] = _rate(then_net[0], now_net[0], seconds)
+            row_values["net_tx_bytes_per_s"] = _rate(then_net[1], now_net[1], seconds)
+    return CgroupRow(sample=cur, identity=identity, net=net, **row_values)  # type: ignore[arg-type]
