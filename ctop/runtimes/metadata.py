@@ -1,0 +1,215 @@
+"""MetadataService: the one facade that names cgroups (Docker API, containerd/CRI-O/podman files, kubelet logs)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping
+
+from . import kubelet_logs
+from .docker_api import DEFAULT_SOCKET, DockerClient
+from .docker_meta import DockerWatcher
+from .identify import Identity
+from .meta import ContainerMeta
+from .oci_config import (
+    CONTAINERD_TASK_DIRS,
+    STORAGE_DRIVER_DIRS,
+    STORAGE_GRAPH_ROOTS,
+    STORAGE_RUN_ROOTS,
+    containerd_meta,
+    crio_meta,
+    read_json,
+    sandbox_id_of,
+    storage_entries,
+)
+
+POSITIVE_TTL_S = 60.0
+NEGATIVE_TTL_S = 5.0
+SCAN_TTL_S = 10.0
+
+
+class MetadataService:
+    """Names for cgroups. ``lookup`` only reads caches and small local files; the Docker API runs in threads.
+
+    ``host_root`` prefixes every file path (tests point it at a recorded tree); ``containerd_task_dirs`` adds
+    bundle directories (absolute, not prefixed), e.g. a private dockerd's
+    ``<exec-root>/containerd/daemon/io.containerd.runtime.v2.task``.
+    """
+
+    def __init__(
+        self,
+        docker_socket: str | None = None,
+        host_root: str = "/",
+        containerd_task_dirs: Iterable[str] = (),
+        docker_refresh_s: float = 5.0,
+        docker_timeout_s: float = 2.0,
+        use_docker: bool = True,
+    ) -> None:
+        self.host_root = host_root
+        explicit = docker_socket is not None
+        socket_path = docker_socket or self._host(DEFAULT_SOCKET)
+        self._docker: DockerWatcher | None = None
+        if use_docker:
+            self._docker = DockerWatcher(DockerClient(socket_path, docker_timeout_s), docker_refresh_s, explicit)
+        self._task_dirs = [self._host(d) for d in CONTAINERD_TASK_DIRS] + list(containerd_task_dirs)
+        self._cache: dict[str, tuple[float, ContainerMeta | None]] = {}
+        self._storage: tuple[float, dict[str, dict[str, object]]] = (-1e9, {})
+        self._logs: tuple[float, kubelet_logs.KubeletLogIndex] = (-1e9, kubelet_logs.KubeletLogIndex())
+        self._pods: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    # lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the background Docker watcher (returns at once)."""
+        if self._docker is not None:
+            self._docker.start()
+
+    def close(self) -> None:
+        if self._docker is not None:
+            self._docker.close()
+
+    def refresh(self, timeout_s: float = 5.0) -> bool:
+        """Re-list Docker now and wait for it (for one-shot commands and tests); True if it finished in time."""
+        with self._lock:
+            self._cache.clear()
+            self._storage = (-1e9, {})
+            self._logs = (-1e9, kubelet_logs.KubeletLogIndex())
+        return self._docker.refresh(timeout_s) if self._docker is not None else True
+
+    def notices(self) -> list[str]:
+        """One sentence per metadata source that is not working, for the status line."""
+        if self._docker is not None and self._docker.notice:
+            return [self._docker.notice]
+        return []
+
+    # lookups ---------------------------------------------------------------------------------------------
+    def docker_containers(self) -> Mapping[str, ContainerMeta]:
+        """Every container the Docker daemon listed last time (id -> meta)."""
+        return self._docker.containers if self._docker is not None else {}
+
+    def lookup(self, path: str, identity: Identity) -> ContainerMeta | None:
+        """Metadata for the cgroup ``path`` whose identity is ``identity``; None when nothing is known."""
+        if identity.kind == "pod" and identity.pod_uid:
+            return self._pod_meta(identity)
+        cid = identity.container_id
+        if not cid or identity.kind not in ("container", "other"):
+            return None
+        meta = self.docker_containers().get(cid)
+        if meta is None and identity.runtime in ("docker", "kubernetes") and len(cid) < 64:
+            meta = next((m for k, m in self.docker_containers().items() if k.startswith(cid)), None)
+        if meta is None and identity.runtime != "docker":
+            meta = self._file_meta(identity)
+        if meta is None:
+            return None
+        if meta.pod_uid and meta.pod:
+            self._pods[meta.pod_uid] = (meta.namespace, meta.pod)
+        if identity.pod_uid and not meta.pod_uid:
+            meta = meta.with_changes(pod_uid=identity.pod_uid)
+        if meta.pod_uid and not meta.pod:
+            known = self._pods.get(meta.pod_uid) or self._pod_from_logs(meta.pod_uid)
+            if known:
+                meta = meta.with_changes(namespace=known[0], pod=known[1])
+        return meta
+
+    # internals -------------------------------------------------------------------------------------------
+    def _host(self, path: str) -> str:
+        return os.path.join(self.host_root, path.lstrip("/"))
+
+    def _pod_meta(self, identity: Identity) -> ContainerMeta | None:
+        known = self._pods.get(identity.pod_uid)
+        if known is None:
+            for meta in self.docker_containers().values():
+                if meta.pod_uid == identity.pod_uid and meta.pod:
+                    known = (meta.namespace, meta.pod)
+                    break
+        known = known or self._pod_from_logs(identity.pod_uid)
+        if known is None:
+            return None
+        self._pods[identity.pod_uid] = known
+        return ContainerMeta(runtime="kubernetes", kind="pod", name=known[1], namespace=known[0], pod=known[1],
+                             pod_uid=identity.pod_uid, source="pod")
+
+    def _file_meta(self, identity: Identity) -> ContainerMeta | None:
+        cid = identity.container_id
+        now = time.monotonic()
+        cached = self._cache.get(cid)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        meta: ContainerMeta | None = None
+        if identity.runtime in ("containerd", "kubernetes", "none"):
+            meta = self._containerd(cid, identity.detail if identity.runtime == "containerd" else "")
+        if meta is None and identity.runtime in ("cri-o", "podman", "kubernetes", "none"):
+            meta = self._storage_meta(cid)
+        if meta is None and identity.runtime in ("kubernetes", "containerd", "cri-o"):
+            meta = self._log_meta(cid, identity)
+        self._cache[cid] = (now + (POSITIVE_TTL_S if meta else NEGATIVE_TTL_S), meta)
+        return meta
+
+    def _containerd(self, cid: str, namespace: str) -> ContainerMeta | None:
+        for task_dir in self._task_dirs:
+            namespaces = [namespace] if namespace else _listdir(task_dir)
+            for ns in namespaces:
+                config = read_json(os.path.join(task_dir, ns, cid, "config.json"))
+                if config is None:
+                    continue
+                meta = containerd_meta(cid, ns, config)
+                if meta is None:
+                    continue
+                if not meta.pod and sandbox_id_of(meta):
+                    sandbox = containerd_meta(sandbox_id_of(meta), ns, read_json(
+                        os.path.join(task_dir, ns, sandbox_id_of(meta), "config.json")))
+                    if sandbox is not None:
+                        meta = meta.with_changes(pod=sandbox.pod, namespace=sandbox.namespace,
+                                                 pod_uid=meta.pod_uid or sandbox.pod_uid)
+                return meta
+        return None
+
+    def _storage_meta(self, cid: str) -> ContainerMeta | None:
+        entries = self._storage_entries()
+        for run_root in (*STORAGE_RUN_ROOTS, *STORAGE_GRAPH_ROOTS):
+            for driver in STORAGE_DRIVER_DIRS:
+                config = read_json(self._host(os.path.join(run_root, driver, cid, "userdata/config.json")))
+                if config is not None:
+                    return crio_meta(cid, config, entries.get(cid))
+        if cid in entries:
+            return crio_meta(cid, None, entries[cid])
+        return None
+
+    def _storage_entries(self) -> dict[str, dict[str, object]]:
+        now = time.monotonic()
+        if self._storage[0] > now:
+            return self._storage[1]
+        merged: dict[str, dict[str, object]] = {}
+        for root in STORAGE_GRAPH_ROOTS:
+            for driver in STORAGE_DRIVER_DIRS:
+                merged.update(storage_entries(self._host(os.path.join(root, driver, "containers.json"))))
+        self._storage = (now + SCAN_TTL_S, merged)
+        return merged
+
+    def _log_index(self) -> kubelet_logs.KubeletLogIndex:
+        now = time.monotonic()
+        if self._logs[0] > now:
+            return self._logs[1]
+        index = kubelet_logs.scan(self.host_root)
+        self._logs = (now + SCAN_TTL_S, index)
+        return index
+
+    def _pod_from_logs(self, uid: str) -> tuple[str, str] | None:
+        entry = self._log_index().pods.get(uid)
+        return (entry[0], entry[1]) if entry else None
+
+    def _log_meta(self, cid: str, identity: Identity) -> ContainerMeta | None:
+        entry = self._log_index().containers.get(cid)
+        if entry is None:
+            return None
+        namespace, pod, container = entry
+        return ContainerMeta(runtime=identity.runtime, container_id=cid, name=container, pod=pod, namespace=namespace,
+                             container=container, pod_uid=identity.pod_uid, source="kubelet-logs")
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
