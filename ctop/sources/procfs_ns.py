@@ -1,0 +1,46 @@
+"""Namespaces of a process (/proc/<pid>/ns/*) and which of them it shares with the host (pid 1)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+NAMESPACE_TYPES = ("pid", "net", "mnt", "ipc", "uts", "user", "cgroup", "time")
+_LINK = re.compile(r"^[a-z_]+:\[(\d+)\]$")
+
+
+def namespace_inode(pid: int, ns_type: str, proc_root: str = "/proc") -> int | None:
+    """Inode number of one namespace of ``pid`` ("net:[4026532184]" -> 4026532184); None if unreadable."""
+    try:
+        link = os.readlink(os.path.join(proc_root, str(pid), "ns", ns_type))
+    except OSError:
+        return None
+    m = _LINK.match(link)
+    return int(m.group(1)) if m else None
+
+
+def namespaces(pid: int, proc_root: str = "/proc") -> dict[str, int | None]:
+    """Every namespace type -> inode (None where the kernel lacks it or the process is gone)."""
+    return {t: namespace_inode(pid, t, proc_root) for t in NAMESPACE_TYPES}
+
+
+def host_namespaces(proc_root: str = "/proc") -> dict[str, int | None]:
+    """The host's namespaces: pid 1's, or kthreadd's (pid 2, always in the initial ones) where pid 1 hides them."""
+    best: dict[str, int | None] = {}
+    for pid in (1, 2):
+        ns = namespaces(pid, proc_root)
+        for t, inode in ns.items():
+            if best.get(t) is None:
+                best[t] = inode
+        if all(v is not None for v in best.values()):
+            break
+    return best
+
+
+def shared_with_host(ns: dict[str, int | None], host: dict[str, int | None]) -> dict[str, bool | None]:
+    """Per type: True when the inode equals the host's (pid 1), False when it differs, None when unknown."""
+    out: dict[str, bool | None] = {}
+    for t in NAMESPACE_TYPES:
+        mine, theirs = ns.get(t), host.get(t)
+        out[t] = None if mine is None or theirs is None else mine == theirs
+    return out

@@ -1,0 +1,80 @@
+"""Processes of a container: host pid, pid inside its namespace (NSpid), command, CPU time and RSS."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .readfile import read_bytes
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: int
+    ns_pid: int | None
+    command: str
+    state: str
+    threads: int | None
+    cpu_seconds: float | None
+    rss_bytes: int | None
+
+
+def parse_stat(data: bytes | None) -> tuple[str, str, float, int, int] | None:
+    """(comm, state, utime+stime seconds, threads, rss pages) from /proc/<pid>/stat; None if malformed."""
+    if not data:
+        return None
+    open_paren, close_paren = data.find(b"("), data.rfind(b")")
+    if open_paren < 0 or close_paren < open_paren:
+        return None
+    comm = data[open_paren + 1:close_paren].decode("utf-8", "replace")
+    rest = data[close_paren + 2:].split()
+    if len(rest) < 22:
+        return None
+    try:
+        cpu = (int(rest[11]) + int(rest[12])) / CLOCK_TICKS
+        return comm, rest[0].decode(), cpu, int(rest[17]), int(rest[21])
+    except ValueError:
+        return None
+
+
+def parse_nspid(status: bytes | None) -> int | None:
+    """The innermost pid from the NSpid line of /proc/<pid>/status."""
+    if not status:
+        return None
+    for line in status.split(b"\n"):
+        if line.startswith(b"NSpid:"):
+            values = line[6:].split()
+            try:
+                return int(values[-1]) if values else None
+            except ValueError:
+                return None
+    return None
+
+
+def read_process(pid: int, proc_root: str = "/proc") -> ProcessInfo | None:
+    """One process, or None when it is gone."""
+    base = os.path.join(proc_root, str(pid))
+    stat = parse_stat(read_bytes(os.path.join(base, "stat")))
+    if stat is None:
+        return None
+    comm, state, cpu, threads, rss_pages = stat
+    cmdline = read_bytes(os.path.join(base, "cmdline")) or b""
+    command = cmdline.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace") or f"[{comm}]"
+    return ProcessInfo(pid=pid, ns_pid=parse_nspid(read_bytes(os.path.join(base, "status"))), command=command,
+                       state=state, threads=threads, cpu_seconds=cpu, rss_bytes=rss_pages * PAGE_SIZE)
+
+
+def read_pids(procs_file: str) -> list[int]:
+    """The pids in a cgroup.procs file ([] when unreadable)."""
+    data = read_bytes(procs_file)
+    if not data:
+        return []
+    return [int(p) for p in data.split() if p.isdigit()]
+
+
+def read_processes(pids: Iterable[int], proc_root: str = "/proc") -> list[ProcessInfo]:
+    return [p for p in (read_process(pid, proc_root) for pid in pids) if p is not None]
