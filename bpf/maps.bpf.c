@@ -1,0 +1,119 @@
+/* ctop: the maps every program shares and the helpers that touch them (loaded first: bcc rewrites map
+ * calls only in the main text, so maps and these helpers cannot live in a header). */
+#include "ctop.h"
+
+#ifdef THREADS_HASH
+BPF_HASH(threads, u32, struct thread_state, THREADS_MAX);
+#else
+BPF_ARRAY(threads, struct thread_state, THREADS_MAX);
+#endif
+BPF_PERCPU_HASH(cgroups, u64, struct cgroup_counters, CGROUPS_MAX);
+BPF_PERCPU_ARRAY(counters, u64, N_COUNTERS);
+BPF_ARRAY(seqs, u64, N_SEQS);
+BPF_ARRAY(exec_log, struct exec_record, EXEC_LOG_SIZE);
+BPF_ARRAY(oom_log, struct oom_record, OOM_LOG_SIZE);
+BPF_ARRAY(cgroup_log, struct cgroup_record, CGROUP_LOG_SIZE);
+
+static __always_inline void count(u32 slot)
+{
+    u64 *v = counters.lookup(&slot);
+    if (v)
+        *v += 1;
+}
+
+/* The state of a thread, or NULL when it is not tracked. In array mode a free slot has cgroup_id 0. */
+static __always_inline struct thread_state *thread_get(u32 tid)
+{
+    struct thread_state *t = threads.lookup(&tid);
+#ifdef THREADS_HASH
+    return t;
+#else
+    return (t && t->cgroup_id) ? t : 0;
+#endif
+}
+
+/* Start tracking a thread in `cgroup_id` (baseline unknown); returns its state or NULL when the map is full. */
+static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u64 last)
+{
+    struct thread_state *t;
+#ifdef THREADS_HASH
+    struct thread_state fresh = {.cgroup_id = cgroup_id, .last = last};
+    t = threads.lookup(&tid);
+    if (t) {
+        t->cgroup_id = cgroup_id;
+        t->last = last;
+        return t;
+    }
+    if (threads.update(&tid, &fresh)) {
+        count(C_THREAD_MAP_FULL);
+        return 0;
+    }
+    count(C_THREADS_ADDED);
+    return threads.lookup(&tid);
+#else
+    t = threads.lookup(&tid);
+    if (!t) {
+        count(C_THREAD_MAP_FULL);  /* tid beyond the array: pid_max grew after loading */
+        return 0;
+    }
+    if (!t->cgroup_id)
+        count(C_THREADS_ADDED);
+    t->cgroup_id = cgroup_id;
+    t->last = last;
+    return t;
+#endif
+}
+
+static __always_inline void thread_forget(u32 tid)
+{
+#ifdef THREADS_HASH
+    if (threads.delete(&tid) == 0)
+        count(C_THREADS_REMOVED);
+#else
+    struct thread_state *t = threads.lookup(&tid);
+    if (t && t->cgroup_id) {
+        t->cgroup_id = 0;
+        t->last = 0;
+        count(C_THREADS_REMOVED);
+    }
+#endif
+}
+
+/* Counters of a cgroup (0 = unattributed), created on first use; NULL (and counted) when the map is full. */
+static __always_inline struct cgroup_counters *cgroup_get(u64 id)
+{
+    struct cgroup_counters *c = cgroups.lookup(&id);
+    if (c)
+        return c;
+    struct cgroup_counters zero = {};
+    if (cgroups.update(&id, &zero)) {
+        count(C_CGROUP_MAP_FULL);
+        return 0;
+    }
+    return cgroups.lookup(&id);
+}
+
+/* The cgroup of the current task: from the thread map, else (cgroup2 hosts) from the helper, cached. */
+static __always_inline u64 current_cgroup(u32 tid)
+{
+    struct thread_state *t = thread_get(tid);
+    if (t)
+        return t->cgroup_id;
+#ifdef CURRENT_CGROUP_V2
+    u64 id = bpf_get_current_cgroup_id();
+    thread_put(tid, id, 0);
+    return id;
+#else
+    count(C_EVENTS_UNATTRIBUTED);
+    return 0;
+#endif
+}
+
+static __always_inline u64 next_seq(u32 which)
+{
+    u64 *s = seqs.lookup(&which);
+    if (!s)
+        return 0;
+    return __sync_fetch_and_add(s, 1) + 1;
+}
+

@@ -1,0 +1,107 @@
+/* ctop: scheduler programs: run-queue latency, voluntary/involuntary switches and who preempted whom. */
+#include "ctop.h"
+
+static __always_inline void record_wait(struct cgroup_counters *c, u64 wait_ns)
+{
+    u64 slot = bpf_log2l(wait_ns >> 10);
+    if (slot >= RUNQ_SLOTS)
+        slot = RUNQ_SLOTS - 1;
+    c->runq_hist[slot] += 1;
+    c->runq_sum_ns += wait_ns;
+    c->runq_count += 1;
+    if (wait_ns > c->runq_max_ns)
+        c->runq_max_ns = wait_ns;
+}
+
+TRACEPOINT_PROBE(sched, sched_switch)
+{
+    u32 prev = args->prev_pid, next = args->next_pid;
+    long state = args->prev_state;
+    int preempted = state == 0;   /* TASK_RUNNING (or preempted): an involuntary switch */
+    u64 next_cgroup = 0;
+    struct thread_state *nt = 0;
+#ifndef RUN_DELAY_OFFSET
+    u64 now = bpf_ktime_get_ns();
+#endif
+
+    if (next) {
+        nt = thread_get(next);
+        if (nt)
+            next_cgroup = nt->cgroup_id;
+    }
+#ifndef RUN_DELAY_OFFSET
+    /* Timestamp mode: `next` waited since its wake-up or preemption. */
+    if (nt && (nt->last & VALID_BASELINE)) {
+        u64 waited = now - (nt->last & ~VALID_BASELINE);
+        nt->last = 0;
+        struct cgroup_counters *nc = cgroup_get(next_cgroup);
+        if (nc)
+            record_wait(nc, waited);
+    }
+#endif
+    if (!prev)
+        return 0;
+
+    struct thread_state *pt = thread_get(prev);
+    u64 prev_cgroup;
+    if (pt) {
+        prev_cgroup = pt->cgroup_id;
+    } else if (state & (STATE_EXIT_DEAD | STATE_EXIT_ZOMBIE)) {
+        prev_cgroup = 0;
+    } else {
+        prev_cgroup = current_cgroup(prev);
+        pt = thread_get(prev);
+    }
+    struct cgroup_counters *c = cgroup_get(prev_cgroup);
+    if (!c)
+        return 0;
+    if (preempted) {
+        c->nivcsw += 1;
+        if (next && next_cgroup != prev_cgroup) {
+            if (next_cgroup == ROOT_CGROUP_ID)
+                c->preempted_by_host += 1;
+            else if (next_cgroup)
+                c->preempted_by_others += 1;
+        }
+    } else {
+        c->nvcsw += 1;
+    }
+#ifdef RUN_DELAY_OFFSET
+    /* BTF mode: prev is current; its run_delay grew by the wait that preceded the run now ending. */
+    if (pt) {
+        u64 run_delay = 0;
+        void *task = (void *)bpf_get_current_task();
+        bpf_probe_read_kernel(&run_delay, sizeof(run_delay), task + RUN_DELAY_OFFSET);
+        if (pt->last & VALID_BASELINE)
+            record_wait(c, run_delay - (pt->last & ~VALID_BASELINE));
+        pt->last = run_delay | VALID_BASELINE;
+    }
+#else
+    if (pt && preempted)
+        pt->last = now | VALID_BASELINE;
+#endif
+    if (state & (STATE_EXIT_DEAD | STATE_EXIT_ZOMBIE))
+        thread_forget(prev);
+    return 0;
+}
+
+#ifndef RUN_DELAY_OFFSET
+static __always_inline void mark_woken(u32 tid)
+{
+    struct thread_state *t = thread_get(tid);
+    if (t && !(t->last & VALID_BASELINE))
+        t->last = bpf_ktime_get_ns() | VALID_BASELINE;
+}
+
+TRACEPOINT_PROBE(sched, sched_wakeup)
+{
+    mark_woken(args->pid);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_wakeup_new)
+{
+    mark_woken(args->pid);
+    return 0;
+}
+#endif
