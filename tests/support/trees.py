@@ -1,0 +1,20 @@
+"""Paths of the recorded cgroup trees in tests/data and a copy helper for tests that modify one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "cgroups")
+
+
+def tree(name: str) -> tuple[str, str]:
+    """(cgroup_root, proc_root) of a recorded tree."""
+    base = os.path.join(DATA, name)
+    return os.path.join(base, "cgroup"), os.path.join(base, "proc")
+
+
+def copy_tree(name: str, dest: str) -> tuple[str, str]:
+    """A writable copy of a recorded tree under ``dest``."""
+    shutil.copytree(os.path.join(DATA, name), dest, symlinks=True)
+    return os.path.join(dest, "cgroup"), os.path.join(dest, "proc")
