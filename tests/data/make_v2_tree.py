@@ -34,7 +34,7 @@ def cgroup(usage_us: int, quota: str = "max", memory: int = 50 << 20, limit: str
         "cgroup.controllers": "cpuset cpu io memory pids\n",
         "cgroup.procs": "".join(f"{p}\n" for p in procs),
         "cgroup.threads": "".join(f"{p}\n" for p in procs) + "".join(
-            f"{p + 1000}\n" for p in procs[: max(0, (threads or len(procs)) - len(procs))]),
+            f"{procs[0] + 1000 + i}\n" for i in range(max(0, (threads or len(procs)) - len(procs)))),
         "cpu.stat": f"usage_usec {usage_us}\nuser_usec {usage_us * 3 // 4}\nsystem_usec {usage_us // 4}\n"
                     f"core_sched.force_idle_usec 0\n{throttled}nr_bursts 0\nburst_usec 0\n",
         "cpu.max": f"{quota} 100000\n",
