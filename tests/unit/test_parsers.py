@@ -1,0 +1,75 @@
+"""Parsers of cgroup and /proc files: exact on good input, and on any input a value or no data, never an error."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ctop.model.sample import UNLIMITED
+from ctop.sources import parsers
+from ctop.sources.procfs import parse_meminfo, parse_partitions, parse_proc_stat
+from ctop.sources.readfile import count_lines, parse_flat_keyed
+
+junk = st.binary(max_size=400) | st.text(max_size=200).map(lambda s: s.encode("utf-8", "surrogatepass"))
+
+
+def test_cpu_max() -> None:
+    assert parsers.parse_cpu_max(b"max 100000\n") == (UNLIMITED, 100000)
+    assert parsers.parse_cpu_max(b"20000 100000\n") == (20000, 100000)
+    assert parsers.parse_cpu_max(b"20000\n") == (None, None)
+    assert parsers.parse_cpu_max(None) == (None, None)
+
+
+def test_v1_limit_threshold() -> None:
+    assert parsers.parse_v1_limit(9223372036854771712) == UNLIMITED
+    assert parsers.parse_v1_limit(134217728) == 134217728
+    assert parsers.parse_v1_limit(None) is None
+
+
+def test_weight_shares_round_trip_known_values() -> None:
+    assert parsers.shares_to_weight(1024) == 39  # what runc writes for the default
+    assert parsers.shares_to_weight(2) == 1 and parsers.shares_to_weight(262144) == 10000
+    assert parsers.weight_to_shares(1) == 2 and parsers.weight_to_shares(10000) == 262144
+
+
+def test_v1_blkio() -> None:
+    data = b"8:0 Read 100\n8:0 Write 200\n8:0 Sync 300\n8:16 Read 5\nTotal 305\n"
+    by_dev, ok = parsers.parse_v1_blkio(data)
+    assert ok and by_dev == {"8:0": (100, 200), "8:16": (5, 0)}
+
+
+def test_pressure() -> None:
+    p = parsers.parse_pressure(b"some avg10=1.50 avg60=0 avg300=0 total=10\nfull avg10=0.25 avg60=0 total=7\n")
+    assert p is not None and (p.some_avg10, p.some_total_ns, p.full_avg10, p.full_total_ns) == (1.5, 10000, 0.25, 7000)
+
+
+def test_proc_stat() -> None:
+    total, cpus = parse_proc_stat(b"cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4 5 6 7 8 9 10\ncpu1 0 0 0 0 0 0 0 0 0 0\n")
+    assert cpus == 2 and total is not None and total == int(28 * parsers_ns_per_tick())
+
+
+def parsers_ns_per_tick() -> float:
+    import os
+    return 1e9 / os.sysconf("SC_CLK_TCK")
+
+
+@given(junk)
+def test_parsers_never_raise(data: bytes) -> None:
+    parsers.parse_cpu_max(data)
+    parsers.parse_v1_blkio(data)
+    parsers.parse_v2_io_stat(data)
+    parsers.parse_pressure(data)
+    parsers.parse_ticks_stat(data, 1e7)
+    parse_flat_keyed(data)
+    count_lines(data)
+    parse_proc_stat(data)
+    parse_meminfo(data)
+    parse_partitions(data)
+
+
+@given(st.integers(min_value=-(2**70), max_value=2**70))
+def test_huge_numbers(n: int) -> None:
+    text = str(n).encode()
+    assert parse_flat_keyed(b"key " + text) == {"key": n}
+    quota, period = parsers.parse_cpu_max(text + b" 100000")
+    assert quota == n and period == 100000

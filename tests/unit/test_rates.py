@@ -1,0 +1,85 @@
+"""Two snapshots of a recorded tree give the expected rates; no rate across a recreated cgroup or a reset."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from support.trees import copy_tree
+
+from ctop.collector import Collector, CollectorConfig, build_frame
+from ctop.model.sample import IoCounters
+
+CTR = ("/kubepods.slice/kubepods-pod0f1e2d3c_4b5a_6978_8a9b_0c1d2e3f4a5b.slice/"
+       "cri-containerd-5f0c9a2d7e3b41c6a8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d.scope")
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def two_snapshots(tmp_path):
+    cgroup_root, proc_root = copy_tree("v2-k8s-systemd", str(tmp_path / "tree"))
+    collector = Collector(CollectorConfig(cgroup_root=cgroup_root, proc_root=proc_root))
+    first = collector.snapshot()
+    ctr = cgroup_root + CTR
+    # Two seconds later: 4 CPUs ran 2 s each (800 ticks at USER_HZ=100) and the container used 0.5 s of CPU,
+    # was throttled in 5 of 10 new periods, read 1 MiB and wrote 2 MiB.
+    _write(ctr + "/cpu.stat", "usage_usec 990500000\nuser_usec 742875000\nsystem_usec 247625000\n"
+                              "nr_periods 510\nnr_throttled 130\nthrottled_usec 2600000\n")
+    _write(ctr + "/io.stat", "8:0 rbytes=5144576 wbytes=10289152 rios=1100 wios=2300\n"
+                             "253:0 rbytes=1024 wbytes=0 rios=1 wios=0\n")
+    _write(proc_root + "/stat", "cpu  10400 0 5200 80200 100 0 50 0 0 0\n" + "".join(
+        f"cpu{i} 2500 0 1250 20000 25 0 12 0 0 0\n" for i in range(4)))
+    second = collector.snapshot()
+    second = dataclasses.replace(second, host=dataclasses.replace(
+        second.host, monotonic_s=first.host.monotonic_s + 2.0))
+    return first, second
+
+
+def test_rates_from_two_snapshots(tmp_path) -> None:
+    first, second = two_snapshots(tmp_path)
+    row = build_frame(second, first).rows[CTR]
+    # docker stats: 0.5 s / (800 ticks = 8 s of host CPU) × 4 CPUs × 100 = 25 %.
+    assert abs(row.cpu_percent - 25.0) < 1e-6
+    assert row.cpu_limit_cores == 0.5
+    assert abs(row.cpu_limit_percent - 50.0) < 1e-6
+    assert abs(row.throttled_percent - 50.0) < 1e-6
+    assert abs(row.io_read_bytes_per_s - (1 << 20) / 2) < 1e-6
+    assert abs(row.io_write_bytes_per_s - (2 << 20) / 2) < 1e-6
+    assert abs(row.io_read_ops_per_s - 50.0) < 1e-6 and abs(row.io_write_ops_per_s - 150.0) < 1e-6
+    assert abs(row.memory_limit_percent - 190 / 256 * 100) < 1e-6
+    # Unchanged cgroups: 0 % CPU, not "no data".
+    assert build_frame(second, first).rows["/system.slice/kubelet.service"].cpu_percent == 0.0
+
+
+def test_first_frame_has_no_rates(tmp_path) -> None:
+    first, _ = two_snapshots(tmp_path)
+    row = build_frame(first, None).rows[CTR]
+    assert row.cpu_percent is None and row.throttled_percent is None and row.io_read_bytes_per_s is None
+    assert row.cpu_limit_cores == 0.5  # limits need no previous sample
+
+
+def test_no_rate_across_a_recreated_cgroup(tmp_path) -> None:
+    first, second = two_snapshots(tmp_path)
+    recreated = dataclasses.replace(second.cgroups[CTR], inode=second.cgroups[CTR].inode + 1)
+    second = dataclasses.replace(second, cgroups={**second.cgroups, CTR: recreated})
+    row = build_frame(second, first).rows[CTR]
+    assert row.cpu_percent is None and row.io_write_bytes_per_s is None and row.throttled_percent is None
+
+
+def test_no_rate_across_a_counter_reset(tmp_path) -> None:
+    first, second = two_snapshots(tmp_path)
+    reset = dataclasses.replace(second.cgroups[CTR], cpu_usage_ns=1, io_total=IoCounters(0, 0, 0, 0))
+    second = dataclasses.replace(second, cgroups={**second.cgroups, CTR: reset})
+    row = build_frame(second, first).rows[CTR]
+    assert row.cpu_percent is None and row.io_read_bytes_per_s is None
+
+
+def test_tasks_recursive_sums_the_subtree(tmp_path) -> None:
+    first, _ = two_snapshots(tmp_path)
+    rows = build_frame(first, None).rows
+    pod = CTR.rsplit("/", 1)[0]
+    assert rows[CTR].tasks_recursive == 5
+    assert rows[pod].tasks_recursive == 5
+    assert rows["/system.slice"].tasks_recursive == 30 + 20  # containerd, kubelet; broken has no cgroup.threads
