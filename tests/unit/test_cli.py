@@ -1,0 +1,120 @@
+"""Every command and --help through click's CliRunner; bad flags give one clear sentence and exit status 2."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+from support.trees import tree
+
+from ctop.cli import cli
+
+V2 = tree("v2-k8s-systemd")
+ROOTS = ["--cgroup-root", V2[0], "--proc-root", V2[1]]
+REQUIRED_KEYS = {"id", "cpu_percent", "cpu_limit_cores", "throttled_percent", "memory_usage_bytes",
+                 "memory_working_set_bytes", "memory_limit_bytes", "io_read_bytes_per_s", "io_write_bytes_per_s",
+                 "pids"}
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["doctor", "--help"], ["fields", "--help"]])
+def test_help(args: list[str]) -> None:
+    result = run(*args)
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+def test_main_help_lists_options_and_commands() -> None:
+    out = run("--help").output
+    for word in ("--batch", "--iterations", "--delay", "--order", "--depth", "--json", "--csv", "doctor", "fields"):
+        assert word in out
+
+
+@pytest.mark.parametrize(("args", "phrase"), [
+    (["--bogus"], "No such option"),
+    (["-n", "0"], "0 is not in the range"),
+    (["-d", "abc"], "not a valid float"),
+    (["--order", "colour"], "'colour' is not one of"),
+    (["--depth", "-1"], "-1 is not in the range"),
+    (["-b", "--json", "--csv"], "cannot be used together"),
+    (["frobnicate"], "No such command"),
+])
+def test_bad_flags_exit_2_with_one_sentence(args: list[str], phrase: str) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    error_lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1 and phrase in error_lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_batch_json_has_the_stable_keys() -> None:
+    result = run("-b", "--json", "-n", "2", "-d", "0.05", *ROOTS)
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2
+    rows = json.loads(lines[0])
+    assert isinstance(rows, list) and rows
+    assert all(REQUIRED_KEYS <= set(r) for r in rows)
+    by_id = {r["id"]: r for r in rows}
+    assert "/" in by_id
+    limited = [r for r in rows if r["id"].endswith(".scope") and "kubepods-pod" in r["id"]][0]
+    assert limited["cpu_limit_cores"] == 0.5 and limited["memory_limit_bytes"] == 256 << 20
+    assert by_id["/system.slice/kubelet.service"]["cpu_limit_cores"] is None
+    assert by_id["/system.slice/kubelet.service"]["memory_limit_bytes"] is None
+
+
+def test_batch_csv_has_a_header_once() -> None:
+    result = run("-b", "--csv", "-n", "2", "-d", "0.05", *ROOTS)
+    assert result.exit_code == 0
+    records = list(csv.reader(io.StringIO(result.output)))
+    header = records[0]
+    assert header[0] == "time" and REQUIRED_KEYS <= set(header)
+    assert sum(1 for r in records if r and r[0] == "time") == 1
+    assert all(len(r) == len(header) for r in records if r)
+
+
+def test_batch_text_order_and_depth() -> None:
+    result = run("-b", "-n", "1", "-d", "0.05", "--order", "memory", "--depth", "1", *ROOTS)
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    assert lines[0].split()[0] == "CGROUP"
+    ids = [line.split()[0] for line in lines[1:]]
+    assert set(ids) == {"/", "/kubepods.slice", "/system.slice"}
+    assert ids[0] == "/"  # the root holds the most memory
+
+
+def test_order_by_name_is_ascending_and_reversible() -> None:
+    forward = run("-b", "--json", "-n", "1", "-d", "0.05", "--order", "path", *ROOTS).output
+    backward = run("-b", "--json", "-n", "1", "-d", "0.05", "--order", "path", "-r", *ROOTS).output
+    ids = [r["id"] for r in json.loads(forward)]
+    assert ids == sorted(ids)
+    assert [r["id"] for r in json.loads(backward)] == ids[::-1]
+
+
+def test_missing_cgroup_root_is_one_sentence(tmp_path) -> None:
+    result = CliRunner().invoke(cli, ["-b", "-n", "1", "--cgroup-root", str(tmp_path / "none")])
+    assert result.exit_code == 1
+    assert "No cgroup filesystem" in result.output and "Traceback" not in result.output
+
+
+def test_doctor_reports_each_check_and_fails_without_cgroups(tmp_path) -> None:
+    ok = run(*ROOTS, "doctor")
+    assert "cgroups" in ok.output and "cgroup v2" in ok.output
+    assert ok.exit_code == 0
+    bad = CliRunner().invoke(cli, ["--cgroup-root", str(tmp_path), "doctor", "--json"])
+    assert bad.exit_code == 1
+    checks = json.loads(bad.output)
+    assert any(c["name"] == "cgroups" and c["status"] == "fail" for c in checks)
+    assert all(c["message"] for c in checks)
+
+
+def test_fields_lists_every_json_key() -> None:
+    out = run("fields").output
+    for key in REQUIRED_KEYS:
+        assert key in out
