@@ -1,0 +1,267 @@
+"""A private dockerd for system tests (own data/exec root, socket, bridge), an offline busybox image, cleanup."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from .cgroups import host_layout, remove_tree
+from .env import need, need_binary, need_root
+
+IMAGE = "ctop-busybox:test"
+BUSYBOX_APPLETS = ("sh", "sleep", "yes", "httpd", "cat", "ls", "wget", "echo", "ps", "top", "dd", "true")
+
+
+@dataclass
+class PrivateDockerd:
+    """One dockerd that only this test run uses. ``base`` holds its data root, exec root, socket and log."""
+
+    base: str
+    pid: int | None = None
+    network: str = ""
+    subnet: str = ""
+    cgroup_parents: list[str] = field(default_factory=list)
+    _proc: subprocess.Popen | None = None
+
+    @property
+    def socket(self) -> str:
+        return os.path.join(self.base, "docker.sock")
+
+    @property
+    def exec_root(self) -> str:
+        return os.path.join(self.base, "x")
+
+    @property
+    def containerd_socket(self) -> str:
+        return os.path.join(self.exec_root, "containerd", "containerd.sock")
+
+    @property
+    def containerd_task_dir(self) -> str:
+        return os.path.join(self.exec_root, "containerd", "daemon", "io.containerd.runtime.v2.task")
+
+    def start(self, timeout_s: float = 40.0) -> None:
+        dockerd = need_binary("dockerd")
+        log = open(os.path.join(self.base, "dockerd.log"), "wb")  # noqa: SIM115 - kept open for the daemon
+        self._proc = subprocess.Popen(
+            [dockerd, "--data-root", os.path.join(self.base, "data"), "--exec-root", self.exec_root,
+             "--pidfile", os.path.join(self.base, "dockerd.pid"), "-H", "unix://" + self.socket,
+             "--iptables=false", "--ip-masq=false", "--bridge=none", "--storage-driver=overlay2"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        self.pid = self._proc.pid
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError("dockerd exited at start: " + self.log_tail())
+            if os.path.exists(self.socket) and self.run("version", check=False, timeout=10).returncode == 0:
+                return
+            time.sleep(0.3)
+        raise RuntimeError("dockerd did not answer in time: " + self.log_tail())
+
+    def log_tail(self, n: int = 2000) -> str:
+        try:
+            with open(os.path.join(self.base, "dockerd.log"), "rb") as f:
+                return f.read()[-n:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def run(self, *args: str, check: bool = True, timeout: float = 60, input: bytes | None = None,
+            ) -> subprocess.CompletedProcess:
+        """``docker -H unix://<socket> ARGS``; text output."""
+        cmd = [shutil.which("docker") or "docker", "-H", "unix://" + self.socket, *args]
+        res = subprocess.run(cmd, capture_output=True, timeout=timeout, input=input, check=False)
+        if check and res.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed: {res.stderr.decode(errors='replace')}")
+        return res
+
+    def out(self, *args: str, timeout: float = 60) -> str:
+        return self.run(*args, timeout=timeout).stdout.decode().strip()
+
+    def inspect(self, name: str) -> dict:
+        return json.loads(self.out("inspect", name))[0]
+
+    def ctr(self, *args: str, check: bool = True, timeout: float = 60, input: bytes | None = None,
+            ) -> subprocess.CompletedProcess:
+        """``ctr --address <private containerd> ARGS``."""
+        cmd = [need_binary("ctr"), "--address", self.containerd_socket, *args]
+        res = subprocess.run(cmd, capture_output=True, timeout=timeout, input=input, check=False)
+        if check and res.returncode != 0:
+            raise RuntimeError(f"ctr {' '.join(args)} failed: {res.stderr.decode(errors='replace')}")
+        return res
+
+    def build_busybox_image(self) -> None:
+        """``docker import`` a directory holding busybox-static and its applet symlinks (no registry needed)."""
+        busybox = "/bin/busybox"
+        need(os.path.exists(busybox), "busybox-static (apt-get install busybox-static)")
+        with tempfile.TemporaryDirectory(prefix="ctop-img-") as root:
+            os.makedirs(os.path.join(root, "bin"))
+            os.makedirs(os.path.join(root, "www"))
+            os.makedirs(os.path.join(root, "tmp"))
+            shutil.copy2(busybox, os.path.join(root, "bin", "busybox"))
+            for applet in BUSYBOX_APPLETS:
+                os.symlink("busybox", os.path.join(root, "bin", applet))
+            with open(os.path.join(root, "www", "index.html"), "w") as f:
+                f.write("<html>" + "ctop test page " * 400 + "</html>\n")
+            tar = subprocess.run(["tar", "-C", root, "-c", "."], capture_output=True, check=True)
+            self.run("import", "-c", "ENV PATH=/bin", "-", IMAGE, input=tar.stdout, timeout=120)
+
+    def create_network(self) -> None:
+        """A bridge network with a unique name and a subnet no route of this host covers (host <-> container)."""
+        self.subnet = _free_subnet()
+        tag = uuid.uuid4().hex[:6]
+        self.network = f"ctopnet-{tag}"
+        self.run("network", "create", "--subnet", self.subnet, "-o",
+                 f"com.docker.network.bridge.name=ctopbr{tag}", self.network)
+
+    def stop(self) -> None:
+        """Remove containers, stop the daemon by pid, unmount what it left, delete its directories."""
+        if self._proc is not None and self._proc.poll() is None:
+            ids = self.run("ps", "-aq", check=False, timeout=30).stdout.decode().split()
+            if ids:
+                self.run("rm", "-f", *ids, check=False, timeout=120)
+            if self.network:
+                self.run("network", "rm", self.network, check=False, timeout=30)
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=10)
+        _unmount_below(self.base)
+        shutil.rmtree(self.base, ignore_errors=True)
+        layout = host_layout()
+        for parent in self.cgroup_parents:
+            remove_tree(layout, parent)
+            _remove_empty_parents(layout, parent)
+
+
+def _free_subnet() -> str:
+    routes = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+    used = []
+    for line in routes.splitlines():
+        first = line.split()[0] if line.split() else ""
+        if first in ("local", "broadcast", "unreachable"):
+            first = line.split()[1]
+        try:
+            used.append(ipaddress.ip_network(first, strict=False))
+        except ValueError:
+            continue
+    for _ in range(200):
+        value = int.from_bytes(os.urandom(2), "big")
+        net = ipaddress.ip_network(f"10.{200 + value % 50}.{value >> 8}.0/24")
+        if not any(net.overlaps(u) for u in used if u.prefixlen > 0):
+            return str(net)
+    raise RuntimeError("no free 10.x subnet for the test bridge")
+
+
+def _unmount_below(base: str) -> None:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+    except OSError:
+        return
+    for point in sorted((p for p in points if p.startswith(base + "/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
+def _remove_empty_parents(layout: object, path: str) -> None:
+    """rmdir the now-empty ancestors Docker created for --cgroup-parent (never one that still has members)."""
+    roots = list(layout.controllers.values()) + ([layout.unified] if layout.unified else [])  # type: ignore[attr-defined]
+    parent = os.path.dirname(path.rstrip("/"))
+    while parent not in ("", "/"):
+        for root in roots:
+            try:
+                os.rmdir(root + parent)
+            except OSError:
+                pass
+        parent = os.path.dirname(parent)
+
+
+_lock = threading.Lock()
+_shared: PrivateDockerd | None = None
+_users = 0
+
+
+def _acquire() -> PrivateDockerd:
+    global _shared, _users
+    with _lock:
+        if _shared is None:
+            daemon = PrivateDockerd(base=tempfile.mkdtemp(prefix="ctopd-", dir="/tmp"))
+            try:
+                daemon.start()
+                daemon.build_busybox_image()
+                daemon.create_network()
+            except Exception:
+                daemon.stop()
+                raise
+            _shared = daemon
+        _users += 1
+        return _shared
+
+
+def _release() -> None:
+    global _shared, _users
+    with _lock:
+        _users -= 1
+        if _users == 0 and _shared is not None:
+            _shared.stop()
+            _shared = None
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[PrivateDockerd]:
+    """The session's private dockerd with the busybox image and a test bridge (shared by every module using it)."""
+    need_root()
+    need_binary("dockerd")
+    need_binary("docker")
+    try:
+        daemon = _acquire()
+    except RuntimeError as e:
+        need(False, f"a private dockerd ({e})")
+        raise
+    try:
+        yield daemon
+    finally:
+        _release()
+
+
+@pytest.fixture
+def own_dockerd() -> Iterator[PrivateDockerd]:
+    """A private dockerd of its own for tests that stop it; only the busybox image, no network."""
+    need_root()
+    need_binary("dockerd")
+    need_binary("docker")
+    daemon = PrivateDockerd(base=tempfile.mkdtemp(prefix="ctopd-", dir="/tmp"))
+    try:
+        daemon.start()
+        daemon.build_busybox_image()
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def cgroup_of(pid: int, controller: str = "memory") -> str:
+    """The cgroup path of ``pid`` in a v1 controller hierarchy (or the unified one with controller "")."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if controller in controllers.split(",") or (controller == "" and controllers == ""):
+                return path
+    raise LookupError(f"pid {pid} has no {controller!r} cgroup")
+
+
+def unique(prefix: str = "ctop") -> str:
+    return f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
