@@ -19,6 +19,7 @@ class TestCgroup:
     layout: CgroupLayout
     path: str
     processes: list[subprocess.Popen] = field(default_factory=list)
+    __test__ = False  # not a pytest test class
 
     def dirs(self) -> list[str]:
         """This cgroup's directory in every hierarchy it exists in."""
@@ -70,6 +71,12 @@ def make_cgroup(layout: CgroupLayout, path: str) -> TestCgroup:
     roots = list(layout.controllers.values()) + ([layout.unified] if layout.unified else [])
     for root in roots:
         os.makedirs(root + path, exist_ok=True)
+    cpuset = layout.controllers.get("cpuset")
+    if cpuset:  # a new v1 cpuset cgroup takes no task until it has CPUs and memory nodes
+        parent = os.path.dirname(cpuset + path)
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            with open(os.path.join(parent, name)) as src, open(os.path.join(cpuset + path, name), "w") as dst:
+                dst.write(src.read().strip() or "0")
     return cg
 
 

@@ -28,3 +28,17 @@ def need_binary(name: str) -> str:
     path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
     need(path, f"the {name} binary")
     return str(path)
+
+
+def ctop_command() -> str:
+    """The installed ``ctop`` console script: on PATH (setup.sh links it), else in the repo's virtualenvs."""
+    found = shutil.which("ctop")
+    if found:
+        return found
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for venv in (".venv", ".venv-dev"):
+        candidate = os.path.join(repo, venv, "bin", "ctop")
+        if os.access(candidate, os.X_OK):
+            return candidate
+    need(False, "the installed ctop command (run ./setup.sh)")
+    raise AssertionError("unreachable")
