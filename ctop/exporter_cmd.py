@@ -1,0 +1,126 @@
+"""``ctop exporter``: serve cgroup, container and pod metrics to Prometheus (node_exporter-style flags)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .errors import CtopError
+
+# 9100-9999 (the Prometheus wiki's exporter range) is fully allocated and new exporters are listed from 10001 up;
+# 10417 is clear of those and of Kubernetes' own ports (10249-10259).
+DEFAULT_LISTEN_ADDRESS = ":10417"
+
+
+def _frame_source(cgroup_root: str, proc_root: str) -> Callable[[], Any]:
+    """The ctop collector's ``collect`` (the exporter never reads the system itself)."""
+    from .collector import Collector, CollectorConfig
+
+    collector = Collector(CollectorConfig(cgroup_root=cgroup_root, proc_root=proc_root))
+    return collector.collect
+
+
+@click.command("exporter", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--web.listen-address", "listen_address", default=DEFAULT_LISTEN_ADDRESS, show_default=True,
+              metavar="HOST:PORT", help="Address to listen on (':PORT' for every interface).")
+@click.option("--web.telemetry-path", "telemetry_path", default="/metrics", show_default=True, metavar="PATH",
+              help="Path under which to expose metrics.")
+@click.option("--web.config.file", "web_config_file", default="", metavar="FILE",
+              help="exporter-toolkit web config (YAML) enabling TLS and/or basic auth.")
+@click.option("--web.max-connections", "max_connections", type=click.IntRange(min=1), default=128,
+              show_default=True, help="Connections served at once; more are closed straight away.")
+@click.option("--cgroup.include", "include", default="", metavar="REGEX",
+              help="Export only cgroups whose path (the id label) matches this regular expression.")
+@click.option("--cgroup.exclude", "exclude", default="", metavar="REGEX",
+              help="Do not export cgroups whose path matches this regular expression.")
+@click.option("--containers-only", is_flag=True,
+              help="Export only containers, the pods that hold them, and the root cgroup.")
+@click.option("--collector.max-age", "max_age", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              metavar="SECONDS", help="Scrapes within this many seconds of a collection reuse it.")
+@click.option("--cgroup-root", default=None, metavar="DIR", help="Where the cgroup hierarchies are mounted.")
+@click.option("--proc-root", default=None, metavar="DIR", help="Where procfs is mounted.")
+@click.pass_context
+def exporter_command(ctx: click.Context, listen_address: str, telemetry_path: str, web_config_file: str,
+                     max_connections: int, include: str, exclude: str, containers_only: bool, max_age: float,
+                     cgroup_root: str | None, proc_root: str | None) -> None:
+    """Serve Prometheus metrics: cAdvisor's container names and labels, plus ctop's own ctop_* families.
+
+    \b
+    Examples:
+      sudo ctop exporter                                 listen on :10417, metrics at /metrics
+      sudo ctop exporter --web.listen-address 127.0.0.1:10417 --containers-only
+      sudo ctop exporter --web.config.file web.yml       TLS and basic auth (exporter-toolkit format)
+      sudo ctop exporter --cgroup.exclude '^/(system|user)\\.slice'
+    """
+    from ctop.exporters.collector import FrameCollector, SharedFrames
+    from ctop.exporters.exposition import Exposition
+    from ctop.exporters.labels import compile_filter
+    from ctop.exporters.server import ListenError, make_server
+    from ctop.exporters.webconfig import WebConfigError, load_web_config
+
+    if not telemetry_path.startswith("/") or telemetry_path in ("/", "/healthz"):
+        raise click.BadParameter("must start with '/' and differ from '/' and '/healthz'.",
+                                 param_hint="--web.telemetry-path")
+    try:
+        cgroup_filter = compile_filter(include, exclude, containers_only)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        web_config = load_web_config(web_config_file)
+    except WebConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    obj = ctx.obj if isinstance(ctx.obj, dict) else {}
+    try:
+        source = _frame_source(cgroup_root or obj.get("cgroup_root", "/sys/fs/cgroup"),
+                               proc_root or obj.get("proc_root", "/proc"))
+    except CtopError as exc:
+        raise click.ClickException(str(exc)) from None
+    frames = SharedFrames(source, max_age_s=max_age)
+    exposition = Exposition(FrameCollector(frames, cgroup_filter))
+    try:
+        server = make_server(listen_address, exposition, web_config, telemetry_path, max_connections)
+    except (ListenError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    scheme = "https" if web_config.tls else "http"
+    host, port = server.server_address[:2]
+    click.echo(f"ctop exporter listening on {scheme}://{host}:{port}{telemetry_path}", err=True)
+    _serve(server)
+
+
+def _serve(server: Any) -> None:
+    """Serve until SIGTERM or SIGINT, then close the listening socket."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True)
+    thread.start()
+    while not stop.wait(1.0):
+        if not thread.is_alive():
+            break
+    server.shutdown()
+    server.server_close()
+    sys.stdout.flush()
+
+
+def main() -> None:
+    """Run the command on its own (``python -m ctop.exporter_cmd``), with ctop's error handling."""
+    try:
+        exporter_command(standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

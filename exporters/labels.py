@@ -1,0 +1,78 @@
+"""Label values for exported series: cAdvisor's container labels, made safe, and the filter of exported cgroups."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ctop.model.frame import CgroupRow
+
+# The labels every container series carries, in cAdvisor's order; always present, "" when unknown.
+CONTAINER_LABELS = ("id", "name", "image", "container", "pod", "namespace")
+# A label value longer than this is cut: label sets stay bounded whatever a runtime reports.
+MAX_LABEL_CHARS = 512
+# Kinds kept by --containers-only: containers, the pods that own their network, and the root (node totals).
+CONTAINERS_ONLY_KINDS = frozenset({"container", "pod", "root"})
+
+
+def clean(value: object) -> str:
+    """A label value that always encodes as UTF-8: undecodable bytes (surrogate escapes) become U+FFFD.
+
+    Quotes, backslashes and newlines are left as they are: the exposition writer escapes them.
+    """
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    if len(text) > MAX_LABEL_CHARS:
+        text = text[:MAX_LABEL_CHARS]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        # Lone surrogates that were not escapes of bytes still decode to U+FFFD above; check once more.
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def container_labels(row: CgroupRow) -> tuple[str, str, str, str, str, str]:
+    """The cAdvisor label values of one cgroup: id, name, image, container, pod, namespace."""
+    ident = row.identity
+    return (
+        clean(row.sample.path or "/"),
+        clean(ident.name),
+        clean(ident.image),
+        clean(ident.container),
+        clean(ident.pod),
+        clean(ident.namespace),
+    )
+
+
+@dataclass(frozen=True)
+class CgroupFilter:
+    """Which cgroups are exported: regexes on the cgroup path (``id``) and an optional kind filter."""
+
+    include: re.Pattern[str] | None = None
+    exclude: re.Pattern[str] | None = None
+    containers_only: bool = False
+
+    def accepts(self, row: CgroupRow) -> bool:
+        path = row.sample.path or "/"
+        if self.containers_only and row.identity.kind not in CONTAINERS_ONLY_KINDS and path != "/":
+            return False
+        if self.include is not None and not self.include.search(path):
+            return False
+        return not (self.exclude is not None and self.exclude.search(path))
+
+
+def compile_filter(include: str | None, exclude: str | None, containers_only: bool) -> CgroupFilter:
+    """Build a filter from flag values; a bad regex raises ValueError with one sentence."""
+
+    def compile_one(flag: str, pattern: str | None) -> re.Pattern[str] | None:
+        if not pattern:
+            return None
+        try:
+            return re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{flag} is not a valid regular expression ({exc}).") from None
+
+    return CgroupFilter(
+        compile_one("--cgroup.include", include), compile_one("--cgroup.exclude", exclude), containers_only
+    )
