@@ -24,6 +24,8 @@ def parse_docker_time(value: object) -> float | None:
     year, mon, day, hh, mm, ss = (int(m.group(i)) for i in range(1, 7))
     if year <= 1:  # "0001-01-01T00:00:00Z": never started
         return None
+    if not (1 <= mon <= 12 and 1 <= day <= 31 and hh < 24 and mm < 60 and ss <= 60):
+        return None
     try:
         seconds = calendar.timegm((year, mon, day, hh, mm, ss, 0, 0, 0))
     except (ValueError, OverflowError):
@@ -140,8 +142,11 @@ class DockerWatcher:
         except DockerUnavailable as e:
             self.containers = {}
             self._inspected = {}
-            if self.answered_once or self.explicit or not str(e).startswith("no Docker socket"):
-                self.notice = f"{_capitalize(str(e))}: container names are missing."
+            reason = str(e)
+            if self.answered_once and reason.startswith("no Docker socket"):
+                reason = f"Docker daemon at {self.client.socket_path} went away (its socket is gone)"
+            if self.answered_once or self.explicit or not reason.startswith("no Docker socket"):
+                self.notice = f"{_capitalize(reason)}: container names are missing."
         with self._done:
             self._busy = False
             self.generation += 1
