@@ -1,0 +1,217 @@
+"""Compiles and attaches ctop's BPF programs with bcc: options become -D flags; seeds the thread->cgroup map."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib
+import importlib.resources
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from ..sources.cgroupfs_layout import CgroupLayout
+from ..sources.readfile import read_bytes, read_int
+from . import btf
+
+# Order matters: maps and helpers first (bcc rewrites map calls only in the main text, not in headers).
+PROGRAM_FILES = ("maps.bpf.c", "sched.bpf.c", "proc.bpf.c", "cgroup.bpf.c")
+# v1 hierarchy tracked on pure-v1 hosts, in order of preference.
+V1_TRACKED = ("cpu", "cpuacct", "memory", "pids", "cpuset", "blkio")
+ARRAY_PID_MAX_LIMIT = 1 << 18  # above this pid_max, threads go in a bounded hash instead of a pid-indexed array
+DEFAULT_HASH_THREADS = 1 << 17
+DEFAULT_CGROUPS_MAX = 2048
+
+
+class LoadError(Exception):
+    """Loading failed; the message is one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """The cgroup hierarchy whose ids the programs use: cgroup2 where there is one, else one v1 hierarchy."""
+
+    hierarchy_id: int
+    root: str
+    root_id: int
+    v2: bool
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Tunables; each becomes a compiler flag. ``threads_max`` None: pid_max (array) or a bounded hash."""
+
+    threads_max: int | None = None
+    cgroups_max: int = DEFAULT_CGROUPS_MAX
+    use_btf: bool = True
+
+
+@dataclass
+class Loaded:
+    """A compiled, attached program set and what it was built for."""
+
+    bpf: Any
+    tracking: Tracking
+    threads_hash: bool
+    threads_max: int
+    cgroups_max: int
+    runq_method: str
+    cflags: tuple[str, ...]
+    seeded_threads: int = 0
+
+
+def _v1_hierarchy_ids() -> dict[str, int]:
+    ids: dict[str, int] = {}
+    data = read_bytes("/proc/cgroups") or b""
+    for line in data.decode("ascii", "replace").splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and not line.startswith("#") and parts[1].isdigit():
+            ids[parts[0]] = int(parts[1])
+    return ids
+
+
+def choose_tracking(layout: CgroupLayout) -> Tracking:
+    """cgroup2 (hierarchy 0) on v2 and hybrid hosts; the first mounted v1 controller of V1_TRACKED otherwise."""
+    if layout.unified:
+        return Tracking(0, layout.unified, os.stat(layout.unified).st_ino, True)
+    ids = _v1_hierarchy_ids()
+    for name in V1_TRACKED:
+        mount = layout.controllers.get(name)
+        if mount and ids.get(name):
+            return Tracking(ids[name], mount, os.stat(mount).st_ino, False)
+    raise LoadError("No cgroup hierarchy could be tracked: neither cgroup2 nor a cpu/memory v1 hierarchy is mounted.")
+
+
+def program_dir() -> str:
+    return str(importlib.resources.files("ctop.bpf"))
+
+
+def program_text() -> str:
+    """The program set as one translation unit (bcc only sees TRACEPOINT_PROBEs of the main text)."""
+    base = program_dir()
+    parts = []
+    for name in PROGRAM_FILES:
+        with open(os.path.join(base, name)) as f:
+            parts.append(f"#line 1 \"{name}\"\n" + f.read())
+    return "\n".join(parts)
+
+
+def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, int], pid_max: int) -> list[str]:
+    """Compiler flags for one load; every option of the programs is a -D here."""
+    flags = [f"-I{program_dir()}", f"-DTRACK_HIERARCHY={tracking.hierarchy_id}",
+             f"-DROOT_CGROUP_ID={tracking.root_id}", f"-DCGROUPS_MAX={options.cgroups_max}"]
+    if tracking.v2:
+        flags.append("-DCURRENT_CGROUP_V2")
+    if options.threads_max is not None:
+        threads_hash, threads_max = options.threads_max < pid_max, options.threads_max
+    elif pid_max <= ARRAY_PID_MAX_LIMIT:
+        threads_hash, threads_max = False, pid_max
+    else:
+        threads_hash, threads_max = True, DEFAULT_HASH_THREADS
+    if threads_hash:
+        flags.append("-DTHREADS_HASH")
+    flags.append(f"-DTHREADS_MAX={threads_max}")
+    flags.extend(f"-D{name}={value}" for name, value in sorted(offsets.items()))
+    return flags
+
+
+def load(bcc: ModuleType, layout: CgroupLayout, options: LoadOptions = LoadOptions()) -> Loaded:
+    """Compile, load and attach every program (bcc attaches TRACEPOINT_PROBEs itself). Raises LoadError."""
+    tracking = choose_tracking(layout)
+    offsets = btf.task_offsets() if options.use_btf else {}
+    pid_max = read_int("/proc/sys/kernel/pid_max") or 32768
+    cflags = build_cflags(tracking, options, offsets, pid_max)
+    diagnostics: list[str] = []
+    try:
+        with _stderr_captured(diagnostics):
+            bpf = bcc.BPF(text=program_text(), cflags=cflags)
+    except Exception as e:  # bcc raises bare Exception for compile and load errors
+        first = next((line for line in diagnostics if "error" in line.lower()), str(e).strip())
+        raise LoadError(f"eBPF fields are off because compiling or attaching ctop's programs failed: "
+                        f"{first.strip()[:200]}") from e
+    threads_hash = "-DTHREADS_HASH" in cflags
+    threads_max = int(next(f for f in cflags if f.startswith("-DTHREADS_MAX=")).split("=", 1)[1])
+    loaded = Loaded(bpf, tracking, threads_hash, threads_max, options.cgroups_max,
+                    "sched_info" if "RUN_DELAY_OFFSET" in offsets else "timestamps", tuple(cflags))
+    loaded.seeded_threads = seed_threads(loaded)
+    return loaded
+
+
+@contextlib.contextmanager
+def _stderr_captured(lines: list[str]) -> Iterator[None]:
+    """Collect what libbcc/clang print on fd 2 while compiling (it would garble a full-screen UI)."""
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines.extend(tmp.read(65536).decode("utf-8", "replace").splitlines())
+
+
+def _cgroup_of(tid_dir: str, tracking: Tracking) -> str | None:
+    data = read_bytes(os.path.join(tid_dir, "cgroup"))
+    if not data:
+        return None
+    for line in data.decode("utf-8", "replace").splitlines():
+        hid, _, rest = line.partition(":")
+        _, _, path = rest.partition(":")
+        if hid.isdigit() and int(hid) == tracking.hierarchy_id:
+            return path
+    return None
+
+
+def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
+    """Put every existing thread's cgroup in the thread map (only where the programs know nothing yet).
+
+    Runs after attaching, so threads born later are seen by sched_process_fork. Returns how many were added.
+    """
+    bcc_table = loaded.bpf["threads"]
+    lib = importlib.import_module("bcc.libbcc").lib
+    fd = bcc_table.map_fd
+    ino_of: dict[str, int | None] = {}
+    added = 0
+    try:
+        pids = [p for p in os.listdir(proc) if p.isdigit()]
+    except OSError:
+        return 0
+    for pid in pids:
+        task_dir = os.path.join(proc, pid, "task")
+        try:
+            tids = os.listdir(task_dir)
+        except OSError:
+            continue
+        for tid in tids:
+            if not tid.isdigit() or int(tid) >= (1 << 31):
+                continue
+            path = _cgroup_of(os.path.join(task_dir, tid), loaded.tracking)
+            if path is None:
+                continue
+            if path not in ino_of:
+                try:
+                    ino_of[path] = os.stat(loaded.tracking.root + path).st_ino
+                except OSError:
+                    ino_of[path] = None
+            cgroup_id = ino_of[path]
+            if not cgroup_id:
+                continue
+            key = bcc_table.Key(int(tid))
+            if loaded.threads_hash:
+                leaf = bcc_table.Leaf(cgroup_id, 0)
+                # BPF_NOEXIST: never overwrite what a program already learnt from a tracepoint.
+                if lib.bpf_update_elem(fd, ctypes.byref(key), ctypes.byref(leaf), 1) == 0:
+                    added += 1
+                continue
+            if int(tid) >= loaded.threads_max:
+                continue
+            current = bcc_table[key]
+            if current.cgroup_id == 0:
+                bcc_table[key] = bcc_table.Leaf(cgroup_id, 0)
+                added += 1
+    return added

@@ -1,0 +1,161 @@
+"""What the eBPF source hands to the rest of ctop: frozen status/reading records and histogram percentile math."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+# Run-queue wait histogram: bucket 0 holds waits below 2**10 ns, bucket s >= 1 holds [2**(s+9), 2**(s+10)) ns;
+# the last bucket also takes everything longer. Must match RUNQ_SLOTS in bpf/ctop.h.
+RUNQ_SLOTS = 28
+RUNQ_BUCKET_LOWER_SECONDS: tuple[float, ...] = (0.0, *(2.0 ** (s + 9) / 1e9 for s in range(1, RUNQ_SLOTS)))
+RUNQ_BUCKET_UPPER_SECONDS: tuple[float, ...] = tuple(2.0 ** (s + 10) / 1e9 for s in range(RUNQ_SLOTS))
+
+State = Literal["off", "starting", "ready", "failed"]
+
+
+@dataclass(frozen=True)
+class EbpfStatus:
+    """Whether eBPF fields are available. ``reason`` is one sentence for the user when state is off/failed."""
+
+    state: State
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class EbpfCgroupCounters:
+    """Cumulative counters of one cgroup since ctop loaded its programs (or since the cgroup appeared).
+
+    A cgroup removed and created again under the same path gets a new ``cgroup_id`` and counters from zero.
+    Run-queue wait: ``runq_buckets[i]`` counts waits between ``RUNQ_BUCKET_LOWER_SECONDS[i]`` and
+    ``RUNQ_BUCKET_UPPER_SECONDS[i]``. ``nvcsw``/``nivcsw`` are voluntary/involuntary context switches of its tasks;
+    ``preempted_by_others``/``preempted_by_host`` count involuntary switches in favour of a task of another
+    non-root cgroup / of the root cgroup (the host). ``forks`` and ``exits`` count tasks (threads included),
+    ``execs`` successful execve calls, ``oom_kills`` OOM-killer victims among its tasks.
+    """
+
+    cgroup_id: int = 0
+    runq_buckets: tuple[int, ...] = (0,) * RUNQ_SLOTS
+    runq_sum_seconds: float = 0.0
+    runq_count: int = 0
+    runq_max_seconds: float = 0.0
+    nvcsw: int = 0
+    nivcsw: int = 0
+    preempted_by_others: int = 0
+    preempted_by_host: int = 0
+    forks: int = 0
+    execs: int = 0
+    exits: int = 0
+    oom_kills: int = 0
+
+    @property
+    def runq_bucket_upper_seconds(self) -> tuple[float, ...]:
+        return RUNQ_BUCKET_UPPER_SECONDS
+
+    def runq_quantile(self, q: float) -> float | None:
+        """Run-queue wait quantile over the whole life of the counters (None without samples)."""
+        return histogram_quantile(self.runq_buckets, q, max_seconds=self.runq_max_seconds)
+
+
+@dataclass(frozen=True)
+class OomKill:
+    """One task picked by the OOM killer (``oom:mark_victim``); cgroup is None when it was not attributed."""
+
+    cgroup: str | None
+    pid: int
+    comm: str
+    unix_time: float
+
+
+@dataclass(frozen=True)
+class ExecRecord:
+    """One successful exec: ``ppid`` is 0 when the kernel's BTF did not give task_struct offsets."""
+
+    pid: int
+    ppid: int
+    comm: str
+    filename: str
+    unix_time: float
+
+
+@dataclass(frozen=True)
+class MapFill:
+    """How full one BPF map is."""
+
+    used: int
+    capacity: int
+
+
+@dataclass(frozen=True)
+class EbpfReading:
+    """One batch read of ctop's BPF maps: cumulative counters keyed by cgroup path relative to the root.
+
+    ``by_cgroup`` keys look like ``/``, ``/docker/<id>``; ``unattributed`` holds events of tasks whose cgroup
+    was unknown. ``oom_kills`` are the most recent kills (oldest first, bounded); ``execs`` the most recent
+    execs per cgroup (oldest first, bounded); ``new_cgroups``/``removed_cgroups`` are paths the kernel created or
+    removed since the previous read. ``dropped`` counts events lost: a full map, a log overwritten before it was
+    read, a cgroup id that could not be named. ``monotonic_time`` is ``time.monotonic()`` of the read.
+    """
+
+    monotonic_time: float
+    by_cgroup: dict[str, EbpfCgroupCounters]
+    unattributed: EbpfCgroupCounters
+    oom_kills: tuple[OomKill, ...] = ()
+    execs: dict[str, tuple[ExecRecord, ...]] = field(default_factory=dict)
+    new_cgroups: tuple[str, ...] = ()
+    removed_cgroups: tuple[str, ...] = ()
+    map_fill: dict[str, MapFill] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    runq_method: str = ""
+
+
+def histogram_delta(new: Sequence[int], old: Sequence[int] | None) -> tuple[int, ...]:
+    """Bucket-wise ``new - old``; a bucket that went down (counters reset) counts as ``new``."""
+    if old is None or len(old) != len(new):
+        return tuple(new)
+    if any(n < o for n, o in zip(new, old)):
+        return tuple(new)
+    return tuple(n - o for n, o in zip(new, old))
+
+
+def histogram_quantile(
+    buckets: Sequence[int],
+    q: float,
+    *,
+    lower_seconds: Sequence[float] = RUNQ_BUCKET_LOWER_SECONDS,
+    upper_seconds: Sequence[float] = RUNQ_BUCKET_UPPER_SECONDS,
+    max_seconds: float | None = None,
+) -> float | None:
+    """The ``q`` quantile (0..1) of a histogram, interpolated linearly inside its bucket; None when empty.
+
+    ``max_seconds``, when known, caps the result (the largest sample seen).
+    """
+    if not 0.0 <= q <= 1.0:
+        raise ValueError("quantile must be between 0 and 1")
+    total = sum(buckets)
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0
+    value = upper_seconds[len(buckets) - 1]
+    for i, n in enumerate(buckets):
+        if n <= 0:
+            continue
+        if seen + n >= rank:
+            fraction = (rank - seen) / n
+            value = lower_seconds[i] + (upper_seconds[i] - lower_seconds[i]) * fraction
+            break
+        seen += n
+    if max_seconds is not None and max_seconds > 0:
+        value = min(value, max_seconds)
+    return value
+
+
+def delta_quantile(
+    new: EbpfCgroupCounters, old: EbpfCgroupCounters | None, q: float
+) -> float | None:
+    """The ``q`` quantile of the waits between two readings of one cgroup (None when there were none)."""
+    if old is not None and old.cgroup_id != new.cgroup_id:
+        old = None
+    return histogram_quantile(histogram_delta(new.runq_buckets, old.runq_buckets if old else None), q)

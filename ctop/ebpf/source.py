@@ -1,0 +1,180 @@
+"""The eBPF source: the only interface the rest of ctop uses (start in the background, status, read, close).
+
+Usage::
+
+    src = EbpfSource(layout)
+    src.start()                 # returns at once; headers, compile and attach happen in a thread
+    ...
+    reading = src.read()        # None until src.status().state == "ready"
+    src.close()
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from types import ModuleType
+
+from ..sources.cgroupfs_layout import CgroupLayout
+from .doctor import doctor_checks
+from .reading import (
+    RUNQ_BUCKET_LOWER_SECONDS,
+    RUNQ_BUCKET_UPPER_SECONDS,
+    EbpfCgroupCounters,
+    EbpfReading,
+    EbpfStatus,
+    ExecRecord,
+    MapFill,
+    OomKill,
+    delta_quantile,
+    histogram_delta,
+    histogram_quantile,
+)
+
+__all__ = [
+    "RUNQ_BUCKET_LOWER_SECONDS",
+    "RUNQ_BUCKET_UPPER_SECONDS",
+    "EbpfCgroupCounters",
+    "EbpfReading",
+    "EbpfSource",
+    "EbpfStatus",
+    "ExecRecord",
+    "MapFill",
+    "OomKill",
+    "delta_quantile",
+    "doctor_checks",
+    "histogram_delta",
+    "histogram_quantile",
+    "prerequisite_problem",
+]
+
+NOT_ROOT = ("eBPF fields are off because ctop is not running as root: run it with sudo to see run-queue latency, "
+            "context switches and process churn.")
+NO_BCC = ("eBPF fields are off because the bcc Python module cannot be imported: install python3-bpfcc and run "
+          "ctop with the system python3 (or a virtualenv made with --system-site-packages).")
+NO_TRACEFS = ("eBPF fields are off because tracefs is not mounted and could not be mounted: run "
+              "'mount -t tracefs nodev /sys/kernel/tracing'.")
+NO_HEADERS = ("eBPF fields are off because no kernel headers were found for bcc: install your distribution's "
+              "linux-headers package (e.g. apt-get install linux-headers-amd64).")
+DISABLED = "eBPF fields are off because eBPF was disabled in ctop's options."
+
+
+def prerequisite_problem(bcc_module: str = "bcc") -> tuple[str | None, ModuleType | None]:
+    """(one-sentence reason why eBPF cannot run, or None; the imported bcc module when it can).
+
+    Mounts tracefs/debugfs and prepares a kernel header tree as needed (see headers.py); never raises.
+    """
+    from . import headers
+
+    if os.geteuid() != 0:
+        return NOT_ROOT, None
+    if headers.ensure_tracefs() is None:
+        return NO_TRACEFS, None
+    try:
+        tree = headers.find_headers()
+    except OSError as e:
+        return (f"eBPF fields are off because a kernel header tree could not be prepared under "
+                f"{headers.DEFAULT_CACHE_DIR} ({e.strerror}): make that directory writable."), None
+    if tree is None:
+        return NO_HEADERS, None
+    headers.apply_to_environment(tree)
+    try:
+        bcc = importlib.import_module(bcc_module)
+    except Exception:  # ImportError, or a broken install failing while it loads libbcc
+        return NO_BCC, None
+    return None, bcc
+
+
+class EbpfSource:
+    """Per-cgroup scheduler, process-churn and OOM counters from ctop's BPF programs.
+
+    ``bcc_module`` names the module to import as bcc (tests pass a missing name to see the "no bcc" status).
+    """
+
+    def __init__(self, layout: CgroupLayout, *, enabled: bool = True, bcc_module: str = "bcc") -> None:
+        self._layout = layout
+        self._enabled = enabled
+        self._bcc_module = bcc_module
+        self._lock = threading.Lock()
+        self._status = EbpfStatus("off", DISABLED if not enabled else "eBPF has not been started.")
+        self._thread: threading.Thread | None = None
+        self._loaded = None
+        self._reader = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Prepare, compile and attach in a background thread; returns at once and never raises."""
+        with self._lock:
+            if not self._enabled or self._thread is not None or self._closed:
+                return
+            self._status = EbpfStatus("starting", "eBPF programs are being compiled.")
+            self._thread = threading.Thread(target=self._load, name="ctop-ebpf-load", daemon=True)
+            self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            reason, bcc = prerequisite_problem(self._bcc_module)
+            if reason is not None or bcc is None:
+                self._set_failed(reason or NO_BCC)
+                return
+            from . import loader, maps
+
+            loaded = loader.load(bcc, self._layout)
+            reader = maps.MapReader(loaded)
+        except Exception as e:  # LoadError carries its own sentence; anything else is summed up
+            message = str(e) if e.__class__.__name__ == "LoadError" else (
+                f"eBPF fields are off because loading failed ({e.__class__.__name__}: {str(e)[:120]}).")
+            self._set_failed(message)
+            return
+        with self._lock:
+            if self._closed:
+                loaded.bpf.cleanup()
+                return
+            self._loaded, self._reader = loaded, reader
+            self._status = EbpfStatus("ready", "")
+
+    def _set_failed(self, reason: str) -> None:
+        with self._lock:
+            if not self._closed:
+                self._status = EbpfStatus("failed", reason)
+
+    def wait_ready(self, timeout: float | None = None) -> EbpfStatus:
+        """Block until loading has finished (for tests, ``ctop doctor`` and batch mode); returns the status."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return self.status()
+
+    def status(self) -> EbpfStatus:
+        with self._lock:
+            return self._status
+
+    def read(self) -> EbpfReading | None:
+        """One batch read of every map (cumulative counters), or None until ready or after a read error."""
+        with self._lock:
+            reader = self._reader
+            if reader is None:
+                return None
+            try:
+                return reader.read()
+            except Exception as e:  # a map read failing must never fail a refresh
+                self._status = EbpfStatus(
+                    "failed", f"eBPF fields stopped because reading the BPF maps failed ({str(e)[:120]}).")
+                self._reader = None
+                return None
+
+    @property
+    def runq_method(self) -> str:
+        """``sched_info`` (BTF offset of task_struct.sched_info.run_delay) or ``timestamps`` (wake-up probes)."""
+        loaded = self._loaded
+        return loaded.runq_method if loaded else ""
+
+    def close(self) -> None:
+        """Detach every program and free the maps; safe to call more than once, also while starting."""
+        with self._lock:
+            self._closed = True
+            loaded, self._loaded, self._reader = self._loaded, None, None
+            self._status = EbpfStatus("off", "eBPF was closed.")
+        if loaded is not None:
+            loaded.bpf.cleanup()
