@@ -94,7 +94,7 @@ def crio_meta(container_id: str, config: object, storage: dict[str, object] | No
             k8s["sandbox"] = True
             k8s["container"] = PAUSE_CONTAINER_NAME
         return ContainerMeta(
-            runtime="cri-o", container_id=container_id, name=str(k8s["container"]) or ann.get(CRIO_NAME, ""),
+            runtime="cri-o", container_id=container_id, name=ann.get(CRIO_NAME, "") or str(k8s["container"]),
             image=ann.get(CRIO_IMAGE_NAME, "") or stored_image, labels=ann, state="running",
             started_at=parse_docker_time(ann.get(CRIO_CREATED)) or stored_created,
             source="crio-config", **k8s,  # type: ignore[arg-type]
