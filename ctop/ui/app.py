@@ -1,0 +1,413 @@
+"""The interactive view: the urwid main loop, the only owner of widget state; Frames arrive from the Feed thread."""
+
+from __future__ import annotations
+
+import os
+import queue
+from collections.abc import Callable
+from typing import Any
+
+import urwid
+
+from ..batch import BatchOptions
+from ..model.frame import CgroupRow, Frame
+from . import detail, keys
+from .columns import COLUMNS, COLUMNS_BY_KEY, ORDER_COLUMNS
+from .feed import Feed, inspect_async
+from .history import History
+from .table import VIEWS, VIEWS_BY_KEY, DisplayRow, select
+from .text import inert
+from .themes import no_color, palette
+from .widgets import HeaderWidget, Layout, MessageRow, RowWidget
+
+Inspect = Callable[[CgroupRow], dict]
+DELAYS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
+NOT_ROOT = "Not running as root: some cgroup files and all eBPF data are unavailable; run with sudo."
+EBPF_STARTING = "eBPF is starting: run-queue latency and context switches fill in shortly."
+
+
+def _nearest_delay(delay: float, step: int) -> float:
+    """The next refresh delay from the list, faster (step -1) or slower (step 1) than ``delay``."""
+    if step < 0:
+        faster = [d for d in DELAYS if d < delay - 1e-9]
+        return faster[-1] if faster else delay
+    slower = [d for d in DELAYS if d > delay + 1e-9]
+    return slower[0] if slower else delay
+
+
+class Root(urwid.WidgetPlaceholder):
+    """The top widget: keys the focused widget leaves unused go to the app's key table."""
+
+    def __init__(self, app: App, widget: urwid.Widget) -> None:
+        super().__init__(widget)
+        self.app = app
+
+    def keypress(self, size: tuple[int, int], key: str) -> str | None:
+        key = super().keypress(size, key)
+        if key is None:
+            return None
+        return None if self.app.handle_key(key) else key
+
+
+class App:
+    """All view state and widgets. ``receive`` takes the Feed's messages; ``handle_key`` runs the key table."""
+
+    def __init__(self, options: BatchOptions | None = None, delay: float = 1.0, *, inspect: Inspect | None = None,
+                 is_root: bool = True, plain: bool = False) -> None:
+        options = options or BatchOptions()
+        self.inspect = inspect
+        self.is_root = is_root
+        self.plain = plain
+        self.delay = delay
+        self.paused = False
+        self.frame: Frame | None = None
+        self.error = ""
+        self.history = History()
+        self.view = VIEWS_BY_KEY["containers"]
+        self.needle = ""
+        self.tree = False
+        self.sort_key = ORDER_COLUMNS.get(options.order, "cpu_percent")
+        self.reverse = options.reverse
+        self.screen = "list"  # list, detail, help, columns, filter
+        self.detail_path: str | None = None
+        self.detail_row: CgroupRow | None = None
+        self.inspected: dict[str, Any] = {}
+        self.displayed: list[DisplayRow] = []
+        self.feed: Feed | None = None
+        self.post: Callable[[tuple[Any, ...]], None] = self.receive
+        self.on_quit: Callable[[], None] = lambda: None
+        self.quit_requested = False
+
+        self.layout = Layout(COLUMNS)
+        self.header = HeaderWidget(self.layout, self.sort_by_click)
+        self.walker = urwid.SimpleFocusListWalker([MessageRow("Collecting the first refresh…")])
+        self.listbox = urwid.ListBox(self.walker)
+        self.status = urwid.Text("", wrap="clip")
+        self.notice = urwid.Text("")
+        self.filter_edit = urwid.Edit("Filter: ")
+        urwid.connect_signal(self.filter_edit, "change", self._filter_changed)
+        self.footer = urwid.Pile([self.notice, urwid.AttrMap(self.status, "status")])
+        self.main = urwid.Frame(self.listbox, header=self.header, footer=self.footer)
+        self.detail_walker = urwid.SimpleFocusListWalker([])
+        self.detail_box = urwid.ListBox(self.detail_walker)
+        self.detail_frame = urwid.Frame(self.detail_box, footer=self.footer)
+        self.top = Root(self, self.main)
+        self._sync_layout()
+        self.refresh()
+
+    # -- data in -----------------------------------------------------------------------------------------------
+
+    def receive(self, message: tuple[Any, ...]) -> None:
+        """A message from the Feed or an inspect thread, on the UI thread."""
+        kind = message[0]
+        if kind == "frame":
+            self.apply_frame(message[1])
+        elif kind == "error":
+            self.error = inert(message[1])
+            self.refresh_status()
+        elif kind == "inspect":
+            self.inspected[message[1]] = message[2]
+            if self.screen == "detail" and self.detail_path == message[1]:
+                self.refresh_detail()
+
+    def apply_frame(self, frame: Frame) -> None:
+        self.frame = frame
+        self.error = ""
+        self.history.add(frame)
+        self.refresh()
+
+    # -- drawing -----------------------------------------------------------------------------------------------
+
+    def _sort_column(self) -> Any:
+        return COLUMNS_BY_KEY.get(self.sort_key, COLUMNS_BY_KEY["cpu_percent"])
+
+    def _sync_layout(self) -> None:
+        col = self._sort_column()
+        self.layout.sort_key = col.key
+        self.layout.descending = col.descending != self.reverse
+        self.header.changed()
+
+    def refresh(self) -> None:
+        """Rebuild the list (and the detail view) from the current frame and state, keeping the selection."""
+        col = self._sort_column()
+        focused = self.focused_path()
+        self.displayed = select(self.frame, self.view, self.needle, col.sort, col.descending != self.reverse,
+                                self.tree)
+        widgets: list[urwid.Widget]
+        if self.frame is None:
+            widgets = [MessageRow("Collecting the first refresh…")]
+        elif not self.displayed:
+            text = self.view.empty if not self.needle else f"Nothing matches the filter '{inert(self.needle)}'."
+            widgets = [MessageRow(text)]
+        else:
+            widgets = [RowWidget(d, self.layout) for d in self.displayed]
+        self.walker[:] = widgets
+        index = next((i for i, d in enumerate(self.displayed) if d.path == focused), 0)
+        if widgets:
+            self.walker.set_focus(min(index, len(widgets) - 1))
+        if self.screen == "detail":
+            self.refresh_detail()
+        self.refresh_status()
+
+    def focused_path(self) -> str | None:
+        widget, _ = self.walker.get_focus() if len(self.walker) else (None, None)
+        return widget.path if isinstance(widget, RowWidget) else None
+
+    def notices(self) -> list[str]:
+        out = [inert(n) for n in (self.frame.notices if self.frame else ())]
+        if not self.is_root and not any("root" in n.lower() for n in out):
+            out.insert(0, NOT_ROOT)
+        if self.frame is not None and self.frame.ebpf_state == "starting":
+            out.append(EBPF_STARTING)
+        if self.error:
+            out.insert(0, self.error)
+        return out
+
+    def refresh_status(self) -> None:
+        col = self._sort_column()
+        arrow = "▼" if col.descending != self.reverse else "▲"
+        parts = [self.view.title]
+        if self.frame is not None:
+            total = sum(1 for d in self.displayed if not d.context)
+            parts.append(f"{total} rows")
+        parts.append(f"sort {col.header}{arrow}")
+        if self.tree:
+            parts.append("tree")
+        if self.needle:
+            parts.append(f"filter '{inert(self.needle)}'")
+        parts.append("PAUSED" if self.paused else f"every {self.delay:g}s")
+        parts.append("? help")
+        self.status.set_text(" " + " | ".join(parts))
+        notes = self.notices()
+        self.notice.set_text([("notice", " " + " ".join(notes))] if notes else "")
+
+    def refresh_detail(self) -> None:
+        if self.detail_path is None:
+            return
+        row = self.frame.rows.get(self.detail_path) if self.frame else None
+        gone = row is None
+        if row is not None:
+            self.detail_row = row
+        if self.detail_row is None:
+            return
+        widgets = detail.build(self.detail_row, self.history, self._inspected(), gone)
+        focus = self.detail_walker.focus if len(self.detail_walker) else 0
+        self.detail_walker[:] = widgets
+        if widgets:
+            self.detail_walker.set_focus(min(focus or 0, len(widgets) - 1))
+
+    def _inspected(self) -> Any:
+        if self.detail_path in self.inspected:
+            return self.inspected[self.detail_path]
+        if self.inspect is None:
+            return None
+        return {"status": "loading…"}
+
+    # -- actions -----------------------------------------------------------------------------------------------
+
+    def handle_key(self, key: str) -> bool:
+        """Run the binding of ``key``; True when it was one."""
+        if self.screen == "filter":
+            return self._filter_key(key)
+        if self.screen in ("help", "columns"):
+            if key in ("esc", "q", "enter", "?", "h", "f1") or (self.screen == "columns" and key in ("c", "f2")):
+                self.close_overlay()
+                return True
+            return False
+        where = "detail" if self.screen == "detail" else "list"
+        binding = keys.lookup(key, where)
+        if binding is None:
+            return False
+        getattr(self, "do_" + binding.action)(binding.arg)
+        return True
+
+    def do_sort_column(self, key: str) -> None:
+        if self.sort_key == key:
+            self.reverse = not self.reverse
+        else:
+            self.sort_key = key
+            self.reverse = False
+        self._sync_layout()
+        self.refresh()
+
+    def sort_by_click(self, key: str) -> None:
+        self.do_sort_column(key)
+
+    def do_sort_move(self, step: str) -> None:
+        keys_ = [c.key for c in self.layout.visible]
+        index = keys_.index(self.sort_key) if self.sort_key in keys_ else 0
+        self.sort_key = keys_[(index + int(step)) % len(keys_)]
+        self.reverse = False
+        self._sync_layout()
+        self.refresh()
+
+    def do_reverse(self, _: str = "") -> None:
+        self.reverse = not self.reverse
+        self._sync_layout()
+        self.refresh()
+
+    def do_filter(self, _: str = "") -> None:
+        self.screen = "filter"
+        self.filter_edit.set_edit_text(self.needle)
+        self.filter_edit.set_edit_pos(len(self.needle))
+        self.footer.contents[0] = (self.filter_edit, self.footer.options())
+        self.footer.focus_position = 0
+        self.main.focus_position = "footer"
+
+    def _filter_changed(self, _edit: urwid.Edit, text: str) -> None:
+        self.needle = text
+        self.refresh()
+
+    def _filter_key(self, key: str) -> bool:
+        if key not in ("enter", "esc"):
+            return False
+        if key == "esc":
+            self.filter_edit.set_edit_text("")
+        self.screen = "list"
+        self.footer.contents[0] = (self.notice, self.footer.options())
+        self.main.focus_position = "body"
+        self.refresh()
+        return True
+
+    def do_tree(self, _: str = "") -> None:
+        self.tree = not self.tree
+        self.refresh()
+
+    def do_view(self, key: str) -> None:
+        self.view = VIEWS_BY_KEY[key]
+        self.refresh()
+
+    def do_view_next(self, _: str = "") -> None:
+        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        self.refresh()
+
+    def do_columns(self, _: str = "") -> None:
+        shown = {c.key for c in self.layout.visible}
+        boxes: list[urwid.Widget] = [urwid.Text(("title", "Columns (space toggles, Esc closes)"))]
+        for col in COLUMNS:
+            label = f"{col.header:<14} {col.description}"
+            box = urwid.CheckBox(label, state=col.key in shown, on_state_change=self._toggle_column,
+                                 user_data=col.key)
+            if col is COLUMNS[0]:
+                box = urwid.Text(f"[X] {label}")  # the name column is always shown
+            boxes.append(box)
+        self._overlay(urwid.ListBox(urwid.SimpleFocusListWalker(boxes)), "columns")
+
+    def _toggle_column(self, _box: urwid.CheckBox, state: bool, key: str) -> None:
+        shown = {c.key for c in self.layout.visible}
+        shown = shown | {key} if state else shown - {key}
+        self.layout.set_visible([c for c in COLUMNS if c.key in shown])
+        self.header.changed()
+        self.refresh()
+
+    def do_help(self, _: str = "") -> None:
+        lines: list[urwid.Widget] = [urwid.Text(("title", "ctop keys (Esc closes)")), urwid.Divider()]
+        for names, meaning in keys.help_lines():
+            lines.append(urwid.Text([("key", f"{names:<14}"), " ", meaning]))
+        lines += [urwid.Divider(), urwid.Text("Arrows, PgUp/PgDn, Home/End move; a click on a heading sorts."),
+                  urwid.Text("Colours: yellow = near a limit or throttled, red = at the limit or OOM-killed.")]
+        self._overlay(urwid.ListBox(urwid.SimpleFocusListWalker(lines)), "help")
+
+    def _overlay(self, body: urwid.Widget, screen: str) -> None:
+        self._under = (self.top.original_widget, self.screen)
+        box = urwid.LineBox(body)
+        self.top.original_widget = urwid.Overlay(box, self.top.original_widget, "center", ("relative", 90),
+                                                 "middle", ("relative", 90))
+        self.screen = screen
+
+    def close_overlay(self) -> None:
+        widget, screen = self._under
+        self.top.original_widget = widget
+        self.screen = screen
+
+    def do_detail(self, _: str = "") -> None:
+        path = self.focused_path()
+        if path is None or self.frame is None or path not in self.frame.rows:
+            return
+        self.detail_path = path
+        self.detail_row = self.frame.rows[path]
+        self.screen = "detail"
+        self.detail_walker[:] = []
+        if self.inspect is not None:
+            self.inspected.pop(path, None)
+            inspect_async(self.inspect, self.detail_row, self.post)
+        self.refresh_detail()
+        self.top.original_widget = self.detail_frame
+
+    def do_back(self, _: str = "") -> None:
+        if self.screen == "detail":
+            self.screen = "list"
+            self.detail_path = None
+            self.detail_row = None
+            self.top.original_widget = self.main
+            self.refresh()
+        elif self.needle:
+            self.needle = ""
+            self.refresh()
+
+    def do_pause(self, _: str = "") -> None:
+        self.paused = not self.paused
+        if self.feed is not None:
+            self.feed.set_paused(self.paused)
+        self.refresh_status()
+
+    def _set_delay(self, delay: float) -> None:
+        self.delay = delay
+        if self.feed is not None:
+            self.feed.set_delay(delay)
+        self.refresh_status()
+
+    def do_faster(self, _: str = "") -> None:
+        self._set_delay(_nearest_delay(self.delay, -1))
+
+    def do_slower(self, _: str = "") -> None:
+        self._set_delay(_nearest_delay(self.delay, 1))
+
+    def do_quit(self, _: str = "") -> None:
+        if self.screen == "detail":
+            self.do_back()
+            return
+        self.quit_requested = True
+        self.on_quit()
+
+
+def run_app(collector: Any, options: BatchOptions, delay: float, *, inspect: Inspect | None = None) -> None:
+    """Run the interactive view until the user quits; collection and ``inspect`` run off the UI thread."""
+    plain = no_color()
+    app = App(options, delay, inspect=inspect, is_root=os.geteuid() == 0, plain=plain)
+    screen = urwid.raw_display.Screen()
+    if plain:
+        screen.set_terminal_properties(colors=1)
+    loop = urwid.MainLoop(app.top, palette(plain), screen=screen, handle_mouse=True)
+    inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+
+    def drain(_data: bytes) -> bool:
+        while True:
+            try:
+                app.receive(inbox.get_nowait())
+            except queue.Empty:
+                return True
+
+    pipe_fd = loop.watch_pipe(drain)
+
+    def post(message: tuple[Any, ...]) -> None:
+        inbox.put(message)
+        try:
+            os.write(pipe_fd, b"!")
+        except OSError:  # the loop has ended and closed the pipe
+            pass
+
+    def quit_loop() -> None:
+        raise urwid.ExitMainLoop()
+
+    app.post = post
+    app.on_quit = quit_loop
+    app.feed = Feed(collector.collect, delay, post)
+    app.feed.start()
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.feed.stop()
+        loop.remove_watch_pipe(pipe_fd)

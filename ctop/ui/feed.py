@@ -1,0 +1,94 @@
+"""The worker thread that collects Frames off the UI thread and posts them, and one-off `inspect` calls."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..model.frame import CgroupRow, Frame
+
+Post = Callable[[tuple[Any, ...]], None]
+FIRST_RATES_S = 0.5  # the second refresh comes this soon, so that rates show without waiting a full delay
+
+
+def describe(error: BaseException) -> str:
+    """One sentence about an unexpected error."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text.rstrip(".") + "."
+
+
+class Feed:
+    """Calls ``collect`` every ``delay`` seconds in a daemon thread and posts ("frame", Frame) or ("error", text).
+
+    The UI thread changes the delay, pauses and stops it; a hung ``collect`` never blocks the UI, and a stopped
+    feed posts nothing more.
+    """
+
+    def __init__(self, collect: Callable[[], Frame], delay: float, post: Post) -> None:
+        self._collect = collect
+        self._post = post
+        self._delay = delay
+        self._paused = False
+        self._stopped = False
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="ctop-collect", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 0.2) -> None:
+        with self._wake:
+            self._stopped = True
+            self._wake.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def set_delay(self, delay: float) -> None:
+        with self._wake:
+            self._delay = delay
+            self._wake.notify_all()
+
+    def set_paused(self, paused: bool) -> None:
+        with self._wake:
+            self._paused = paused
+            self._wake.notify_all()
+
+    def _run(self) -> None:
+        count = 0
+        while True:
+            with self._wake:
+                while self._paused and not self._stopped:
+                    self._wake.wait()
+                if self._stopped:
+                    return
+            try:
+                frame = self._collect()
+            except Exception as e:  # any failure of a source must reach the status line, not kill the thread
+                message: tuple[Any, ...] = ("error", f"Refresh failed: {describe(e)}")
+            else:
+                message = ("frame", frame)
+            with self._wake:
+                if self._stopped:
+                    return
+            self._post(message)
+            count += 1
+            with self._wake:
+                wait = min(self._delay, FIRST_RATES_S) if count == 1 else self._delay
+                delay_then = self._delay
+                self._wake.wait_for(lambda d=delay_then: self._stopped or self._delay != d, timeout=wait)
+
+
+def inspect_async(inspect: Callable[[CgroupRow], dict], row: CgroupRow, post: Post) -> threading.Thread:
+    """Run ``inspect(row)`` in a daemon thread; post ("inspect", path, dict) or ("inspect", path, error text)."""
+
+    def run() -> None:
+        try:
+            result: Any = inspect(row)
+        except Exception as e:  # inspect reads many sources; a failure is shown in the detail view
+            result = f"inspect failed: {describe(e)}"
+        post(("inspect", row.sample.path, result))
+
+    thread = threading.Thread(target=run, name="ctop-inspect", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,65 @@
+"""Key bindings as data: which keys run which action, where, and what the help screen says about them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Binding:
+    """``keys`` (urwid key names) run ``action`` with ``arg`` in the ``where`` screen ("list", "detail", "any")."""
+
+    keys: tuple[str, ...]
+    action: str
+    help: str
+    arg: str = ""
+    where: str = "list"
+
+
+BINDINGS: tuple[Binding, ...] = (
+    Binding(("P",), "sort_column", "sort by CPU %", "cpu_percent"),
+    Binding(("M",), "sort_column", "sort by memory (working set)", "memory_working_set_bytes"),
+    Binding(("N",), "sort_column", "sort by name", "name"),
+    Binding(("T",), "sort_column", "sort by throttled %", "throttled_percent"),
+    Binding(("I",), "sort_column", "sort by IO (read + write)", "io_read_bytes_per_s"),
+    Binding(("L",), "sort_column", "sort by CPU % of limit", "cpu_limit_percent"),
+    Binding(("Q",), "sort_column", "sort by run-queue latency p99", "runq_latency_p99_seconds"),
+    Binding(("K",), "sort_column", "sort by OOM kills", "memory_oom_kills"),
+    Binding(("<", ","), "sort_move", "sort by the column to the left", "-1"),
+    Binding((">", "."), "sort_move", "sort by the column to the right", "1"),
+    Binding(("r", "R"), "reverse", "reverse the sort order"),
+    Binding(("/",), "filter", "filter by name, pod, namespace or path (Enter keeps it, Esc clears)"),
+    Binding(("t",), "tree", "tree: QoS > pod > container, slice > service, or the cgroup path tree"),
+    Binding(("v",), "view_next", "next view: containers, pods, QoS classes, systemd units, all cgroups"),
+    Binding(("1",), "view", "containers", "containers"),
+    Binding(("2",), "view", "pods", "pods"),
+    Binding(("3",), "view", "QoS classes", "qos"),
+    Binding(("4",), "view", "systemd units", "units"),
+    Binding(("5",), "view", "all cgroups", "cgroups"),
+    Binding(("c", "f2"), "columns", "choose the columns to show"),
+    Binding(("enter",), "detail", "details of the selected row"),
+    Binding(("esc",), "back", "back (clears the filter in the list)", where="any"),
+    Binding(("p", " "), "pause", "pause or resume refreshing", where="any"),
+    Binding(("+", "="), "faster", "refresh more often", where="any"),
+    Binding(("-", "_"), "slower", "refresh less often", where="any"),
+    Binding(("?", "h", "f1"), "help", "this help", where="any"),
+    Binding(("q",), "quit", "quit (from a detail view: back)", where="any"),
+)
+
+
+def lookup(key: str, where: str) -> Binding | None:
+    """The binding of ``key`` in screen ``where``; a screen's own bindings win over "any"."""
+    fallback = None
+    for b in BINDINGS:
+        if key in b.keys:
+            if b.where == where:
+                return b
+            if b.where == "any":
+                fallback = b
+    return fallback
+
+
+def help_lines() -> list[tuple[str, str]]:
+    """(keys, meaning) for the help screen, in table order."""
+    names = {" ": "space", "enter": "Enter", "esc": "Esc", "f1": "F1", "f2": "F2"}
+    return [(" ".join(names.get(k, k) for k in b.keys), b.help) for b in BINDINGS]
