@@ -17,7 +17,8 @@ TRACEPOINT_PROBE(sched, sched_switch)
 {
     u32 prev = args->prev_pid, next = args->next_pid;
     long state = args->prev_state;
-    int preempted = state == 0;   /* TASK_RUNNING (or preempted): an involuntary switch */
+    /* Involuntary: still runnable (0) or preempted (TASK_REPORT_MAX, 0x100, no state bit of TASK_REPORT). */
+    int preempted = (state & 0xff) == 0;
     u64 next_cgroup = 0;
     struct thread_state *nt = 0;
 #ifndef RUN_DELAY_OFFSET

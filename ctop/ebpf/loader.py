@@ -172,7 +172,7 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
 
     Runs after attaching, so threads born later are seen by sched_process_fork. Returns how many were added.
     """
-    bcc_table = loaded.bpf["threads"]
+    bcc_table = loaded.bpf[b"threads"]
     lib = importlib.import_module("bcc.libbcc").lib
     fd = bcc_table.map_fd
     ino_of: dict[str, int | None] = {}

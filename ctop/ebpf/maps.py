@@ -63,12 +63,12 @@ class MapReader:
     def __init__(self, loaded: Loaded) -> None:
         self.loaded = loaded
         bpf = loaded.bpf
-        self._cgroups = bpf["cgroups"]
-        self._counters = bpf["counters"]
-        self._seqs = bpf["seqs"]
-        self._exec_log = bpf["exec_log"]
-        self._oom_log = bpf["oom_log"]
-        self._cgroup_log = bpf["cgroup_log"]
+        self._cgroups = bpf[b"cgroups"]
+        self._counters = bpf[b"counters"]
+        self._seqs = bpf[b"seqs"]
+        self._exec_log = bpf[b"exec_log"]
+        self._oom_log = bpf[b"oom_log"]
+        self._cgroup_log = bpf[b"cgroup_log"]
         self._paths: dict[int, str] = {}
         self._walked_at = 0.0
         self._last_seq = [int(v.value) for v in self._seqs.values()]
@@ -121,13 +121,14 @@ class MapReader:
 
         new_cgroups: list[str] = []
         removed: list[str] = []
+        removed_ids: list[int] = []  # forgotten only after this read has named its last events
         for rec in self._new_records(self._cgroup_log, SEQ_CGROUP, 256, "cgroup_log_overwritten"):
             path = _text(rec.path) or "/"
             if rec.kind == 1:
                 self._paths[int(rec.cgroup_id)] = path
                 new_cgroups.append(path)
             else:
-                self._paths.pop(int(rec.cgroup_id), None)
+                removed_ids.append(int(rec.cgroup_id))
                 removed.append(path)
 
         by_cgroup: dict[str, EbpfCgroupCounters] = {}
@@ -158,6 +159,8 @@ class MapReader:
             self._ooms.append(OomKill(path, int(rec.pid), _text(rec.comm), boot_to_unix + rec.time_ns / 1e9))
         for path in removed:
             self._execs.pop(path, None)
+        for cgroup_id in removed_ids:
+            self._paths.pop(cgroup_id, None)
 
         counter_sums = [sum(int(c) for c in self._counters[ctypes.c_int(i)]) for i in range(5)]
         threads_used = self.loaded.seeded_threads + counter_sums[C_THREADS_ADDED] - counter_sums[C_THREADS_REMOVED]
