@@ -67,9 +67,15 @@ def prerequisite_problem(bcc_module: str = "bcc") -> tuple[str | None, ModuleTyp
     """
     from . import headers
 
+    if os.geteuid() == 0:
+        headers.ensure_tracefs()  # before importing bcc, which looks for tracefs when imported
+    try:
+        bcc = importlib.import_module(bcc_module)
+    except Exception:  # ImportError, or a broken install failing while it loads libbcc
+        return NO_BCC, None
     if os.geteuid() != 0:
         return NOT_ROOT, None
-    if headers.ensure_tracefs() is None:
+    if headers.tracefs_dir() is None:
         return NO_TRACEFS, None
     try:
         tree = headers.find_headers()
@@ -79,10 +85,6 @@ def prerequisite_problem(bcc_module: str = "bcc") -> tuple[str | None, ModuleTyp
     if tree is None:
         return NO_HEADERS, None
     headers.apply_to_environment(tree)
-    try:
-        bcc = importlib.import_module(bcc_module)
-    except Exception:  # ImportError, or a broken install failing while it loads libbcc
-        return NO_BCC, None
     return None, bcc
 
 

@@ -1,0 +1,103 @@
+"""Cost per context switch of ctop's scheduler programs vs an empty sched_switch program, from kernel BPF stats."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from ctop.ebpf import headers, loader, progstats
+from ctop.sources.cgroupfs_layout import detect_layout
+
+EMPTY_PROGRAM = "TRACEPOINT_PROBE(sched, sched_switch) { return 0; }"
+SCHED_PROGRAMS = (b"tracepoint__sched__sched_switch", b"tracepoint__sched__sched_wakeup",
+                  b"tracepoint__sched__sched_wakeup_new")
+SWITCHES_PER_S = 50_000
+TARGET_RATIO = 4.0
+
+
+def _snapshot(fds: dict[str, dict[bytes, int]]) -> dict[str, dict[bytes, progstats.ProgStats]]:
+    result: dict[str, dict[bytes, progstats.ProgStats]] = {}
+    for label, progs in fds.items():
+        result[label] = {}
+        for name, fd in progs.items():
+            stats = progstats.prog_stats(fd)
+            if stats is not None:
+                result[label][name] = stats
+    return result
+
+
+def run(round_trips: int = 100_000, with_timestamp_mode: bool = True) -> dict:
+    """Load an empty program and ctop's programs (sched_info mode, and timestamp mode), run a pipe ping-pong
+    with kernel.bpf_stats_enabled=1, and return ns per context switch of each, ratios and CPU share."""
+    if os.geteuid() != 0:
+        raise SystemExit("bench/bpf_cost.py needs root (it loads BPF programs).")
+    if headers.ensure_tracefs() is None:
+        raise SystemExit("tracefs is not mounted and could not be mounted.")
+    tree = headers.find_headers()
+    if tree is None:
+        raise SystemExit("No kernel headers found for bcc.")
+    headers.apply_to_environment(tree)
+    import bcc
+
+    layout = detect_layout()
+    empty = bcc.BPF(text=EMPTY_PROGRAM)
+    sets = {"ctop": loader.load(bcc, layout)}
+    if with_timestamp_mode:
+        sets["ctop_timestamps"] = loader.load(bcc, layout, loader.LoadOptions(use_btf=False))
+    fds: dict[str, dict[bytes, int]] = {"empty": {SCHED_PROGRAMS[0]: empty.funcs[SCHED_PROGRAMS[0]].fd}}
+    for label, loaded in sets.items():
+        fds[label] = {n: loaded.bpf.funcs[n].fd for n in SCHED_PROGRAMS if n in loaded.bpf.funcs}
+    was_on = progstats.stats_enabled()
+    progstats.set_stats_enabled(True)
+    try:
+        before = _snapshot(fds)
+        t0 = time.monotonic()
+        progstats.pipe_pingpong(round_trips)
+        elapsed = time.monotonic() - t0
+        after = _snapshot(fds)
+    finally:
+        if not was_on:
+            progstats.set_stats_enabled(False)
+        for loaded in sets.values():
+            loaded.bpf.cleanup()
+        empty.cleanup()
+
+    def delta(label: str, name: bytes) -> tuple[int, int]:
+        a, b = after[label].get(name), before[label].get(name)
+        if a is None or b is None:
+            return 0, 0
+        return a.run_time_ns - b.run_time_ns, a.run_cnt - b.run_cnt
+
+    empty_ns, switches = delta("empty", SCHED_PROGRAMS[0])
+    empty_per_switch = empty_ns / max(switches, 1)
+    result: dict = {
+        "round_trips": round_trips,
+        "elapsed_s": round(elapsed, 3),
+        "context_switches": switches,
+        "switches_per_s": round(switches / elapsed),
+        "empty_ns_per_switch": round(empty_per_switch, 1),
+        "target_ratio": TARGET_RATIO,
+    }
+    for label in sets:
+        total_ns = 0
+        per_program = {}
+        for name in SCHED_PROGRAMS:
+            ns, cnt = delta(label, name)
+            if cnt:
+                per_program[name.decode().rsplit("__", 1)[1]] = {"runs": cnt, "ns_per_run": round(ns / cnt, 1)}
+            total_ns += ns
+        per_switch = total_ns / max(switches, 1)
+        result[label] = {
+            "ns_per_switch": round(per_switch, 1),
+            "ratio_to_empty": round(per_switch / empty_per_switch, 2) if empty_per_switch else None,
+            "cpu_percent_at_50k_switches_per_s": round(per_switch * SWITCHES_PER_S / 1e9 * 100, 3),
+            "programs": per_program,
+        }
+    return result
+
+
+if __name__ == "__main__":
+    trips = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    print(json.dumps(run(trips), indent=2))
