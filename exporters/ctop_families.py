@@ -5,9 +5,9 @@ from __future__ import annotations
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import ctop
+from ctop.ebpf.reading import RUNQ_BUCKET_UPPER_SECONDS, EbpfCgroupCounters
 from ctop.model.frame import Frame
 
 from .cadvisor import Labeled
@@ -30,29 +30,18 @@ class Health:
     bpf_map_fill: dict[str, float] = field(default_factory=dict)
 
 
-def _get(obj: Any, *names: str) -> Any:
-    """The first attribute (or mapping key) of ``obj`` that exists and is not None."""
-    for name in names:
-        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
+def runq_buckets(counts: Sequence[int]) -> list[tuple[str, int]]:
+    """Cumulative Prometheus buckets (``le`` in seconds) from ctop's log2 run-queue histogram.
 
-
-def runq_buckets(counts: Sequence[int], unit_s: float) -> list[tuple[str, float]]:
-    """Cumulative Prometheus buckets from a log2 histogram: slot i counts latencies in [2^i, 2^(i+1)) units.
-
-    The upper bound of slot i is 2^(i+1) units (exclusive, so ``le`` is a slight over-approximation, as in
-    every log2 histogram); the last bucket is +Inf and equals the total count.
+    Slot i counts waits below ``RUNQ_BUCKET_UPPER_SECONDS[i]``; the last slot also takes every longer wait, so
+    it has no finite bound and only feeds ``+Inf``. Every cgroup gets the same fixed set of bounds.
     """
-    out: list[tuple[str, float]] = []
+    out: list[tuple[str, int]] = []
     total = 0
-    last = len(counts)
-    while last > 0 and not counts[last - 1]:
-        last -= 1
-    for i in range(last):
-        total += int(counts[i] or 0)
-        out.append((format_value(float((2 ** (i + 1)) * unit_s)), total))
+    for i, count in enumerate(counts):
+        total += int(count)
+        if i < len(counts) - 1:
+            out.append((format_value(RUNQ_BUCKET_UPPER_SECONDS[i]), total))
     out.append(("+Inf", total))
     return out
 
@@ -78,40 +67,28 @@ def ebpf_families(rows: list[Labeled]) -> list[Family]:
     switches = Family("ctop_context_switches_total", "counter",
                       "Context switches of the cgroup's tasks by kind (voluntary, involuntary).")
     preempt = Family("ctop_preemptions_total", "counter",
-                     "Times a task of the cgroup was switched out in favour of another cgroup's task.")
+                     "Involuntary switches of the cgroup's tasks in favour of another cgroup's or the host's task.")
     forks = Family("ctop_forks_total", "counter", "Processes and threads created in the cgroup.")
     execs = Family("ctop_execs_total", "counter", "Programs executed in the cgroup.")
     exits = Family("ctop_exits_total", "counter", "Tasks of the cgroup that exited.")
     ooms = Family("ctop_oom_kills_total", "counter", "Tasks of the cgroup killed by the OOM killer (eBPF).")
     for labels, row in rows:
         ev = row.ebpf
-        if ev is None:
+        if not isinstance(ev, EbpfCgroupCounters):
             continue
-        counts = _get(ev, "runq_hist", "runq_latency_hist", "runq_buckets")
-        if counts is not None:
-            unit_s = float(_get(ev, "runq_hist_unit_ns") or 1000) / NS_PER_S
-            buckets = runq_buckets(list(counts), unit_s)
-            for le, cumulative in buckets:
-                runq.add(f'{labels},le="{le}"', cumulative, "_bucket")
-            total_ns = _get(ev, "runq_sum_ns", "runq_latency_sum_ns", "runq_total_ns") or 0
-            runq.add(labels, total_ns / NS_PER_S, "_sum")
-            runq.add(labels, buckets[-1][1], "_count")
-        vol = _get(ev, "voluntary_switches", "ctx_voluntary", "voluntary")
-        invol = _get(ev, "involuntary_switches", "ctx_involuntary", "involuntary")
-        if vol is not None:
-            switches.add(f'{labels},kind="voluntary"', vol)
-        if invol is not None:
-            switches.add(f'{labels},kind="involuntary"', invol)
-        for fam, names in (
-            (preempt, ("preemptions", "preempted", "preempted_total")),
-            (forks, ("forks",)),
-            (execs, ("execs",)),
-            (exits, ("exits",)),
-            (ooms, ("oom_kills",)),
-        ):
-            value = _get(ev, *names)
-            if value is not None:
-                fam.add(labels, value)
+        buckets = runq_buckets(ev.runq_buckets)
+        for le, cumulative in buckets:
+            runq.add(f'{labels},le="{le}"', cumulative, "_bucket")
+        runq.add(labels, ev.runq_sum_seconds, "_sum")
+        runq.add(labels, buckets[-1][1], "_count")
+        switches.add(f'{labels},kind="voluntary"', ev.nvcsw)
+        switches.add(f'{labels},kind="involuntary"', ev.nivcsw)
+        preempt.add(f'{labels},by="other_cgroup"', ev.preempted_by_others)
+        preempt.add(f'{labels},by="host"', ev.preempted_by_host)
+        forks.add(labels, ev.forks)
+        execs.add(labels, ev.execs)
+        exits.add(labels, ev.exits)
+        ooms.add(labels, ev.oom_kills)
     return [runq, switches, preempt, forks, execs, exits, ooms]
 
 

@@ -26,9 +26,11 @@ def clean(value: object) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-        # Lone surrogates that were not escapes of bytes still decode to U+FFFD above; check once more.
-        text = text.encode("utf-8", "replace").decode("utf-8")
+        try:  # bytes smuggled in by os.fsdecode: one U+FFFD per undecodable byte
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # other lone surrogates
+            raw = text.encode("utf-8", "surrogatepass")
+        text = raw.decode("utf-8", "replace")
     return text
 
 
