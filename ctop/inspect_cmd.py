@@ -1,0 +1,167 @@
+"""``ctop inspect NAME_OR_ID``: one container's identity, names and kernel facts, as text or JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import click
+
+from .errors import CtopError
+from .runtimes.locate import Located, find_container
+from .runtimes.metadata import MetadataService
+from .sources import procfs_caps, procfs_mounts, procfs_net, procfs_ns, procfs_procs
+from .sources.cgroupfs_layout import detect_layout
+
+CPU_SAMPLE_S = 0.5
+
+
+def container_report(found: Located, proc_root: str = "/proc", cpu_sample_s: float = CPU_SAMPLE_S) -> dict:
+    """Everything ctop knows about one container, as JSON-ready data (None where unknown)."""
+    pids = procfs_procs.read_pids(os.path.join(found.cgroup_dir, "cgroup.procs"))
+    main = found.meta.pid if found.meta and found.meta.pid and found.meta.pid in pids else (pids[0] if pids else None)
+    report: dict = {
+        "cgroup": found.path,
+        "identity": dataclasses.asdict(found.identity),
+        "metadata": found.meta.as_dict() if found.meta else None,
+        "main_pid": main,
+    }
+    if main is None:
+        report.update(namespaces=None, capabilities=None, mounts=None, network=None, writable_layer=None,
+                      processes=[])
+        return report
+    ns = procfs_ns.namespaces(main, proc_root)
+    shared = procfs_ns.shared_with_host(ns, procfs_ns.host_namespaces(proc_root))
+    report["namespaces"] = {t: {"inode": ns[t], "shared_with_host": shared[t]} for t in procfs_ns.NAMESPACE_TYPES}
+    report["capabilities"] = procfs_caps.effective_capabilities(main, proc_root)
+    inside = procfs_mounts.mounts_of(main, proc_root)
+    host = procfs_mounts.mounts_of(2, proc_root) or procfs_mounts.mounts_of(1, proc_root)
+    report["mounts"] = {"count": len(inside), "host_count": len(host),
+                        "list": [{"mount_point": m.mount_point, "fstype": m.fstype, "source": m.source}
+                                 for m in inside]}
+    upper = procfs_mounts.overlay_upper_dir(inside)
+    report["writable_layer"] = {"upper_dir": upper,
+                                "size_bytes": procfs_mounts.directory_size(upper) if upper else None}
+    report["network"] = {"netns": ns.get("net"), "shares_host": shared.get("net"),
+                         "interfaces": [d.__dict__ | {"addresses": list(d.addresses)}
+                                        for d in procfs_net.net_devices(main, proc_root)]}
+    report["processes"] = _processes(pids, proc_root, cpu_sample_s)
+    return report
+
+
+def _processes(pids: list[int], proc_root: str, sample_s: float) -> list[dict]:
+    first = {p.pid: p for p in procfs_procs.read_processes(pids, proc_root)}
+    if sample_s > 0:
+        time.sleep(sample_s)
+    out = []
+    for p in procfs_procs.read_processes(pids, proc_root):
+        before = first.get(p.pid)
+        cpu = None
+        if before and before.cpu_seconds is not None and p.cpu_seconds is not None and sample_s > 0:
+            cpu = round((p.cpu_seconds - before.cpu_seconds) / sample_s * 100, 1)
+        out.append({"pid": p.pid, "pid_inside": p.ns_pid, "command": p.command, "state": p.state,
+                    "threads": p.threads, "cpu_percent": cpu, "cpu_seconds": p.cpu_seconds, "rss_bytes": p.rss_bytes})
+    return out
+
+
+def _human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def render_text(r: dict) -> str:
+    meta = r["metadata"] or {}
+    ident = r["identity"]
+    lines = [
+        f"Container  {meta.get('name') or ident['container_id'][:12]}  ({meta.get('runtime') or ident['runtime']})",
+        f"  id         {ident['container_id']}",
+        f"  image      {meta.get('image') or '-'}",
+        f"  state      {meta.get('state') or '-'}   main pid {r['main_pid'] or '-'}",
+        f"  cgroup     {r['cgroup']}",
+    ]
+    if ident["pod_uid"] or meta.get("pod"):
+        lines.append(f"  pod        {meta.get('namespace') or '?'}/{meta.get('pod') or '?'}  container "
+                     f"{meta.get('container') or '?'}  QoS {ident['qos_class'] or '-'}  uid {ident['pod_uid']}")
+    if meta.get("compose_project"):
+        lines.append(f"  compose    {meta['compose_project']}/{meta['compose_service']}")
+    if r.get("namespaces"):
+        lines.append("Namespaces (inode, * = shared with the host)")
+        lines.append("  " + "  ".join(f"{t}:{v['inode']}{'*' if v['shared_with_host'] else ''}"
+                                      for t, v in r["namespaces"].items()))
+    if r.get("capabilities") is not None:
+        lines.append(f"Capabilities (effective, {len(r['capabilities'])})")
+        lines.append("  " + (" ".join(r["capabilities"]) or "none"))
+    if r.get("mounts"):
+        m = r["mounts"]
+        lines.append(f"Mounts  {m['count']} inside, {m['host_count']} on the host")
+        lines += [f"  {x['mount_point']:<30} {x['fstype']:<10} {x['source']}" for x in m["list"]]
+    if r.get("writable_layer") and r["writable_layer"]["upper_dir"]:
+        w = r["writable_layer"]
+        lines.append(f"Writable layer  {w['upper_dir']}  ({_human_bytes(w['size_bytes'])})")
+    if r.get("network"):
+        n = r["network"]
+        lines.append(f"Network namespace {n['netns']}" + ("  (the host's)" if n["shares_host"] else ""))
+        lines.append(f"  {'iface':<12} {'rx bytes':>12} {'rx pkts':>9} {'err':>5} {'drop':>5} "
+                     f"{'tx bytes':>12} {'tx pkts':>9} {'err':>5} {'drop':>5}  addresses")
+        for d in n["interfaces"]:
+            lines.append(f"  {d['name']:<12} {d['rx_bytes']:>12} {d['rx_packets']:>9} {d['rx_errors']:>5} "
+                         f"{d['rx_drops']:>5} {d['tx_bytes']:>12} {d['tx_packets']:>9} {d['tx_errors']:>5} "
+                         f"{d['tx_drops']:>5}  {' '.join(d['addresses'])}")
+    lines.append(f"Processes ({len(r['processes'])})")
+    lines.append(f"  {'pid':>8} {'inside':>7} {'cpu%':>6} {'rss':>10}  command")
+    for p in r["processes"]:
+        cpu = "-" if p["cpu_percent"] is None else f"{p['cpu_percent']:.1f}"
+        lines.append(f"  {p['pid']:>8} {p['pid_inside'] or '-':>7} {cpu:>6} {_human_bytes(p['rss_bytes']):>10}  "
+                     f"{p['command']}")
+    return "\n".join(lines)
+
+
+@click.command("inspect")
+@click.argument("name_or_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--docker-socket", default=None, metavar="PATH",
+              help="Docker Engine API socket (default: /var/run/docker.sock).")
+@click.pass_context
+def inspect_command(ctx: click.Context, name_or_id: str, as_json: bool, docker_socket: str | None) -> None:
+    """Show one container's names, namespaces, capabilities, mounts, network and processes.
+
+    \b
+    Examples:
+      ctop inspect web                 by Docker name, Kubernetes container name or namespace/pod/container
+      ctop inspect 27d5449bfc9a --json by id prefix, as JSON
+    """
+    obj = ctx.obj if isinstance(ctx.obj, dict) else {}
+    cgroup_root = obj.get("cgroup_root", "/sys/fs/cgroup")
+    proc_root = obj.get("proc_root", "/proc")
+    try:
+        layout = detect_layout(cgroup_root)
+    except CtopError as e:
+        raise click.ClickException(str(e)) from e
+    service = MetadataService(docker_socket=docker_socket)
+    service.start()
+    try:
+        service.refresh(3.0)
+        found = find_container(name_or_id, layout, service)
+        notices = service.notices()
+    finally:
+        service.close()
+    if not found:
+        hint = f" ({notices[0].rstrip('.')})" if notices else ""
+        raise click.ClickException(f"No running container is named {name_or_id!r} or has an id starting with it"
+                                   f"{hint}.")
+    if len(found) > 1:
+        ids = ", ".join(f.identity.container_id[:12] for f in found[:5])
+        raise click.ClickException(f"{name_or_id!r} matches {len(found)} containers ({ids}): give more of the id.")
+    report = container_report(found[0], proc_root)
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+    else:
+        click.echo(render_text(report))
