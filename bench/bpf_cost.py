@@ -42,7 +42,7 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True) -> dict:
     import bcc
 
     layout = detect_layout()
-    empty = bcc.BPF(text=EMPTY_PROGRAM)
+    empty = bcc.BPF(text=EMPTY_PROGRAM.encode())
     sets = {"ctop": loader.load(bcc, layout)}
     if with_timestamp_mode:
         sets["ctop_timestamps"] = loader.load(bcc, layout, loader.LoadOptions(use_btf=False))

@@ -127,7 +127,7 @@ def load(bcc: ModuleType, layout: CgroupLayout, options: LoadOptions = LoadOptio
     diagnostics: list[str] = []
     try:
         with _stderr_captured(diagnostics):
-            bpf = bcc.BPF(text=program_text(), cflags=cflags)
+            bpf = bcc.BPF(text=program_text().encode(), cflags=cflags)
     except Exception as e:  # bcc raises bare Exception for compile and load errors
         first = next((line for line in diagnostics if "error" in line.lower()), str(e).strip())
         raise LoadError(f"eBPF fields are off because compiling or attaching ctop's programs failed: "
