@@ -371,11 +371,17 @@ class App:
         self.on_quit()
 
 
+def _raw_screen() -> urwid.BaseScreen:
+    display = getattr(urwid, "display", None)  # urwid >= 2.4; older releases have urwid.raw_display
+    raw = display.raw if display is not None else urwid.raw_display
+    return raw.Screen()
+
+
 def run_app(collector: Any, options: BatchOptions, delay: float, *, inspect: Inspect | None = None) -> None:
     """Run the interactive view until the user quits; collection and ``inspect`` run off the UI thread."""
     plain = no_color()
     app = App(options, delay, inspect=inspect, is_root=os.geteuid() == 0, plain=plain)
-    screen = urwid.raw_display.Screen()
+    screen = _raw_screen()
     if plain:
         screen.set_terminal_properties(colors=1)
     loop = urwid.MainLoop(app.top, palette(plain), screen=screen, handle_mouse=True)

@@ -94,7 +94,7 @@ def field_column(key: str, priority: int, hotkey: str = "", width: int | None = 
     level_field = field(level_key) if level_key else f
     sort = ORDERS[order][0] if order else f.get
     return Column(
-        key=key, header=f.header, width=max(width or f.width, len(f.header)), priority=priority,
+        key=key, header=f.header, width=max(width or f.width, len(f.header) + 1), priority=priority,
         text=lambda row: inert(_fmt(f, f.get(row))), sort=sort,
         level=(lambda row: rule(level_field.get(row))) if rule else (lambda row: None),
         align="left" if f.unit == "" else "right", description=f.description, hotkey=hotkey,
@@ -156,7 +156,7 @@ ORDER_COLUMNS = {"cpu": "cpu_percent", "memory": "memory_working_set_bytes", "io
                  "net": "net_rx_bytes_per_s", "name": "name", "path": "name"}
 
 
-def fit_columns(visible: list[Column], width: int, name_min: int = 22) -> list[tuple[Column, int]]:
+def fit_columns(visible: list[Column], width: int, name_min: int = 20) -> list[tuple[Column, int]]:
     """The columns that fit ``width`` with their widths: low-priority ones dropped first, NAME takes the rest."""
     kept = list(visible)
 

@@ -137,6 +137,8 @@ def tree_label(row: CgroupRow, parent: str | None) -> str:
     """The name of a row inside the tree: its own name, else its path below the shown parent."""
     if row.identity.name:
         return inert(row.identity.name)
+    if row.identity.kind == "qos" and row.identity.qos_class:
+        return inert(row.identity.qos_class)
     path = row.sample.path
     if parent and parent != "/" and path.startswith(parent + "/"):
         return inert(path[len(parent) + 1:])
@@ -148,5 +150,5 @@ def tree_label(row: CgroupRow, parent: str | None) -> str:
 def label(display: DisplayRow) -> str:
     """The NAME cell of a listed row (tree guides included)."""
     if display.depth == 0:
-        return inert(display_name(display.row))
+        return tree_label(display.row, None) if display.row.identity.kind == "qos" else inert(display_name(display.row))
     return display.prefix + tree_label(display.row, display.parent)
