@@ -137,6 +137,7 @@ def find_headers(
     cache_dir: str = DEFAULT_CACHE_DIR,
     modules_dir: str = MODULES_DIR,
     src_dir: str = SRC_DIR,
+    kheaders: str = KHEADERS,
 ) -> HeaderTree | None:
     """Headers for the running kernel if any, else the newest installed tree (merged into one if split).
 
@@ -147,8 +148,8 @@ def find_headers(
     own = os.path.join(modules_dir, release, "build")
     if os.path.isdir(own):
         return HeaderTree(None, f"{own} (headers of the running kernel)", True)
-    if os.path.isfile(KHEADERS):
-        return HeaderTree(None, f"{KHEADERS} (the kernel's own headers)", True)
+    if os.path.isfile(kheaders):
+        return HeaderTree(None, f"{kheaders} (the kernel's own headers)", True)
     for build, source in candidate_trees(modules_dir, src_dir):
         name = os.path.basename(build.rstrip("/"))
         if source is None:
