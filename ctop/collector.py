@@ -20,6 +20,8 @@ class CollectorConfig:
     cgroup_root: str = "/sys/fs/cgroup"
     proc_root: str = "/proc"
     max_depth: int | None = None  # None: the whole tree
+    idle_reread_s: float = 10.0  # idle cgroups (CPU time unchanged) are re-read in full at least this often
+    rescan_s: float = 10.0  # cgroups present only in non-CPU v1 hierarchies are looked for this often
 
 
 def root_identity(path: str) -> Identity:
@@ -39,7 +41,8 @@ class Collector:
     def snapshot(self) -> Snapshot:
         """Read the host and every cgroup once."""
         host, meminfo = self.host.read()
-        samples = self.cgroups.read_all(self.config.max_depth)
+        samples = self.cgroups.read_all(self.config.max_depth, idle_reread_s=self.config.idle_reread_s,
+                                        rescan_s=self.config.rescan_s)
         root = samples.get("/")
         if root is not None and root.memory_usage_bytes is None and meminfo:
             samples["/"] = _root_memory_from_meminfo(root, meminfo)

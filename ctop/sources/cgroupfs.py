@@ -7,6 +7,7 @@ from that refresh. Reads use raw file descriptors (see readfile.py) because this
 from __future__ import annotations
 
 import os
+import time
 
 from ..model.sample import UNLIMITED, CgroupSample, IoCounters
 from . import parsers
@@ -63,7 +64,7 @@ class CgroupReader:
         if self._v2:
             self._roots = [layout.unified] if layout.unified else []
         else:
-            self._roots = [r for r in (self._memory, self._cpu, self._cpuacct, self._pids, self._blkio,
+            self._roots = [r for r in (self._cpuacct, self._cpu, self._memory, self._pids, self._blkio,
                                        self._cpuset) if r]
         self._primary = self._roots[0] if self._roots else None
         self._tasks_root = self._pids or self._cpu or self._memory or self._primary
@@ -71,6 +72,13 @@ class CgroupReader:
         self._memsw = bool(self._memory and os.path.exists(self._memory + "/memory.memsw.usage_in_bytes"))
         self._blkio_suffix = "_recursive" if (
             self._blkio and os.path.exists(self._blkio + "/blkio.throttle.io_service_bytes_recursive")) else ""
+        # Each refresh walks one hierarchy (the one carrying CPU time, the activity signal); the union of all
+        # hierarchies is walked every ``rescan_s`` to find cgroups that exist only in other controllers.
+        self._scan_root = self._primary
+        self._activity_file = "/cpu.stat" if self._v2 else "/cpuacct.usage"
+        self._extra_paths: dict[str, int] = {}
+        self._last_union_walk = -1e9
+        self._cache: dict[str, tuple[CgroupSample, float]] = {}
 
     @staticmethod
     def _psi_enabled(unified: str | None) -> bool:
@@ -80,17 +88,64 @@ class CgroupReader:
     def discover(self, max_depth: int | None = None) -> dict[str, int]:
         """Every cgroup path with the inode that identifies it."""
         found = walk_cgroups(self._roots, max_depth)
-        return {path: next(iter(inodes.values())) if self._primary not in inodes else inodes[self._primary]
-                for path, inodes in found.items()}
+        return {path: inodes.get(self._primary) or next(iter(inodes.values())) for path, inodes in found.items()}
 
-    def read_all(self, max_depth: int | None = None) -> dict[str, CgroupSample]:
-        """Read every cgroup down to ``max_depth``; cgroups that vanish during the read are left out."""
+    def _paths(self, max_depth: int | None, now: float, rescan_s: float) -> dict[str, int]:
+        """Paths to read this refresh: a walk of the scan hierarchy plus those only the last union walk found."""
+        if self._scan_root is None or now - self._last_union_walk >= rescan_s:
+            found = walk_cgroups(self._roots, max_depth)
+            self._last_union_walk = now
+            union = {path: inodes.get(self._primary) or next(iter(inodes.values())) for path, inodes in found.items()}
+            self._extra_paths = {p: i for p, i in union.items() if self._scan_root not in found[p]}
+            return union
+        found = walk_cgroups([self._scan_root], max_depth)
+        paths = {p: inodes[self._scan_root] for p, inodes in found.items()}
+        for path, inode in self._extra_paths.items():
+            paths.setdefault(path, inode)
+        return paths
+
+    def read_all(self, max_depth: int | None = None, *, idle_reread_s: float = 0.0,
+                 rescan_s: float = 0.0, now: float | None = None) -> dict[str, CgroupSample]:
+        """Read every cgroup down to ``max_depth``; cgroups that vanish during the read are left out.
+
+        With ``idle_reread_s`` > 0, a cgroup whose CPU time has not moved since its last full read (no task of
+        it ran, so its counters cannot have grown) costs one file: its previous sample is reused until it is
+        ``idle_reread_s`` old (staggered per cgroup), when it is read in full again. ``rescan_s`` > 0 walks
+        every hierarchy only that often, and only the CPU hierarchy in between.
+        """
+        now = time.monotonic() if now is None else now
+        cache = self._cache
+        fresh: dict[str, tuple[CgroupSample, float]] = {}
         samples: dict[str, CgroupSample] = {}
-        for path, inode in self.discover(max_depth).items():
+        for path, inode in self._paths(max_depth, now, rescan_s).items():
+            cached = cache.get(path)
+            if idle_reread_s > 0 and cached is not None and cached[0].inode == inode:
+                previous, read_at = cached
+                due = read_at + idle_reread_s * (0.5 + (inode % 101) / 200)
+                if now < due and previous.cpu_usage_ns is not None and self._idle(path, previous):
+                    samples[path] = previous
+                    fresh[path] = cached
+                    continue
             sample = self.read(path, inode)
             if sample is not None:
                 samples[path] = sample
+                fresh[path] = (sample, now)
+        self._cache = fresh
         return samples
+
+    def _idle(self, path: str, previous: CgroupSample) -> bool:
+        """True when the cgroup's CPU time equals the previous sample's (one small read)."""
+        base = (self._unified if self._v2 else self._cpuacct) or ""
+        data = read_bytes(base + ("" if path == "/" else path) + self._activity_file)
+        if data is None:
+            return False
+        if self._v2:
+            usage = parse_flat_keyed(data).get("usage_usec")
+            return usage is not None and usage * 1000 == previous.cpu_usage_ns
+        try:
+            return int(data) == previous.cpu_usage_ns
+        except ValueError:
+            return False
 
     def read(self, path: str, inode: int) -> CgroupSample | None:
         """One cgroup; None if it no longer exists (or was recreated) by the end of the read."""
@@ -101,15 +156,12 @@ class CgroupReader:
             values["pressure_cpu"] = parsers.parse_pressure(read_bytes(base + "/cpu.pressure"))
             values["pressure_memory"] = parsers.parse_pressure(read_bytes(base + "/memory.pressure"))
             values["pressure_io"] = parsers.parse_pressure(read_bytes(base + "/io.pressure"))
-        if self._primary is not None:
-            try:
-                if os.stat(self._primary + rel).st_ino != inode:
-                    return None
-            except OSError:
-                # Not in the primary hierarchy (it may exist only in another): keep it if anything was read.
-                if not any(v is not None for v in values.values()):
-                    return None
+        if not any(v is not None for v in values.values()) and not self._exists(rel):
+            return None  # removed while it was read
         return CgroupSample(path=path, inode=inode, **values)
+
+    def _exists(self, rel: str) -> bool:
+        return any(os.path.isdir(root + rel) for root in self._roots)
 
     def _read_v1(self, rel: str) -> dict[str, object]:
         v: dict[str, object] = {}

@@ -51,7 +51,7 @@ class TestCgroup:
                 with open(f, "w") as fh:
                     fh.write("0")
 
-        proc = subprocess.Popen(args, preexec_fn=join, **kwargs)  # noqa: PLW1509
+        proc = subprocess.Popen(args, preexec_fn=join, **kwargs)
         self.processes.append(proc)
         return proc
 
@@ -72,11 +72,17 @@ def make_cgroup(layout: CgroupLayout, path: str) -> TestCgroup:
     for root in roots:
         os.makedirs(root + path, exist_ok=True)
     cpuset = layout.controllers.get("cpuset")
-    if cpuset:  # a new v1 cpuset cgroup takes no task until it has CPUs and memory nodes
-        parent = os.path.dirname(cpuset + path)
-        for name in ("cpuset.cpus", "cpuset.mems"):
-            with open(os.path.join(parent, name)) as src, open(os.path.join(cpuset + path, name), "w") as dst:
-                dst.write(src.read().strip() or "0")
+    if cpuset:  # a new v1 cpuset cgroup takes no task until it has CPUs and memory nodes: copy them down
+        parts = path.strip("/").split("/")
+        for depth in range(1, len(parts) + 1):
+            level = cpuset + "/" + "/".join(parts[:depth])
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                with open(os.path.join(level, name)) as current:
+                    if current.read().strip():
+                        continue
+                with open(os.path.join(os.path.dirname(level), name)) as src, open(
+                        os.path.join(level, name), "w") as dst:
+                    dst.write(src.read().strip())
     return cg
 
 

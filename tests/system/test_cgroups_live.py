@@ -32,7 +32,8 @@ def cgtop_cpu(path: str, seconds: float) -> float:
     out = subprocess.run([cgtop, "-b", "--raw", "-n", "2", "-d", str(seconds), "--depth=1", path],
                          capture_output=True, text=True, timeout=seconds * 4 + 10).stdout
     # systemd-cgtop prints the path it was given with an extra leading slash ("//name").
-    values = [line.split()[2] for line in out.splitlines() if line.split() and line.split()[0].lstrip("/") == path.lstrip("/")]
+    rows = [line.split() for line in out.splitlines() if line.split()]
+    values = [r[2] for r in rows if r[0].lstrip("/") == path.lstrip("/")]
     assert len(values) == 2, out
     return float(values[-1])
 
