@@ -54,6 +54,7 @@ class Handler(BaseHTTPRequestHandler):
 
     server: ExporterServer
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"  # never answer in HTTP/0.9 (a bare body without a status line)
     server_version = f"ctop-exporter/{ctop.__version__}"
     sys_version = ""
 
