@@ -74,8 +74,9 @@ def run(ctop: str | None = None) -> dict[str, object]:
     cgtop = shutil.which("systemd-cgtop") or "/usr/bin/systemd-cgtop"
     prefix = f"/ctop-bench-{os.getpid()}"
     layout = host_layout()
-    count, procs = build_tree(prefix)
+    procs: list[subprocess.Popen] = []
     try:
+        count, procs = build_tree(prefix)
         time.sleep(1)
         # A 1 s refresh (both tools' default) over 10 s, so that ctop's periodic full re-reads are counted.
         ctop_s = per_refresh(lambda n: [ctop, "-b", "-n", str(n), "-d", "1", "--json"])

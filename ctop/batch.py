@@ -6,13 +6,15 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .model.fields import FIELDS, FIELDS_BY_KEY, Field, format_value, json_value, sort_rows
+from .model.filters import RowFilter
 from .model.frame import CgroupRow, Frame
 
-TEXT_COLUMNS = ("id", "processes", "pids", "cpu_percent", "cpu_limit_cores", "throttled_percent",
-                "memory_working_set_bytes", "memory_limit_bytes", "io_read_bytes_per_s", "io_write_bytes_per_s")
+TEXT_COLUMNS = ("id", "name", "processes", "pids", "cpu_percent", "cpu_limit_cores", "throttled_percent",
+                "memory_working_set_bytes", "memory_limit_bytes", "io_read_bytes_per_s", "io_write_bytes_per_s",
+                "net_rx_bytes_per_s", "net_tx_bytes_per_s", "runq_latency_p99_seconds")
 
 
 @dataclass(frozen=True)
@@ -24,12 +26,13 @@ class BatchOptions:
     max_depth: int | None = None
     output: str = "text"  # text, json or csv
     columns: tuple[str, ...] = TEXT_COLUMNS
+    row_filter: RowFilter = field(default_factory=RowFilter)
 
 
 def select_rows(frame: Frame, options: BatchOptions) -> list[CgroupRow]:
     """The rows to print, in order."""
     rows = [r for r in frame.rows.values()
-            if options.max_depth is None or r.sample.depth <= options.max_depth]
+            if (options.max_depth is None or r.sample.depth <= options.max_depth) and options.row_filter(r)]
     return sort_rows(rows, options.order, options.reverse)
 
 

@@ -13,12 +13,15 @@ from . import __version__
 from .batch import TEXT_COLUMNS, BatchOptions, render_csv, render_json, render_text
 from .collector import Collector, CollectorConfig
 from .errors import CtopError
+from .exporter_cmd import exporter_command
+from .inspect_cmd import inspect_command
 from .model.fields import ORDERS
+from .model.filters import parse_filters
 
 
-def _collector(cgroup_root: str, proc_root: str, depth: int | None) -> Collector:
+def _collector(config: CollectorConfig) -> Collector:
     try:
-        return Collector(CollectorConfig(cgroup_root=cgroup_root, proc_root=proc_root, max_depth=depth))
+        return Collector(config)
     except CtopError as e:
         raise click.ClickException(str(e)) from None
 
@@ -39,10 +42,18 @@ def _collector(cgroup_root: str, proc_root: str, depth: int | None) -> Collector
 @click.option("--cgroup-root", default="/sys/fs/cgroup", show_default=True, metavar="DIR",
               help="Where the cgroup hierarchies are mounted (or a recorded tree).")
 @click.option("--proc-root", default="/proc", show_default=True, metavar="DIR", help="Where procfs is mounted.")
+@click.option("--filter", "filters", multiple=True, metavar="EXPR",
+              help="Show only matching rows: name=, pod=, namespace=, runtime=, qos=, kind=, image=, container=, "
+                   "id= (substring, case-insensitive) or plain text; repeat to combine.")
+@click.option("--no-ebpf", is_flag=True, help="Do not load the eBPF programs (their fields show as no data).")
+@click.option("--no-containers", is_flag=True, help="Do not ask container runtimes for names.")
+@click.option("--docker-socket", default=None, metavar="PATH",
+              help="Docker Engine API socket (default: /var/run/docker.sock).")
 @click.version_option(__version__, "-V", "--version", prog_name="ctop")
 @click.pass_context
 def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, order: str, reverse: bool,
-        depth: int | None, as_json: bool, as_csv: bool, cgroup_root: str, proc_root: str) -> None:
+        depth: int | None, as_json: bool, as_csv: bool, cgroup_root: str, proc_root: str, filters: tuple[str, ...],
+        no_ebpf: bool, no_containers: bool, docker_socket: str | None) -> None:
     """Live CPU, memory, IO and limits of every cgroup, container and pod on this node.
 
     \b
@@ -53,7 +64,7 @@ def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, o
       ctop -b --json -n 1 | jq .       one JSON array of rows (stable keys for scripts)
       ctop doctor                      what ctop needs here and what is missing
     """
-    ctx.obj = {"cgroup_root": cgroup_root, "proc_root": proc_root}
+    ctx.obj = {"cgroup_root": cgroup_root, "proc_root": proc_root, "docker_socket": docker_socket}
     if ctx.invoked_subcommand is not None:
         return
     if as_json and as_csv:
@@ -61,12 +72,24 @@ def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, o
     output = "json" if as_json else "csv" if as_csv else "text"
     if (as_json or as_csv) and not batch:
         batch = True
-    options = BatchOptions(order=order, reverse=reverse, max_depth=depth, output=output)
-    collector = _collector(cgroup_root, proc_root, depth)
-    if batch:
-        run_batch(collector, options, iterations, delay)
-    else:
-        run_interactive(collector, options, delay)
+    try:
+        row_filter = parse_filters(filters)
+    except CtopError as e:
+        raise click.UsageError(str(e)) from None
+    options = BatchOptions(order=order, reverse=reverse, max_depth=depth, output=output, row_filter=row_filter)
+    # eBPF and runtime names describe the live host: off when reading a recorded tree.
+    live = os.path.realpath(cgroup_root) == "/sys/fs/cgroup" and os.path.realpath(proc_root) == "/proc"
+    collector = _collector(CollectorConfig(cgroup_root=cgroup_root, proc_root=proc_root, max_depth=depth,
+                                           containers=live and not no_containers, docker_socket=docker_socket,
+                                           ebpf=live and not no_ebpf))
+    collector.start()
+    try:
+        if batch:
+            run_batch(collector, options, iterations, delay)
+        else:
+            run_interactive(collector, options, delay)
+    finally:
+        collector.close()
 
 
 def run_batch(collector: Collector, options: BatchOptions, iterations: int | None, delay: float) -> None:
@@ -125,6 +148,10 @@ def fields() -> None:
 
     for f in FIELDS:
         click.echo(f"{f.key:<28} {f.header:<9} {f.unit or 'text':<12} {f.description}")
+
+
+cli.add_command(inspect_command)
+cli.add_command(exporter_command)
 
 
 def main() -> None:

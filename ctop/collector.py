@@ -1,16 +1,27 @@
-"""The only orchestrator: reads the sources, keeps the previous snapshot, and hands out one Frame per refresh."""
+"""The only orchestrator: reads the sources, keeps the previous snapshot, and hands out one Frame per refresh.
+
+cgroup files are read on the caller's thread every refresh; container names (MetadataService) and eBPF
+(EbpfSource) work in their own threads and are merged in when they have something, never waited for.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from typing import Any
 
 from .model.derive import derive_row
-from .model.frame import CgroupRow, Frame, Identity
+from .model.ebpf_rates import ebpf_rates
+from .model.frame import CgroupRow, Frame, Identity, NetCounters
 from .model.sample import CgroupSample, Snapshot
+from .runtimes.identify import identify
 from .sources.cgroupfs import CgroupReader
 from .sources.cgroupfs_layout import CgroupLayout, detect_layout
 from .sources.procfs import HostReader
+from .sources.procfs_net import parse_net_dev
+from .sources.procfs_ns import host_namespaces, namespace_inode
+from .sources.readfile import read_bytes
 
 
 @dataclass(frozen=True)
@@ -22,10 +33,18 @@ class CollectorConfig:
     max_depth: int | None = None  # None: the whole tree
     idle_reread_s: float = 10.0  # idle cgroups (CPU time unchanged) are re-read in full at least this often
     rescan_s: float = 10.0  # cgroups present only in non-CPU v1 hierarchies are looked for this often
+    containers: bool = True  # ask container runtimes for names (after start())
+    docker_socket: str | None = None  # None: the default socket
+    ebpf: bool = True  # load the eBPF programs (after start(); root only)
 
 
-def root_identity(path: str) -> Identity:
-    return Identity(kind="root") if path == "/" else Identity()
+@dataclass(frozen=True)
+class Enrichment:
+    """What the slower sources add to one snapshot: names, network counters, eBPF counters."""
+
+    identities: dict[str, Identity] = field(default_factory=dict)
+    net: dict[str, dict[str, NetCounters]] = field(default_factory=dict)
+    ebpf: Any = None  # EbpfReading or None while eBPF is off or not ready
 
 
 class Collector:
@@ -36,7 +55,29 @@ class Collector:
         self.layout = layout or detect_layout(self.config.cgroup_root)
         self.cgroups = CgroupReader(self.layout)
         self.host = HostReader(self.config.proc_root)
+        self.metadata: Any = None
+        self.ebpf: Any = None
         self._previous: Snapshot | None = None
+        self._previous_enrichment = Enrichment()
+        self._procs_root = self.layout.v1("pids") or self.layout.v1("memory") or self.layout.unified or ""
+
+    def start(self) -> None:
+        """Start the background sources (container metadata, eBPF); returns at once."""
+        if self.config.containers and self.metadata is None:
+            from .runtimes.metadata import MetadataService
+
+            self.metadata = MetadataService(docker_socket=self.config.docker_socket)
+            self.metadata.start()
+        if self.ebpf is None and self.config.ebpf:
+            from .ebpf.source import EbpfSource
+
+            self.ebpf = EbpfSource(self.layout, enabled=self.config.ebpf)
+            self.ebpf.start()
+
+    def close(self) -> None:
+        for source in (self.metadata, self.ebpf):
+            if source is not None:
+                source.close()
 
     def snapshot(self) -> Snapshot:
         """Read the host and every cgroup once."""
@@ -51,22 +92,116 @@ class Collector:
     def collect(self) -> Frame:
         """One refresh: a new snapshot turned into rows with rates against the previous refresh."""
         current = self.snapshot()
-        previous = self._previous
-        self._previous = current
-        return build_frame(current, previous)
+        enrichment = self.enrich(current)
+        previous, previous_enrichment = self._previous, self._previous_enrichment
+        self._previous, self._previous_enrichment = current, enrichment
+        frame = build_frame(current, previous, enrichment, previous_enrichment)
+        return dataclasses.replace(frame, notices=tuple(self.notices()), ebpf_state=self.ebpf_state())
+
+    def enrich(self, snapshot: Snapshot) -> Enrichment:
+        """Names for every cgroup, network counters for the cgroups owning a netns, the latest eBPF reading."""
+        identities = {path: self._identity(path) for path in snapshot.cgroups}
+        net = self._network(identities)
+        reading = self.ebpf.read() if self.ebpf is not None else None
+        return Enrichment(identities=identities, net=net, ebpf=reading)
+
+    def notices(self) -> list[str]:
+        """One sentence per thing that is missing (not root, no eBPF, no container names)."""
+        notes: list[str] = []
+        if os.geteuid() != 0:
+            notes.append("Not root: eBPF fields and some container details are off; run with sudo.")
+        if self.ebpf is not None:
+            status = self.ebpf.status()
+            if status.state in ("off", "failed") and status.reason and os.geteuid() == 0:
+                notes.append(status.reason)
+        if self.metadata is not None:
+            notes.extend(self.metadata.notices())
+        return notes
+
+    def ebpf_state(self) -> str:
+        return "off" if self.ebpf is None else self.ebpf.status().state
+
+    def _identity(self, path: str) -> Identity:
+        if path == "/":
+            return Identity(kind="root")
+        ident = identify(path)
+        meta = self.metadata.lookup(path, ident) if self.metadata is not None else None
+        return identity_of(ident, meta)
+
+    def _network(self, identities: dict[str, Identity]) -> dict[str, dict[str, NetCounters]]:
+        """Per-interface counters of each container network namespace, on one owning row per namespace."""
+        containers = sorted((p for p, i in identities.items() if i.kind == "container"),
+                            key=lambda p: (identities[p].container != "POD", p))  # pod sandboxes own first
+        if not containers:
+            return {}
+        proc = self.config.proc_root
+        host_net = host_namespaces(proc).get("net")
+        owners: dict[str, dict[str, NetCounters]] = {}
+        seen: set[int] = set()
+        for path in containers:
+            data = read_bytes(self._procs_root + path + "/cgroup.procs")
+            first = data.split(b"\n", 1)[0].strip() if data else b""
+            if not first.isdigit():
+                continue
+            pid = int(first)
+            ns = namespace_inode(pid, "net", proc)
+            if ns is None or ns == host_net or ns in seen:
+                continue
+            seen.add(ns)
+            devices = parse_net_dev(read_bytes(f"{proc}/{pid}/net/dev"))
+            owners[path] = {name: NetCounters(d.rx_bytes, d.rx_packets, d.rx_errors, d.rx_drops, d.tx_bytes,
+                                              d.tx_packets, d.tx_errors, d.tx_drops)
+                            for name, d in devices.items()}
+        return owners
 
 
-def build_frame(current: Snapshot, previous: Snapshot | None) -> Frame:
+def identity_of(ident: Any, meta: Any) -> Identity:
+    """The model's Identity from what the path says (runtimes.identify) and what the runtime says (metadata)."""
+    runtime = (meta.runtime if meta is not None and meta.runtime else "") or (
+        ident.runtime if ident.runtime != "none" else "")
+    kind = meta.kind if meta is not None and meta.kind else ident.kind
+    if meta is None:
+        name = ident.detail if ident.runtime == "systemd" else ""
+        return Identity(kind="cgroup" if kind == "other" else kind, runtime=runtime,
+                        container_id=ident.container_id, name=name, pod_uid=ident.pod_uid,
+                        qos_class=ident.qos_class)
+    return Identity(
+        kind="cgroup" if kind == "other" else kind, runtime=runtime,
+        container_id=ident.container_id or meta.container_id, name=meta.name, image=meta.image, pod=meta.pod,
+        pod_uid=ident.pod_uid or meta.pod_uid, namespace=meta.namespace, container=meta.container,
+        qos_class=ident.qos_class, labels=dict(meta.labels), start_time_s=meta.started_at)
+
+
+def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrichment | None = None,
+                previous_enrichment: Enrichment | None = None) -> Frame:
     """Rows for ``current`` with rates against ``previous`` (pure: used by tests on recorded snapshots)."""
+    enrichment = enrichment or Enrichment()
+    previous_enrichment = previous_enrichment or Enrichment()
     host_prev = previous.host if previous else None
     prev_cgroups = previous.cgroups if previous else {}
     tasks = subtree_threads(current.cgroups)
+    reading, prev_reading = enrichment.ebpf, previous_enrichment.ebpf
+    ebpf_seconds = None
+    if reading is not None and prev_reading is not None:
+        ebpf_seconds = reading.monotonic_time - prev_reading.monotonic_time
     rows: dict[str, CgroupRow] = {}
     for path, sample in current.cgroups.items():
-        row = derive_row(sample, prev_cgroups.get(path), current.host, host_prev, root_identity(path))
-        rows[path] = dataclasses.replace(row, tasks_recursive=tasks.get(path))
+        identity = enrichment.identities.get(path) or root_identity(path)
+        row = derive_row(sample, prev_cgroups.get(path), current.host, host_prev, identity,
+                         enrichment.net.get(path), previous_enrichment.net.get(path))
+        changes: dict[str, Any] = {"tasks_recursive": tasks.get(path)}
+        if reading is not None:
+            counters = reading.by_cgroup.get(path)
+            old = prev_reading.by_cgroup.get(path) if prev_reading is not None else None
+            changes["ebpf"] = counters
+            changes["ebpf_rates"] = ebpf_rates(counters, old, ebpf_seconds)
+        rows[path] = dataclasses.replace(row, **changes)
     interval = None if previous is None else current.host.monotonic_s - previous.host.monotonic_s
     return Frame(snapshot=current, rows=rows, interval_s=interval)
+
+
+def root_identity(path: str) -> Identity:
+    return Identity(kind="root") if path == "/" else Identity()
 
 
 def subtree_threads(samples: dict[str, CgroupSample]) -> dict[str, int]:

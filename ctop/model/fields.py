@@ -21,7 +21,7 @@ class Field:
 
     key: str
     header: str
-    unit: str  # "" (text), "percent", "bytes", "bytes_per_s", "count", "per_s", "cores", "seconds"
+    unit: str  # "" (text), percent, bytes, bytes_per_s, count, per_s, cores, seconds, duration, ratio
     description: str
     get: Getter
     width: int = 8
@@ -121,6 +121,25 @@ FIELDS: tuple[Field, ...] = (
           lambda r: r.net_rx_bytes_per_s, 8),
     Field("net_tx_bytes_per_s", "NETTX/s", "bytes_per_s", "network sent, on the cgroup owning the netns",
           lambda r: r.net_tx_bytes_per_s, 8),
+    Field("runq_latency_p50_seconds", "RQP50", "duration", "eBPF: median wait for a CPU after wake-up or preemption",
+          _ebpf("runq_latency_p50_seconds"), 7),
+    Field("runq_latency_p99_seconds", "RQP99", "duration", "eBPF: 99th percentile wait for a CPU",
+          _ebpf("runq_latency_p99_seconds"), 7),
+    Field("runq_wait_seconds_per_s", "RQWAIT", "ratio", "eBPF: seconds its tasks waited for a CPU per second",
+          _ebpf("runq_wait_seconds_per_s"), 6),
+    Field("ctx_switches_voluntary_per_s", "VCSW/s", "per_s", "eBPF: voluntary context switches (blocked, slept)",
+          _ebpf("ctx_switches_voluntary_per_s"), 7),
+    Field("ctx_switches_involuntary_per_s", "ICSW/s", "per_s", "eBPF: involuntary context switches (preempted)",
+          _ebpf("ctx_switches_involuntary_per_s"), 7),
+    Field("preempted_by_others_per_s", "PREEMPT/s", "per_s", "eBPF: preemptions in favour of another container",
+          _ebpf("preempted_by_others_per_s"), 9),
+    Field("preempted_by_host_per_s", "HOSTPRE/s", "per_s", "eBPF: preemptions in favour of a host task",
+          _ebpf("preempted_by_host_per_s"), 9),
+    Field("forks_per_s", "FORK/s", "per_s", "eBPF: tasks created", _ebpf("forks_per_s"), 6),
+    Field("execs_per_s", "EXEC/s", "per_s", "eBPF: programs executed", _ebpf("execs_per_s"), 6),
+    Field("exits_per_s", "EXIT/s", "per_s", "eBPF: tasks exited", _ebpf("exits_per_s"), 6),
+    Field("oom_kills", "OOM", "count", "eBPF: OOM-killer victims since ctop started; null when eBPF is off",
+          _ebpf("oom_kills"), 4),
     Field("pids", "PIDS", "count", "tasks in the cgroup and below (pids.current)", pids, 6),
     Field("pids_max", "PIDMAX", "count", "pids limit; null when unlimited", lambda r: _limit(r.sample.pids_max), 6),
     Field("processes", "PROCS", "count", "processes directly in this cgroup", lambda r: r.sample.processes, 6),
@@ -189,6 +208,12 @@ def format_value(field: Field, value: Any) -> str:
         return f"{value:.1f}"
     if unit == "per_s":
         return f"{value:.0f}"
+    if unit == "ratio":
+        return f"{value:.2f}"
+    if unit == "duration":
+        if value < 1e-3:
+            return f"{value * 1e6:.0f}us"
+        return f"{value * 1e3:.1f}ms" if value < 1 else f"{value:.2f}s"
     return str(value)
 
 
