@@ -1,0 +1,62 @@
+"""--filter terms and eBPF rates between two readings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from click.testing import CliRunner
+from support.trees import tree
+
+from ctop.cli import cli
+from ctop.ebpf.reading import EbpfCgroupCounters
+from ctop.errors import CtopError
+from ctop.model.ebpf_rates import EBPF_KEYS, ebpf_rates
+from ctop.model.filters import parse_filters
+
+V2 = tree("v2-k8s-systemd")
+
+
+def ids(*filters: str) -> list[str]:
+    args = ["--cgroup-root", V2[0], "--proc-root", V2[1], "-b", "--json", "-n", "1", "-d", "0.05"]
+    for f in filters:
+        args += ["--filter", f]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return sorted(r["id"] for r in json.loads(result.output))
+
+
+def test_filters_combine_and_match_substrings() -> None:
+    assert ids("id=kubelet") == ["/system.slice/kubelet.service"]
+    assert ids("KUBELET") == ["/system.slice/kubelet.service"]
+    assert ids("kind=root") == ["/"]
+    assert ids("id=system.slice", "id=containerd") == ["/system.slice/containerd.service"]
+    assert ids("id=no-such-thing") == []
+
+
+def test_unknown_filter_key_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["-b", "--filter", "colour=red"])
+    assert result.exit_code == 2 and "Unknown filter key 'colour'" in result.output
+    with pytest.raises(CtopError):
+        parse_filters(["bogus=1"])
+
+
+def test_ebpf_rates_between_readings() -> None:
+    old = EbpfCgroupCounters(cgroup_id=7, nvcsw=100, nivcsw=10, forks=1, execs=2, exits=1, runq_sum_seconds=1.0,
+                             runq_count=10, runq_buckets=(0,) * 5 + (10,) + (0,) * 22)
+    new = dataclasses.replace(old, nvcsw=300, nivcsw=50, forks=5, execs=6, exits=5, runq_sum_seconds=1.5,
+                              runq_count=30, runq_buckets=(0,) * 5 + (10,) + (0,) * 4 + (20,) + (0,) * 17,
+                              oom_kills=1)
+    rates = ebpf_rates(new, old, 2.0)
+    assert set(rates) == set(EBPF_KEYS)
+    assert rates["ctx_switches_voluntary_per_s"] == 100 and rates["ctx_switches_involuntary_per_s"] == 20
+    assert rates["forks_per_s"] == 2 and rates["execs_per_s"] == 2 and rates["exits_per_s"] == 2
+    assert rates["runq_wait_seconds_per_s"] == 0.25
+    assert rates["oom_kills"] == 1
+    assert rates["runq_latency_p99_seconds"] is not None and rates["runq_latency_p99_seconds"] > 2**19 * 1e-9
+    # No events yet with eBPF on: 0, not "no data"; no previous reading: no rates.
+    assert ebpf_rates(None, None, 1.0)["forks_per_s"] == 0
+    assert ebpf_rates(new, None, None)["forks_per_s"] is None
+    # A recreated cgroup (new id): no delta.
+    assert ebpf_rates(dataclasses.replace(new, cgroup_id=8), old, 2.0)["forks_per_s"] is None
