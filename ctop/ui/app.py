@@ -166,7 +166,7 @@ class App:
     def refresh_status(self) -> None:
         col = self._sort_column()
         arrow = "▼" if col.descending != self.reverse else "▲"
-        parts = [self.view.title]
+        parts = ["? help", self.view.title]
         if self.frame is not None:
             total = sum(1 for d in self.displayed if not d.context)
             parts.append(f"{total} rows")
@@ -176,7 +176,6 @@ class App:
         if self.needle:
             parts.append(f"filter '{inert(self.needle)}'")
         parts.append("PAUSED" if self.paused else f"every {self.delay:g}s")
-        parts.append("? help")
         self.status.set_text(" " + " | ".join(parts))
         notes = self.notices()
         self.notice.set_text([("notice", " " + " ".join(notes))] if notes else "")
@@ -190,7 +189,8 @@ class App:
             self.detail_row = row
         if self.detail_row is None:
             return
-        widgets = detail.build(self.detail_row, self.history, self._inspected(), gone)
+        execs, ooms = detail.ebpf_logs(self.frame, self.detail_path)
+        widgets = detail.build(self.detail_row, self.history, self._inspected(), gone, execs, ooms)
         focus = self.detail_walker.focus if len(self.detail_walker) else 0
         self.detail_walker[:] = widgets
         if widgets:

@@ -8,36 +8,17 @@ from typing import Any
 
 from ..model.fields import FIELDS_BY_KEY, ORDERS, Field, display_name, format_value
 from ..model.frame import CgroupRow
-from .text import format_duration, inert
+from .text import inert
 
-# Keys of the eBPF rates the collector puts in CgroupRow.ebpf_rates (see ctop.ebpf).
+# Keys of the eBPF rates the collector puts in CgroupRow.ebpf_rates (fields of the shared table).
 RUNQ_P99 = "runq_latency_p99_seconds"
 CSW_VOLUNTARY = "ctx_switches_voluntary_per_s"
 CSW_INVOLUNTARY = "ctx_switches_involuntary_per_s"
 
-# Descriptions of eBPF fields, used only until the shared field table carries them (then its entries win).
-_EBPF_FIELDS = {
-    RUNQ_P99: ("RUNQ99", "seconds", "99th percentile of run-queue latency (wait for a CPU), from eBPF"),
-    CSW_VOLUNTARY: ("VCSW/s", "per_s", "voluntary context switches per second, from eBPF"),
-    CSW_INVOLUNTARY: ("ICSW/s", "per_s", "involuntary context switches (preemptions) per second, from eBPF"),
-}
-
 
 def field(key: str) -> Field:
-    """The shared field ``key``; for an eBPF rate the table does not list yet, a field reading ebpf_rates."""
-    known = FIELDS_BY_KEY.get(key)
-    if known is not None:
-        return known
-    header, unit, description = _EBPF_FIELDS[key]
+    return FIELDS_BY_KEY[key]
 
-    def get(row: CgroupRow) -> float | None:
-        return None if row.ebpf_rates is None else row.ebpf_rates.get(key)
-
-    return Field(key, header, unit, description, get)
-
-
-# Formats the shared table's generic units do not show well.
-FORMATS: dict[str, Callable[[Any], str]] = {RUNQ_P99: format_duration}
 
 Level = str | None  # None, "warn" or "crit": the palette entries of a cell that needs attention
 
@@ -81,11 +62,6 @@ class Column:
     hotkey: str = ""
 
 
-def _fmt(f: Field, value: Any) -> str:
-    formatter = FORMATS.get(f.key)
-    return formatter(value) if formatter is not None and value is not None else format_value(f, value)
-
-
 def field_column(key: str, priority: int, hotkey: str = "", width: int | None = None,
                  order: str | None = None, level_key: str | None = None) -> Column:
     """A column showing one shared field; ``order`` names a shared sort order, ``level_key`` a colour rule."""
@@ -95,7 +71,7 @@ def field_column(key: str, priority: int, hotkey: str = "", width: int | None = 
     sort = ORDERS[order][0] if order else f.get
     return Column(
         key=key, header=f.header, width=max(width or f.width, len(f.header) + 1), priority=priority,
-        text=lambda row: inert(_fmt(f, f.get(row))), sort=sort,
+        text=lambda row: inert(format_value(f, f.get(row))), sort=sort,
         level=(lambda row: rule(level_field.get(row))) if rule else (lambda row: None),
         align="left" if f.unit == "" else "right", description=f.description, hotkey=hotkey,
     )
@@ -115,10 +91,8 @@ def _csw(row: CgroupRow) -> float | None:
 
 
 def _name_level(row: CgroupRow) -> Level:
-    kills = row.sample.memory_oom_kills
-    if kills:
-        return "crit"
-    return None
+    rates = row.ebpf_rates or {}
+    return "crit" if row.sample.memory_oom_kills or rates.get("oom_kills") else None
 
 
 NAME = Column("name", "NAME", 12, 0, lambda row: inert(display_name(row)), display_name, descending=False,

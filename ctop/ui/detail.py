@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import urwid
 
+from ..ebpf.reading import RUNQ_BUCKET_LOWER_SECONDS, RUNQ_BUCKET_UPPER_SECONDS
 from ..model.fields import FIELDS, FIELDS_BY_KEY, format_value
-from ..model.frame import CgroupRow
+from ..model.frame import CgroupRow, Frame
 from .columns import LEVELS
 from .history import History
 from .text import format_duration, inert
 from .widgets import Sparkline
 
-RUNQ_SLOT0_NS = 1024  # slot 0 holds waits below 1024 ns; slot s >= 1 holds [2^(s+9), 2^(s+10)) ns (bpf/ctop_maps.h)
 BAR_WIDTH = 30
+# Text fields the identity block at the top already shows.
+SHOWN = frozenset({"name", "kind", "runtime", "container_id", "image", "pod", "namespace", "container", "qos_class"})
 MAX_LOG_LINES = 10
 
 
@@ -39,17 +42,20 @@ def _pairs(pairs: Sequence[tuple[str, str, str | None]], key_width: int = 20) ->
     return out
 
 
+def _grid(pairs: Sequence[tuple[str, str, str | None]], key_width: int, value_width: int) -> urwid.Widget:
+    """Key/value cells in as many columns as the width allows (the detail view must fit 80x24 too)."""
+    cells = [urwid.Text([("key", inert(k).ljust(key_width)), " ", (level, inert(v) or "-")], wrap="clip")
+             for k, v, level in pairs]
+    return urwid.GridFlow(cells, key_width + 1 + value_width, 2, 0, "left")
+
+
 def runq_buckets(hist: Sequence[int]) -> list[tuple[float, float, int]]:
-    """(low s, high s, count) of the log2 run-queue histogram, from the first to the last non-empty slot."""
-    nonzero = [i for i, c in enumerate(hist) if c]
+    """(low s, high s, count) of the log2 run-queue histogram, from the first to the last non-empty bucket."""
+    nonzero = [i for i, c in enumerate(hist) if c and i < len(RUNQ_BUCKET_UPPER_SECONDS)]
     if not nonzero:
         return []
-    out = []
-    for s in range(nonzero[0], nonzero[-1] + 1):
-        low = 0 if s == 0 else 2 ** (s + 9)
-        high = RUNQ_SLOT0_NS if s == 0 else 2 ** (s + 10)
-        out.append((low / 1e9, high / 1e9, int(hist[s])))
-    return out
+    return [(RUNQ_BUCKET_LOWER_SECONDS[s], RUNQ_BUCKET_UPPER_SECONDS[s], int(hist[s]))
+            for s in range(nonzero[0], nonzero[-1] + 1)]
 
 
 def histogram_lines(hist: Sequence[int] | None) -> list[str]:
@@ -68,6 +74,11 @@ def histogram_lines(hist: Sequence[int] | None) -> list[str]:
 def _record_line(record: Any, keys: Sequence[str]) -> str:
     values = [f"{k}={inert(v)}" for k in keys if (v := _get(record, k)) not in (None, "")]
     return " ".join(values) or inert(record)
+
+
+def _when(record: Any) -> str:
+    stamp = _get(record, "unix_time")
+    return time.strftime("%H:%M:%S ", time.localtime(stamp)) if isinstance(stamp, (int, float)) else ""
 
 
 def _inspect_lines(value: Any, indent: int = 0) -> list[str]:
@@ -98,19 +109,29 @@ def _scalar(value: Any) -> str:
     return inert(value)
 
 
-def build(row: CgroupRow, history: History, inspected: Any, gone: bool) -> list[urwid.Widget]:
-    """The widgets of the detail view for ``row``; ``inspected`` is the inspect dict, an error text, or None."""
+def ebpf_logs(frame: Frame | None, path: str) -> tuple[list[Any], list[Any]]:
+    """Recent execs and OOM kills of ``path`` when the frame carries eBPF logs (``ebpf_execs``: path -> records,
+    ``ebpf_oom_kills``: records with a ``cgroup`` path); empty lists otherwise."""
+    execs = getattr(frame, "ebpf_execs", None) or {}
+    kills = getattr(frame, "ebpf_oom_kills", None) or ()
+    return list(execs.get(path, ())), [k for k in kills if _get(k, "cgroup") == path]
+
+
+def build(row: CgroupRow, history: History, inspected: Any, gone: bool, execs: Sequence[Any] = (),
+          ooms: Sequence[Any] = ()) -> list[urwid.Widget]:
+    """The widgets of the detail view for ``row``; ``inspected`` is the inspect dict, an error text, or None;
+    ``execs`` and ``ooms`` are the recent eBPF exec and OOM-kill records of this cgroup."""
     ident = row.identity
     path = row.sample.path
     out: list[urwid.Widget] = [_title(f"{ident.name or path}  ({path})")]
     if gone:
         out.append(urwid.Text(("crit", "This cgroup no longer exists; the values are its last ones.")))
     out.append(urwid.Divider())
-    out += _pairs([
-        ("kind", ident.kind, None), ("runtime", ident.runtime, None), ("container id", ident.container_id, None),
+    out.append(_grid([
+        ("kind", ident.kind, None), ("runtime", ident.runtime, None), ("container id", ident.container_id[:12], None),
         ("image", ident.image, None), ("pod", ident.pod, None), ("namespace", ident.namespace, None),
         ("container", ident.container, None), ("QoS class", ident.qos_class, None),
-    ])
+    ], 12, 24))
     if ident.labels:
         out.append(urwid.Text(("key", "labels")))
         out += [urwid.Text("  " + inert(f"{k}={v}")) for k, v in sorted(ident.labels.items())]
@@ -123,40 +144,46 @@ def build(row: CgroupRow, history: History, inspected: Any, gone: bool) -> list[
     out.append(Sparkline(f"CPU % {cpu_now:>7} ", history.cpu.get(path, ()), cpu_top))
     out.append(Sparkline(f"MEM   {mem_now:>7} ", history.memory.get(path, ()), mem_top))
     out.append(urwid.Divider())
-    out.append(_title("Fields"))
-    pairs = []
-    for f in FIELDS:
-        value = f.get(row)
-        rule = LEVELS.get(f.key)
-        pairs.append((f"{f.header}", format_value(f, value), rule(value) if rule else None))
-    out += _pairs(pairs, 10)
-    out.append(urwid.Divider())
-    out += _ebpf_section(row)
+    out += _ebpf_section(row, execs, ooms)
     out.append(urwid.Divider())
     out.append(_title("Inspect"))
     if inspected is None:
         out.append(urwid.Text("-"))
     else:
         out += [urwid.Text(line) for line in _inspect_lines(inspected)]
+    out.append(urwid.Divider())
+    out.append(_title("Fields"))
+    texts = [(f.header, format_value(f, f.get(row)), None) for f in FIELDS if f.unit == "" and f.key not in SHOWN]
+    numbers = [(f.header, format_value(f, v := f.get(row)), _level(f.key, v)) for f in FIELDS if f.unit != ""]
+    out += _pairs(texts, 10)
+    out.append(_grid(numbers, 9, 9))
     return out
 
 
-def _ebpf_section(row: CgroupRow) -> list[urwid.Widget]:
+def _level(key: str, value: Any) -> str | None:
+    rule = LEVELS.get(key)
+    return rule(value) if rule else None
+
+
+def _ebpf_section(row: CgroupRow, execs: Sequence[Any], ooms: Sequence[Any]) -> list[urwid.Widget]:
     out: list[urwid.Widget] = [_title("eBPF")]
     rates = row.ebpf_rates or {}
     if rates:
-        out += _pairs([(k, "-" if v is None else f"{v:.4g}", None) for k, v in sorted(rates.items())], 32)
+        known = [f for f in FIELDS if f.key in rates]
+        pairs = [(f.header, format_value(f, rates[f.key]), _level(f.key, rates[f.key])) for f in known]
+        pairs += [(k, "-" if v is None else f"{v:.4g}", None) for k, v in sorted(rates.items())
+                  if k not in FIELDS_BY_KEY]
+        out.append(_grid(pairs, 9, 8))
     else:
         out.append(urwid.Text("rates: -"))
     out.append(urwid.Text(("key", "run-queue latency")))
-    out += [urwid.Text("  " + line) for line in histogram_lines(_get(row.ebpf, "runq_hist"))]
+    out += [urwid.Text("  " + line) for line in histogram_lines(_get(row.ebpf, "runq_buckets"))]
     out.append(urwid.Text(("key", "recent execs")))
-    execs = list(_get(row.ebpf, "recent_execs") or [])[-MAX_LOG_LINES:]
-    out += [urwid.Text("  " + _record_line(e, ("pid", "ppid", "comm", "filename"))) for e in execs] or \
-        [urwid.Text("  -")]
+    out += [urwid.Text("  " + _when(e) + _record_line(e, ("pid", "ppid", "comm", "filename")))
+            for e in list(execs)[-MAX_LOG_LINES:]] or [urwid.Text("  -")]
     out.append(urwid.Text(("key", "OOM kills")))
-    ooms = list(_get(row.ebpf, "recent_ooms") or [])[-MAX_LOG_LINES:]
     kills = row.sample.memory_oom_kills
     out.append(urwid.Text(("crit" if kills else None, f"  kernel counter: {'-' if kills is None else kills}")))
-    out += [urwid.Text(("crit", "  " + _record_line(o, ("pid", "comm")))) for o in ooms]
+    out += [urwid.Text(("crit", "  " + _when(o) + _record_line(o, ("pid", "comm"))))
+            for o in list(ooms)[-MAX_LOG_LINES:]]
     return out

@@ -36,9 +36,12 @@ class Layout:
         return self._cache[width]
 
 
-def _cell(text: str, col: Column, width: int) -> str:
-    if col is NAME:  # names and paths keep their start and end: the end tells containers and pods apart
-        return pad(fit(text, width, "middle"), width)
+def _cell(text: str, col: Column, width: int, prefix: str = "") -> str:
+    if col is NAME:  # names and paths keep their start and end (the end tells containers apart); tree guides stay
+        room = width - len(prefix)
+        if room < 3:
+            return pad(text, width)
+        return pad(prefix + fit(text[len(prefix):], room, "middle"), width)
     return pad(text, width, "left" if col.align == "left" else "right")
 
 
@@ -79,7 +82,7 @@ class RowWidget(urwid.Widget):
                 attr = FOCUS_MAP.get(attr, "focus")
             if i:
                 parts.append(("focus" if focus else base, " "))
-            parts.append((attr, _cell(text, col, w)))
+            parts.append((attr, _cell(text, col, w, self.display.prefix)))
         return parts
 
     def render(self, size: tuple[int], focus: bool = False) -> urwid.Canvas:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
+from types import SimpleNamespace
 
 import urwid
 from unit.test_ui_frames import GIB, MIB, POD_A, make_frame, make_row, node_rows
 
 from ctop.batch import BatchOptions
+from ctop.ebpf.reading import EbpfCgroupCounters, ExecRecord, OomKill
+from ctop.ui import detail
 from ctop.ui.app import NOT_ROOT, App
 from ctop.ui.feed import Feed
+from ctop.ui.history import History
 from ctop.ui.themes import COLOUR, no_color, palette
 
 SIZE = (80, 24)
@@ -160,11 +165,11 @@ def test_missing_fields_show_a_dash_never_zero():
     app = app_with([make_row("/docker/x", "container", name="x", memory=None, oom_kills=None)])
     header, row = screen(app)[0], body(app)[0]
     cells = dict(zip(header.split(), row.split()))
-    assert cells["RUNQ99"] == "-" and cells["CPU%▼"] == "-" and cells["MEM"] == "-" and cells["OOMK"] == "-"
+    assert cells["RQP99"] == "-" and cells["CPU%▼"] == "-" and cells["MEM"] == "-" and cells["OOMK"] == "-"
     rates = {"runq_latency_p99_seconds": 0.0042}
     app = app_with([make_row("/docker/x", "container", name="x", ebpf_rates=rates, memory=MIB)])
     cells = dict(zip(screen(app)[0].split(), body(app)[0].split()))
-    assert cells["RUNQ99"] == "4.2ms"
+    assert cells["RQP99"] == "4.2ms"
 
 
 def test_escape_sequences_in_names_are_inert():
@@ -256,13 +261,12 @@ def toggle(app: App, header: str) -> None:
     raise AssertionError(f"no checkbox for {header}")
 
 
-def test_detail_view_shows_fields_sparklines_histogram_execs_and_inspect():
-    hist = [0] * 28
-    hist[2] = 7
-    ebpf = {"runq_hist": hist, "recent_execs": [{"pid": 42, "ppid": 1, "comm": "sh", "filename": "/bin/ls"}],
-            "recent_ooms": [{"pid": 77, "comm": "hog"}]}
+def test_detail_view_shows_fields_sparklines_histogram_and_inspect():
+    buckets = [0] * 28
+    buckets[2] = 7  # [2 us, 4 us)
+    counters = EbpfCgroupCounters(cgroup_id=9, runq_buckets=tuple(buckets), runq_count=7)
     rows = [make_row("/docker/d", "container", name="db", memory=100 * MIB, limit=GIB, cpu_percent=float(i),
-                     ebpf=ebpf, ebpf_rates={"forks_per_s": 3.0}) for i in range(3)]
+                     ebpf=counters, ebpf_rates={"forks_per_s": 3.0}) for i in range(3)]
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     calls = []
 
@@ -276,22 +280,35 @@ def test_detail_view_shows_fields_sparklines_histogram_execs_and_inspect():
         app.apply_frame(make_frame([r]))
     press(app, "enter")
     assert app.screen == "detail"
-    text = "\n".join(screen(app, (100, 80)))
+    text = "\n".join(screen(app, (100, 200)))
     assert "db  (/docker/d)" in text and "loading" in text
     assert "▁▅█" in text  # CPU 0, 1, 2 % scaled to their maximum
-    assert "2us - 4us" in text.replace("  ", " ") or "2us -" in text
-    assert "pid=42 ppid=1 comm=sh filename=/bin/ls" in text and "pid=77 comm=hog" in text
-    assert "forks_per_s" in text
+    assert re.search(r"2us - 4us +█{30} 7", text)
+    assert re.search(r"FORK/s +3 ", text)
     app.receive(inbox.get(timeout=5))
-    text = "\n".join(screen(app, (100, 80)))
+    text = "\n".join(screen(app, (100, 200)))
     assert "CAP_NET_BIND_SERVICE" in text and "target=/data, source=/srv" in text
     assert calls == [("/docker/d", "ctop-inspect")]  # off the UI thread
     app.apply_frame(make_frame([]))
-    assert "no longer exists" in "\n".join(screen(app, (100, 80)))
+    assert "no longer exists" in "\n".join(screen(app, (100, 200)))
     press(app, "q")
     assert app.screen == "list" and not app.quit_requested
     press(app, "q")
     assert app.quit_requested
+
+
+def test_detail_lists_recent_execs_and_oom_kills_of_the_cgroup():
+    execs = {"/docker/d": (ExecRecord(42, 1, "sh", "/bin/ls", 0.0),), "/other": (ExecRecord(5, 1, "x", "/x", 0.0),)}
+    kills = (OomKill("/docker/d", 77, "hog", 0.0), OomKill("/other", 78, "no", 0.0), OomKill(None, 79, "?", 0.0))
+    frame_like = SimpleNamespace(ebpf_execs=execs, ebpf_oom_kills=kills)
+    found_execs, found_kills = detail.ebpf_logs(frame_like, "/docker/d")
+    assert [e.pid for e in found_execs] == [42] and [k.pid for k in found_kills] == [77]
+    assert detail.ebpf_logs(make_frame([]), "/docker/d") == ([], [])  # a frame without eBPF logs
+    row = make_row("/docker/d", "container", name="db", memory=MIB, oom_kills=1)
+    widgets = detail.build(row, History(), None, False, found_execs, found_kills)
+    text = "\n".join(line.decode() for line in urwid.Pile(widgets).render((100,)).text)
+    assert "pid=42 ppid=1 comm=sh filename=/bin/ls" in text and "pid=77 comm=hog" in text
+    assert "kernel counter: 1" in text and "pid=5" not in text and "pid=78" not in text
 
 
 def test_a_failing_inspect_is_one_sentence_in_the_detail_view():
@@ -304,13 +321,13 @@ def test_a_failing_inspect_is_one_sentence_in_the_detail_view():
     app.apply_frame(make_frame([make_row("/docker/d", "container", name="db", memory=MIB)]))
     press(app, "enter")
     app.receive(inbox.get(timeout=5))
-    assert "inspect failed: [Errno 2] No such file or directory." in "\n".join(screen(app, (100, 80)))
+    assert "inspect failed: [Errno 2] No such file or directory." in "\n".join(screen(app, (100, 200)))
 
 
 def test_detail_without_inspect_or_ebpf_shows_dashes():
     app = app_with([make_row("/docker/d", "container", name="db", memory=MIB)])
     press(app, "enter")
-    text = "\n".join(line.rstrip() for line in screen(app, (100, 80)))
+    text = "\n".join(line.rstrip() for line in screen(app, (100, 200)))
     assert "rates: -" in text and "OOM kills" in text and "\nInspect\n-" in text
 
 
