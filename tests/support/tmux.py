@@ -111,15 +111,19 @@ class Tmux:
         return int(self.pane("#{pane_pid}"))
 
     def wait_for(self, predicate: Callable[[str], bool], timeout: float = 10.0, what: str = "") -> str:
-        """Poll the screen until ``predicate(screen)`` holds; AssertionError with the last screen otherwise."""
+        """Poll the screen until ``predicate(screen)`` holds (an AssertionError, LookupError or ValueError it raises
+        means "not yet"); AssertionError with the last screen when ``timeout`` passes."""
         deadline = time.monotonic() + timeout
-        text = ""
+        text, error = "", ""
         while time.monotonic() < deadline:
             text = self.screen()
-            if predicate(text):
-                return text
+            try:
+                if predicate(text):
+                    return text
+            except (AssertionError, LookupError, ValueError) as e:  # the screen is not there yet
+                error = f" ({e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''})"
             time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what or predicate}; screen:\n{text}")
+        raise AssertionError(f"timed out waiting for {what or predicate}{error}; screen:\n{text}")
 
     def wait_text(self, needle: str, timeout: float = 10.0) -> str:
         return self.wait_for(lambda s: needle in s, timeout, repr(needle))
