@@ -1,0 +1,98 @@
+"""The real `ctop` in tmux with real containers of a private dockerd: names, limits, detail; hung and stopped daemon."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from support.dockerd import IMAGE, PrivateDockerd, dockerd, own_dockerd, unique  # noqa: F401
+from support.env import need, need_root
+from support.tmux import find_ctop, tmux_session
+
+pytestmark = pytest.mark.system
+
+
+@pytest.fixture
+def ctop() -> str:
+    path = find_ctop()
+    need(path, "the ctop console script (setup.sh or pip install -e .)")
+    return str(path)
+
+
+def row_of(screen: str, needle: str) -> list[str]:
+    for line in screen.splitlines():
+        if needle in line:
+            return line.split()
+    raise LookupError(needle)
+
+
+def cell(screen: str, needle: str, header: str) -> str:
+    heads = [h.rstrip("▲▼") for h in screen.splitlines()[0].split()]
+    return row_of(screen, needle)[heads.index(header)]
+
+
+def test_container_view_names_a_real_container_with_its_limits(ctop: str, dockerd: PrivateDockerd) -> None:  # noqa: F811
+    need_root()
+    name = unique("ui")
+    cid = dockerd.out("run", "-d", "--name", name, "--memory", "64m", "--cpus", "0.2", IMAGE,
+                      "sh", "-c", "while :; do :; done")
+    try:
+        with tmux_session([ctop, "--docker-socket", dockerd.socket], 200, 40) as t:
+            t.wait_for(lambda s: s.startswith("NAME"), 5, "the first screen")
+            screen = t.wait_for(lambda s: name in s and "Containers" in s, 10, "the container by name")
+            t.send("/")
+            t.type(name)
+            t.send("Enter")
+            screen = t.wait_for(lambda s: "1 rows" in s and cell(s, name, "CPU%") != "-", 10, "its CPU rate")
+            assert cell(screen, name, "MEMLIM") == "64.0M"
+            assert 5.0 < float(cell(screen, name, "CPU%")) < 40.0  # --cpus 0.2
+            screen = t.wait_for(lambda s: float(cell(s, name, "%CPULIM")) > 50.0, 10, "CPU % of the limit")
+            t.send("Enter")
+            screen = t.wait_text(f"/docker/{cid}", 5)
+            assert name in screen and IMAGE in screen and "docker" in screen
+            t.send("Escape")
+            t.wait_for(lambda s: s.startswith("NAME") and "1 rows" in s, 5, "the list again")
+            t.send("5")
+            # The filter stays across views: in all cgroups only the container matches its name (not /docker).
+            screen = t.wait_for(lambda s: "All cgroups" in s and "1 rows" in s and name in s, 5, "all cgroups")
+            t.send("q")
+            t.wait_for(lambda s: t.dead(), 5, "ctop to exit")
+            assert t.exit_status() == 0
+    finally:
+        dockerd.run("rm", "-f", cid, check=False)
+
+
+def test_hung_then_stopped_daemon_never_freezes_the_view(ctop: str, own_dockerd: PrivateDockerd) -> None:  # noqa: F811
+    need_root()
+    cid = own_dockerd.out("run", "-d", "--name", unique("hung"), IMAGE, "sleep", "300")
+    assert own_dockerd.pid is not None
+    os.kill(own_dockerd.pid, signal.SIGSTOP)  # the socket accepts, nothing answers
+    try:
+        with tmux_session([ctop, "--docker-socket", own_dockerd.socket], 160, 30) as t:
+            t.wait_for(lambda s: s.startswith("NAME"), 5, "the first screen")
+            took = time.monotonic() - t.started_at
+            print(f"first screen with a hung daemon after {took:.2f} s")
+            assert took < 1.0
+            t.send("5")
+            started = time.monotonic()
+            screen = t.wait_for(lambda s: "All cgroups" in s and cid[-12:] in s, 5, "the container cgroup")
+            print(f"view switch answered in {time.monotonic() - started:.2f} s")
+            t.send("p")
+            t.wait_text("PAUSED", 2)
+            t.send("p", "q")
+            t.wait_for(lambda s: t.dead(), 5, "ctop to exit")
+            assert t.exit_status() == 0
+    finally:
+        os.kill(own_dockerd.pid, signal.SIGCONT)
+    own_dockerd.stop()  # containers go with it: the socket is gone
+    with tmux_session([ctop, "--docker-socket", own_dockerd.socket], 160, 30) as t:
+        t.wait_for(lambda s: s.startswith("NAME"), 5, "the first screen")
+        screen = t.wait_text("container names are missing", 10)
+        notice = next(line for line in screen.splitlines() if "container names are missing" in line)
+        print("status:", notice.strip())
+        assert own_dockerd.socket in notice
+        t.send("q")
+        t.wait_for(lambda s: t.dead(), 5, "ctop to exit")
+        assert t.exit_status() == 0
