@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import threading
@@ -17,12 +18,23 @@ from .errors import CtopError
 DEFAULT_LISTEN_ADDRESS = ":10417"
 
 
-def _frame_source(cgroup_root: str, proc_root: str) -> Callable[[], Any]:
-    """The ctop collector's ``collect`` (the exporter never reads the system itself)."""
+def make_collector(cgroup_root: str, proc_root: str, ebpf: bool, docker_socket: str | None) -> Any:
+    """The ctop collector (the exporter never reads the system itself), with its background sources started."""
     from .collector import Collector, CollectorConfig
 
-    collector = Collector(CollectorConfig(cgroup_root=cgroup_root, proc_root=proc_root))
-    return collector.collect
+    wanted: dict[str, Any] = {"cgroup_root": cgroup_root, "proc_root": proc_root, "ebpf": ebpf,
+                              "docker_socket": docker_socket}
+    known = {f.name for f in dataclasses.fields(CollectorConfig)}
+    collector = Collector(CollectorConfig(**{k: v for k, v in wanted.items() if k in known}))
+    start = getattr(collector, "start", None)
+    if start is not None:
+        start()
+    return collector
+
+
+def bpf_stats_of(collector: Any) -> Callable[[], tuple[dict[str, float], dict[str, float]]] | None:
+    """The collector's eBPF health (ns per event by program, map fill ratio by map), when it offers one."""
+    return getattr(collector, "ebpf_health", None)
 
 
 @click.command("exporter", context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,12 +54,15 @@ def _frame_source(cgroup_root: str, proc_root: str) -> Callable[[], Any]:
               help="Export only containers, the pods that hold them, and the root cgroup.")
 @click.option("--collector.max-age", "max_age", type=click.FloatRange(min=0), default=1.0, show_default=True,
               metavar="SECONDS", help="Scrapes within this many seconds of a collection reuse it.")
+@click.option("--no-ebpf", is_flag=True, help="Do not load eBPF programs (no ctop_runqueue_*, ctop_context_* ...).")
+@click.option("--docker.socket", "docker_socket", default=None, metavar="PATH",
+              help="Docker Engine API socket used for container names (default: the standard one).")
 @click.option("--cgroup-root", default=None, metavar="DIR", help="Where the cgroup hierarchies are mounted.")
 @click.option("--proc-root", default=None, metavar="DIR", help="Where procfs is mounted.")
 @click.pass_context
 def exporter_command(ctx: click.Context, listen_address: str, telemetry_path: str, web_config_file: str,
                      max_connections: int, include: str, exclude: str, containers_only: bool, max_age: float,
-                     cgroup_root: str | None, proc_root: str | None) -> None:
+                     no_ebpf: bool, docker_socket: str | None, cgroup_root: str | None, proc_root: str | None) -> None:
     """Serve Prometheus metrics: cAdvisor's container names and labels, plus ctop's own ctop_* families.
 
     \b
@@ -76,20 +91,26 @@ def exporter_command(ctx: click.Context, listen_address: str, telemetry_path: st
         raise click.UsageError(str(exc)) from None
     obj = ctx.obj if isinstance(ctx.obj, dict) else {}
     try:
-        source = _frame_source(cgroup_root or obj.get("cgroup_root", "/sys/fs/cgroup"),
-                               proc_root or obj.get("proc_root", "/proc"))
-    except CtopError as exc:
-        raise click.ClickException(str(exc)) from None
-    frames = SharedFrames(source, max_age_s=max_age)
-    exposition = Exposition(FrameCollector(frames, cgroup_filter))
-    try:
-        server = make_server(listen_address, exposition, web_config, telemetry_path, max_connections)
+        server = make_server(listen_address, None, web_config, telemetry_path, max_connections)
     except (ListenError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    try:
+        collector = make_collector(cgroup_root or obj.get("cgroup_root", "/sys/fs/cgroup"),
+                                   proc_root or obj.get("proc_root", "/proc"), not no_ebpf, docker_socket)
+    except CtopError as exc:
+        server.server_close()
+        raise click.ClickException(str(exc)) from None
+    frames = SharedFrames(collector.collect, max_age_s=max_age, bpf_stats=bpf_stats_of(collector))
+    server.exposition = Exposition(FrameCollector(frames, cgroup_filter))
     scheme = "https" if web_config.tls else "http"
     host, port = server.server_address[:2]
     click.echo(f"ctop exporter listening on {scheme}://{host}:{port}{telemetry_path}", err=True)
-    _serve(server)
+    try:
+        _serve(server)
+    finally:
+        close = getattr(collector, "close", None)
+        if close is not None:
+            close()
 
 
 def _serve(server: Any) -> None:

@@ -94,8 +94,12 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(404, b"Not Found\n", "text/plain; charset=utf-8", head)
 
     def _metrics(self, head: bool) -> None:
+        exposition = self.server.exposition
+        if exposition is None:
+            self._reply(503, b"starting\n", "text/plain; charset=utf-8", head)
+            return
         try:
-            body = self.server.exposition.render(self.headers.get("Accept-Encoding", ""))
+            body = exposition.render(self.headers.get("Accept-Encoding", ""))
         except Exception as exc:  # a bug in rendering answers 500 for this scrape; the server keeps running
             self._reply(500, f"cannot render metrics: {type(exc).__name__}\n".encode(),
                         "text/plain; charset=utf-8", head)
@@ -136,7 +140,7 @@ class ExporterServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], exposition: Exposition, web_config: WebConfig,
+    def __init__(self, address: tuple[str, int], exposition: Exposition | None, web_config: WebConfig,
                  telemetry_path: str = "/metrics", max_connections: int = MAX_CONNECTIONS) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.exposition = exposition
@@ -214,7 +218,7 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     return (host or "0.0.0.0"), port
 
 
-def make_server(listen_address: str, exposition: Exposition, web_config: WebConfig,
+def make_server(listen_address: str, exposition: Exposition | None, web_config: WebConfig,
                 telemetry_path: str = "/metrics", max_connections: int = MAX_CONNECTIONS) -> ExporterServer:
     """Bind the exporter's server; a port in use or a bad address ends in ListenError with one sentence."""
     host, port = parse_listen_address(listen_address)

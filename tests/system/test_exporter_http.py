@@ -52,7 +52,7 @@ def tls_web_config():
 
 def test_tls_and_basic_auth(tls_web_config):
     web_config, cert = tls_web_config
-    with running_exporter(f"--web.config.file={web_config}", scheme="https") as exp:
+    with running_exporter(f"--web.config.file={web_config}", "--no-ebpf", scheme="https") as exp:
         status, body = _get(exp.port, "/metrics", _basic("prometheus", "s3cret pass"), tls=True)
         assert status == 200 and b"container_cpu_usage_seconds_total" in body
         # Verified against the certificate itself, not just "unverified".
@@ -76,7 +76,8 @@ def test_tls_and_basic_auth(tls_web_config):
 
 def test_prometheus_scrapes_over_tls_with_basic_auth(tls_web_config):
     web_config, cert = tls_web_config
-    with running_exporter(f"--web.config.file={web_config}", scheme="https") as exp, tempfile.TemporaryDirectory() as d:
+    with (running_exporter(f"--web.config.file={web_config}", "--no-ebpf", scheme="https") as exp,
+          tempfile.TemporaryDirectory() as d):
         password_file = os.path.join(d, "password")
         with open(password_file, "w") as f:
             f.write("s3cret pass")
@@ -90,7 +91,7 @@ def test_prometheus_scrapes_over_tls_with_basic_auth(tls_web_config):
 
 
 def test_routes_and_bad_requests_never_stop_the_exporter():
-    with running_exporter() as exp:
+    with running_exporter("--no-ebpf") as exp:
         port = exp.port
         status, body = _get(port, "/")
         assert status == 200 and b"/metrics" in body
@@ -115,7 +116,7 @@ def test_routes_and_bad_requests_never_stop_the_exporter():
 
 
 def test_slow_clients_never_starve_others():
-    with running_exporter() as exp:
+    with running_exporter("--no-ebpf") as exp:
         port = exp.port
         slow: list[socket.socket] = []
         stop = threading.Event()
