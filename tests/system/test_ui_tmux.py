@@ -202,3 +202,24 @@ def test_non_root_status_line_says_what_is_missing(ctop: str) -> None:
         t.wait_for(lambda s: t.dead(), 5, "ctop to exit")
         assert t.exit_status() == 0
         assert os.geteuid() == 0
+
+
+def test_escape_sequences_in_a_cgroup_name_stay_inert(ctop: str, test_cgroup: TestCgroup) -> None:
+    need_root()
+    marker = "pwned" + test_cgroup.path[-8:]
+    evil = test_cgroup.child(f"x\x1b]2;{marker}\x07\x1b[31mred")  # would set the pane title and colour
+    evil.spawn(["sleep", "300"])
+    test_cgroup.processes += evil.processes
+    with tmux_session([ctop], 200, 30) as t:
+        first_screen_time(t)
+        t.send("5", "/")
+        t.type(test_cgroup.path.lstrip("/"))
+        t.send("Enter")
+        screen = t.wait_text(f"x?]2;{marker}??[31mred", 5)
+        assert t.pane("#{pane_title}") != marker
+        t.send("Down", "Down")
+        t.send("Enter")
+        screen = t.wait_text("Inspect", 5)
+        assert f"?]2;{marker}?" in screen and t.pane("#{pane_title}") != marker
+        t.send("q", "q")
+        t.wait_for(lambda s: t.dead(), 5, "ctop to exit")

@@ -388,3 +388,13 @@ def test_a_failing_collect_reaches_the_status_line():
     app.receive(message)
     assert "Refresh failed: [Errno 13] Permission denied: '/sys/fs/cgroup/memory/memory.stat'." in \
         "\n".join(screen(app, (200, 24)))
+
+
+def test_tree_guides_survive_truncation_of_long_names():
+    long = "a-very-long-container-name-that-will-not-fit-" * 2 + "TAIL"
+    rows = [*node_rows(), make_row(POD_A + "/c9", "container", name=long, pod="web-7d9", namespace="shop",
+                                   qos="burstable", cpu_percent=99.0, memory=MIB)]
+    app = app_with(rows)
+    press(app, "t")
+    line = next(x for x in body(app) if "TAIL" in x)
+    assert line.startswith("  ├─a-very") and "…" in line.split()[0] and line.split()[0].endswith("TAIL")
