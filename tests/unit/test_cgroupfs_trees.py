@@ -97,7 +97,7 @@ def test_v2_systemd_driver_tree() -> None:
     assert ctr.pressure_cpu is not None and ctr.pressure_cpu.some_avg10 == 1.5
     assert ctr.pressure_io is not None and ctr.pressure_io.full_total_ns == 1_000_000
     assert ctr.memory_swap_limit_bytes == UNLIMITED
-    besteffort = [s for p, s in snap.cgroups.items() if p.endswith(".scope") and "besteffort" in p][0]
+    besteffort = next(s for p, s in snap.cgroups.items() if p.endswith(".scope") and "besteffort" in p)
     assert besteffort.cpu_weight == 1 and besteffort.cpu_shares == 2
     assert besteffort.cpu_quota_us == UNLIMITED and besteffort.memory_limit_bytes == UNLIMITED
 
