@@ -120,7 +120,7 @@ def run_interactive(collector: Collector, options: BatchOptions, delay: float) -
         from .ui.app import run_app
     except ImportError:
         raise click.ClickException("The interactive view is not installed in this build: use 'ctop -b'.") from None
-    run_app(collector, options, delay)
+    run_app(collector, options, delay, inspect=collector.inspect)
 
 
 @cli.command()

@@ -96,7 +96,21 @@ class Collector:
         previous, previous_enrichment = self._previous, self._previous_enrichment
         self._previous, self._previous_enrichment = current, enrichment
         frame = build_frame(current, previous, enrichment, previous_enrichment)
-        return dataclasses.replace(frame, notices=tuple(self.notices()), ebpf_state=self.ebpf_state())
+        reading = enrichment.ebpf
+        return dataclasses.replace(
+            frame, notices=tuple(self.notices()), ebpf_state=self.ebpf_state(),
+            ebpf_execs=dict(reading.execs) if reading is not None else {},
+            ebpf_oom_kills=tuple(reading.oom_kills) if reading is not None else ())
+
+    def inspect(self, row: CgroupRow) -> dict[str, Any]:
+        """Everything ``ctop inspect`` knows about one row's container (slow: call it off the UI thread)."""
+        from .inspect_cmd import container_report
+        from .runtimes.locate import Located, walk_root
+
+        ident = identify(row.path)
+        meta = self.metadata.lookup(row.path, ident) if self.metadata is not None else None
+        located = Located(row.path, walk_root(self.layout) + ("" if row.path == "/" else row.path), ident, meta)
+        return container_report(located, proc_root=self.config.proc_root)
 
     def enrich(self, snapshot: Snapshot) -> Enrichment:
         """Names for every cgroup, network counters for the cgroups owning a netns, the latest eBPF reading."""

@@ -82,3 +82,5 @@ class Frame:
     interval_s: float | None  # seconds since the previous refresh, None on the first
     notices: tuple[str, ...] = ()  # one sentence each: what is missing and why (not root, no eBPF, no names)
     ebpf_state: str = "off"  # off, starting, ready, failed
+    ebpf_execs: dict[str, Any] = field(default_factory=dict)  # cgroup path -> recent ExecRecords (eBPF)
+    ebpf_oom_kills: tuple[Any, ...] = ()  # recent OomKills (eBPF)
