@@ -24,6 +24,9 @@ def label_text(names: tuple[str, ...], values: tuple[str, ...]) -> str:
     return ",".join(f'{n}="{escape_label_value(v)}"' for n, v in zip(names, values, strict=True))
 
 
+INF = float("inf")
+
+
 def format_value(value: float) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -52,15 +55,20 @@ class Family:
 def render(families: list[Family]) -> bytes:
     """The text exposition of ``families`` (families without samples are left out)."""
     out: list[str] = []
+    append = out.append
     for fam in families:
         if not fam.samples:
             continue
         help_text = fam.help.replace("\\", "\\\\").replace("\n", "\\n")
-        out.append(f"# HELP {fam.name} {help_text}\n# TYPE {fam.name} {fam.kind}\n")
+        append(f"# HELP {fam.name} {help_text}\n# TYPE {fam.name} {fam.kind}\n")
         name = fam.name
-        out.extend(
-            f"{name}{suffix}{{{labels}}} {format_value(value)}\n" if labels
-            else f"{name}{suffix} {format_value(value)}\n"
-            for suffix, labels, value in fam.samples
-        )
+        for suffix, labels, value in fam.samples:
+            kind = type(value)
+            if kind is int:  # the common cases inline: this loop runs once per sample
+                text = str(value)
+            elif kind is float and value == value and -INF < value < INF:
+                text = repr(value)
+            else:
+                text = format_value(value)
+            append(f"{name}{suffix}{{{labels}}} {text}\n" if labels else f"{name}{suffix} {text}\n")
     return "".join(out).encode("utf-8")

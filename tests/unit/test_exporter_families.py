@@ -322,3 +322,18 @@ def test_promtool_check_metrics_reports_nothing_for_ctop_names():
     ctop_lines = [line for line in report.splitlines() if "ctop_" in line]
     assert ctop_lines == [], report
     assert "error" not in report.lower(), report
+
+
+def test_value_formatting():
+    from ctop.exporters.families import Family, format_value
+
+    assert [format_value(v) for v in (3, 2.5, True, float("nan"), float("inf"), -float("inf"))] == \
+        ["3", "2.5", "1", "NaN", "+Inf", "-Inf"]
+    fam = Family("x_total", "counter", "help with \\ and\nnewline")
+    for v in (1, 0.1, float("nan"), float("inf"), False):
+        fam.add('a="b"', v)
+    text = render([fam]).decode()
+    assert text.splitlines() == ["# HELP x_total help with \\\\ and\\nnewline", "# TYPE x_total counter",
+                                 'x_total{a="b"} 1', 'x_total{a="b"} 0.1', 'x_total{a="b"} NaN',
+                                 'x_total{a="b"} +Inf', 'x_total{a="b"} 0']
+    assert render([Family("empty", "gauge", "no samples")]) == b""
