@@ -10,7 +10,7 @@ import time
 import click
 
 from . import __version__
-from .batch import TEXT_COLUMNS, BatchOptions, render_csv, render_json, render_text
+from .batch import BatchOptions, render_csv, render_json, render_text
 from .collector import Collector, CollectorConfig
 from .errors import CtopError
 from .exporter_cmd import exporter_command
@@ -175,5 +175,3 @@ def main() -> None:
         finally:
             sys.exit(0)
 
-
-__all__ = ["TEXT_COLUMNS", "cli", "main"]

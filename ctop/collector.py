@@ -59,7 +59,6 @@ class Collector:
         self.ebpf: Any = None
         self._previous: Snapshot | None = None
         self._previous_enrichment = Enrichment()
-        self._procs_root = self.layout.v1("pids") or self.layout.v1("memory") or self.layout.unified or ""
 
     def start(self) -> None:
         """Start the background sources (container metadata, eBPF); returns at once."""
@@ -115,7 +114,7 @@ class Collector:
     def enrich(self, snapshot: Snapshot) -> Enrichment:
         """Names for every cgroup, network counters for the cgroups owning a netns, the latest eBPF reading."""
         identities = {path: self._identity(path) for path in snapshot.cgroups}
-        net = self._network(identities)
+        net = self._network(identities, snapshot.cgroups)
         reading = self.ebpf.read() if self.ebpf is not None else None
         return Enrichment(identities=identities, net=net, ebpf=reading)
 
@@ -142,7 +141,8 @@ class Collector:
         meta = self.metadata.lookup(path, ident) if self.metadata is not None else None
         return identity_of(ident, meta)
 
-    def _network(self, identities: dict[str, Identity]) -> dict[str, dict[str, NetCounters]]:
+    def _network(self, identities: dict[str, Identity],
+                 samples: dict[str, CgroupSample]) -> dict[str, dict[str, NetCounters]]:
         """Per-interface counters of each container network namespace, on one owning row per namespace."""
         containers = sorted((p for p, i in identities.items() if i.kind == "container"),
                             key=lambda p: (identities[p].container != "POD", p))  # pod sandboxes own first
@@ -153,11 +153,9 @@ class Collector:
         owners: dict[str, dict[str, NetCounters]] = {}
         seen: set[int] = set()
         for path in containers:
-            data = read_bytes(self._procs_root + path + "/cgroup.procs")
-            first = data.split(b"\n", 1)[0].strip() if data else b""
-            if not first.isdigit():
+            pid = samples[path].first_pid
+            if pid is None:
                 continue
-            pid = int(first)
             ns = namespace_inode(pid, "net", proc)
             if ns is None or ns == host_net or ns in seen:
                 continue

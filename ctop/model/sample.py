@@ -77,6 +77,7 @@ class CgroupSample:
     pids_max: int | None = None  # UNLIMITED when there is no limit
     processes: int | None = None  # members of this cgroup itself (cgroup.procs)
     threads: int | None = None  # threads of this cgroup itself (tasks / cgroup.threads)
+    first_pid: int | None = None  # first member process (to find the cgroup's network namespace)
     # Pressure stall information, where the kernel has it enabled.
     pressure_cpu: Pressure | None = None
     pressure_memory: Pressure | None = None

@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import time
 
-from ..model.sample import UNLIMITED, CgroupSample, IoCounters
+from ..model.sample import UNLIMITED, CgroupSample
 from . import parsers
 from .cgroupfs_layout import CgroupLayout
-from .readfile import count_lines, parse_flat_keyed, read_bytes, read_int, read_limit
-
-NS_PER_TICK = 1e9 / os.sysconf("SC_CLK_TCK")
+from .procfs import NS_PER_TICK
+from .readfile import count_lines, first_int, parse_flat_keyed, read_bytes, read_int, read_limit
 
 
 def walk_cgroups(roots: list[str], max_depth: int | None = None) -> dict[str, dict[str, int]]:
@@ -223,7 +222,9 @@ class CgroupReader:
             v["pids_max"] = (UNLIMITED if pids_max is None else pids_max) if present else None
         if self._tasks_root:
             base = self._tasks_root + rel
-            v["processes"] = count_lines(read_bytes(base + "/cgroup.procs"))
+            procs = read_bytes(base + "/cgroup.procs")
+            v["processes"] = count_lines(procs)
+            v["first_pid"] = first_int(procs)
             v["threads"] = count_lines(read_bytes(base + "/tasks"))
         return v
 
@@ -272,10 +273,9 @@ class CgroupReader:
         v["pids_current"] = read_int(base + "/pids.current")
         present, pids_max = read_limit(base + "/pids.max")
         v["pids_max"] = (UNLIMITED if pids_max is None else pids_max) if present else None
-        v["processes"] = count_lines(read_bytes(base + "/cgroup.procs"))
+        procs = read_bytes(base + "/cgroup.procs")
+        v["processes"] = count_lines(procs)
+        v["first_pid"] = first_int(procs)
         v["threads"] = count_lines(read_bytes(base + "/cgroup.threads"))
         return v
 
-
-def empty_io() -> IoCounters:
-    return IoCounters()

@@ -79,6 +79,14 @@ def parse_flat_keyed(data: bytes | None) -> dict[str, int]:
     return result
 
 
+def first_int(data: bytes | None) -> int | None:
+    """The integer on the first line (a cgroup.procs file's first pid); None when empty or malformed."""
+    if not data:
+        return None
+    first = data.split(b"\n", 1)[0].strip()
+    return int(first) if first.isdigit() else None
+
+
 def count_lines(data: bytes | None) -> int | None:
     """Number of non-empty lines (cgroup.procs, tasks); None when there is no data."""
     if data is None:
