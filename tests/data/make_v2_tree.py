@@ -91,7 +91,8 @@ def tree() -> dict[str, dict[str, str]]:
             "cpu.max": "lots\n", "memory.current": "12x\n", "memory.stat": "anon\nfile -\n",
             "io.stat": "8:0 rbytes=oops wbytes=5\n", "cpu.pressure": "some avg10=bad total=x\n",
         },
-        "/system.slice/empty.service": {},
+        # No cgroup files at all; ".keep" only because git stores no empty directories.
+        "/system.slice/empty.service": {".keep": ""},
     }
 
 

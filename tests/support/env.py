@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -31,14 +32,15 @@ def need_binary(name: str) -> str:
 
 
 def ctop_command() -> str:
-    """The installed ``ctop`` console script: on PATH (setup.sh links it), else in the repo's virtualenvs."""
+    """The ``ctop`` console script installed beside this pytest (setup.sh's .venv), else on PATH."""
+    candidates = [os.path.join(sys.prefix, "bin", "ctop")]
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    candidates += [os.path.join(repo, venv, "bin", "ctop") for venv in (".venv", ".venv-dev")]
+    for candidate in candidates:
+        if os.access(candidate, os.X_OK):
+            return candidate
     found = shutil.which("ctop")
     if found:
         return found
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    for venv in (".venv", ".venv-dev"):
-        candidate = os.path.join(repo, venv, "bin", "ctop")
-        if os.access(candidate, os.X_OK):
-            return candidate
     need(False, "the installed ctop command (run ./setup.sh)")
     raise AssertionError("unreachable")

@@ -21,10 +21,9 @@ from typing import Any
 
 import yaml
 
-from .env import need_binary
+from .env import ctop_command, need_binary
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VENV_CTOP = os.path.join(REPO, ".venv-dev", "bin", "ctop")
 
 
 def free_port() -> int:
@@ -35,12 +34,8 @@ def free_port() -> int:
 
 
 def exporter_argv() -> list[str]:
-    """The installed `ctop exporter` when the command is registered, else the command module itself."""
-    if os.access(VENV_CTOP, os.X_OK):
-        probe = subprocess.run([VENV_CTOP, "exporter", "--help"], capture_output=True, timeout=60)
-        if probe.returncode == 0:
-            return [VENV_CTOP, "exporter"]
-    return [sys.executable, "-m", "ctop.exporter_cmd"]
+    """The installed `ctop exporter` (never the source tree, which is not an installed package)."""
+    return [ctop_command(), "exporter"]
 
 
 def _stop(proc: subprocess.Popen) -> None:
