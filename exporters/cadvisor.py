@@ -136,6 +136,14 @@ FS: tuple[tuple[str, str, str], ...] = (
     ("container_fs_writes_bytes_total", "write_bytes", "Cumulative count of bytes written."),
 )
 
+# container_memory_failures_total: (failure_type, scope, CgroupSample field), in cAdvisor's order.
+MEMORY_FAILURES: tuple[tuple[str, str, str], ...] = (
+    ("pgfault", "container", "memory_pgfault"),
+    ("pgmajfault", "container", "memory_pgmajfault"),
+    ("pgfault", "hierarchy", "memory_pgfault_hierarchy"),
+    ("pgmajfault", "hierarchy", "memory_pgmajfault_hierarchy"),
+)
+
 PSI: tuple[tuple[str, str, str], ...] = (
     ("cpu", "pressure_cpu", "CPU"),
     ("memory", "pressure_memory", "memory"),
@@ -172,12 +180,25 @@ def cadvisor_families(frame: Frame, rows: list[Labeled]) -> list[Family]:
     out = _table(PER_CGROUP, rows)
     out.extend(_table(CFS, [(labels, row) for labels, row in rows if has_cpu_limit(row.sample)]))
 
+    out.append(_memory_failures(rows))
     out.extend(_network(rows))
     out.extend(_fs(frame, rows))
     out.extend(_pressure(rows))
     out.extend(_times(frame, rows))
     out.extend(_machine(frame))
     return out
+
+
+def _memory_failures(rows: list[Labeled]) -> Family:
+    """Page faults by type, for the cgroup's own tasks (scope=container) and its subtree (scope=hierarchy)."""
+    fam = Family("container_memory_failures_total", "counter", "Cumulative count of memory allocation failures.")
+    extras = [(_extra("failure_type", kind) + _extra("scope", scope), attr) for kind, scope, attr in MEMORY_FAILURES]
+    for labels, row in rows:
+        for extra, attr in extras:
+            value = getattr(row.sample, attr)
+            if value is not None:
+                fam.add(labels + extra, value)
+    return fam
 
 
 def _network(rows: list[Labeled]) -> list[Family]:

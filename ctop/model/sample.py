@@ -69,6 +69,12 @@ class CgroupSample:
     memory_failcnt: int | None = None  # v1 memory.failcnt; v2 memory.events "max"
     memory_oom_events: int | None = None  # v2 memory.events "oom"
     memory_oom_kills: int | None = None  # v1 memory.oom_control oom_kill; v2 memory.events "oom_kill"
+    # Page faults (cumulative): of the cgroup's own tasks (v1), and of its whole subtree. v2 counts only the
+    # subtree, so there both pairs hold the same numbers (as in cAdvisor).
+    memory_pgfault: int | None = None  # v1 memory.stat pgfault; v2 memory.stat pgfault
+    memory_pgmajfault: int | None = None  # v1 pgmajfault; v2 pgmajfault
+    memory_pgfault_hierarchy: int | None = None  # v1 total_pgfault; v2 pgfault
+    memory_pgmajfault_hierarchy: int | None = None  # v1 total_pgmajfault; v2 pgmajfault
     # Block IO (cumulative), per "major:minor" device and in total.
     io_by_device: dict[str, IoCounters] | None = None
     io_total: IoCounters | None = None

@@ -199,6 +199,10 @@ class CgroupReader:
                 v["memory_cache_bytes"] = stat.get("total_cache", stat.get("cache"))
                 v["memory_mapped_file_bytes"] = stat.get("total_mapped_file", stat.get("mapped_file"))
                 v["memory_swap_bytes"] = stat.get("total_swap", stat.get("swap"))
+                v["memory_pgfault"] = stat.get("pgfault")
+                v["memory_pgmajfault"] = stat.get("pgmajfault")
+                v["memory_pgfault_hierarchy"] = stat.get("total_pgfault")
+                v["memory_pgmajfault_hierarchy"] = stat.get("total_pgmajfault")
             v["memory_failcnt"] = read_int(base + "/memory.failcnt")
             oom = parse_flat_keyed(read_bytes(base + "/memory.oom_control"))
             v["memory_oom_kills"] = oom.get("oom_kill")
@@ -259,6 +263,9 @@ class CgroupReader:
             v["memory_rss_bytes"] = mstat.get("anon")
             v["memory_cache_bytes"] = mstat.get("file")
             v["memory_mapped_file_bytes"] = mstat.get("file_mapped")
+            # v2 memory.stat is hierarchical only: the same counts stand for the cgroup and its subtree.
+            v["memory_pgfault"] = v["memory_pgfault_hierarchy"] = mstat.get("pgfault")
+            v["memory_pgmajfault"] = v["memory_pgmajfault_hierarchy"] = mstat.get("pgmajfault")
         events = parse_flat_keyed(read_bytes(base + "/memory.events"))
         if events:
             v["memory_failcnt"] = events.get("max")

@@ -44,7 +44,8 @@ def cgroup(usage_us: int, quota: str = "max", memory: int = 50 << 20, limit: str
         "memory.peak": f"{memory + (4 << 20)}\n",
         "memory.max": f"{limit}\n",
         "memory.stat": f"anon {memory - inactive - (2 << 20)}\nfile {inactive + (2 << 20)}\nkernel 1048576\n"
-                       f"file_mapped 1048576\nactive_file {2 << 20}\ninactive_file {inactive}\nanon_thp 0\n",
+                       f"file_mapped 1048576\nactive_file {2 << 20}\ninactive_file {inactive}\nanon_thp 0\n"
+                       f"pgfault {usage_us // 1000}\npgmajfault {usage_us // 10_000_000}\n",
         "memory.events": f"low 0\nhigh 0\nmax {oom_kill * 3}\noom {oom_kill}\noom_kill {oom_kill}\n"
                          "oom_group_kill 0\n",
         "memory.swap.current": "0\n",
