@@ -20,9 +20,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from support.cgroups import host_layout, make_cgroup, remove_tree  # noqa: E402
+from support.env import ctop_command  # noqa: E402
 
 
-def build_tree(prefix: str, pods: int = 250) -> tuple[int, list[subprocess.Popen]]:
+def build_tree(prefix: str, pods: int) -> tuple[int, list[subprocess.Popen]]:
     """QoS classes / pods / (pause + 2 containers): 4 cgroups per pod plus the class levels."""
     layout = host_layout()
     count = 0
@@ -61,28 +62,19 @@ def per_refresh(make_args, short: int = 2, long: int = 12, repeats: int = 2) -> 
     return min(results)
 
 
-def find_ctop() -> str:
-    """The installed ctop: on PATH (setup.sh links it), else in the repo's virtualenvs."""
-    repo = os.path.dirname(HERE)
-    candidates = [shutil.which("ctop"), os.path.join(repo, ".venv", "bin", "ctop"),
-                  os.path.join(repo, ".venv-dev", "bin", "ctop")]
-    return next(c for c in candidates if c and os.access(c, os.X_OK))
-
-
-def run(ctop: str | None = None) -> dict[str, object]:
-    ctop = ctop or find_ctop()
-    cgtop = shutil.which("systemd-cgtop") or "/usr/bin/systemd-cgtop"
-    prefix = f"/ctop-bench-{os.getpid()}"
+def measure(ctop: str, cgtop: str, pods: int) -> dict[str, object]:
+    """Both tools' CPU per refresh over one freshly built tree of ``pods`` pods (4 cgroups each)."""
+    prefix = f"/ctop-bench-{os.getpid()}-{pods}"
     layout = host_layout()
     procs: list[subprocess.Popen] = []
     try:
-        count, procs = build_tree(prefix)
+        count, procs = build_tree(prefix, pods)
         time.sleep(1)
         # A 1 s refresh (both tools' default) over 10 s, so that ctop's periodic full re-reads are counted.
         ctop_s = per_refresh(lambda n: [ctop, "-b", "-n", str(n), "-d", "1", "--json"])
         cgtop_s = per_refresh(lambda n: [cgtop, "-b", "--raw", "-n", str(n), "-d", "1", "--depth=10"])
-        total = len(json.loads(subprocess.run([ctop, "-b", "-n", "1", "-d", "0.05", "--json"], capture_output=True,
-                                              text=True, check=True).stdout))
+        rows = json.loads(subprocess.run([ctop, "-b", "-n", "1", "-d", "0.05", "--json"], capture_output=True,
+                                         text=True, check=True).stdout)
     finally:
         for p in procs:
             p.kill()
@@ -90,14 +82,21 @@ def run(ctop: str | None = None) -> dict[str, object]:
         remove_tree(layout, prefix)
     return {
         "cgroups_built": count,
-        "cgroups_on_host": total,
+        "cgroups_on_host": len(rows),
         "ctop_cpu_ms_per_refresh": round(ctop_s * 1000, 2),
         "systemd_cgtop_cpu_ms_per_refresh": round(cgtop_s * 1000, 2),
         "ratio_ctop_to_cgtop": round(ctop_s / cgtop_s, 3) if cgtop_s > 0 else None,
-        "ctop_fields_per_cgroup": 44,
-        "cgtop_fields_per_cgroup": 5,
+        "ctop_fields_per_cgroup": max((len(r) for r in rows), default=0),
     }
 
 
+def run(ctop: str | None = None, sizes: tuple[int, ...] = (25, 250, 1250)) -> dict[str, object]:
+    """ctop against systemd-cgtop (which reads 5 figures per cgroup) at ~100, ~1000 and ~5000 cgroups."""
+    ctop = ctop or ctop_command()
+    cgtop = shutil.which("systemd-cgtop") or "/usr/bin/systemd-cgtop"
+    return {f"{pods * 4 + 4}_cgroups": measure(ctop, cgtop, pods) for pods in sizes}
+
+
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2))
+    wanted = tuple(int(a) for a in sys.argv[1:]) or (25, 250, 1250)
+    print(json.dumps(run(sizes=wanted), indent=2))

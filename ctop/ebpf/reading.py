@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -114,9 +115,10 @@ def histogram_delta(new: Sequence[int], old: Sequence[int] | None) -> tuple[int,
     """Bucket-wise ``new - old``; a bucket that went down (counters reset) counts as ``new``."""
     if old is None or len(old) != len(new):
         return tuple(new)
-    if any(n < o for n, o in zip(new, old)):
-        return tuple(new)
-    return tuple(n - o for n, o in zip(new, old))
+    if new == old:  # the common case for idle cgroups, compared in C
+        return (0,) * len(new)
+    delta = tuple(map(operator.sub, new, old))
+    return tuple(new) if min(delta) < 0 else delta
 
 
 def histogram_quantile(
