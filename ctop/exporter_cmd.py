@@ -3,38 +3,69 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import CtopError
 
+if TYPE_CHECKING:
+    from .collector import Collector
+
 # 9100-9999 (the Prometheus wiki's exporter range) is fully allocated and new exporters are listed from 10001 up;
 # 10417 is clear of those and of Kubernetes' own ports (10249-10259).
 DEFAULT_LISTEN_ADDRESS = ":10417"
+# --user waits this long for the BPF programs to be compiled and attached before switching user.
+EBPF_LOAD_TIMEOUT_S = 180.0
+NOT_ROOT_NOTICE = ("not running as root, so eBPF is off: cgroup and container metrics are served without the "
+                   "ctop_* eBPF families (start it as root, with --user to drop root after loading).")
 
 
-def make_collector(cgroup_root: str, proc_root: str, ebpf: bool, docker_socket: str | None) -> Any:
-    """The ctop collector (the exporter never reads the system itself), with its background sources started."""
+def make_collector(cgroup_root: str, proc_root: str, ebpf: bool, docker_socket: str | None,
+                   run_as: str | None = None) -> Collector:
+    """The ctop collector (the exporter never reads the system itself), with its background sources started.
+
+    With ``run_as`` (USER[:GROUP]) the eBPF programs are loaded first, then the process switches user (see
+    ctop/privileges.py) while it has a single thread, and only then the container-name thread starts.
+    """
     from .collector import Collector, CollectorConfig
 
-    wanted: dict[str, Any] = {"cgroup_root": cgroup_root, "proc_root": proc_root, "ebpf": ebpf,
-                              "docker_socket": docker_socket}
-    known = {f.name for f in dataclasses.fields(CollectorConfig)}
-    collector = Collector(CollectorConfig(**{k: v for k, v in wanted.items() if k in known}))
-    start = getattr(collector, "start", None)
-    if start is not None:
-        start()
+    config = CollectorConfig(cgroup_root=cgroup_root, proc_root=proc_root, ebpf=ebpf,
+                             docker_socket=docker_socket, bpf_run_stats=ebpf)
+    if run_as:
+        collector = Collector(dataclasses.replace(config, containers=False))
+        _load_then_drop(collector, run_as, docker_socket)
+        collector.config = config
+    else:
+        collector = Collector(config)
+    collector.start()
     return collector
 
 
-def bpf_stats_of(collector: Any) -> Callable[[], tuple[dict[str, float], dict[str, float]]] | None:
-    """The collector's eBPF health (ns per event by program, map fill ratio by map), when it offers one."""
-    return getattr(collector, "ebpf_health", None)
+def _load_then_drop(collector: Any, run_as: str, docker_socket: str | None) -> None:
+    """Start eBPF alone, wait until its programs are attached, then become ``run_as`` (raises CtopError)."""
+    from .privileges import drop_privileges, needed_capabilities, resolve_target, socket_groups
+    from .runtimes.docker_api import DEFAULT_SOCKET
+
+    target = resolve_target(run_as, socket_groups([docker_socket or DEFAULT_SOCKET]))
+    if os.geteuid() != 0:
+        drop_privileges(target, [])  # raises the "needs root" sentence
+    collector.start()
+    ebpf = getattr(collector, "ebpf", None)
+    loaded = False
+    if ebpf is not None:
+        status = ebpf.wait_ready(EBPF_LOAD_TIMEOUT_S)
+        if status.state == "starting":
+            raise CtopError(f"eBPF programs were not loaded within {EBPF_LOAD_TIMEOUT_S:.0f} s, so privileges "
+                            "cannot be dropped safely: retry, or add --no-ebpf.")
+        loaded = status.state == "ready"
+    drop_privileges(target, needed_capabilities(ebpf_loaded=loaded))
+    click.echo(f"ctop exporter: running as user {target.user} (uid {target.uid}, groups "
+               f"{','.join(map(str, target.groups))}) after loading eBPF", err=True)
 
 
 @click.command("exporter", context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,12 +88,15 @@ def bpf_stats_of(collector: Any) -> Callable[[], tuple[dict[str, float], dict[st
 @click.option("--no-ebpf", is_flag=True, help="Do not load eBPF programs (no ctop_runqueue_*, ctop_context_* ...).")
 @click.option("--docker.socket", "docker_socket", default=None, metavar="PATH",
               help="Docker Engine API socket used for container names (default: the standard one).")
+@click.option("--user", "run_as", default=None, metavar="USER[:GROUP]",
+              help="After loading eBPF, switch to this user, keeping only the capabilities still needed.")
 @click.option("--cgroup-root", default=None, metavar="DIR", help="Where the cgroup hierarchies are mounted.")
 @click.option("--proc-root", default=None, metavar="DIR", help="Where procfs is mounted.")
 @click.pass_context
 def exporter_command(ctx: click.Context, listen_address: str, telemetry_path: str, web_config_file: str,
                      max_connections: int, include: str, exclude: str, containers_only: bool, max_age: float,
-                     no_ebpf: bool, docker_socket: str | None, cgroup_root: str | None, proc_root: str | None) -> None:
+                     no_ebpf: bool, docker_socket: str | None, run_as: str | None, cgroup_root: str | None,
+                     proc_root: str | None) -> None:
     """Serve Prometheus metrics: cAdvisor's container names and labels, plus ctop's own ctop_* families.
 
     \b
@@ -71,6 +105,7 @@ def exporter_command(ctx: click.Context, listen_address: str, telemetry_path: st
       sudo ctop exporter --web.listen-address 127.0.0.1:10417 --containers-only
       sudo ctop exporter --web.config.file web.yml       TLS and basic auth (exporter-toolkit format)
       sudo ctop exporter --cgroup.exclude '^/(system|user)\\.slice'
+      sudo ctop exporter --user nobody                   drop root once the BPF programs are attached
     """
     from ctop.exporters.collector import FrameCollector, SharedFrames
     from ctop.exporters.exposition import Exposition
@@ -96,21 +131,21 @@ def exporter_command(ctx: click.Context, listen_address: str, telemetry_path: st
         raise click.ClickException(str(exc)) from None
     try:
         collector = make_collector(cgroup_root or obj.get("cgroup_root", "/sys/fs/cgroup"),
-                                   proc_root or obj.get("proc_root", "/proc"), not no_ebpf, docker_socket)
+                                   proc_root or obj.get("proc_root", "/proc"), not no_ebpf, docker_socket, run_as)
     except CtopError as exc:
         server.server_close()
         raise click.ClickException(str(exc)) from None
-    frames = SharedFrames(collector.collect, max_age_s=max_age, bpf_stats=bpf_stats_of(collector))
+    frames = SharedFrames(collector.collect, max_age_s=max_age, bpf_stats=collector.ebpf_health)
     server.exposition = Exposition(FrameCollector(frames, cgroup_filter))
     scheme = "https" if web_config.tls else "http"
     host, port = server.server_address[:2]
     click.echo(f"ctop exporter listening on {scheme}://{host}:{port}{telemetry_path}", err=True)
+    if not no_ebpf and not run_as and os.geteuid() != 0:
+        click.echo(f"ctop exporter: {NOT_ROOT_NOTICE}", err=True)
     try:
         _serve(server)
     finally:
-        close = getattr(collector, "close", None)
-        if close is not None:
-            close()
+        collector.close()
 
 
 def _serve(server: Any) -> None:
