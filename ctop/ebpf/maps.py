@@ -33,12 +33,8 @@ def _text(raw: bytes) -> str:
 
 def _sum_counters(rows: list[tuple[int, ...]], cgroup_id: int) -> EbpfCgroupCounters:
     """Add up the per-CPU copies of one cgroup's counters (max is a max)."""
-    total = [0] * _N_FIELDS
-    runq_max = 0
-    for row in rows:
-        for i, v in enumerate(row):
-            total[i] += v
-        runq_max = max(runq_max, row[RUNQ_SLOTS + 2])
+    total = [sum(column) for column in zip(*rows)] if rows else [0] * _N_FIELDS
+    runq_max = max((row[RUNQ_SLOTS + 2] for row in rows), default=0)
     s = RUNQ_SLOTS
     return EbpfCgroupCounters(
         cgroup_id=cgroup_id,
