@@ -96,9 +96,14 @@ def run_batch(collector: Collector, options: BatchOptions, iterations: int | Non
     """Print a refresh every ``delay`` seconds; the first after one interval so that every row has rates."""
     collector.collect()
     count = 0
+    told: set[str] = set()
     while iterations is None or count < iterations:
         time.sleep(delay)
         frame = collector.collect()
+        for notice in frame.notices:  # what is missing (not root, no runtime): once each, on stderr
+            if notice not in told:
+                told.add(notice)
+                click.echo(f"ctop: {notice}", err=True)
         if options.output == "json":
             text = render_json(frame, options)
         elif options.output == "csv":

@@ -121,8 +121,12 @@ def _ebpf_checks() -> list[Check]:
         from .ebpf.source import doctor_checks
     except ImportError:
         return []
+    if os.geteuid() != 0:
+        return []  # check_root has said it: eBPF needs root, and ctop runs without it
     try:
-        return [Check(status, name, message) for status, name, message in doctor_checks()]
+        # eBPF only adds fields: a failed eBPF check is a warning, never "ctop cannot run".
+        return [Check("warn" if status == "fail" else status, name, message)
+                for status, name, message in doctor_checks()]
     except Exception as e:  # a broken eBPF check must not hide the others
         return [Check("warn", "ebpf", f"eBPF check failed: {e}")]
 
