@@ -12,6 +12,7 @@ import time
 from ..model.sample import UNLIMITED, CgroupSample
 from . import parsers
 from .cgroupfs_layout import CgroupLayout
+from .cgroupwatch import TreeWatch
 from .procfs import NS_PER_TICK
 from .readfile import count_lines, first_int, parse_flat_keyed, read_bytes, read_int, read_limit
 
@@ -77,6 +78,8 @@ class CgroupReader:
         self._activity_file = "/cpu.stat" if self._v2 else "/cpuacct.usage"
         self._extra_paths: dict[str, int] = {}
         self._last_union_walk = -1e9
+        self._watches: dict[str, TreeWatch] = {}
+        self._watch_depth: int | None = None
         self._cache: dict[str, tuple[CgroupSample, float]] = {}
 
     @staticmethod
@@ -90,15 +93,24 @@ class CgroupReader:
         return {path: inodes.get(self._primary) or next(iter(inodes.values())) for path, inodes in found.items()}
 
     def _paths(self, max_depth: int | None, now: float, rescan_s: float) -> dict[str, int]:
-        """Paths to read this refresh: a walk of the scan hierarchy plus those only the last union walk found."""
+        """Paths to read this refresh: the scan hierarchy's cgroups plus those only other hierarchies hold.
+
+        Every hierarchy is checked at most every ``rescan_s``, the scan hierarchy every refresh; each check
+        costs one stat per known cgroup (see cgroupwatch.py), not a listing of every directory.
+        """
+        if self._watch_depth != max_depth or not self._watches:
+            self._watches = {root: TreeWatch(root, max_depth) for root in self._roots}
+            self._watch_depth = max_depth
         if self._scan_root is None or now - self._last_union_walk >= rescan_s:
-            found = walk_cgroups(self._roots, max_depth)
             self._last_union_walk = now
+            found: dict[str, dict[str, int]] = {}
+            for root, watch in self._watches.items():
+                for path, inode in watch.paths().items():
+                    found.setdefault(path, {})[root] = inode
             union = {path: inodes.get(self._primary) or next(iter(inodes.values())) for path, inodes in found.items()}
             self._extra_paths = {p: i for p, i in union.items() if self._scan_root not in found[p]}
             return union
-        found = walk_cgroups([self._scan_root], max_depth)
-        paths = {p: inodes[self._scan_root] for p, inodes in found.items()}
+        paths = self._watches[self._scan_root].paths()
         for path, inode in self._extra_paths.items():
             paths.setdefault(path, inode)
         return paths
