@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .ebpf.health import fill_ratios
 from .model.derive import derive_row
 from .model.ebpf_rates import ebpf_rates
 from .model.frame import CgroupRow, Frame, Identity, NetCounters
@@ -36,6 +37,7 @@ class CollectorConfig:
     containers: bool = True  # ask container runtimes for names (after start())
     docker_socket: str | None = None  # None: the default socket
     ebpf: bool = True  # load the eBPF programs (after start(); root only)
+    bpf_run_stats: bool = False  # keep the kernel's BPF run-time statistics on from start() to close()
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Collector:
         if self.ebpf is None and self.config.ebpf:
             from .ebpf.source import EbpfSource
 
-            self.ebpf = EbpfSource(self.layout, enabled=self.config.ebpf)
+            self.ebpf = EbpfSource(self.layout, enabled=self.config.ebpf, run_stats=self.config.bpf_run_stats)
             self.ebpf.start()
 
     def close(self) -> None:
@@ -133,6 +135,15 @@ class Collector:
 
     def ebpf_state(self) -> str:
         return "off" if self.ebpf is None else self.ebpf.status().state
+
+    def ebpf_health(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(ns per event by BPF program, fill ratio 0..1 by BPF map as of the latest collect()).
+
+        Costs need ``bpf_run_stats``; both are empty while eBPF is off or still loading.
+        """
+        if self.ebpf is None:
+            return {}, {}
+        return self.ebpf.ns_per_event(), fill_ratios(self._previous_enrichment.ebpf)
 
     def _identity(self, path: str) -> Identity:
         if path == "/":

@@ -13,6 +13,8 @@ _SYS_BPF = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351, "riscv6
     platform.machine(), 321
 )
 _BPF_OBJ_GET_INFO_BY_FD = 15
+_BPF_ENABLE_STATS = 32
+_BPF_STATS_RUN_TIME = 0
 _INFO_SIZE = 256
 # Offsets in struct bpf_prog_info (include/uapi/linux/bpf.h).
 _OFF_ID = 4
@@ -64,6 +66,17 @@ def set_stats_enabled(on: bool) -> bool:
         return True
     except OSError:
         return False
+
+
+def enable_stats_fd() -> int | None:
+    """BPF_ENABLE_STATS (kernel >= 5.8): run-time statistics stay on while the returned fd is open.
+
+    The kernel counts these holders apart from the sysctl and drops the hold when the fd is closed or the
+    process dies, so nothing is left switched on. None when the kernel refuses (older kernel, no CAP_SYS_ADMIN).
+    """
+    attr = ctypes.create_string_buffer(struct.pack("<I", _BPF_STATS_RUN_TIME), 8)
+    fd = _libc.syscall(_SYS_BPF, _BPF_ENABLE_STATS, attr, 8)
+    return fd if fd >= 0 else None
 
 
 def pipe_pingpong(round_trips: int) -> int:

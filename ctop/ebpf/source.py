@@ -18,6 +18,8 @@ from types import ModuleType
 
 from ..sources.cgroupfs_layout import CgroupLayout
 from .doctor import doctor_checks
+from .health import RunStats, ns_per_event
+from .progstats import prog_stats
 from .reading import (
     RUNQ_BUCKET_LOWER_SECONDS,
     RUNQ_BUCKET_UPPER_SECONDS,
@@ -92,9 +94,12 @@ class EbpfSource:
     """Per-cgroup scheduler, process-churn and OOM counters from ctop's BPF programs.
 
     ``bcc_module`` names the module to import as bcc (tests pass a missing name to see the "no bcc" status).
+    ``run_stats`` keeps the kernel's BPF run-time statistics on from ``start()`` to ``close()`` so that
+    ``ns_per_event()`` has data (see health.RunStats).
     """
 
-    def __init__(self, layout: CgroupLayout, *, enabled: bool = True, bcc_module: str = "bcc") -> None:
+    def __init__(self, layout: CgroupLayout, *, enabled: bool = True, bcc_module: str = "bcc",
+                 run_stats: bool = False) -> None:
         self._layout = layout
         self._enabled = enabled
         self._bcc_module = bcc_module
@@ -104,6 +109,7 @@ class EbpfSource:
         self._loaded = None
         self._reader = None
         self._closed = False
+        self._run_stats = RunStats() if run_stats else None
 
     def start(self) -> None:
         """Prepare, compile and attach in a background thread; returns at once and never raises."""
@@ -111,6 +117,8 @@ class EbpfSource:
             if not self._enabled or self._thread is not None or self._closed:
                 return
             self._status = EbpfStatus("starting", "eBPF programs are being compiled.")
+            if self._run_stats is not None and os.geteuid() == 0:
+                self._run_stats.open()  # here, not in the thread: the caller may drop privileges next
             self._thread = threading.Thread(target=self._load, name="ctop-ebpf-load", daemon=True)
             self._thread.start()
 
@@ -166,6 +174,23 @@ class EbpfSource:
                 self._reader = None
                 return None
 
+    def ns_per_event(self) -> dict[str, float]:
+        """Average ns per run of each loaded program since it was loaded, by event ("sched:sched_switch").
+
+        Empty until ready; a program that has not run while run-time statistics were on is left out.
+        """
+        with self._lock:
+            loaded = self._loaded
+            if loaded is None:
+                return {}
+            fds = {(n.decode() if isinstance(n, bytes) else str(n)): fn.fd for n, fn in loaded.bpf.funcs.items()}
+            return ns_per_event({name: prog_stats(fd) for name, fd in fds.items()})
+
+    @property
+    def run_stats(self) -> str:
+        """How run-time statistics are kept on: "fd", "sysctl", "already on", or "" (not asked for, or refused)."""
+        return self._run_stats.method if self._run_stats is not None else ""
+
     @property
     def runq_method(self) -> str:
         """``sched_info`` (BTF offset of task_struct.sched_info.run_delay) or ``timestamps`` (wake-up probes)."""
@@ -180,3 +205,5 @@ class EbpfSource:
             self._status = EbpfStatus("off", "eBPF was closed.")
         if loaded is not None:
             loaded.bpf.cleanup()
+        if self._run_stats is not None:
+            self._run_stats.close()

@@ -250,7 +250,7 @@ def test_dashboard_with_docker_pods_of_all_qos_classes(dockerd):  # noqa: F811
                 deadline = time.monotonic() + 90
                 while time.monotonic() < deadline:  # names come from the runtime, eBPF loads in the background
                     text = exp.scrape()
-                    if 'ctop_ebpf_enabled 1' in text and all(f'pod="{p[0]}"' in text for p in pods):
+                    if '\nctop_ebpf_enabled 1\n' in text and all(f'pod="{p[0]}"' in text for p in pods):
                         break
                     time.sleep(1)
                 time.sleep(15)  # workloads done; rates over 10 s and rules have data

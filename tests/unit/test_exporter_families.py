@@ -316,7 +316,14 @@ def test_prometheus_client_collector_gives_the_same_samples():
 
 def test_promtool_check_metrics_reports_nothing_for_ctop_names():
     promtool = need_binary("promtool")
-    text = exposition(make_frame(ebpf=True))
+    frame = make_frame(ebpf=True)
+    health = ({"sched:sched_switch": 177.0, "sched:sched_process_fork": 425.0}, {"cgroups": 0.25, "threads": 0.01})
+    text = render(build_families(SharedFrames(lambda: frame, bpf_stats=lambda: health).get(),
+                                 CgroupFilter())).decode("utf-8")
+    names = {fam.name for fam in text_string_to_metric_families(text)}
+    # Every ctop_* family is in the linted text, including eBPF cost per event and map fill.
+    assert {"ctop_runqueue_latency_seconds", "ctop_container_info", "ctop_bpf_program_run_seconds_per_event",
+            "ctop_bpf_map_fill_ratio", "ctop_collection_duration_seconds", "ctop_ebpf_enabled"} <= names
     result = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=60)
     report = (result.stdout + result.stderr).decode()
     ctop_lines = [line for line in report.splitlines() if "ctop_" in line]
