@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
-from support.env import need_root
+from support.env import ctop_command, need_root
 
 
 @pytest.fixture
@@ -20,3 +20,9 @@ def test_cgroup() -> Iterator[TestCgroup]:
     finally:
         cg.stop_processes()
         remove_tree(layout, cg.path)
+
+
+@pytest.fixture
+def ctop() -> str:
+    """The installed ctop console script (the one beside this pytest)."""
+    return ctop_command()

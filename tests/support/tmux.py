@@ -18,18 +18,6 @@ from .env import need
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def find_ctop() -> str | None:
-    """The installed ``ctop`` console script: on PATH, else in one of the repository's .venv*/bin directories."""
-    found = shutil.which("ctop")
-    if found:
-        return found
-    for name in sorted(os.listdir(REPO)):
-        candidate = os.path.join(REPO, name, "bin", "ctop")
-        if name.startswith(".venv") and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
 class Tmux:
     """One detached tmux session on its own server socket (``-L``), so nothing else's tmux is ever touched."""
 

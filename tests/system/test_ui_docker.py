@@ -8,17 +8,10 @@ import time
 
 import pytest
 from support.dockerd import IMAGE, PrivateDockerd, dockerd, own_dockerd, unique  # noqa: F401
-from support.env import need, need_root
-from support.tmux import find_ctop, tmux_session
+from support.env import need_root
+from support.tmux import tmux_session
 
 pytestmark = pytest.mark.system
-
-
-@pytest.fixture
-def ctop() -> str:
-    path = find_ctop()
-    need(path, "the ctop console script (setup.sh or pip install -e .)")
-    return str(path)
 
 
 def row_of(screen: str, needle: str) -> list[str]:

@@ -8,21 +8,14 @@ import time
 
 import pytest
 from support.cgroups import TestCgroup
-from support.env import need, need_binary, need_root
-from support.tmux import Tmux, colour_codes, find_ctop, tmux_session
+from support.env import need_binary, need_root
+from support.tmux import Tmux, colour_codes, tmux_session
 
 from ctop.model.fields import FIELDS_BY_KEY
 
 pytestmark = pytest.mark.system
 
 BUSY = ["sh", "-c", "while :; do :; done"]
-
-
-@pytest.fixture
-def ctop() -> str:
-    path = find_ctop()
-    need(path, "the ctop console script (setup.sh or pip install -e .)")
-    return str(path)
 
 
 @pytest.fixture
