@@ -256,8 +256,10 @@ def measure(containers: int, scrapers: int, seconds: float, real: bool = False,
             os.unlink(port_file)
 
 
-def run(containers: int = 500, scrapers: int = 20, seconds: float = 5.0, real: bool = True) -> dict[str, Any]:
-    """The benchmark: synthetic 500-container Frames, and (if cheap) one run against this host's real cgroups."""
+def run(containers: int = 500, scrapers: int = 20, seconds: float = 5.0, real: bool = True,
+        sweep: tuple[int, ...] = (100, 1000)) -> dict[str, Any]:
+    """Synthetic Frames of ``containers`` (the target figure) and of each count in ``sweep`` (latency and size
+    against container count), and, if cheap, runs against this host's real cgroups with and without eBPF."""
     result: dict[str, Any] = {"synthetic": measure(containers, scrapers, seconds)}
     syn = result["synthetic"]
     result["targets"] = {
@@ -265,6 +267,13 @@ def run(containers: int = 500, scrapers: int = 20, seconds: float = 5.0, real: b
         "rss_below_80MB_without_ebpf": syn["exporter_rss_bytes"] < TARGET_RSS_NO_EBPF,
         "cpu_below_1pct_at_15s": syn["exporter_cpu_percent_at_15s_interval"] < 1.0,
     }
+    by_count = {containers: syn}
+    for count in sweep:
+        by_count[count] = measure(count, scrapers, seconds, bursts_count=5)
+    result["by_container_count"] = {
+        str(n): {k: by_count[n][k] for k in ("p50_s", "p99_s", "exposition_bytes", "exposition_gzip_bytes",
+                                             "exporter_rss_bytes") if k in by_count[n]}
+        for n in sorted(by_count)}
     if real and os.path.isdir("/sys/fs/cgroup"):
         result["real"] = measure(0, scrapers, seconds, real=True)
         if os.geteuid() == 0:

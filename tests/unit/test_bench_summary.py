@@ -1,0 +1,41 @@
+"""BENCHMARKS.md's headline table is built from whatever benchmarks ran; missing or failed ones are left out."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+BENCH_RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "bench",
+                         "run.py")
+
+
+def load_run():
+    spec = importlib.util.spec_from_file_location("bench_run", BENCH_RUN)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_headline_rows_carry_the_measured_figures_and_ratios() -> None:
+    results = {
+        "cgroup_refresh": {"1004_cgroups": {"ctop_cpu_ms_per_refresh": 76.3, "systemd_cgtop_cpu_ms_per_refresh": 128,
+                                            "ratio_ctop_to_cgtop": 0.596, "ctop_fields_per_cgroup": 56},
+                           "104_cgroups": {"error": "RuntimeError: no"}},
+        "bpf_cost": {"empty_ns_per_switch": 61.5, "ctop": {"ns_per_switch": 175.0, "ratio_to_empty": 2.85}},
+        "exporter_scrape": {"error": "OSError: boom"},
+        "steady_state": {"docker_stats": {"total_cpu_percent": 3.2}, "ratio_ctop_view_to_docker_stats": 0.5,
+                         "ctop_interactive": {"total_cpu_percent": 1.6, "rss_bytes": 160 * 2**20}},
+    }
+    table = load_run().summary(results)
+    text = "\n".join(table)
+    assert table[0].startswith("| What")
+    assert ("| CPU per refresh, 1004 cgroups | 76.3 ms (56 fields) | systemd-cgtop 128 ms (5 fields): ratio 0.596 |"
+            in text)
+    assert "175.0 ns" in text and "ratio 2.85" in text
+    assert "1.6 % of one CPU | RSS 160 MB" in text and "docker stats: 0.5" in text
+    assert "104 cgroups" not in text and "exporter scrape" not in text
+
+
+def test_nothing_ran_gives_no_table() -> None:
+    assert load_run().summary({"cgroup_refresh": {"error": "x"}}) == []
