@@ -96,7 +96,10 @@ class Btf:
             raise BtfError(f"struct {struct_name} is not in BTF")
         bits = 0
         for part in field_path.split("."):
-            found = self._member(self._resolve(type_id), part)
+            try:
+                found = self._member(self._resolve(type_id), part)
+            except (IndexError, struct.error, RecursionError) as e:  # type ids or lengths beyond the blob, loops
+                raise BtfError(f"BTF data is malformed around struct {struct_name}") from e
             if found is None:
                 raise BtfError(f"struct {struct_name} has no field {field_path}")
             bits += found[0]

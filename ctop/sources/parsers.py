@@ -150,6 +150,6 @@ def parse_ticks_stat(data: bytes | None, ns_per_tick: float) -> tuple[int | None
                 user = int(int(value) * ns_per_tick)
             elif key == b"system":
                 system = int(int(value) * ns_per_tick)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: a number too large for a float
             continue
     return user, system

@@ -24,7 +24,7 @@ def parse_proc_stat(data: bytes | None) -> tuple[int | None, int]:
         if parts[0] == b"cpu":
             try:
                 total = int(sum(int(x) for x in parts[1:8]) * NS_PER_TICK)
-            except ValueError:
+            except (ValueError, OverflowError):  # OverflowError: a number too large for a float
                 total = None
         else:
             cpus += 1
@@ -59,7 +59,8 @@ def parse_partitions(data: bytes | None) -> dict[str, str]:
     for line in data.split(b"\n")[2:]:
         parts = line.split()
         if len(parts) == 4:
-            result[f"{parts[0].decode()}:{parts[1].decode()}"] = parts[3].decode("utf-8", "replace")
+            major, minor = parts[0].decode("ascii", "replace"), parts[1].decode("ascii", "replace")
+            result[f"{major}:{minor}"] = parts[3].decode("utf-8", "replace")
     return result
 
 

@@ -21,6 +21,7 @@ def decode_capabilities(mask: int) -> list[str]:
     """Names of the bits set in ``mask`` (CAP_ prefix dropped); unknown bits appear as "cap_<n>"."""
     names = []
     bit = 0
+    mask &= (1 << 64) - 1  # the kernel prints 64 bits; a negative or wider value from a damaged file is cut
     while mask >> bit:
         if mask >> bit & 1:
             names.append(CAPABILITY_NAMES[bit] if bit < len(CAPABILITY_NAMES) else f"cap_{bit}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .procfs_ns import host_namespaces, namespace_inode
-from .readfile import read_bytes
+from .readfile import first_int, read_bytes
 
 K = TypeVar("K")
 
@@ -126,6 +126,8 @@ def parse_if_inet6(data: bytes | None) -> dict[str, list[str]]:
             plen = int(f[2], 16)
         except (ValueError, OSError):
             continue
+        if not 0 <= plen <= 128:  # a damaged file: its huge number would not even print
+            continue
         out.setdefault(f[5], []).append(f"{addr}/{plen}")
     return out
 
@@ -186,10 +188,7 @@ def first_pids(procs_files: Iterable[tuple[K, str]]) -> dict[K, int]:
     """key -> first pid listed in a cgroup.procs file (for netns_totals); keys with no process are left out."""
     out: dict[K, int] = {}
     for key, path in procs_files:
-        data = read_bytes(path)
-        if not data:
-            continue
-        first = data.split(b"\n", 1)[0].strip()
-        if first.isdigit():
-            out[key] = int(first)
+        pid = first_int(read_bytes(path))
+        if pid is not None:
+            out[key] = pid
     return out

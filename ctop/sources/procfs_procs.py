@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .readfile import read_bytes
+from .readfile import parse_pid, read_bytes
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -37,7 +37,7 @@ def parse_stat(data: bytes | None) -> tuple[str, str, float, int, int] | None:
     try:
         cpu = (int(rest[11]) + int(rest[12])) / CLOCK_TICKS
         return comm, rest[0].decode(), cpu, int(rest[17]), int(rest[21])
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a number too large for a float
         return None
 
 
@@ -73,7 +73,7 @@ def read_pids(procs_file: str) -> list[int]:
     data = read_bytes(procs_file)
     if not data:
         return []
-    return [int(p) for p in data.split() if p.isdigit()]
+    return [pid for pid in map(parse_pid, data.split()) if pid is not None]
 
 
 def read_processes(pids: Iterable[int], proc_root: str = "/proc") -> list[ProcessInfo]:

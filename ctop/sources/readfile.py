@@ -79,12 +79,16 @@ def parse_flat_keyed(data: bytes | None) -> dict[str, int]:
     return result
 
 
+def parse_pid(token: bytes) -> int | None:
+    """A pid (decimal, at most 19 digits: a longer one is a damaged file, and int() refuses very long ones)."""
+    return int(token) if token.isdigit() and len(token) < 20 else None
+
+
 def first_int(data: bytes | None) -> int | None:
     """The integer on the first line (a cgroup.procs file's first pid); None when empty or malformed."""
     if not data:
         return None
-    first = data.split(b"\n", 1)[0].strip()
-    return int(first) if first.isdigit() else None
+    return parse_pid(data.split(b"\n", 1)[0].strip())
 
 
 def count_lines(data: bytes | None) -> int | None:
