@@ -105,9 +105,12 @@ def test_routes_and_bad_requests_never_stop_the_exporter():
         # Garbage and a request line of 100 KB.
         for raw in (b"GARBAGE\r\n\r\n", b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\n\r\n", b"\x16\x03\x01\x00\xff"):
             with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
-                s.sendall(raw)
-                s.shutdown(socket.SHUT_WR)
-                reply = s.recv(200)
+                try:
+                    s.sendall(raw)
+                    s.shutdown(socket.SHUT_WR)
+                    reply = s.recv(200)
+                except ConnectionResetError:  # refused and closed while the 100 KB were still arriving
+                    reply = b""
                 assert reply == b"" or reply.startswith(b"HTTP/1.")
                 if reply:
                     assert reply.split()[1] in (b"400", b"414", b"431")
