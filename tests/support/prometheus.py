@@ -13,7 +13,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +21,6 @@ from typing import Any
 import yaml
 
 from .env import ctop_command, need_binary
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def free_port() -> int:
@@ -74,6 +72,24 @@ class Exporter:
             return resp.read().decode("utf-8")
 
 
+def wait_ready(proc: subprocess.Popen, ready: Callable[[], bool], what: str, log: Callable[[], str],
+               timeout: float) -> None:
+    """Poll ``ready`` (OSError means "not yet") until it holds; RuntimeError with the log if ``proc`` exits first
+    or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}: {log()}")
+        try:
+            if ready():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not become ready in time: {log()}")
+        time.sleep(0.1)
+
+
 @contextmanager
 def running_exporter(*args: str, scheme: str = "http", ready_timeout: float = 60) -> Iterator[Exporter]:
     """Start `ctop exporter` on a free loopback port; yields once it answers; stopped (by pid) afterwards."""
@@ -82,20 +98,14 @@ def running_exporter(*args: str, scheme: str = "http", ready_timeout: float = 60
     log_path = os.path.join(base, "exporter.log")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([*exporter_argv(), f"--web.listen-address=127.0.0.1:{port}", *args],
-                                stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+                                stdout=log, stderr=subprocess.STDOUT, cwd=base)  # any directory works
     exporter = Exporter(proc, port, scheme, log_path)
     try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"ctop exporter exited with {proc.returncode}: {exporter.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("ctop exporter did not listen in time: " + exporter.log()) from None
-                time.sleep(0.1)
+        def listening() -> bool:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+
+        wait_ready(proc, listening, "ctop exporter", exporter.log, ready_timeout)
         yield exporter
     finally:
         _stop(proc)
@@ -169,19 +179,11 @@ def running_prometheus(target: str, job: str = "ctop", scrape_interval: str = "1
             stdout=log, stderr=subprocess.STDOUT, cwd=base)
     prom = Prometheus(proc, port, base, copied)
     try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {proc.returncode}: {prom.log()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("prometheus did not become ready: " + prom.log())
-            time.sleep(0.2)
+        def ready() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as resp:
+                return resp.status == 200
+
+        wait_ready(proc, ready, "prometheus", prom.log, ready_timeout)
         yield prom
     finally:
         _stop(proc)
