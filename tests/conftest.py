@@ -6,7 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
+from support.ebpf import loaded_source
 from support.env import ctop_command, need_root
+
+from ctop.ebpf.source import EbpfSource
 
 
 @pytest.fixture
@@ -26,3 +29,9 @@ def test_cgroup() -> Iterator[TestCgroup]:
 def ctop() -> str:
     """The installed ctop console script (the one beside this pytest)."""
     return ctop_command()
+
+
+@pytest.fixture(scope="module")
+def ebpf() -> Iterator[EbpfSource]:
+    """One loaded eBPF source per test module (root and bcc)."""
+    yield from loaded_source()

@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
-from support.cgroups import host_layout
 from support.dockerd import IMAGE, PrivateDockerd, cgroup_of, dockerd, unique  # noqa: F401
-from support.env import need, need_root
+from support.ebpf import read
 
-from ctop.ebpf.source import EbpfCgroupCounters, EbpfReading, EbpfSource
+from ctop.ebpf.source import EbpfCgroupCounters, EbpfSource
 
 pytestmark = pytest.mark.system
-
-
-@pytest.fixture(scope="module")
-def ebpf() -> Iterator[EbpfSource]:
-    need_root()
-    src = EbpfSource(host_layout())
-    src.start()
-    status = src.wait_ready(60)
-    need(status.state == "ready", f"eBPF ({status.reason})")
-    yield src
-    src.close()
-
-
-def read(src: EbpfSource) -> EbpfReading:
-    reading = src.read()
-    assert reading is not None, src.status().reason
-    return reading
 
 
 def test_container_started_while_running_appears_in_next_reading(ebpf: EbpfSource,

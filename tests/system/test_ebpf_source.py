@@ -7,10 +7,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
-from support.cgroups import TestCgroup, host_layout
+from support.cgroups import TestCgroup
+from support.ebpf import read
 from support.env import need, need_root
 
 from ctop.ebpf.source import EbpfCgroupCounters, EbpfReading, EbpfSource, delta_quantile
@@ -20,26 +20,8 @@ pytestmark = pytest.mark.system
 BUSY = "while :; do :; done"
 
 
-@pytest.fixture(scope="module")
-def ebpf() -> Iterator[EbpfSource]:
-    """One loaded source for the whole module (a compile costs ~0.4 s and ~130 MB)."""
-    need_root()
-    src = EbpfSource(host_layout())
-    src.start()
-    status = src.wait_ready(60)
-    need(status.state == "ready", f"eBPF ({status.reason})")
-    yield src
-    src.close()
-
-
 def counters(reading: EbpfReading, path: str) -> EbpfCgroupCounters:
     return reading.by_cgroup.get(path, EbpfCgroupCounters())
-
-
-def read(src: EbpfSource) -> EbpfReading:
-    reading = src.read()
-    assert reading is not None, src.status().reason
-    return reading
 
 
 def spawn_busy(cg: TestCgroup, cpus: str, n: int) -> None:

@@ -1,0 +1,28 @@
+"""eBPF helpers for system tests: a loaded source (the `ebpf` fixture, tests/conftest.py), a reading that must exist."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ctop.ebpf.source import EbpfReading, EbpfSource
+
+from .cgroups import host_layout
+from .env import need, need_root
+
+
+def read(src: EbpfSource) -> EbpfReading:
+    """The source's next reading; fails with its status when there is none."""
+    reading = src.read()
+    assert reading is not None, src.status().reason
+    return reading
+
+
+def loaded_source() -> Iterator[EbpfSource]:
+    """One loaded source (a compile costs ~0.4 s of CPU and ~130 MB), closed afterwards."""
+    need_root()
+    src = EbpfSource(host_layout())
+    src.start()
+    status = src.wait_ready(60)
+    need(status.state == "ready", f"eBPF ({status.reason})")
+    yield src
+    src.close()
