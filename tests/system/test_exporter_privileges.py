@@ -9,11 +9,15 @@ import pwd
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from support.dockerd import IMAGE, dockerd, unique  # noqa: F401
 from support.env import ctop_command, need, need_binary, need_root
@@ -39,6 +43,15 @@ def plain_user() -> Iterator[str]:
         yield name
     finally:
         subprocess.run([userdel, name], capture_output=True, timeout=30)
+
+
+@contextmanager
+def tempfile_log() -> Iterator[tuple[IO[bytes], Callable[[], str]]]:
+    with tempfile.TemporaryFile() as log:
+        def read() -> str:
+            log.seek(0)
+            return log.read()[-3000:].decode("utf-8", "replace")
+        yield log, read
 
 
 def status(pid: int | str) -> dict[str, str]:
@@ -188,3 +201,44 @@ def test_user_errors_are_one_sentence():
     # Root without CAP_SYS_PTRACE in its bounding set cannot keep it: capset fails, the exporter stops.
     no_ptrace = (setpriv, "--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace")
     _one_sentence(_exporter("--user", "nobody", "--no-ebpf", prefix=no_ptrace), "capset failed")
+
+
+def test_systemd_unit_and_daemonset_capabilities_are_enough_to_load_and_drop():
+    """The unit's CapabilityBoundingSet (same as the DaemonSet's added capabilities) loads eBPF, then drops."""
+    need_root()
+    setpriv = need_binary("setpriv")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(repo, "exporters", "ctop-exporter.service")) as f:
+        unit = f.read()
+    bounding = re.search(r"^CapabilityBoundingSet=(.+)$", unit, re.M)
+    exec_start = re.search(r"^ExecStart=(.+)$", unit, re.M)
+    assert bounding and exec_start
+    caps = bounding.group(1).split()
+    with open(os.path.join(repo, "exporters", "deploy", "daemonset.yaml")) as f:
+        daemonset = next(d for d in yaml.safe_load_all(f) if d and d.get("kind") == "DaemonSet")
+    container = daemonset["spec"]["template"]["spec"]["containers"][0]
+    assert {"CAP_" + c for c in container["securityContext"]["capabilities"]["add"]} == set(caps)
+    user_flags = [a for a in exec_start.group(1).split() if a.startswith("--user=")]
+    assert user_flags and user_flags == [a for a in container["args"] if a.startswith("--user=")]
+    keep = "-all," + ",".join("+" + c.removeprefix("CAP_").lower() for c in caps)
+    port = free_port()
+    with tempfile_log() as (log, read_log):
+        proc = subprocess.Popen([setpriv, f"--bounding-set={keep}", "--inh-caps=-all", ctop_command(), "exporter",
+                                 f"--web.listen-address=127.0.0.1:{port}", *user_flags],
+                                stdout=log, stderr=subprocess.STDOUT, cwd="/")
+        try:
+            exp = Exporter(proc, port)
+            deadline = time.monotonic() + 240
+            text = ""
+            while "ctop_ebpf_enabled" not in text:
+                assert proc.poll() is None and time.monotonic() < deadline, read_log()
+                try:
+                    text = exp.scrape()
+                except OSError:
+                    time.sleep(0.5)
+            need(value_for(text, "ctop_ebpf_enabled") == 1, f"eBPF loaded ({read_log()})")
+            st = status(proc.pid)
+            assert int(st["CapEff"], 16) == KEPT_MASK and st["Uid"].split()[0] != "0", st
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
