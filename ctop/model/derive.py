@@ -1,4 +1,4 @@
-"""Rates from two snapshots: CPU % (docker stats formula), CPU % of the limit, throttling, IO and network rates.
+"""Rates from two snapshots: CPU % (docker stats formula), CPU % of the limit, throttling, IO, major faults, network.
 
 No rate is computed across a cgroup that was removed and recreated under the same path (different inode), nor
 across a counter that went backwards.
@@ -101,6 +101,7 @@ def derive_row(
             row_values["io_write_bytes_per_s"] = _rate(a.write_bytes, b.write_bytes, seconds)
             row_values["io_read_ops_per_s"] = _rate(a.read_ops, b.read_ops, seconds)
             row_values["io_write_ops_per_s"] = _rate(a.write_ops, b.write_ops, seconds)
+        row_values["memory_major_faults_per_s"] = _rate(prev.memory_pgmajfault, cur.memory_pgmajfault, seconds)
         now_net, then_net = net_totals(net), net_totals(prev_net)
         if now_net is not None and then_net is not None:
             row_values["net_rx_bytes_per_s"] = _rate(then_net[0], now_net[0], seconds)

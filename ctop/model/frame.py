@@ -59,6 +59,7 @@ class CgroupRow:
     io_write_bytes_per_s: float | None = None
     io_read_ops_per_s: float | None = None
     io_write_ops_per_s: float | None = None
+    memory_major_faults_per_s: float | None = None  # pages read back from disk: thrashing near the limit
     tasks_recursive: int | None = None  # threads in this cgroup and all below it
     # Network of the namespace this cgroup owns (None when it owns none or it is unknown).
     net: dict[str, NetCounters] | None = None

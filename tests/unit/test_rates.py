@@ -29,6 +29,10 @@ def two_snapshots(tmp_path):
                               "nr_periods 510\nnr_throttled 130\nthrottled_usec 2600000\n")
     _write(ctr + "/io.stat", "8:0 rbytes=5144576 wbytes=10289152 rios=1100 wios=2300\n"
                              "253:0 rbytes=1024 wbytes=0 rios=1 wios=0\n")
+    stat_path = ctr + "/memory.stat"  # 300 major faults more
+    with open(stat_path) as f:
+        stat = f.read()
+    _write(stat_path, stat.replace("pgmajfault 99\n", "pgmajfault 399\n"))
     _write(proc_root + "/stat", "cpu  10400 0 5200 80200 100 0 50 0 0 0\n" + "".join(
         f"cpu{i} 2500 0 1250 20000 25 0 12 0 0 0\n" for i in range(4)))
     second = collector.snapshot()
@@ -49,6 +53,7 @@ def test_rates_from_two_snapshots(tmp_path) -> None:
     assert abs(row.io_write_bytes_per_s - (2 << 20) / 2) < 1e-6
     assert abs(row.io_read_ops_per_s - 50.0) < 1e-6 and abs(row.io_write_ops_per_s - 150.0) < 1e-6
     assert abs(row.memory_limit_percent - 190 / 256 * 100) < 1e-6
+    assert abs(row.memory_major_faults_per_s - 150.0) < 1e-6
     # Unchanged cgroups: 0 % CPU, not "no data".
     assert build_frame(second, first).rows["/system.slice/kubelet.service"].cpu_percent == 0.0
 
