@@ -22,6 +22,7 @@ BENCHMARKS = {
     "bpf_cost": "BPF cost per context switch vs an empty program (pipe ping-pong)",
     "exporter_scrape": "exporter scrape latency, size, CPU and RSS vs container count",
     "steady_state": "steady CPU and RSS of the interactive view and the exporter, with `docker stats` as a peer",
+    "exporter_load": "exporter under 50 clients scraping back to back for 60 s plus 20 slow-loris connections",
 }
 
 
@@ -80,6 +81,13 @@ def summary(results: dict[str, object]) -> list[str]:
     if isinstance(peer, dict):
         rows.append(("peer: `docker stats` for the same containers", f"{peer['total_cpu_percent']} % of one CPU",
                      f"ctop view / docker stats: {_get(results, 'steady_state', 'ratio_ctop_view_to_docker_stats')}"))
+    load = results.get("exporter_load")
+    if isinstance(load, dict) and "p99_s" in load:
+        rows.append((f"exporter under {load['clients']} clients + {load['slow_clients']} slow ones, "
+                     f"{load['seconds']:.0f} s",
+                     f"{load['scrapes']} scrapes, {load['errors']} errors, p99 {_fmt(load['p99_s'], 'ms')}",
+                     f"one client alone: p99 {_fmt(load['single_p99_s'], 'ms')}; RSS "
+                     f"{_fmt(load['rss_baseline_bytes'], 'MB')} before, {_fmt(load['rss_after_bytes'], 'MB')} after"))
     if not rows:
         return []
     return ["| What | ctop | Against |", "|---|---|---|", *(f"| {a} | {b} | {c} |" for a, b, c in rows), ""]

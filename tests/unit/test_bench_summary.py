@@ -24,6 +24,9 @@ def test_headline_rows_carry_the_measured_figures_and_ratios() -> None:
                            "104_cgroups": {"error": "RuntimeError: no"}},
         "bpf_cost": {"empty_ns_per_switch": 61.5, "ctop": {"ns_per_switch": 175.0, "ratio_to_empty": 2.85}},
         "exporter_scrape": {"error": "OSError: boom"},
+        "exporter_load": {"clients": 50, "slow_clients": 20, "seconds": 60.0, "scrapes": 29637, "errors": 0,
+                          "p99_s": 0.0118, "single_p99_s": 0.0045, "rss_baseline_bytes": 50 * 2**20,
+                          "rss_after_bytes": 72 * 2**20},
         "steady_state": {"docker_stats": {"total_cpu_percent": 3.2}, "ratio_ctop_view_to_docker_stats": 0.5,
                          "ctop_interactive": {"total_cpu_percent": 1.6, "rss_bytes": 160 * 2**20}},
     }
@@ -34,6 +37,7 @@ def test_headline_rows_carry_the_measured_figures_and_ratios() -> None:
             in text)
     assert "175.0 ns" in text and "ratio 2.85" in text
     assert "1.6 % of one CPU | RSS 160 MB" in text and "docker stats: 0.5" in text
+    assert "29637 scrapes, 0 errors, p99 11.8 ms" in text and "50 MB before, 72 MB after" in text
     assert "104 cgroups" not in text and "exporter scrape" not in text
 
 
