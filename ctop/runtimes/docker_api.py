@@ -10,6 +10,8 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from ..model.safe_text import short_reason
+
 DEFAULT_SOCKET = "/var/run/docker.sock"
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
@@ -59,7 +61,7 @@ class DockerClient:
             raise DockerUnavailable(f"Docker daemon at {self.socket_path} did not answer within "
                                     f"{self.timeout_s:g} s") from e
         except (OSError, http.client.HTTPException) as e:
-            raise DockerUnavailable(f"Docker daemon at {self.socket_path} is not answering ({e})") from e
+            raise DockerUnavailable(f"Docker daemon at {self.socket_path} is not answering ({short_reason(e)})") from e
         finally:
             conn.close()
         if len(body) > MAX_RESPONSE_BYTES:
@@ -68,7 +70,7 @@ class DockerClient:
             raise DockerUnavailable(f"Docker daemon at {self.socket_path} answered HTTP {status} to {path}")
         try:
             return json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # RecursionError: nested too deep to parse
             raise DockerUnavailable(f"Docker daemon at {self.socket_path} answered something that is not JSON") from e
 
     def list_containers(self) -> Any:
@@ -90,7 +92,7 @@ class DockerClient:
             resp = conn.getresponse()
         except (OSError, http.client.HTTPException) as e:
             conn.close()
-            raise DockerUnavailable(f"Docker daemon at {self.socket_path} is not answering ({e})") from e
+            raise DockerUnavailable(f"Docker daemon at {self.socket_path} is not answering ({short_reason(e)})") from e
         if resp.status != 200:
             conn.close()
             raise DockerUnavailable(f"Docker daemon at {self.socket_path} answered HTTP {resp.status} to /events")
@@ -108,7 +110,7 @@ class DockerClient:
                     continue
                 try:
                     event = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
                 on_event(event)
         except (OSError, http.client.HTTPException, ValueError):

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from ..model.safe_text import short_reason
 from .docker_api import DockerClient, DockerUnavailable
 from .meta import COMPOSE_PROJECT, COMPOSE_SERVICE, ContainerMeta, clean_labels, clean_str, kubernetes_fields
 
@@ -147,6 +148,11 @@ class DockerWatcher:
                 reason = f"Docker daemon at {self.client.socket_path} went away (its socket is gone)"
             if self.answered_once or self.explicit or not reason.startswith("no Docker socket"):
                 self.notice = f"{_capitalize(reason)}: container names are missing."
+        except Exception as e:  # an answer no check above foresaw: names go, the thread and ctop stay
+            self.containers = {}
+            self._inspected = {}
+            self.notice = (f"Docker daemon at {self.client.socket_path} gave an answer ctop cannot use "
+                           f"({short_reason(e)}): container names are missing.")
         with self._done:
             self._busy = False
             self.generation += 1

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 import urwid
 
-REPLACEMENT = "?"
+from ..model.safe_text import REPLACEMENT, inert
+
+__all__ = ["ELLIPSIS", "REPLACEMENT", "fit", "format_duration", "inert", "pad", "width"]
+
 ELLIPSIS = "…"
-
-
-def _is_inert(ch: str) -> bool:
-    cat = unicodedata.category(ch)
-    # Cc: C0/C1 controls and DEL (ESC starts terminal sequences); Cf: bidi overrides and other invisible formatting;
-    # Zl/Zp: line and paragraph separators; Cs/Co/Cn: surrogates, private use and unassigned code points.
-    return cat not in ("Cc", "Cf", "Zl", "Zp", "Cs", "Cn")
-
-
-def inert(text: object) -> str:
-    """``text`` with every control or format character replaced, so nothing in it can drive the terminal."""
-    s = text if isinstance(text, str) else str(text)
-    if s.isprintable() and s.isascii():
-        return s
-    return "".join(ch if _is_inert(ch) else REPLACEMENT for ch in s)
 
 
 def width(text: str) -> int:
