@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .cgroups import TestCgroup, host_layout, make_cgroup, remove_tree
 from .dockerd import IMAGE, PrivateDockerd, unique
+from .env import need
 
 _NAME_LABEL = re.compile(r'(?:^|[{,])name="((?:[^"\\]|\\.)*)"')
 _ID_LABEL = re.compile(r'(?:^|[{,])id="((?:[^"\\]|\\.)*)"')
@@ -83,6 +84,20 @@ def bpf_map_ids(pid: int) -> dict[str, int]:
     return out
 
 
+def wait_bpf_maps(pid: int, timeout: float = 90) -> dict[str, int]:
+    """ctop's BPF maps in ``pid`` once its eBPF programs are loaded (skips locally, fails in CI, if never)."""
+    found: dict[str, int] = {}
+
+    def ready() -> bool:
+        nonlocal found
+        found = bpf_map_ids(pid) if alive(pid) else {}
+        return {"cgroups", "threads"} <= found.keys()
+
+    poll_until(ready, timeout, 1.0)
+    need({"cgroups", "threads"} <= found.keys(), f"ctop's BPF maps in pid {pid} (eBPF loaded)")
+    return found
+
+
 def _dump(map_id: int) -> list[dict]:
     res = subprocess.run(["bpftool", "map", "dump", "id", str(map_id), "--json"], capture_output=True, timeout=60,
                          check=True)
@@ -130,18 +145,19 @@ def _entries(ids: dict[str, int]) -> tuple[set[int], set[int]]:
 def map_counts(ids: dict[str, int], recheck_s: float = 0.5) -> MapCounts:
     """Entries in use in ctop's ``cgroups`` and ``threads`` maps, and how many of them are stale.
 
-    Stale: the cgroup directory or the thread is gone and the entry is still there ``recheck_s`` after the first
-    dump (a thread's entry goes at its last context switch, a cgroup's at rmdir: an entry that outlives both by
-    that long will never go; one that died while the map was being dumped is not counted).
+    Stale: the entry's cgroup directory or thread was already gone after the first dump, and the entry is still
+    there in a second dump ``recheck_s`` later (a thread's entry goes at its last context switch, a cgroup's at
+    rmdir or release: one that outlives both by that long is a leak; one whose owner died while the map was
+    being dumped is not counted).
     """
     cgroups, threads = _entries(ids)
-    time.sleep(recheck_s)
-    cgroups_again, threads_again = _entries(ids)
     unified = host_layout().unified
     live_ids = unified_cgroup_ids(unified) if unified else set()
-    stale_cgroups = {c for c in cgroups & cgroups_again if c and live_ids and c not in live_ids}
-    stale_threads = {t for t in threads & threads_again if not os.path.exists(f"/proc/{t}")}
-    return MapCounts(len(cgroups), len(stale_cgroups), len(threads), len(stale_threads))
+    dead_cgroups = {c for c in cgroups if c and live_ids and c not in live_ids}
+    dead_threads = {t for t in threads if not os.path.exists(f"/proc/{t}")}
+    time.sleep(recheck_s)
+    cgroups_again, threads_again = _entries(ids)
+    return MapCounts(len(cgroups), len(dead_cgroups & cgroups_again), len(threads), len(dead_threads & threads_again))
 
 
 # exporter text --------------------------------------------------------------------------------------------
@@ -351,3 +367,49 @@ class ExportWatcher:
                 return end - since
             time.sleep(0.05)
         raise AssertionError(f"still exported {timeout:.0f} s after they ended: {sorted(keys & self.latest[2])}")
+
+
+class ContainerChurn:
+    """A thread that keeps starting containers and ending the oldest, so that about ``keep`` run at any time.
+
+    Every other container runs a short sleep with ``--rm`` and ends on its own; the others are removed with
+    ``docker rm -f``. Everything it started is removed by ``stop``.
+    """
+
+    def __init__(self, docker: PrivateDockerd, keep: int = 5, pause_s: float = 0.2) -> None:
+        self.containers = Containers(docker, workers=1)
+        self.keep, self.pause_s = keep, pause_s
+        self.errors: list[str] = []
+        self._order: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="container-churn", daemon=True)
+
+    @property
+    def started(self) -> int:
+        return self.containers.started
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            try:
+                auto = n % 2 == 1
+                batch = self.containers.start(1, ("sleep", "2") if auto else ("sleep", "600"), auto_remove=auto)
+                if auto:
+                    self.containers.forget(list(batch))  # it ends by itself
+                else:
+                    self._order += list(batch)
+                while len(self._order) > self.keep:
+                    self.containers.remove([self._order.pop(0)])
+            except Exception as e:  # reported by the test, never lost in a thread
+                self.errors.append(f"{e.__class__.__name__}: {e}")
+                self._stop.wait(1.0)
+            n += 1
+            self._stop.wait(self.pause_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(120)
+        self.containers.remove_all()

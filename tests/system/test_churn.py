@@ -19,7 +19,6 @@ from support.churn import (
     ExportWatcher,
     MapCounts,
     alive,
-    bpf_map_ids,
     descendant_running,
     exported,
     fd_count,
@@ -27,9 +26,10 @@ from support.churn import (
     metric_value,
     poll_until,
     rss_kib,
+    wait_bpf_maps,
 )
 from support.dockerd import PrivateDockerd, dockerd, unique  # noqa: F401
-from support.env import ctop_command, need, need_binary, need_root
+from support.env import ctop_command, need_binary, need_root
 from support.prometheus import Exporter, running_exporter
 from support.tmux import Tmux, tmux_session
 
@@ -72,19 +72,6 @@ def _near(base: int, end: int) -> bool:
     return end <= base + max(RSS_TOLERANCE[0], base * RSS_TOLERANCE[1])
 
 
-def _wait_maps(pid: int, timeout: float = 90) -> dict[str, int]:
-    found: dict[str, int] = {}
-
-    def ready() -> bool:
-        nonlocal found
-        found = bpf_map_ids(pid) if alive(pid) else {}
-        return {"cgroups", "threads"} <= found.keys()
-
-    poll_until(ready, timeout, 1.0)
-    need({"cgroups", "threads"} <= found.keys(), f"ctop's BPF maps in pid {pid} (eBPF loaded)")
-    return found
-
-
 def _clear_filter(view: Tmux) -> None:
     """Esc clears the filter; a key sent right after it would reach urwid as Alt+key, so wait for the redraw."""
     if "filter '" in _status(view.screen()):
@@ -116,7 +103,7 @@ def test_churn_of_containers_and_cgroups(dockerd: PrivateDockerd) -> None:  # no
         try:
             view_pid = descendant_running(view.pid(), ctop)
             view.wait_for(lambda s: s.startswith("NAME") and "Containers" in s, 20, "the first screen")
-            exporter_maps, view_maps = _wait_maps(exporter.proc.pid), _wait_maps(view_pid)
+            exporter_maps, view_maps = wait_bpf_maps(exporter.proc.pid), wait_bpf_maps(view_pid)
 
             # Warm-up: a wave of containers and of cgroups, so that lazy imports and first allocations are behind us.
             warm = containers.start(WAVE)
