@@ -60,6 +60,8 @@ class DockerClient:
         except TimeoutError as e:
             raise DockerUnavailable(f"Docker daemon at {self.socket_path} did not answer within "
                                     f"{self.timeout_s:g} s") from e
+        except http.client.BadStatusLine as e:  # its message is whatever bytes came back
+            raise DockerUnavailable(f"Docker daemon at {self.socket_path} answered something that is not HTTP") from e
         except (OSError, http.client.HTTPException) as e:
             raise DockerUnavailable(f"Docker daemon at {self.socket_path} is not answering ({short_reason(e)})") from e
         finally:

@@ -219,7 +219,7 @@ def assert_one_inert_sentence(notices: list[str], socket_path: str) -> None:
 EXPECTED_NOTICE = {
     "invalid-json": "not JSON", "deep-json": "not JSON", "truncated-chunked": "not answering",
     "http-500": "HTTP 500", "hang": "did not answer within 0.5 s", "close": "not answering",
-    "garbage-bytes": "not answering",
+    "garbage-bytes": "not HTTP",
 }
 
 
