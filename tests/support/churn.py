@@ -21,13 +21,17 @@ _ID_LABEL = re.compile(r'(?:^|[{,])id="((?:[^"\\]|\\.)*)"')
 
 
 # process probes -------------------------------------------------------------------------------------------
-def rss_kib(pid: int) -> int:
-    """VmRSS of ``pid`` in KiB (from /proc/<pid>/status)."""
+def rss_kib(pid: int, kind: str = "VmRSS") -> int:
+    """``kind`` (VmRSS, RssAnon, RssFile) of ``pid`` in KiB, from /proc/<pid>/status.
+
+    RssAnon is what a leak grows: VmRSS also counts file pages of shared libraries (about 90 MiB of LLVM once
+    bcc has compiled), which the kernel drops under memory pressure and faults in again when touched.
+    """
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(kind + ":"):
                 return int(line.split()[1])
-    raise LookupError(f"pid {pid} has no VmRSS")
+    raise LookupError(f"pid {pid} has no {kind}")
 
 
 def fd_count(pid: int) -> int:

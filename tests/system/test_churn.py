@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from dataclasses import dataclass
 
 import pytest
 from support.churn import (
@@ -43,11 +44,12 @@ REFRESH_S = 1.0  # the view's -d and the exporter's --collector.max-age
 ROW_SLACK_S = 0.5  # scrape polling (0.1 s) and scheduling on a loaded 2-core machine
 NAME_SLACK_S = 2.0  # + the Docker API: its event, then a list and one inspect per new container, while it starts more
 TMUX_S = 0.5  # capture-pane polling
-# "Near baseline": Python keeps freed small objects in its arenas and dicts keep their high-water size, so RSS
-# after churn may stay somewhat above the warmed-up baseline without any leak; a leak of even 1 KiB per
-# container or cgroup churned (2300 here) stays above the bound only together with that noise, so both are printed.
-RSS_TOLERANCE = (20 * 1024, 0.15)  # KiB, share of the baseline: the larger one applies
-STALE_ALLOWED = 8  # entries whose cgroup/thread died between the map dump and the check (other tests run too)
+# "Near baseline" is judged on anonymous memory (RssAnon): VmRSS also holds ~90 MiB of LLVM file pages that the
+# kernel evicts and faults in again with the memory pressure of whatever else runs. Python keeps freed small
+# objects in its arenas and dicts keep their high-water size, so some MiB above the warmed-up baseline is no leak;
+# 10 MiB over 2300 churned containers and cgroups is a bound of about 4.5 KiB kept per churned object.
+RSS_TOLERANCE = (10 * 1024, 0.15)  # KiB, share of the baseline: the larger one applies
+STALE_ALLOWED = 2  # map entries that outlived their cgroup/thread (confirmed by a second dump): a pid reused at once
 ERROR_MARKS = ("Traceback", "Refresh failed", "stopped because", "Error", "error:")
 
 
@@ -64,8 +66,16 @@ def _status(screen: str) -> str:
     return next((line for line in screen.splitlines() if "rows" in line and "sort" in line), "")
 
 
-def _resources(pid: int, maps: dict[str, int]) -> tuple[int, int, MapCounts]:
-    return rss_kib(pid), fd_count(pid), map_counts(maps)
+@dataclass(frozen=True)
+class Resources:
+    rss_kib: int
+    anon_kib: int
+    fds: int
+    maps: MapCounts
+
+
+def _resources(pid: int, maps: dict[str, int]) -> Resources:
+    return Resources(rss_kib(pid), rss_kib(pid, "RssAnon"), fd_count(pid), map_counts(maps))
 
 
 def _near(base: int, end: int) -> bool:
@@ -203,21 +213,23 @@ def test_churn_of_containers_and_cgroups(dockerd: PrivateDockerd) -> None:  # no
                       f"(bound {bound:.2f} s)")
             print(f"view: listed after {', '.join(f'{x:.2f}' for x in view_shown)} s; "
                   f"gone after {', '.join(f'{x:.2f}' for x in view_gone)} s")
-            print(f"{'process':9} {'RSS base':>9} {'RSS end':>9} {'fds':>9} {'cgroups map':>17} {'threads map':>17}")
+            print(f"{'process':9} {'VmRSS':>15} {'RssAnon':>13} {'fds':>7} {'cgroups map':>17} {'threads map':>17}")
             for who in ("exporter", "view"):
-                (r0, f0, m0), (r1, f1, m1) = base[who], end[who]
-                print(f"{who:9} {r0 / 1024:8.1f}M {r1 / 1024:8.1f}M {f0:>4}->{f1:<4} "
-                      f"{m0.cgroups:>6}->{m1.cgroups:<4}({m1.cgroups_stale} stale) "
-                      f"{m0.threads:>6}->{m1.threads:<4}({m1.threads_stale} stale)")
+                b, e = base[who], end[who]
+                print(f"{who:9} {b.rss_kib / 1024:6.1f}->{e.rss_kib / 1024:5.1f}M "
+                      f"{b.anon_kib / 1024:5.1f}->{e.anon_kib / 1024:5.1f}M {b.fds:>3}->{e.fds:<3} "
+                      f"{b.maps.cgroups:>6}->{e.maps.cgroups:<4}({e.maps.cgroups_stale} stale) "
+                      f"{b.maps.threads:>6}->{e.maps.threads:<4}({e.maps.threads_stale} stale)")
             assert max(row_s) <= row_bound and max(name_s) <= name_bound and max(gone_s) <= gone_bound
             assert all(x <= name_bound + TMUX_S for x in view_shown)
             assert all(x <= gone_bound + TMUX_S for x in view_gone)
             for who in ("exporter", "view"):
-                (r0, f0, m0), (r1, f1, m1) = base[who], end[who]
-                assert _near(r0, r1), f"{who} RSS {r0} KiB -> {r1} KiB"
-                assert f1 <= f0 + 2, f"{who} fds {f0} -> {f1}"
-                assert m1.cgroups_stale <= STALE_ALLOWED and m1.threads_stale <= STALE_ALLOWED
-                assert m1.cgroups <= m0.cgroups + 50, f"{who} cgroups map {m0.cgroups} -> {m1.cgroups}"
+                b, e = base[who], end[who]
+                assert _near(b.anon_kib, e.anon_kib), f"{who} RssAnon {b.anon_kib} KiB -> {e.anon_kib} KiB"
+                assert e.fds <= b.fds + 2, f"{who} fds {b.fds} -> {e.fds}"
+                assert e.maps.cgroups_stale <= STALE_ALLOWED and e.maps.threads_stale <= STALE_ALLOWED, e.maps
+                # other tests may run containers meanwhile: a loose bound on the raw count, the stale check is exact
+                assert e.maps.cgroups <= b.maps.cgroups + 50, f"{who} cgroups map {b.maps} -> {e.maps}"
         finally:
             containers.remove_all()
             if cgroups is not None:
