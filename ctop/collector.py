@@ -16,7 +16,8 @@ from .model.derive import derive_row
 from .model.ebpf_rates import ebpf_rates
 from .model.frame import CgroupRow, Frame, Identity, NetCounters
 from .model.sample import CgroupSample, Snapshot
-from .runtimes.identify import identify
+from .runtimes.identify import Identity as PathIdentity
+from .runtimes.identify import identify, parse_identity
 from .sources.cgroupfs import CgroupReader
 from .sources.cgroupfs_layout import CgroupLayout, detect_layout
 from .sources.procfs import HostReader
@@ -61,6 +62,7 @@ class Collector:
         self.ebpf: Any = None
         self._previous: Snapshot | None = None
         self._previous_enrichment = Enrichment()
+        self._path_identities: dict[str, PathIdentity] = {}  # of the cgroups of the latest refresh only
 
     def start(self) -> None:
         """Start the background sources (container metadata, eBPF); returns at once."""
@@ -115,6 +117,8 @@ class Collector:
 
     def enrich(self, snapshot: Snapshot) -> Enrichment:
         """Names for every cgroup, network counters for the cgroups owning a netns, the latest eBPF reading."""
+        known = self._path_identities  # kept for the cgroups that still exist: churned paths are forgotten
+        self._path_identities = {path: known.get(path) or parse_identity(path) for path in snapshot.cgroups}
         identities = {path: self._identity(path) for path in snapshot.cgroups}
         net = self._network(identities, snapshot.cgroups)
         reading = self.ebpf.read() if self.ebpf is not None else None
@@ -148,7 +152,7 @@ class Collector:
     def _identity(self, path: str) -> Identity:
         if path == "/":
             return Identity(kind="root")
-        ident = identify(path)
+        ident = self._path_identities.get(path) or identify(path)
         meta = self.metadata.lookup(path, ident) if self.metadata is not None else None
         return identity_of(ident, meta)
 

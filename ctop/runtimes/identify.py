@@ -51,7 +51,11 @@ ROOT_IDENTITY = Identity(runtime="none", kind="other")
 
 
 def identify(path: str) -> Identity:
-    """The identity of the cgroup at ``path`` (relative to the hierarchy root, "/" for the root); cached."""
+    """The identity of the cgroup at ``path`` (relative to the hierarchy root, "/" for the root); cached.
+
+    The cache is small: it serves one-off callers. Whoever identifies every cgroup each refresh keeps the
+    identities of the cgroups that still exist instead (see Collector.enrich), so churned paths are not kept.
+    """
     return _identify_cached(path)
 
 
@@ -59,8 +63,13 @@ def cache_info() -> str:
     return str(_identify_cached.cache_info())
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1024)
 def _identify_cached(path: str) -> Identity:
+    return parse_identity(path)
+
+
+def parse_identity(path: str) -> Identity:
+    """``identify`` without the cache."""
     parts = [p for p in path.split("/") if p]
     if not parts:
         return ROOT_IDENTITY
