@@ -79,7 +79,13 @@ def test_web_container_is_named_and_its_traffic_counted(dockerd: PrivateDockerd,
     assert after.rx_bytes - before.rx_bytes >= 60
     assert after_dev.tx_packets > devices["eth0"].tx_packets
 
-    procs = procfs_procs.read_processes(procfs_procs.read_pids(f"/sys/fs/cgroup/memory{path}/cgroup.procs"))
+    # busybox httpd forks a handler per request; wait for the one that served us to exit.
+    deadline = time.monotonic() + 10
+    while True:
+        procs = procfs_procs.read_processes(procfs_procs.read_pids(f"/sys/fs/cgroup/memory{path}/cgroup.procs"))
+        if len(procs) == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert [(p.pid, p.ns_pid) for p in procs] == [(pid, 1)]
     assert procs[0].command.startswith("httpd")
     upper = procfs_mounts.overlay_upper_dir(procfs_mounts.mounts_of(pid))
