@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from .model.fields import FIELDS, FIELDS_BY_KEY, Field, format_value, sort_rows
 from .model.filters import RowFilter
 from .model.frame import CgroupRow, Frame
+from .model.safe_text import inert, json_text_safe
 
 TEXT_COLUMNS = ("id", "name", "processes", "pids", "cpu_percent", "cpu_limit_cores", "throttled_percent",
                 "memory_working_set_bytes", "memory_limit_bytes", "io_read_bytes_per_s", "io_write_bytes_per_s",
@@ -52,7 +53,7 @@ def render_json(frame: Frame, options: BatchOptions) -> str:
     keys = ["time", *(f.key for f in FIELDS)]
     stamp = round(frame.snapshot.host.wall_time_s, 3)
     rows = [dict(zip(keys, [stamp, *row_values(r)])) for r in select_rows(frame, options)]
-    return json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
+    return json_text_safe(json.dumps(rows, separators=(",", ":"), ensure_ascii=False))
 
 
 def render_csv(frame: Frame, options: BatchOptions, header: bool) -> str:
@@ -63,7 +64,7 @@ def render_csv(frame: Frame, options: BatchOptions, header: bool) -> str:
         writer.writerow(["time", *(f.key for f in FIELDS)])
     stamp = round(frame.snapshot.host.wall_time_s, 3)
     for r in select_rows(frame, options):
-        writer.writerow([stamp, *("" if v is None else v for v in row_values(r))])
+        writer.writerow([stamp, *("" if v is None else inert(v) if type(v) is str else v for v in row_values(r))])
     return out.getvalue().rstrip("\n")
 
 
@@ -71,7 +72,7 @@ def render_text(frame: Frame, options: BatchOptions, width: int | None = None) -
     """A table like ``systemd-cgtop -b``: the first column takes what the others leave."""
     fields = [FIELDS_BY_KEY[k] for k in options.columns]
     rows = select_rows(frame, options)
-    cells = [[format_value(f, f.get(r)) for f in fields] for r in rows]
+    cells = [[inert(format_value(f, f.get(r))) for f in fields] for r in rows]
     widths = [max([len(f.header)] + [len(c[i]) for c in cells]) for i, f in enumerate(fields)]
     if width is not None:
         other = sum(widths[1:]) + len(widths) - 1

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from ctop.model.frame import CgroupRow
+from ctop.model.safe_text import inert
 
 # The labels every container series carries, in cAdvisor's order; always present, "" when unknown.
 CONTAINER_LABELS = ("id", "name", "image", "container", "pod", "namespace")
@@ -16,9 +17,9 @@ CONTAINERS_ONLY_KINDS = frozenset({"container", "pod", "root"})
 
 
 def clean(value: object) -> str:
-    """A label value that always encodes as UTF-8: undecodable bytes (surrogate escapes) become U+FFFD.
-
-    Quotes, backslashes and newlines are left as they are: the exposition writer escapes them.
+    """A label value that always encodes as UTF-8: undecodable bytes (surrogate escapes) become U+FFFD, other
+    control characters (ESC, BEL, CR, C1 CSI...) "?". Quotes, backslashes and newlines are left as they are: the
+    exposition writer escapes them.
     """
     text = value if isinstance(value, str) else ("" if value is None else str(value))
     if len(text) > MAX_LABEL_CHARS:
@@ -31,7 +32,7 @@ def clean(value: object) -> str:
         except UnicodeEncodeError:  # other lone surrogates
             raw = text.encode("utf-8", "surrogatepass")
         text = raw.decode("utf-8", "replace")
-    return text
+    return inert(text, keep="\n")
 
 
 def container_labels(row: CgroupRow) -> tuple[str, str, str, str, str, str]:

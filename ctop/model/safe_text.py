@@ -14,12 +14,28 @@ def _is_inert(ch: str) -> bool:
     return cat not in ("Cc", "Cf", "Zl", "Zp", "Cs", "Cn")
 
 
-def inert(text: object) -> str:
-    """``text`` with every control or format character replaced, so nothing in it can drive a terminal."""
+def inert(text: object, keep: str = "") -> str:
+    """``text`` with every control or format character replaced, so nothing in it can drive a terminal.
+
+    Characters in ``keep`` stay (the exporter keeps newlines: its text format escapes them).
+    """
     s = text if isinstance(text, str) else str(text)
     if s.isprintable() and s.isascii():
         return s
-    return "".join(ch if _is_inert(ch) else REPLACEMENT for ch in s)
+    return "".join(ch if ch in keep or _is_inert(ch) else REPLACEMENT for ch in s)
+
+
+# JSON text escapes for what json.dumps(ensure_ascii=False) leaves raw: DEL and C1 controls (U+009B is a CSI to
+# some terminals) and the line/paragraph separators; lone surrogates (bytes of a non-UTF-8 name) become U+FFFD.
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (*range(0x7F, 0xA0), 0x2028, 0x2029)}
+_JSON_ESCAPES.update({c: "\ufffd" for c in range(0xD800, 0xE000)})
+
+
+def json_text_safe(json_text: str) -> str:
+    """A JSON document (from json.dumps with ensure_ascii=False) with no raw control bytes and valid UTF-8."""
+    if json_text.isascii() and "\x7f" not in json_text:
+        return json_text
+    return json_text.translate(_JSON_ESCAPES)
 
 
 def short_reason(error: BaseException, max_chars: int = 80) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..model.sample import UNLIMITED, IoCounters, Pressure
+from .readfile import kernel_int
 
 # v1 writes a huge page-aligned number for "no limit"; anything this large is treated as unlimited.
 V1_UNLIMITED_THRESHOLD = 1 << 60
@@ -23,8 +24,8 @@ def parse_cpu_max(data: bytes | None) -> tuple[int | None, int | None]:
     if len(parts) != 2:
         return None, None
     try:
-        period = int(parts[1])
-        quota = UNLIMITED if parts[0] == b"max" else int(parts[0])
+        period = kernel_int(parts[1])
+        quota = UNLIMITED if parts[0] == b"max" else kernel_int(parts[0])
     except ValueError:
         return None, None
     return quota, period
@@ -54,7 +55,7 @@ def parse_v1_blkio(data: bytes | None) -> tuple[dict[str, tuple[int, int]], bool
         if op != b"Read" and op != b"Write":
             continue
         try:
-            value = int(parts[2])
+            value = kernel_int(parts[2])
         except ValueError:
             continue
         dev = parts[0].decode("ascii", "replace")
@@ -88,7 +89,7 @@ def parse_v2_io_stat(data: bytes | None) -> dict[str, IoCounters] | None:
         for item in parts[1:]:
             key, _, value = item.partition(b"=")
             try:
-                values[key] = int(value)
+                values[key] = kernel_int(value)
             except ValueError:
                 continue
         devices[parts[0].decode("ascii", "replace")] = IoCounters(
@@ -127,7 +128,7 @@ def parse_pressure(data: bytes | None) -> Pressure | None:
                 if key == b"avg10":
                     avg10 = float(value)
                 elif key == b"total":
-                    total = int(value) * 1000
+                    total = kernel_int(value) * 1000
             except ValueError:
                 continue
         fields[parts[0].decode()] = (avg10, total)
@@ -147,9 +148,9 @@ def parse_ticks_stat(data: bytes | None, ns_per_tick: float) -> tuple[int | None
         key, _, value = line.partition(b" ")
         try:
             if key == b"user":
-                user = int(int(value) * ns_per_tick)
+                user = int(kernel_int(value) * ns_per_tick)
             elif key == b"system":
-                system = int(int(value) * ns_per_tick)
+                system = int(kernel_int(value) * ns_per_tick)
         except (ValueError, OverflowError):  # OverflowError: a number too large for a float
             continue
     return user, system

@@ -6,7 +6,7 @@ import os
 import time
 
 from ..model.sample import HostSample
-from .readfile import read_bytes
+from .readfile import kernel_int, read_bytes
 
 NS_PER_TICK = 1e9 / os.sysconf("SC_CLK_TCK")
 
@@ -23,7 +23,7 @@ def parse_proc_stat(data: bytes | None) -> tuple[int | None, int]:
         parts = line.split()
         if parts[0] == b"cpu":
             try:
-                total = int(sum(int(x) for x in parts[1:8]) * NS_PER_TICK)
+                total = int(sum(kernel_int(x) for x in parts[1:8]) * NS_PER_TICK)
             except (ValueError, OverflowError):  # OverflowError: a number too large for a float
                 total = None
         else:
@@ -42,7 +42,7 @@ def parse_meminfo(data: bytes | None) -> dict[str, int]:
         if not parts:
             continue
         try:
-            value = int(parts[0])
+            value = kernel_int(parts[0])
         except ValueError:
             continue
         if len(parts) > 1 and parts[1] == b"kB":

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .procfs_ns import host_namespaces, namespace_inode
-from .readfile import first_int, read_bytes
+from .readfile import first_int, kernel_int, read_bytes
 
 K = TypeVar("K")
 
@@ -45,7 +45,7 @@ def parse_net_dev(data: bytes | None) -> dict[str, NetDevice]:
         if len(values) < 16:
             continue
         try:
-            v = [int(x) for x in values[:16]]
+            v = [kernel_int(x) for x in values[:16]]
         except ValueError:
             continue
         name = name.strip()

@@ -9,6 +9,17 @@ from __future__ import annotations
 import os
 
 _READ_CHUNK = 65536
+# Kernel counters and limits are 64-bit: a number outside this range is a damaged file, not data (and would
+# overflow a float in the rates computed from it).
+_KERNEL_MIN, _KERNEL_MAX = -(2**63), 2**64
+
+
+def kernel_int(token: bytes | str, base: int = 10) -> int:
+    """int(token) for a number a kernel file can hold; ValueError when malformed or beyond 64 bits."""
+    value = int(token, base)
+    if not _KERNEL_MIN <= value < _KERNEL_MAX:
+        raise ValueError(f"{token[:20]!r} is beyond 64 bits")
+    return value
 
 
 def read_bytes(path: str) -> bytes | None:
@@ -38,7 +49,7 @@ def read_int(path: str) -> int | None:
     if data is None:
         return None
     try:
-        return int(data)
+        return kernel_int(data)
     except ValueError:
         return None
 
@@ -52,7 +63,7 @@ def read_limit(path: str) -> tuple[bool, int | None]:
     if data == b"max":
         return True, None
     try:
-        return True, int(data)
+        return True, kernel_int(data)
     except ValueError:
         return False, None
 
@@ -73,7 +84,7 @@ def parse_flat_keyed(data: bytes | None) -> dict[str, int]:
         if not value:
             continue
         try:
-            result[key.decode("ascii", "replace")] = int(value)
+            result[key.decode("ascii", "replace")] = kernel_int(value)
         except ValueError:
             continue
     return result

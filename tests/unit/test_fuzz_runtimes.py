@@ -13,13 +13,20 @@ import shutil
 import tempfile
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 
 import pytest
+from ctop.exporters.collector import SharedFrames, build_families
+from ctop.exporters.families import render
+from ctop.exporters.labels import CgroupFilter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 from support.bad_docker import LISTED_ID, MODES, BadDockerServer, bad_docker
+from unit.test_ui_frames import make_frame, make_row
 
+from ctop.batch import BatchOptions, render_csv, render_json, render_text
 from ctop.collector import identity_of
 from ctop.model.safe_text import inert
 from ctop.runtimes import kubelet_logs
@@ -287,3 +294,28 @@ def teardown_module() -> None:
         server.close()
         shutil.rmtree(os.path.dirname(server.socket_path), ignore_errors=True)
     _SERVER.clear()
+
+
+# --- hostile names on the way out: batch text, CSV, JSON and the exporter --------------------------------------------
+
+hostile = st.lists(st.sampled_from([*EVIL, "a", "é", "日", "\n", '"', "\\", "\x7f", "\u2028", "\t"]) | text,
+                   min_size=1, max_size=6).map("".join)
+
+
+@given(name=hostile, pod=hostile, namespace=hostile, leaf=hostile)
+@SETTINGS
+def test_hostile_names_leave_every_output_inert(name: str, pod: str, namespace: str, leaf: str) -> None:
+    path = "/kubepods/" + leaf.replace("/", "").encode("utf-8", "replace").decode("utf-8")
+    frame = make_frame([make_row("/", "root"), make_row(path, "container", name=name, pod=pod, namespace=namespace,
+                                                        memory=1 << 20)])
+    options = BatchOptions()
+    for out in (render_text(frame, options, 120), render_csv(frame, options, header=True)):
+        assert inert(out, keep="\n") == out  # nothing a terminal would act on; lines are the format's own
+    doc = render_json(frame, options)
+    assert doc.encode("utf-8") and not any(unicodedata.category(c) == "Cc" for c in doc)  # escaped, or U+FFFD
+    rows = {r["id"]: r for r in json.loads(doc)}
+    assert any(r["name"] == name for r in rows.values()) or not name.isprintable()
+    exposition = render(build_families(SharedFrames(lambda: frame).get(), CgroupFilter())).decode("utf-8")
+    assert inert(exposition, keep="\n") == exposition
+    seen = {s.labels.get("name") for fam in text_string_to_metric_families(exposition) for s in fam.samples}
+    assert inert(name, keep="\n")[:512].encode("utf-8", "replace").decode("utf-8") in seen or "\udcff" in name

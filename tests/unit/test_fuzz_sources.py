@@ -275,7 +275,7 @@ def test_collector_reads_a_damaged_recorded_tree(scratch: str, case: tuple[str, 
         try:  # a hierarchy root lost the file that marks it: maybe no cgroupfs at all, said in one sentence
             Collector(config)
         except NoCgroupsError as e:
-            assert str(e).count(".") == 1 and "\n" not in str(e)
+            assert "\n" not in str(e) and str(e)[-1] in ".?" and "Traceback" not in str(e)
             return
     collector = Collector(config)
     first = collector.collect()

@@ -69,7 +69,9 @@ def test_parsers_never_raise(data: bytes) -> None:
 
 @given(st.integers(min_value=-(2**70), max_value=2**70))
 def test_huge_numbers(n: int) -> None:
+    """Every 64-bit value is read exactly; beyond 64 bits no kernel file holds it: a damaged file, no data."""
     text = str(n).encode()
-    assert parse_flat_keyed(b"key " + text) == {"key": n}
+    fits = -(2**63) <= n < 2**64
+    assert parse_flat_keyed(b"key " + text) == ({"key": n} if fits else {})
     quota, period = parsers.parse_cpu_max(text + b" 100000")
-    assert quota == n and period == 100000
+    assert (quota, period) == ((n, 100000) if fits else (None, None))
