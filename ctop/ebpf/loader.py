@@ -170,13 +170,15 @@ def _cgroup_of(tid_dir: str, tracking: Tracking) -> str | None:
 def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
     """Put every existing thread's cgroup in the thread map (only where the programs know nothing yet).
 
-    Runs after attaching, so threads born later are seen by sched_process_fork. Returns how many were added.
+    Runs after attaching, so threads born later are seen by sched_process_fork. A thread that ends between the
+    listing and its insertion would keep its entry (its last context switch is already past): those are taken out
+    again afterwards. Returns how many entries stay.
     """
     bcc_table = loaded.bpf[b"threads"]
     lib = importlib.import_module("bcc.libbcc").lib
     fd = bcc_table.map_fd
     ino_of: dict[str, int | None] = {}
-    added = 0
+    seeded: list[tuple[str, int]] = []
     try:
         pids = [p for p in os.listdir(proc) if p.isdigit()]
     except OSError:
@@ -206,12 +208,28 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
                 leaf = bcc_table.Leaf(cgroup_id, 0)
                 # BPF_NOEXIST: never overwrite what a program already learnt from a tracepoint.
                 if lib.bpf_update_elem(fd, ctypes.byref(key), ctypes.byref(leaf), 1) == 0:
-                    added += 1
+                    seeded.append((tid, cgroup_id))
                 continue
             if int(tid) >= loaded.threads_max:
                 continue
             current = bcc_table[key]
             if current.cgroup_id == 0:
                 bcc_table[key] = bcc_table.Leaf(cgroup_id, 0)
-                added += 1
-    return added
+                seeded.append((tid, cgroup_id))
+    gone = [(tid, cgroup_id) for tid, cgroup_id in seeded if not _thread_alive(proc, tid)]
+    for tid, cgroup_id in gone:
+        key = bcc_table.Key(int(tid))
+        if loaded.threads_hash:
+            lib.bpf_delete_elem(fd, ctypes.byref(key))
+        elif bcc_table[key].cgroup_id == cgroup_id:
+            bcc_table[key] = bcc_table.Leaf(0, 0)
+    return len(seeded) - len(gone)
+
+
+def _thread_alive(proc: str, tid: str) -> bool:
+    """True while thread ``tid`` exists and has not exited (a zombie has had its last context switch)."""
+    data = read_bytes(f"{proc}/{tid}/stat")
+    if not data or b")" not in data:
+        return False
+    fields = data.rsplit(b")", 1)[1].split()
+    return bool(fields) and fields[0] not in (b"Z", b"X", b"x")
