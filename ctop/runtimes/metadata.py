@@ -54,6 +54,7 @@ class MetadataService:
             self._docker = DockerWatcher(DockerClient(socket_path, docker_timeout_s), docker_refresh_s, explicit)
         self._task_dirs = [self._host(d) for d in CONTAINERD_TASK_DIRS] + list(containerd_task_dirs)
         self._cache: dict[str, tuple[float, ContainerMeta | None]] = {}
+        self._cache_pruned_at = -1e9
         self._storage: tuple[float, dict[str, dict[str, object]]] = (-1e9, {})
         self._logs: tuple[float, kubelet_logs.KubeletLogIndex] = (-1e9, kubelet_logs.KubeletLogIndex())
         self._pods: dict[str, tuple[str, str]] = {}
@@ -143,6 +144,9 @@ class MetadataService:
             meta = self._storage_meta(cid)
         if meta is None and identity.runtime in ("kubernetes", "containerd", "cri-o"):
             meta = self._log_meta(cid, identity)
+        if now - self._cache_pruned_at >= NEGATIVE_TTL_S:  # ids of containers long gone must not pile up
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            self._cache_pruned_at = now
         self._cache[cid] = (now + (POSITIVE_TTL_S if meta else NEGATIVE_TTL_S), meta)
         return meta
 
