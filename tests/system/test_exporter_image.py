@@ -142,6 +142,7 @@ def test_exporter_image_builds_and_serves_containers_and_ebpf_like_the_daemonset
         assert config["Entrypoint"] == ["ctop"] and config["Cmd"] == ["exporter"], config
         assert f"{container['ports'][0]['containerPort']}/tcp" in config["ExposedPorts"], config
         assert config["Labels"]["org.opencontainers.image.version"] == _version(), config["Labels"]
+        assert container["image"] == f"ctop-exporter:{_version()}", "the DaemonSet names another image version"
         assert not config.get("User"), "the image must start as root to load eBPF (--user drops it)"
         # Non-root friendly: any user can run it on a read-only root file system.
         as_nobody = dockerd.out("run", "--rm", "--user=65534:65534", "--read-only", "--network=none", image,
