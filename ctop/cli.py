@@ -140,8 +140,9 @@ def doctor(obj: dict[str, str], as_json: bool) -> None:
         click.echo(json.dumps([c.__dict__ for c in checks]))
     else:
         marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+        width = max((len(c.name) for c in checks), default=0)
         for c in checks:
-            click.echo(f"[{marks[c.status]}] {c.name:<15} {c.message}")
+            click.echo(f"[{marks[c.status]}] {c.name:<{width}} {c.message}")
     if not can_run(checks):
         sys.exit(1)
 

@@ -58,9 +58,11 @@ def check_psi(cgroup_root: str) -> Check:
 
 
 def check_tracefs() -> Check:
-    for path in ("/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"):
-        if os.path.isdir(path):
-            return Check("ok", "tracefs", f"mounted ({os.path.dirname(path)})")
+    for path in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
+        if os.path.isdir(path + "/events"):
+            return Check("ok", "tracefs", f"mounted ({path})")
+        if os.path.ismount(path) and not os.access(path, os.R_OK | os.X_OK):
+            return Check("warn", "tracefs", f"{path} is readable by root only: run ctop with sudo for eBPF fields")
     return Check("warn", "tracefs", "tracefs not mounted: run 'mount -t tracefs nodev /sys/kernel/tracing' "
                                     "(ctop mounts it itself when run as root)")
 
@@ -108,9 +110,11 @@ def check_socket(runtime: str, path: str) -> Check:
 
 def run_checks(cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc") -> list[Check]:
     """Every check, in the order they are printed."""
-    checks = [check_root(), check_cgroups(cgroup_root), check_proc(proc_root), check_psi(cgroup_root),
-              check_tracefs(), check_bcc(), check_headers(), check_btf()]
-    checks.extend(_ebpf_checks())
+    ebpf = _ebpf_checks()
+    covered = {c.name.lower() for c in ebpf}  # the eBPF checks say more about these, when they ran
+    basic = [c for c in (check_tracefs(), check_bcc(), check_headers(), check_btf()) if c.name.lower() not in covered]
+    checks = [check_root(), check_cgroups(cgroup_root), check_proc(proc_root), check_psi(cgroup_root), *basic]
+    checks.extend(c for c in ebpf if c.name.lower() != "root")
     checks.extend(check_socket(runtime, path) for runtime, path in RUNTIME_SOCKETS)
     return checks
 

@@ -7,26 +7,25 @@ import time
 
 from ..sources.cgroupfs_layout import CgroupLayout, detect_layout
 from . import btf, headers, progstats
+from .health import RunStats
 
 Check = tuple[str, str, str]
 SWITCHES_PER_S = 50_000
 
 
 def _cost_check(bpf: object) -> Check:
-    """Run a short pipe ping-pong with kernel BPF statistics on and report ns per context switch."""
-    was_on = progstats.stats_enabled()
-    if was_on is None:
-        return ("warn", "eBPF cost", "kernel.bpf_stats_enabled is missing, so the cost per event cannot be measured.")
-    if not was_on and not progstats.set_stats_enabled(True):
-        return ("warn", "eBPF cost", "kernel.bpf_stats_enabled could not be switched on to measure the cost.")
+    """Run a short pipe ping-pong with kernel BPF statistics held on and report ns per context switch."""
+    stats = RunStats()
+    if not stats.open():
+        return ("warn", "eBPF cost", "The kernel would not switch BPF run-time statistics on, so the cost per event "
+                "cannot be measured.")
     try:
         fds = {name.decode(): fn.fd for name, fn in bpf.funcs.items()}  # type: ignore[attr-defined]
         before = {n: progstats.prog_stats(fd) for n, fd in fds.items()}
         progstats.pipe_pingpong(20_000)
         after = {n: progstats.prog_stats(fd) for n, fd in fds.items()}
     finally:
-        if not was_on:
-            progstats.set_stats_enabled(False)
+        stats.close()
     switch = "tracepoint__sched__sched_switch"
     b, a = before.get(switch), after.get(switch)
     if not a or not b or a.run_cnt <= b.run_cnt:

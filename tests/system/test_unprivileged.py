@@ -44,7 +44,7 @@ def test_doctor_as_nobody_warns_once_and_exits_zero():
     out = as_nobody("doctor")
     assert out.returncode == 0, out.stdout + out.stderr  # ctop runs without root: eBPF only adds fields
     assert "[FAIL]" not in out.stdout and "Traceback" not in out.stderr, out.stdout
-    root_lines = [line for line in out.stdout.splitlines() if " root " in line]
+    root_lines = [line for line in out.stdout.splitlines() if line.split()[1:2] == ["root"]]
     assert len(root_lines) == 1 and root_lines[0].startswith("[WARN]") and "sudo" in root_lines[0], out.stdout
 
 
@@ -78,3 +78,4 @@ def test_exporter_as_nobody_serves_without_ebpf_and_says_so_once():
     assert "\nctop_context_switches_total{" not in last and "\nctop_runqueue" not in last
     assert text.count("not running as root, so eBPF is off") == 1, text
     assert "Traceback" not in text, text
+
