@@ -280,7 +280,8 @@ class CgroupChurn:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(60)
+        if self._thread.ident is not None:  # started
+            self._thread.join(60)
         self.parent.stop_processes()
         remove_tree(self.layout, self.parent.path)
 
@@ -415,5 +416,6 @@ class ContainerChurn:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(120)
+        if self._thread.ident is not None:  # started
+            self._thread.join(120)
         self.containers.remove_all()

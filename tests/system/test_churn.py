@@ -102,7 +102,7 @@ def test_churn_of_containers_and_cgroups(dockerd: PrivateDockerd) -> None:  # no
     need_binary("bpftool")
     ctop = ctop_command()
     containers = Containers(dockerd)
-    cgroups: CgroupChurn | None = None
+    churns: list[CgroupChurn] = []  # stopped (their cgroups removed) in the end whatever happens
     started = time.monotonic()
     parent = "/" + unique("ctop-churn")  # the test's cgroups: <parent>-warm/c<N>, <parent>-main/c<N>
     # Only containers and the test's cgroups are exported (the host may hold a thousand more; all are collected).
@@ -118,13 +118,14 @@ def test_churn_of_containers_and_cgroups(dockerd: PrivateDockerd) -> None:  # no
             # Warm-up: a wave of containers and of cgroups, so that lazy imports and first allocations are behind us.
             warm = containers.start(WAVE)
             warm_cgroups = CgroupChurn(100, batch=50, lifetime_s=REFRESH_S, parent=parent + "-warm")
+            churns.append(warm_cgroups)
             warm_cgroups.start()
             warm_cgroups.wait(60)
             warm_cgroups.stop()
+            assert not warm_cgroups.errors, warm_cgroups.errors
             assert poll_until(lambda: set(warm) <= exported(exporter.scrape())[0], 20) is not None
             containers.remove(list(warm))
-            time.sleep(3 * REFRESH_S)
-            time.sleep(REFRESH_S)
+            time.sleep(4 * REFRESH_S)  # gone for two refreshes, and the next scrape has to collect
             collections = [metric_value(exporter.scrape(), "ctop_collection_duration_seconds") or 0.0]
             base = {"exporter": _resources(exporter.proc.pid, exporter_maps),
                     "view": _resources(view_pid, view_maps)}
@@ -132,6 +133,7 @@ def test_churn_of_containers_and_cgroups(dockerd: PrivateDockerd) -> None:  # no
 
             cgroups = CgroupChurn(CGROUPS, batch=max(10, CGROUPS * WAVE // CONTAINERS // 2), lifetime_s=REFRESH_S,
                                   parent=parent + "-main")
+            churns.append(cgroups)
             cgroups.start()
             row_s: list[float] = []  # docker run returned -> its cgroup exported
             name_s: list[float] = []  # docker run returned -> exported with its name
@@ -232,5 +234,5 @@ def test_churn_of_containers_and_cgroups(dockerd: PrivateDockerd) -> None:  # no
                 assert e.maps.cgroups <= b.maps.cgroups + 50, f"{who} cgroups map {b.maps} -> {e.maps}"
         finally:
             containers.remove_all()
-            if cgroups is not None:
-                cgroups.stop()
+            for churn in churns:
+                churn.stop()

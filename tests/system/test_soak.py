@@ -79,7 +79,7 @@ def soak(docker: PrivateDockerd, duration_s: float) -> None:
     parent = "/" + unique("ctop-soak")
     include = f"--cgroup.include=^/(docker|{parent[1:]})(/.*)?$"
     warmup_s = max(MIN_WARMUP_S, duration_s * WARMUP_SHARE)
-    cgroups = CgroupChurn(None, batch=20, lifetime_s=1.0, parent=parent)
+    cgroups: CgroupChurn | None = None
     boxes = ContainerChurn(docker, keep=5)
     stop_scraping = threading.Event()
     health: dict[str, float] = {}
@@ -94,6 +94,7 @@ def soak(docker: PrivateDockerd, duration_s: float) -> None:
             view.wait_for(lambda s: s.startswith("NAME"), 20, "the first screen")
             maps = {who: wait_bpf_maps(pid) for who, pid in pids.items()}
             scraper.start()
+            cgroups = CgroupChurn(None, batch=20, lifetime_s=1.0, parent=parent)
             cgroups.start()
             boxes.start()
             started = time.monotonic()
@@ -118,11 +119,13 @@ def soak(docker: PrivateDockerd, duration_s: float) -> None:
         finally:
             stop_scraping.set()
             boxes.stop()
-            cgroups.stop()
+            if cgroups is not None:
+                cgroups.stop()
         if scraper.is_alive():
             scraper.join(30)
         log = exporter.log()
         screen = view.screen()
+    assert cgroups is not None
     assert not boxes.errors and not cgroups.errors and not scrape_errors, (
         boxes.errors[:3], cgroups.errors[:3], scrape_errors[:3])
     assert not any(m in log for m in ERROR_MARKS), f"exporter log:\n{log}"
