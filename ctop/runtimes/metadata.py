@@ -25,6 +25,7 @@ from .oci_config import (
 )
 
 POSITIVE_TTL_S = 60.0
+PODS_KEPT = 4096  # a node runs at most a few hundred pods at once
 NEGATIVE_TTL_S = 5.0
 SCAN_TTL_S = 10.0
 
@@ -104,7 +105,7 @@ class MetadataService:
         if meta is None:
             return None
         if meta.pod_uid and meta.pod:
-            self._pods[meta.pod_uid] = (meta.namespace, meta.pod)
+            self._remember_pod(meta.pod_uid, (meta.namespace, meta.pod))
         if identity.pod_uid and not meta.pod_uid:
             meta = meta.with_changes(pod_uid=identity.pod_uid)
         if meta.pod_uid and not meta.pod:
@@ -117,6 +118,14 @@ class MetadataService:
     def _host(self, path: str) -> str:
         return os.path.join(self.host_root, path.lstrip("/"))
 
+    def _remember_pod(self, uid: str, names: tuple[str, str]) -> None:
+        """Keep a pod's (namespace, name); the oldest half is forgotten past PODS_KEPT (pods churn for weeks)."""
+        self._pods.pop(uid, None)
+        self._pods[uid] = names
+        if len(self._pods) > PODS_KEPT:
+            for old in list(self._pods)[:PODS_KEPT // 2]:
+                del self._pods[old]
+
     def _pod_meta(self, identity: Identity) -> ContainerMeta | None:
         known = self._pods.get(identity.pod_uid)
         if known is None:
@@ -127,7 +136,7 @@ class MetadataService:
         known = known or self._pod_from_logs(identity.pod_uid)
         if known is None:
             return None
-        self._pods[identity.pod_uid] = known
+        self._remember_pod(identity.pod_uid, known)
         return ContainerMeta(runtime="kubernetes", kind="pod", name=known[1], namespace=known[0], pod=known[1],
                              pod_uid=identity.pod_uid, source="pod")
 
