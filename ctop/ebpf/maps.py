@@ -74,7 +74,8 @@ class MapReader:
         self._walk()
 
     # -- cgroup ids -> paths ---------------------------------------------------------------------------------
-    def _walk(self) -> None:
+    def _walk(self, replace: bool = False) -> None:
+        """Name every cgroup id from the tracking hierarchy; ``replace`` also forgets ids that are gone."""
         root = self.loaded.tracking.root
         paths = {self.loaded.tracking.root_id: "/"}
         for dirpath, _dirs, _files in os.walk(root):
@@ -84,7 +85,12 @@ class MapReader:
                 paths[os.stat(dirpath).st_ino] = dirpath[len(root):]
             except OSError:
                 continue
-        self._paths.update(paths)
+        if replace:
+            self._paths = paths
+            live = set(paths.values())
+            self._execs = {p: d for p, d in self._execs.items() if p in live}
+        else:
+            self._paths.update(paths)
         self._walked_at = time.monotonic()
 
     def path_of(self, cgroup_id: int) -> str | None:
@@ -118,6 +124,7 @@ class MapReader:
         new_cgroups: list[str] = []
         removed: list[str] = []
         removed_ids: list[int] = []  # forgotten only after this read has named its last events
+        lost_before = self._dropped_logs["cgroup_log_overwritten"]
         for rec in self._new_records(self._cgroup_log, SEQ_CGROUP, 256, "cgroup_log_overwritten"):
             path = _text(rec.path) or "/"
             if rec.kind == 1:
@@ -157,6 +164,8 @@ class MapReader:
             self._execs.pop(path, None)
         for cgroup_id in removed_ids:
             self._paths.pop(cgroup_id, None)
+        if self._dropped_logs["cgroup_log_overwritten"] > lost_before:
+            self._walk(replace=True)  # removals were lost with the overwritten records: forget what is gone
 
         counter_sums = [sum(int(c) for c in self._counters[ctypes.c_int(i)]) for i in range(5)]
         threads_used = self.loaded.seeded_threads + counter_sums[C_THREADS_ADDED] - counter_sums[C_THREADS_REMOVED]

@@ -203,3 +203,24 @@ def test_bpftool_agrees_on_btf_offsets() -> None:
     start = next(i for i, line in enumerate(lines) if "STRUCT 'task_struct'" in line)
     pid_line = next(line for line in lines[start + 1:] if line.strip().startswith("'pid' "))
     assert int(pid_line.split("bits_offset=")[1].split()[0]) == offset * 8
+
+
+def test_lost_cgroup_records_do_not_leave_names_behind(ebpf: EbpfSource, test_cgroup: TestCgroup) -> None:
+    """More cgroups made and removed between two reads than the 256-record log holds: ids of the gone ones
+    are still forgotten (by a fresh walk), so names cannot pile up under churn."""
+    tracked = ebpf._loaded.tracking.root + test_cgroup.path  # type: ignore[union-attr]
+    known = [os.path.join(tracked, f"known{i}") for i in range(100)]
+    for d in known:
+        os.mkdir(d)
+    names = set(read(ebpf).new_cgroups)  # 100 records fit the log: these ids are named
+    assert all(test_cgroup.path + f"/known{i}" in names for i in range(100))
+    for d in known:  # their removal records are then overwritten by 400 newer ones
+        os.rmdir(d)
+    for i in range(200):
+        os.mkdir(os.path.join(tracked, f"filler{i}"))
+        os.rmdir(os.path.join(tracked, f"filler{i}"))
+    reading = read(ebpf)
+    assert reading.dropped["cgroup_log_overwritten"] > 0
+    names = set(ebpf._reader._paths.values())  # type: ignore[union-attr]
+    assert not any(test_cgroup.path + f"/known{i}" in names for i in range(100))
+    assert test_cgroup.path in names
