@@ -101,7 +101,10 @@ def test_exporter_drops_to_a_user_and_keeps_serving_containers_and_ebpf(plain_us
         include = f"^(/|{re.escape(test_cgroup.path)}|.*{cid})$"
         with running_exporter(f"--user={plain_user}", f"--docker.socket={dockerd.socket}",
                               f"--cgroup.include={include}", ready_timeout=240) as exp:
-            text = wait_scrape(exp, lambda t: f'name="{name}"' in t)
+            # Names come from the Docker thread; the test cgroup's first context switches may land a moment after
+            # the programs attach: wait for both before comparing two scrapes.
+            own_switches = f'ctop_context_switches_total{{id="{test_cgroup.path}"'
+            text = wait_scrape(exp, lambda t: f'name="{name}"' in t and own_switches in t)
             assert "running as user " + plain_user in exp.log(), exp.log()
             ebpf_on = value_for(text, "ctop_ebpf_enabled")
             need(ebpf_on == 1, f"eBPF loaded before the drop ({exp.log()})")
