@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -35,3 +37,13 @@ def ctop() -> str:
 def ebpf() -> Iterator[EbpfSource]:
     """One loaded eBPF source per test module (root and bcc)."""
     yield from loaded_source()
+
+
+@pytest.fixture(scope="module")
+def scratch() -> Iterator[str]:
+    """One scratch directory per module (hypothesis runs many examples per test function); removed afterwards."""
+    path = tempfile.mkdtemp(prefix="ctop-scratch-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -109,15 +109,6 @@ def test_crio_and_podman_metadata_of_anything(config: object, storage: list[obje
     assert_meta_is_plain(crio_meta("c" * 64, config, entry))
 
 
-@pytest.fixture(scope="module")
-def scratch() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="ctop-fuzz-rt-")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 file_bytes = (st.binary(max_size=300)
               | json_like.map(lambda v: json.dumps(v).encode("utf-8", "surrogatepass"))
               | st.integers(1, 200000).map(lambda n: b"[" * n + b"]" * n)

@@ -10,10 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import tempfile
-from collections.abc import Iterator
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.trees import DATA, copy_tree
@@ -141,16 +138,6 @@ def test_capability_masks_of_any_size_decode(mask: int) -> None:
 
 
 # --- readers of real files and directories --------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def scratch() -> Iterator[str]:
-    """One directory for the file-based examples (hypothesis runs many examples per test function)."""
-    path = tempfile.mkdtemp(prefix="ctop-fuzz-")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
 
 def write(path: str, data: bytes) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
