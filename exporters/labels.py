@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ MAX_LABEL_CHARS = 512
 CONTAINERS_ONLY_KINDS = frozenset({"container", "pod", "root"})
 
 
+@functools.lru_cache(maxsize=1 << 16, typed=True)  # the same names come back every scrape; a hit skips the checks below
 def clean(value: object) -> str:
     """A label value that always encodes as UTF-8: undecodable bytes (surrogate escapes) become U+FFFD, other
     control characters (ESC, BEL, CR, C1 CSI...) "?". Quotes, backslashes and newlines are left as they are: the
