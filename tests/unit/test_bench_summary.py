@@ -43,3 +43,17 @@ def test_headline_rows_carry_the_measured_figures_and_ratios() -> None:
 
 def test_nothing_ran_gives_no_table() -> None:
     assert load_run().summary({"cgroup_refresh": {"error": "x"}}) == []
+
+
+def test_a_partial_run_keeps_the_other_benchmarks_figures(tmp_path) -> None:
+    run = load_run()
+    store = tmp_path / "BENCHMARKS.json"
+    store.write_text('{"bpf_cost": {"figures": {"empty_ns_per_switch": 60, "ctop": {"ns_per_switch": 170, '
+                     '"ratio_to_empty": 2.8}}, "commit": "abc", "machine": "m", "when": "then"}, "junk": 5}')
+    runs = run.load_previous(str(store))
+    assert list(runs) == ["bpf_cost"]
+    runs["exporter_load"] = {"figures": {"error": "x"}, "commit": "def", "machine": "m", "when": "now"}
+    text = run.markdown(runs)
+    assert "170 ns" in text and "commit abc, then" in text and "commit def, now" in text
+    assert text.index("## bpf_cost") < text.index("## exporter_load")
+    assert run.load_previous(str(tmp_path / "missing.json")) == {}
