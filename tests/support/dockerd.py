@@ -140,7 +140,7 @@ class PrivateDockerd:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(timeout=10)
-        _unmount_below(self.base)
+        unmount_below(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
         layout = host_layout()
         for parent in self.cgroup_parents:
@@ -167,7 +167,8 @@ def _free_subnet() -> str:
     raise RuntimeError("no free 10.x subnet for the test bridge")
 
 
-def _unmount_below(base: str) -> None:
+def unmount_below(base: str) -> None:
+    """Lazily unmount everything mounted below ``base`` (a daemon's or debootstrap's leftovers), deepest first."""
     try:
         with open("/proc/self/mountinfo") as f:
             points = [line.split()[4] for line in f]

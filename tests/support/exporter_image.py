@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dockerd import unmount_below
 from .env import need, need_binary
 
 CACHE_DIR = "/var/cache/ctop-tests"
@@ -63,17 +64,6 @@ def dpkg_architecture() -> str:
     return arch.stdout.strip() or "amd64"
 
 
-def _unmount_below(root: str) -> None:
-    """debootstrap mounts /proc and /sys in its target; a failed run can leave them there."""
-    try:
-        with open("/proc/self/mountinfo") as f:
-            points = [line.split()[4] for line in f]
-    except OSError:
-        return
-    for point in sorted((p for p in points if p.startswith(root + "/")), key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-
-
 @dataclass
 class BaseTarball:
     path: str
@@ -98,7 +88,7 @@ def base_tarball(suite: str, arch: str | None = None, cache_dir: str = CACHE_DIR
                              capture_output=True, timeout=DEBOOTSTRAP_TIMEOUT_S, check=False)
         tail = (res.stdout + res.stderr)[-1500:].decode("utf-8", "replace")
         need(res.returncode == 0, f"a Debian {suite} base from {mirror} (debootstrap failed: {tail})")
-        _unmount_below(root)
+        unmount_below(root)
         # What apt downloaded and its package lists are not part of a base image.
         for pattern in ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*"):
             for name in glob.glob(os.path.join(root, pattern)):
@@ -110,7 +100,7 @@ def base_tarball(suite: str, arch: str | None = None, cache_dir: str = CACHE_DIR
         shutil.move(partial, path + f".{os.getpid()}")
         os.replace(path + f".{os.getpid()}", path)  # atomic: a concurrent run sees a whole file or none
     finally:
-        _unmount_below(root)
+        unmount_below(root)
         shutil.rmtree(work, ignore_errors=True)
     return BaseTarball(path, time.monotonic() - started, mirror)
 
