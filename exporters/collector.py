@@ -16,7 +16,7 @@ from ctop.model.frame import Frame
 from .cadvisor import Labeled, cadvisor_families
 from .ctop_families import Health, ebpf_families, health_families, info_families
 from .families import Family, label_text, render
-from .labels import CONTAINER_LABELS, CgroupFilter, container_labels
+from .labels import CONTAINER_LABELS, CgroupFilter, container_labels, next_scrape
 
 FrameSource = Callable[[], Frame]
 BpfStats = Callable[[], tuple[dict[str, float], dict[str, float]]]
@@ -128,6 +128,7 @@ def select_rows(frame: Frame | None, cgroup_filter: CgroupFilter) -> list[Labele
 
 def build_families(collected: Collected, cgroup_filter: CgroupFilter) -> list[Family]:
     """Every family of one scrape, from one collection."""
+    next_scrape()
     frame = collected.frame
     rows = select_rows(frame, cgroup_filter)
     families: list[Family] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
@@ -17,8 +16,44 @@ MAX_LABEL_CHARS = 512
 CONTAINERS_ONLY_KINDS = frozenset({"container", "pod", "root"})
 
 
-@functools.lru_cache(maxsize=1 << 16, typed=True)  # the same names come back every scrape; a hit skips the checks below
+class _Memo:
+    """clean()'s results for the values of this scrape and the one before: live names hit, churned ones age out.
+
+    (An LRU sized for a big node keeps every churned container's labels until it is full: tens of MB.)
+    """
+
+    def __init__(self) -> None:
+        self.now: dict[object, str] = {}
+        self.before: dict[object, str] = {}
+
+    def next_scrape(self) -> None:
+        self.before, self.now = self.now, {}
+
+
+_memo = _Memo()
+
+
+def next_scrape() -> None:
+    """Called once per scrape (build_families): label values not seen in two scrapes are forgotten."""
+    _memo.next_scrape()
+
+
 def clean(value: object) -> str:
+    """clean_value() through the two-scrape memo (the same names come back every scrape)."""
+    key = value if type(value) is str else (type(value), value)  # 1 and 1.0 stay apart
+    try:
+        hit = _memo.now.get(key)
+    except TypeError:  # unhashable: nothing to remember
+        return clean_value(value)
+    if hit is None:
+        hit = _memo.before.get(key)
+        if hit is None:
+            hit = clean_value(value)
+        _memo.now[key] = hit
+    return hit
+
+
+def clean_value(value: object) -> str:
     """A label value that always encodes as UTF-8: undecodable bytes (surrogate escapes) become U+FFFD, other
     control characters (ESC, BEL, CR, C1 CSI...) "?". Quotes, backslashes and newlines are left as they are: the
     exposition writer escapes them.
