@@ -12,10 +12,11 @@ system:
 	./setup.sh test tests/system
 lint:
 	.venv/bin/ruff check ctop bpf exporters tests bench
+	.venv/bin/mypy
 bench:
 	./setup.sh bench
 soak:
 	./setup.sh soak
-# Reinstall the package into .venv after editing sources (fast; no dependency changes).
+# .venv holds an editable install (setup.sh): edits to the working tree need no reinstall.
 install:
-	.venv/bin/pip install -q --no-deps --root-user-action=ignore .
+	.venv/bin/pip install -q --no-deps --root-user-action=ignore -e .

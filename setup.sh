@@ -36,11 +36,12 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import bcc' 2>/dev/null; 
     rm -rf .venv
     /usr/bin/python3 -m venv --system-site-packages .venv
 fi
+# An editable install: the ctop that runs and is tested is always this working tree.
 pipq=(.venv/bin/pip install -q --disable-pip-version-check --root-user-action=ignore)
 if [ "$action" = test ] || [ "$action" = bench ] || [ "$action" = soak ]; then
-    "${pipq[@]}" ".[test]"
+    "${pipq[@]}" -e ".[test]"
 else
-    "${pipq[@]}" .
+    "${pipq[@]}" -e .
 fi
 ln -sf "$here/.venv/bin/ctop" /usr/local/bin/ctop
 
@@ -49,6 +50,7 @@ case "$action" in
     run) exec /usr/local/bin/ctop "$@" ;;
     test)
         .venv/bin/ruff check ctop bpf exporters tests bench
+        .venv/bin/mypy
         exec .venv/bin/pytest "$@" ;;
     bench) exec .venv/bin/python bench/run.py "$@" ;;
     soak) exec .venv/bin/pytest -m soak tests/system/test_soak.py "$@" ;;

@@ -1,44 +1,69 @@
 """eBPF rates for one cgroup from two cumulative readings: run-queue latency, switches, churn, OOM kills.
 
-Keys are the batch JSON keys. With eBPF off every value is None; with eBPF on, a cgroup that had no event is 0.
+Attribute names are the batch JSON keys. A rate is None where there is no previous reading (or the cgroup was
+recreated); with eBPF on, a cgroup that had no event is 0.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from dataclasses import dataclass
 
 from ..ebpf.reading import EbpfCgroupCounters, delta_quantile
 
-RATE_COUNTERS = {
-    "ctx_switches_voluntary_per_s": "nvcsw",
-    "ctx_switches_involuntary_per_s": "nivcsw",
-    "preempted_by_others_per_s": "preempted_by_others",
-    "preempted_by_host_per_s": "preempted_by_host",
-    "forks_per_s": "forks",
-    "execs_per_s": "execs",
-    "exits_per_s": "exits",
-}
-EBPF_KEYS = ("runq_latency_p50_seconds", "runq_latency_p99_seconds", "runq_wait_seconds_per_s",
-             *RATE_COUNTERS, "oom_kills")
+
+@dataclass(frozen=True, slots=True)
+class EbpfRates:
+    """What eBPF measured for one cgroup between two readings (per second unless the name says otherwise)."""
+
+    runq_latency_p50_seconds: float | None = None
+    runq_latency_p99_seconds: float | None = None
+    runq_wait_seconds_per_s: float | None = None
+    ctx_switches_voluntary_per_s: float | None = None
+    ctx_switches_involuntary_per_s: float | None = None
+    preempted_by_others_per_s: float | None = None
+    preempted_by_host_per_s: float | None = None
+    forks_per_s: float | None = None
+    execs_per_s: float | None = None
+    exits_per_s: float | None = None
+    oom_kills: int | None = None  # cumulative since ctop loaded its programs
+
+    @property
+    def ctx_switches_per_s(self) -> float | None:
+        """Voluntary plus involuntary switches; None when neither is known."""
+        v, i = self.ctx_switches_voluntary_per_s, self.ctx_switches_involuntary_per_s
+        return None if v is None and i is None else (v or 0.0) + (i or 0.0)
+
+
+EBPF_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EbpfRates))
 EMPTY = EbpfCgroupCounters()
 
 
+def _per_s(new: int, old: int, seconds: float) -> float | None:
+    delta = new - old
+    return None if delta < 0 else delta / seconds
+
+
 def ebpf_rates(new: EbpfCgroupCounters | None, old: EbpfCgroupCounters | None,
-               seconds: float | None) -> dict[str, Any]:
+               seconds: float | None) -> EbpfRates:
     """Rates between two readings of one cgroup; ``new`` None means "no event yet" (eBPF is on)."""
     new = new or EMPTY
-    rates: dict[str, Any] = dict.fromkeys(EBPF_KEYS)
-    rates["oom_kills"] = new.oom_kills
     if seconds is None or seconds <= 0:
-        return rates
+        return EbpfRates(oom_kills=new.oom_kills)
     if old is not None and old.cgroup_id != new.cgroup_id and new is not EMPTY:
-        return rates  # recreated cgroup: no delta
+        return EbpfRates(oom_kills=new.oom_kills)  # recreated cgroup: no delta
     old = old or EMPTY
-    for key, attr in RATE_COUNTERS.items():
-        delta = getattr(new, attr) - getattr(old, attr)
-        rates[key] = None if delta < 0 else delta / seconds
     waited = new.runq_sum_seconds - old.runq_sum_seconds
-    rates["runq_wait_seconds_per_s"] = None if waited < 0 else waited / seconds
-    rates["runq_latency_p50_seconds"] = delta_quantile(new, old, 0.50)
-    rates["runq_latency_p99_seconds"] = delta_quantile(new, old, 0.99)
-    return rates
+    return EbpfRates(
+        runq_latency_p50_seconds=delta_quantile(new, old, 0.50),
+        runq_latency_p99_seconds=delta_quantile(new, old, 0.99),
+        runq_wait_seconds_per_s=None if waited < 0 else waited / seconds,
+        ctx_switches_voluntary_per_s=_per_s(new.nvcsw, old.nvcsw, seconds),
+        ctx_switches_involuntary_per_s=_per_s(new.nivcsw, old.nivcsw, seconds),
+        preempted_by_others_per_s=_per_s(new.preempted_by_others, old.preempted_by_others, seconds),
+        preempted_by_host_per_s=_per_s(new.preempted_by_host, old.preempted_by_host, seconds),
+        forks_per_s=_per_s(new.forks, old.forks, seconds),
+        execs_per_s=_per_s(new.execs, old.execs, seconds),
+        exits_per_s=_per_s(new.exits, old.exits, seconds),
+        oom_kills=new.oom_kills,
+    )

@@ -40,7 +40,7 @@ def _psi(attr: str, resource: str) -> Getter:
 
 def _ebpf(key: str) -> Getter:
     def get(row: CgroupRow) -> float | None:
-        return None if row.ebpf_rates is None else row.ebpf_rates.get(key)
+        return None if row.ebpf_rates is None else getattr(row.ebpf_rates, key)
     return get
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .ebpf_rates import EbpfRates
 from .sample import CgroupSample, Snapshot
 
 
@@ -67,7 +68,7 @@ class CgroupRow:
     net_tx_bytes_per_s: float | None = None
     # eBPF counters (cumulative, from ctop.ebpf) and rates; None while eBPF is off or not ready.
     ebpf: Any = None
-    ebpf_rates: dict[str, float | None] | None = None
+    ebpf_rates: EbpfRates | None = None
 
     @property
     def path(self) -> str:

@@ -85,14 +85,12 @@ def _pod_text(row: CgroupRow) -> str:
 
 
 def _csw(row: CgroupRow) -> float | None:
-    rates = row.ebpf_rates or {}
-    v, i = rates.get(CSW_VOLUNTARY), rates.get(CSW_INVOLUNTARY)
-    return None if v is None and i is None else (v or 0.0) + (i or 0.0)
+    return None if row.ebpf_rates is None else row.ebpf_rates.ctx_switches_per_s
 
 
 def _name_level(row: CgroupRow) -> Level:
-    rates = row.ebpf_rates or {}
-    return "crit" if row.sample.memory_oom_kills or rates.get("oom_kills") else None
+    ebpf_kills = row.ebpf_rates.oom_kills if row.ebpf_rates is not None else None
+    return "crit" if row.sample.memory_oom_kills or ebpf_kills else None
 
 
 NAME = Column("name", "NAME", 12, 0, lambda row: inert(display_name(row)), display_name, descending=False,

@@ -9,6 +9,7 @@ from typing import Any
 import urwid
 
 from ..ebpf.reading import RUNQ_BUCKET_LOWER_SECONDS, RUNQ_BUCKET_UPPER_SECONDS
+from ..model.ebpf_rates import EBPF_KEYS
 from ..model.fields import FIELDS, FIELDS_BY_KEY, format_value
 from ..model.frame import CgroupRow, Frame
 from .columns import LEVELS
@@ -167,12 +168,9 @@ def _level(key: str, value: Any) -> str | None:
 
 def _ebpf_section(row: CgroupRow, execs: Sequence[Any], ooms: Sequence[Any]) -> list[urwid.Widget]:
     out: list[urwid.Widget] = [_title("eBPF")]
-    rates = row.ebpf_rates or {}
-    if rates:
-        known = [f for f in FIELDS if f.key in rates]
-        pairs = [(f.header, format_value(f, rates[f.key]), _level(f.key, rates[f.key])) for f in known]
-        pairs += [(k, "-" if v is None else f"{v:.4g}", None) for k, v in sorted(rates.items())
-                  if k not in FIELDS_BY_KEY]
+    if row.ebpf_rates is not None:
+        known = [f for f in FIELDS if f.key in EBPF_KEYS]
+        pairs = [(f.header, format_value(f, v := f.get(row)), _level(f.key, v)) for f in known]
         out.append(_grid(pairs, 9, 8))
     else:
         out.append(urwid.Text("rates: -"))

@@ -49,14 +49,16 @@ def test_ebpf_rates_between_readings() -> None:
                               runq_count=30, runq_buckets=(0,) * 5 + (10,) + (0,) * 4 + (20,) + (0,) * 17,
                               oom_kills=1)
     rates = ebpf_rates(new, old, 2.0)
-    assert set(rates) == set(EBPF_KEYS)
-    assert rates["ctx_switches_voluntary_per_s"] == 100 and rates["ctx_switches_involuntary_per_s"] == 20
-    assert rates["forks_per_s"] == 2 and rates["execs_per_s"] == 2 and rates["exits_per_s"] == 2
-    assert rates["runq_wait_seconds_per_s"] == 0.25
-    assert rates["oom_kills"] == 1
-    assert rates["runq_latency_p99_seconds"] is not None and rates["runq_latency_p99_seconds"] > 2**19 * 1e-9
+    assert all(getattr(rates, key) is not None for key in EBPF_KEYS)
+    assert rates.ctx_switches_voluntary_per_s == 100 and rates.ctx_switches_involuntary_per_s == 20
+    assert rates.ctx_switches_per_s == 120
+    assert rates.forks_per_s == 2 and rates.execs_per_s == 2 and rates.exits_per_s == 2
+    assert rates.runq_wait_seconds_per_s == 0.25
+    assert rates.oom_kills == 1
+    assert rates.runq_latency_p99_seconds is not None and rates.runq_latency_p99_seconds > 2**19 * 1e-9
     # No events yet with eBPF on: 0, not "no data"; no previous reading: no rates.
-    assert ebpf_rates(None, None, 1.0)["forks_per_s"] == 0
-    assert ebpf_rates(new, None, None)["forks_per_s"] is None
+    assert ebpf_rates(None, None, 1.0).forks_per_s == 0
+    assert ebpf_rates(new, None, None).forks_per_s is None
+    assert ebpf_rates(new, None, None).ctx_switches_per_s is None
     # A recreated cgroup (new id): no delta.
-    assert ebpf_rates(dataclasses.replace(new, cgroup_id=8), old, 2.0)["forks_per_s"] is None
+    assert ebpf_rates(dataclasses.replace(new, cgroup_id=8), old, 2.0).forks_per_s is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
+from ctop.model.ebpf_rates import EbpfRates
 from ctop.model.frame import CgroupRow, Frame, Identity
 from ctop.model.sample import UNLIMITED, CgroupSample, HostSample, Snapshot
 
@@ -14,7 +15,7 @@ MIB = 1024**2
 
 def make_row(path: str, kind: str = "cgroup", name: str = "", pod: str = "", namespace: str = "", qos: str = "",
              memory: int | None = None, limit: int | None = UNLIMITED, oom_kills: int | None = 0,
-             ebpf: Any = None, ebpf_rates: dict[str, float | None] | None = None, **rates: Any) -> CgroupRow:
+             ebpf: Any = None, ebpf_rates: EbpfRates | None = None, **rates: Any) -> CgroupRow:
     sample = CgroupSample(path=path, inode=zlib.crc32(path.encode()), memory_usage_bytes=memory,
                           memory_inactive_file_bytes=0 if memory is not None else None, memory_limit_bytes=limit,
                           memory_oom_kills=oom_kills, pids_current=3)

@@ -13,6 +13,7 @@ from unit.test_ui_frames import GIB, MIB, POD_A, make_frame, make_row, node_rows
 
 from ctop.batch import BatchOptions
 from ctop.ebpf.reading import EbpfCgroupCounters, ExecRecord, OomKill
+from ctop.model.ebpf_rates import EbpfRates
 from ctop.ui import detail
 from ctop.ui.app import NOT_ROOT, App
 from ctop.ui.feed import Feed
@@ -166,7 +167,7 @@ def test_missing_fields_show_a_dash_never_zero():
     header, row = screen(app)[0], body(app)[0]
     cells = dict(zip(header.split(), row.split()))
     assert cells["RQP99"] == "-" and cells["CPU%▼"] == "-" and cells["MEM"] == "-" and cells["OOMK"] == "-"
-    rates = {"runq_latency_p99_seconds": 0.0042}
+    rates = EbpfRates(runq_latency_p99_seconds=0.0042)
     app = app_with([make_row("/docker/x", "container", name="x", ebpf_rates=rates, memory=MIB)])
     cells = dict(zip(screen(app)[0].split(), body(app)[0].split()))
     assert cells["RQP99"] == "4.2ms"
@@ -266,7 +267,7 @@ def test_detail_view_shows_fields_sparklines_histogram_and_inspect():
     buckets[2] = 7  # [2 us, 4 us)
     counters = EbpfCgroupCounters(cgroup_id=9, runq_buckets=tuple(buckets), runq_count=7)
     rows = [make_row("/docker/d", "container", name="db", memory=100 * MIB, limit=GIB, cpu_percent=float(i),
-                     ebpf=counters, ebpf_rates={"forks_per_s": 3.0}) for i in range(3)]
+                     ebpf=counters, ebpf_rates=EbpfRates(forks_per_s=3.0)) for i in range(3)]
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     calls = []
 
