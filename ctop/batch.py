@@ -8,25 +8,21 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .model.fields import FIELDS, FIELDS_BY_KEY, Field, format_value, sort_rows
+from .model.fields import BATCH_FIELDS, CPU_PERCENT, JSON_FIELDS, Field, format_value, sort_rows
 from .model.filters import RowFilter
 from .model.frame import CgroupRow, Frame
 from .model.safe_text import inert, json_text_safe
-
-TEXT_COLUMNS = ("id", "name", "processes", "pids", "cpu_percent", "cpu_limit_cores", "throttled_percent",
-                "memory_working_set_bytes", "memory_limit_bytes", "io_read_bytes_per_s", "io_write_bytes_per_s",
-                "net_rx_bytes_per_s", "net_tx_bytes_per_s", "runq_latency_p99_seconds")
 
 
 @dataclass(frozen=True)
 class BatchOptions:
     """What to print and how."""
 
-    order: str = "cpu"
+    order: Field = CPU_PERCENT
     reverse: bool = False
     max_depth: int | None = None
     output: str = "text"  # text, json or csv
-    columns: tuple[str, ...] = TEXT_COLUMNS
+    columns: tuple[Field, ...] = BATCH_FIELDS  # of the text table
     row_filter: RowFilter = field(default_factory=RowFilter)
 
 
@@ -34,23 +30,18 @@ def select_rows(frame: Frame, options: BatchOptions) -> list[CgroupRow]:
     """The rows to print, in order."""
     rows = [r for r in frame.rows.values()
             if (options.max_depth is None or r.sample.depth <= options.max_depth) and options.row_filter(r)]
-    return sort_rows(rows, options.order, options.reverse)
+    return sort_rows(rows, options.order.sort_key, options.order.sorts_descending != options.reverse)
 
 
-def row_object(row: CgroupRow, fields: Sequence[Field] = FIELDS) -> dict[str, object]:
-    """A row as a JSON object: every field's key with its value (null for no data)."""
-    return dict(zip([f.key for f in fields], row_values(row, fields)))
-
-
-def row_values(row: CgroupRow, fields: Sequence[Field] = FIELDS) -> list[object]:
-    """Every field's value of a row as json_value gives it (the hot path of -b output: inlined)."""
+def row_values(row: CgroupRow, fields: Sequence[Field] = JSON_FIELDS) -> list[object]:
+    """Every JSON field's value of a row, floats rounded to 4 places (the hot path of -b output)."""
     values = [f.get(row) for f in fields]
     return [round(v, 4) if type(v) is float else v for v in values]
 
 
 def render_json(frame: Frame, options: BatchOptions) -> str:
     """One JSON array of row objects, on one line."""
-    keys = ["time", *(f.key for f in FIELDS)]
+    keys = ["time", *(f.key for f in JSON_FIELDS)]
     stamp = round(frame.snapshot.host.wall_time_s, 3)
     rows = [dict(zip(keys, [stamp, *row_values(r)])) for r in select_rows(frame, options)]
     return json_text_safe(json.dumps(rows, separators=(",", ":"), ensure_ascii=False))
@@ -61,7 +52,7 @@ def render_csv(frame: Frame, options: BatchOptions, header: bool) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if header:
-        writer.writerow(["time", *(f.key for f in FIELDS)])
+        writer.writerow(["time", *(f.key for f in JSON_FIELDS)])
     stamp = round(frame.snapshot.host.wall_time_s, 3)
     for r in select_rows(frame, options):
         writer.writerow([stamp, *("" if v is None else inert(v) if type(v) is str else v for v in row_values(r))])
@@ -70,7 +61,7 @@ def render_csv(frame: Frame, options: BatchOptions, header: bool) -> str:
 
 def render_text(frame: Frame, options: BatchOptions, width: int | None = None) -> str:
     """A table like ``systemd-cgtop -b``: the first column takes what the others leave."""
-    fields = [FIELDS_BY_KEY[k] for k in options.columns]
+    fields = options.columns
     rows = select_rows(frame, options)
     cells = [[inert(format_value(f, f.get(r))) for f in fields] for r in rows]
     widths = [max([len(f.header)] + [len(c[i]) for c in cells]) for i, f in enumerate(fields)]

@@ -15,8 +15,19 @@ from .collector import Collector, CollectorConfig
 from .errors import CtopError
 from .exporter_cmd import exporter_command
 from .inspect_cmd import inspect_command
-from .model.fields import ORDERS
+from .model.fields import FIELDS, ORDER_ALIASES, Field, sort_field
 from .model.filters import parse_filters
+
+ORDER_HELP = ", ".join(sorted(ORDER_ALIASES))
+
+
+def _order(_ctx: click.Context, _param: click.Parameter, value: str) -> Field:
+    """The field ``--order`` names: an alias or any sortable field key; anything else is one sentence."""
+    try:
+        return sort_field(value)
+    except KeyError:
+        raise click.BadParameter(f"'{value}' is not one of {ORDER_HELP}, or a sortable field key listed by "
+                                 "'ctop fields'.") from None
 
 
 def _collector(config: CollectorConfig) -> Collector:
@@ -32,8 +43,8 @@ def _collector(config: CollectorConfig) -> Collector:
               help="Stop after this many refreshes (batch mode; default: run until interrupted).")
 @click.option("-d", "--delay", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
               help="Seconds between refreshes.")
-@click.option("--order", type=click.Choice(sorted(ORDERS)), default="cpu", show_default=True,
-              help="Sort rows by this column.")
+@click.option("--order", default="cpu", show_default=True, callback=_order, metavar="ORDER",
+              help=f"Sort rows by this column: {ORDER_HELP}, or any sortable key of 'ctop fields'.")
 @click.option("-r", "--reverse", is_flag=True, help="Reverse the sort order.")
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Show cgroups at most this deep (0 = the root only; default: all).")
@@ -51,7 +62,7 @@ def _collector(config: CollectorConfig) -> Collector:
               help="Docker Engine API socket (default: /var/run/docker.sock).")
 @click.version_option(__version__, "-V", "--version", prog_name="ctop")
 @click.pass_context
-def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, order: str, reverse: bool,
+def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, order: Field, reverse: bool,
         depth: int | None, as_json: bool, as_csv: bool, cgroup_root: str, proc_root: str, filters: tuple[str, ...],
         no_ebpf: bool, no_containers: bool, docker_socket: str | None) -> None:
     """Live CPU, memory, IO and limits of every cgroup, container and pod on this node.
@@ -147,13 +158,39 @@ def doctor(obj: dict[str, str], as_json: bool) -> None:
         sys.exit(1)
 
 
-@cli.command()
-def fields() -> None:
-    """List every field: its JSON/CSV key, table header, unit and meaning."""
-    from .model.fields import FIELDS
+def _field_notes(f: Field) -> str:
+    """What else there is to know about a field, in brackets after its meaning; empty when nothing."""
+    notes = []
+    if not f.in_json:
+        notes.append("interactive list only")
+    if f.order:
+        notes.append(f"--order {f.order}")
+    if f.hotkey:
+        notes.append(f"key {f.hotkey}")
+    if not f.sortable:
+        notes.append("not a sort key")
+    if f.metric:
+        notes.append(f"metric {f.metric}")
+    return f"  [{'; '.join(notes)}]" if notes else ""
 
-    for f in FIELDS:
-        click.echo(f"{f.key:<28} {f.header:<9} {f.unit or 'text':<12} {f.description}")
+
+def _field_record(f: Field) -> dict[str, object]:
+    return {"key": f.key, "header": f.header, "unit": f.unit, "description": f.description, "json": f.in_json,
+            "sortable": f.sortable, "descending": f.sorts_descending, "order": f.order or None,
+            "hotkey": f.hotkey or None, "list_column": f.listable, "shown_by_default": f.place is not None,
+            "batch_column": f.batch is not None, "metric": f.metric or None}
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print every field and all its properties as a JSON array.")
+def fields(as_json: bool) -> None:
+    """List every field: its JSON/CSV key, table header, unit and meaning, then how to sort by it and the
+    exporter metric that carries it. The JSON/CSV keys come first, in their order."""
+    if as_json:
+        click.echo(json.dumps([_field_record(f) for f in FIELDS]))
+        return
+    for f in sorted(FIELDS, key=lambda f: not f.in_json):
+        click.echo(f"{f.key:<28} {f.header:<9} {f.unit or 'text':<12} {f.description}{_field_notes(f)}")
 
 
 cli.add_command(inspect_command)

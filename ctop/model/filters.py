@@ -1,24 +1,19 @@
-"""Row filters (``--filter``): ``key=value`` on name, pod, namespace, runtime, qos, kind, image, id, or plain text."""
+"""Row filters (``--filter``): ``key=value`` on the text fields that have a filter key (Field.filter), or plain text."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import CtopError
+from .fields import FIELDS, Field
 from .frame import CgroupRow
 
-FILTER_KEYS: dict[str, Callable[[CgroupRow], str]] = {
-    "name": lambda r: r.identity.name,
-    "pod": lambda r: r.identity.pod,
-    "namespace": lambda r: r.identity.namespace,
-    "runtime": lambda r: r.identity.runtime,
-    "qos": lambda r: r.identity.qos_class,
-    "kind": lambda r: r.identity.kind,
-    "image": lambda r: r.identity.image,
-    "container": lambda r: r.identity.container,
-    "id": lambda r: r.sample.path,
-}
+FILTER_KEYS: dict[str, Field] = {f.filter: f for f in FIELDS if f.filter}
+
+
+def _text(field: Field, row: CgroupRow) -> str:
+    value = field.get(row)
+    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)
@@ -34,7 +29,7 @@ class RowFilter:
                 haystack = (row.identity.name, row.identity.pod, row.identity.namespace, row.sample.path)
                 if not any(value in h.lower() for h in haystack):
                     return False
-            elif value not in FILTER_KEYS[key](row).lower():
+            elif value not in _text(FILTER_KEYS[key], row).lower():
                 return False
         return True
 

@@ -10,15 +10,16 @@ from typing import Any
 import urwid
 
 from ..batch import BatchOptions
+from ..model import fields
 from ..model.frame import CgroupRow, Frame
 from . import detail, keys
-from .columns import COLUMNS, COLUMNS_BY_KEY, ORDER_COLUMNS
+from .columns import COLUMNS, COLUMNS_BY_KEY, DEFAULT_COLUMNS, NAME, Column, legend, sort_column
 from .feed import Feed, inspect_async
 from .history import History
 from .table import VIEWS, VIEWS_BY_KEY, DisplayRow, select
 from .text import inert
 from .themes import no_color, palette
-from .widgets import HeaderWidget, Layout, MessageRow, RowWidget
+from .widgets import HeaderWidget, Layout, MessageRow, RowWidget, Size
 
 Inspect = Callable[[CgroupRow], dict]
 DELAYS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -42,11 +43,11 @@ class Root(urwid.WidgetPlaceholder):
         super().__init__(widget)
         self.app = app
 
-    def keypress(self, size: tuple[int, int], key: str) -> str | None:
-        key = super().keypress(size, key)
-        if key is None:
+    def keypress(self, size: Size, key: str) -> str | None:
+        unused = super().keypress(size, key)
+        if unused is None:
             return None
-        return None if self.app.handle_key(key) else key
+        return None if self.app.handle_key(unused) else unused
 
 
 class App:
@@ -66,7 +67,7 @@ class App:
         self.view = VIEWS_BY_KEY["containers"]
         self.needle = ""
         self.tree = False
-        self.sort_key = ORDER_COLUMNS.get(options.order, "cpu_percent")
+        self.sort_key = sort_column(options.order).key
         self.reverse = options.reverse
         self.screen = "list"  # list, detail, help, columns, filter
         self.detail_path: str | None = None
@@ -78,9 +79,10 @@ class App:
         self.on_quit: Callable[[], None] = lambda: None
         self.quit_requested = False
 
-        self.layout = Layout(COLUMNS)
+        self.layout = Layout(DEFAULT_COLUMNS)
         self.header = HeaderWidget(self.layout, self.sort_by_click)
-        self.walker = urwid.SimpleFocusListWalker([MessageRow("Collecting the first refresh…")])
+        self.walker: urwid.SimpleFocusListWalker[urwid.AbstractFlowWidget] = urwid.SimpleFocusListWalker(
+            [MessageRow("Collecting the first refresh…")])
         self.listbox = urwid.ListBox(self.walker)
         self.status = urwid.Text("", wrap="clip")
         self.notice = urwid.Text("")
@@ -88,9 +90,10 @@ class App:
         urwid.connect_signal(self.filter_edit, "change", self._filter_changed)
         self.footer = urwid.Pile([self.notice, urwid.AttrMap(self.status, "status")])
         self.main = urwid.Frame(self.listbox, header=self.header, footer=self.footer)
-        self.detail_walker = urwid.SimpleFocusListWalker([])
+        self.detail_walker: urwid.SimpleFocusListWalker[urwid.AbstractFlowWidget] = urwid.SimpleFocusListWalker([])
         self.detail_box = urwid.ListBox(self.detail_walker)
-        self.detail_frame = urwid.Frame(self.detail_box, footer=self.footer)
+        self.detail_frame: urwid.Frame[urwid.ListBox, urwid.AbstractFlowWidget, urwid.Pile] = urwid.Frame(
+            self.detail_box, footer=self.footer)
         self.top = Root(self, self.main)
         self._sync_layout()
         self.refresh()
@@ -118,8 +121,8 @@ class App:
 
     # -- drawing -----------------------------------------------------------------------------------------------
 
-    def _sort_column(self) -> Any:
-        return COLUMNS_BY_KEY.get(self.sort_key, COLUMNS_BY_KEY["cpu_percent"])
+    def _sort_column(self) -> Column:
+        return COLUMNS_BY_KEY.get(self.sort_key) or sort_column(fields.CPU_PERCENT)
 
     def _sync_layout(self) -> None:
         col = self._sort_column()
@@ -133,7 +136,7 @@ class App:
         focused = self.focused_path()
         self.displayed = select(self.frame, self.view, self.needle, col.sort, col.descending != self.reverse,
                                 self.tree)
-        widgets: list[urwid.Widget]
+        widgets: list[urwid.AbstractFlowWidget]
         if self.frame is None:
             widgets = [MessageRow("Collecting the first refresh…")]
         elif not self.displayed:
@@ -283,14 +286,14 @@ class App:
 
     def do_columns(self, _: str = "") -> None:
         shown = {c.key for c in self.layout.visible}
-        boxes: list[urwid.Widget] = [urwid.Text(("title", "Columns (space toggles, Esc closes)"))]
+        boxes: list[urwid.AbstractFlowWidget] = [urwid.Text(("title", "Columns (space toggles, Esc closes)"))]
         for col in COLUMNS:
             label = f"{col.header:<14} {col.description}"
-            box = urwid.CheckBox(label, state=col.key in shown, on_state_change=self._toggle_column,
-                                 user_data=col.key)
-            if col is COLUMNS[0]:
-                box = urwid.Text(f"[X] {label}")  # the name column is always shown
-            boxes.append(box)
+            if col is NAME:
+                boxes.append(urwid.Text(f"[X] {label}"))  # the name column is always shown
+                continue
+            boxes.append(urwid.CheckBox(label, state=col.key in shown, on_state_change=self._toggle_column,
+                                        user_data=col.key))
         self._overlay(urwid.ListBox(urwid.SimpleFocusListWalker(boxes)), "columns")
 
     def _toggle_column(self, _box: urwid.CheckBox, state: bool, key: str) -> None:
@@ -301,11 +304,14 @@ class App:
         self.refresh()
 
     def do_help(self, _: str = "") -> None:
-        lines: list[urwid.Widget] = [urwid.Text(("title", "ctop keys (Esc closes)")), urwid.Divider()]
+        lines: list[urwid.AbstractFlowWidget] = [urwid.Text(("title", "ctop keys (Esc closes)")), urwid.Divider()]
         for names, meaning in keys.help_lines():
             lines.append(urwid.Text([("key", f"{names:<14}"), " ", meaning]))
         lines += [urwid.Divider(), urwid.Text("Arrows, PgUp/PgDn, Home/End move; a click on a heading sorts."),
-                  urwid.Text("Colours: yellow = near a limit or throttled, red = at the limit or OOM-killed.")]
+                  urwid.Text("Colours: yellow = near a limit or throttled, red = at the limit or OOM-killed."),
+                  urwid.Divider(), urwid.Text(("title", "Columns shown (c chooses)"))]
+        for header, meaning in legend(self.layout.visible):
+            lines.append(urwid.Text([("key", f"{header:<14}"), " ", meaning]))
         self._overlay(urwid.ListBox(urwid.SimpleFocusListWalker(lines)), "help")
 
     def _overlay(self, body: urwid.Widget, screen: str) -> None:
@@ -371,10 +377,11 @@ class App:
         self.on_quit()
 
 
-def _raw_screen() -> urwid.BaseScreen:
+def _raw_screen() -> urwid.display.raw.Screen:
     display = getattr(urwid, "display", None)  # urwid >= 2.4; older releases have urwid.raw_display
-    raw = display.raw if display is not None else urwid.raw_display
-    return raw.Screen()
+    raw = display.raw if display is not None else getattr(urwid, "raw_display")  # noqa: B009
+    screen: urwid.display.raw.Screen = raw.Screen()
+    return screen
 
 
 def run_app(collector: Any, options: BatchOptions, delay: float, *, inspect: Inspect | None = None) -> None:

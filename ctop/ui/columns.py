@@ -1,131 +1,90 @@
-"""The columns of the main list: which fields of the shared table they show, their priority and colour rules."""
+"""The columns of the main list, derived from the field table: their order, widths, priorities and cell text."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from ..model.fields import FIELDS_BY_KEY, ORDERS, Field, display_name, format_value
+from ..model import fields
+from ..model.fields import Field, Level, SortValue, format_value
 from ..model.frame import CgroupRow
 from .text import inert
 
-# Keys of the eBPF rates the collector puts in CgroupRow.ebpf_rates (fields of the shared table).
-RUNQ_P99 = "runq_latency_p99_seconds"
-CSW_VOLUNTARY = "ctx_switches_voluntary_per_s"
-CSW_INVOLUNTARY = "ctx_switches_involuntary_per_s"
+HIDDEN_PRIORITY = 10  # a column the user added from the chooser goes first when the terminal is narrow
 
 
-def field(key: str) -> Field:
-    return FIELDS_BY_KEY[key]
-
-
-Level = str | None  # None, "warn" or "crit": the palette entries of a cell that needs attention
-
-
-def _threshold(warn: float, crit: float) -> Callable[[Any], Level]:
-    def level(value: Any) -> Level:
-        if value is None:
-            return None
-        return "crit" if value >= crit else "warn" if value >= warn else None
-    return level
-
-
-# Colour rules keyed by field key: near a limit, throttled, OOM-killed, waiting for a CPU.
-LEVELS: dict[str, Callable[[Any], Level]] = {
-    "cpu_limit_percent": _threshold(80.0, 95.0),
-    "throttled_percent": _threshold(5.0, 25.0),
-    "memory_limit_percent": _threshold(80.0, 95.0),
-    "memory_oom_kills": _threshold(1, 1),
-    RUNQ_P99: _threshold(0.005, 0.050),
-}
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Column:
-    """One column of the main list.
+    """One column of the main list: a field of the table with its width and narrow-terminal priority.
 
-    ``priority``: lower is kept longer when the terminal is narrow (0 is never dropped). ``sort`` gives the sort
-    key (None sorts last) and ``descending`` its natural direction. ``hotkey`` sorts by this column.
+    ``priority``: lower is kept longer when the terminal is narrow (0 is never dropped).
     """
 
-    key: str
-    header: str
+    field: Field
     width: int
     priority: int
-    text: Callable[[CgroupRow], str]
-    sort: Callable[[CgroupRow], Any]
-    descending: bool = True
-    level: Callable[[CgroupRow], Level] = lambda row: None
-    align: str = "right"
-    description: str = ""
-    hotkey: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.field.key
+
+    @property
+    def header(self) -> str:
+        return self.field.header
+
+    @property
+    def description(self) -> str:
+        return self.field.description
+
+    @property
+    def descending(self) -> bool:
+        return self.field.sorts_descending
+
+    @property
+    def align(self) -> str:
+        return "left" if self.field.unit == "" else "right"
+
+    def text(self, row: CgroupRow) -> str:
+        return inert(format_value(self.field, self.field.get(row)))
+
+    def sort(self, row: CgroupRow) -> SortValue:
+        return self.field.sort_key(row)
+
+    def level(self, row: CgroupRow) -> Level:
+        return fields.level(self.field, row)
 
 
-def field_column(key: str, priority: int, hotkey: str = "", width: int | None = None,
-                 order: str | None = None, level_key: str | None = None) -> Column:
-    """A column showing one shared field; ``order`` names a shared sort order, ``level_key`` a colour rule."""
-    f = field(key)
-    rule = LEVELS.get(level_key or key)
-    level_field = field(level_key) if level_key else f
-    sort = ORDERS[order][0] if order else f.get
-    return Column(
-        key=key, header=f.header, width=max(width or f.width, len(f.header) + 1), priority=priority,
-        text=lambda row: inert(format_value(f, f.get(row))), sort=sort,
-        level=(lambda row: rule(level_field.get(row))) if rule else (lambda row: None),
-        align="left" if f.unit == "" else "right", description=f.description, hotkey=hotkey,
-    )
+def _column(f: Field) -> Column:
+    priority = HIDDEN_PRIORITY if f.priority is None else f.priority
+    return Column(f, max(f.width, len(f.header) + 1), priority)
 
 
-def _pod_text(row: CgroupRow) -> str:
-    ident = row.identity
-    if not ident.pod and not ident.namespace:
-        return "-"
-    return inert(f"{ident.namespace or '-'}/{ident.pod or '-'}")
-
-
-def _csw(row: CgroupRow) -> float | None:
-    return None if row.ebpf_rates is None else row.ebpf_rates.ctx_switches_per_s
-
-
-def _name_level(row: CgroupRow) -> Level:
-    ebpf_kills = row.ebpf_rates.oom_kills if row.ebpf_rates is not None else None
-    return "crit" if row.sample.memory_oom_kills or ebpf_kills else None
-
-
-NAME = Column("name", "NAME", 12, 0, lambda row: inert(display_name(row)), display_name, descending=False,
-              level=_name_level, align="left", description="container, unit or pod name; the cgroup path when unknown",
-              hotkey="N")
-
-COLUMNS: tuple[Column, ...] = (
-    NAME,
-    Column("pod", "NAMESPACE/POD", 20, 6, _pod_text, lambda r: (r.identity.namespace, r.identity.pod) if
-           (r.identity.pod or r.identity.namespace) else None, descending=False, align="left",
-           description="Kubernetes namespace and pod"),
-    field_column("qos_class", 7, width=10),
-    field_column("cpu_percent", 0, "P", width=6, order="cpu"),
-    field_column("cpu_limit_percent", 3, "L", order="limit"),
-    field_column("throttled_percent", 2, "T", width=5, order="throttle"),
-    field_column("memory_working_set_bytes", 0, "M", width=7, order="memory", level_key="memory_limit_percent"),
-    field_column("memory_limit_bytes", 4, width=7),
-    field_column("memory_limit_percent", 1),
-    field_column(RUNQ_P99, 3, "Q", width=7),
-    Column("csw", "CSW/s", 6, 6, lambda r: format_value(field(CSW_VOLUNTARY), _csw(r)), _csw,
-           description="context switches per second (voluntary + involuntary), from eBPF"),
-    field_column("net_rx_bytes_per_s", 5, order="net"),
-    field_column("net_tx_bytes_per_s", 5),
-    field_column("io_read_bytes_per_s", 4, "I", order="io"),
-    field_column("io_write_bytes_per_s", 4),
-    field_column("pids", 2, width=5, order="pids"),
-    field_column("memory_oom_kills", 1, "K", width=4),
-)
-
+# Every column the chooser offers, left to right: the default ones in their places, then the rest in table order.
+COLUMNS: tuple[Column, ...] = tuple(_column(f) for f in sorted(
+    (f for f in fields.FIELDS if f.listable), key=lambda f: (f.place is None, f.place or 0)))
 COLUMNS_BY_KEY: dict[str, Column] = {c.key: c for c in COLUMNS}
+DEFAULT_COLUMNS: tuple[Column, ...] = tuple(c for c in COLUMNS if c.field.place is not None)
+NAME = COLUMNS_BY_KEY[fields.DISPLAY_NAME.key]
 
-# The sort orders of ``ctop --order`` and the column each starts on.
-ORDER_COLUMNS = {"cpu": "cpu_percent", "memory": "memory_working_set_bytes", "io": "io_read_bytes_per_s",
-                 "pids": "pids", "throttle": "throttled_percent", "limit": "cpu_limit_percent",
-                 "net": "net_rx_bytes_per_s", "name": "name", "path": "name"}
+
+def sort_column(order: Field) -> Column:
+    """The list column an ``--order`` field sorts by; CPU % when the list cannot show that field."""
+    return COLUMNS_BY_KEY.get(order.key, COLUMNS_BY_KEY[fields.CPU_PERCENT.key])
+
+
+def colour_rule(f: Field) -> str:
+    """The colour rule of a field in words ("yellow from 80.0, red from 95.0"); empty when it has none."""
+    rule = f.colour
+    if rule is None:
+        return ""
+    judged = [fields.FIELDS_BY_KEY[k] for k in rule.on] or [f]
+    on = " or ".join(j.header for j in judged) + " " if rule.on else ""
+    warn, crit = format_value(judged[0], rule.warn), format_value(judged[0], rule.crit)
+    return f"red from {on}{crit}" if rule.warn >= rule.crit else f"yellow from {on}{warn}, red from {crit}"
+
+
+def legend(columns: list[Column]) -> list[tuple[str, str]]:
+    """(header, meaning and colour rule) of each column, for the help screen."""
+    return [(c.header, c.description + (f" ({rule})" if (rule := colour_rule(c.field)) else "")) for c in columns]
 
 
 def fit_columns(visible: list[Column], width: int, name_min: int = 20) -> list[tuple[Column, int]]:

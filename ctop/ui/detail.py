@@ -9,17 +9,19 @@ from typing import Any
 import urwid
 
 from ..ebpf.reading import RUNQ_BUCKET_LOWER_SECONDS, RUNQ_BUCKET_UPPER_SECONDS
+from ..model import fields
 from ..model.ebpf_rates import EBPF_KEYS
-from ..model.fields import FIELDS, FIELDS_BY_KEY, format_value
+from ..model.fields import JSON_FIELDS, Field, format_value
 from ..model.frame import CgroupRow, Frame
-from .columns import LEVELS
 from .history import History
 from .text import format_duration, inert
 from .widgets import Sparkline
 
 BAR_WIDTH = 30
 # Text fields the identity block at the top already shows.
-SHOWN = frozenset({"name", "kind", "runtime", "container_id", "image", "pod", "namespace", "container", "qos_class"})
+SHOWN = frozenset({fields.NAME, fields.KIND, fields.RUNTIME, fields.CONTAINER_ID, fields.IMAGE, fields.POD,
+                   fields.NAMESPACE, fields.CONTAINER, fields.QOS_CLASS})
+EBPF_FIELDS: tuple[Field, ...] = tuple(f for f in JSON_FIELDS if f.key in EBPF_KEYS)
 MAX_LOG_LINES = 10
 
 
@@ -36,8 +38,8 @@ def _title(text: str) -> urwid.Widget:
     return urwid.Text(("title", inert(text)))
 
 
-def _pairs(pairs: Sequence[tuple[str, str, str | None]], key_width: int = 20) -> list[urwid.Widget]:
-    out: list[urwid.Widget] = []
+def _pairs(pairs: Sequence[tuple[str, str, str | None]], key_width: int = 20) -> list[urwid.AbstractFlowWidget]:
+    out: list[urwid.AbstractFlowWidget] = []
     for key, value, level in pairs:
         out.append(urwid.Text([("key", inert(key).ljust(key_width)), " ", (level, inert(value) or "-")]))
     return out
@@ -119,12 +121,12 @@ def ebpf_logs(frame: Frame | None, path: str) -> tuple[list[Any], list[Any]]:
 
 
 def build(row: CgroupRow, history: History, inspected: Any, gone: bool, execs: Sequence[Any] = (),
-          ooms: Sequence[Any] = ()) -> list[urwid.Widget]:
+          ooms: Sequence[Any] = ()) -> list[urwid.AbstractFlowWidget]:
     """The widgets of the detail view for ``row``; ``inspected`` is the inspect dict, an error text, or None;
     ``execs`` and ``ooms`` are the recent eBPF exec and OOM-kill records of this cgroup."""
     ident = row.identity
     path = row.sample.path
-    out: list[urwid.Widget] = [_title(f"{ident.name or path}  ({path})")]
+    out: list[urwid.AbstractFlowWidget] = [_title(f"{ident.name or path}  ({path})")]
     if gone:
         out.append(urwid.Text(("crit", "This cgroup no longer exists; the values are its last ones.")))
     out.append(urwid.Divider())
@@ -137,10 +139,10 @@ def build(row: CgroupRow, history: History, inspected: Any, gone: bool, execs: S
         out.append(urwid.Text(("key", "labels")))
         out += [urwid.Text("  " + inert(f"{k}={v}")) for k, v in sorted(ident.labels.items())]
     out.append(urwid.Divider())
-    cpu_now = format_value(FIELDS_BY_KEY["cpu_percent"], row.cpu_percent)
-    mem_now = format_value(FIELDS_BY_KEY["memory_working_set_bytes"], row.sample.working_set_bytes)
-    limit = FIELDS_BY_KEY["memory_limit_bytes"].get(row)
-    mem_top = float(limit) if limit else None
+    cpu_now = format_value(fields.CPU_PERCENT, row.cpu_percent)
+    mem_now = format_value(fields.MEMORY_WORKING_SET_BYTES, row.sample.working_set_bytes)
+    limit = fields.MEMORY_LIMIT_BYTES.get(row)
+    mem_top = float(limit) if isinstance(limit, (int, float)) and limit else None
     cpu_top = row.cpu_limit_cores * 100 if row.cpu_limit_cores else None
     out.append(Sparkline(f"CPU % {cpu_now:>7} ", history.cpu.get(path, ()), cpu_top))
     out.append(Sparkline(f"MEM   {mem_now:>7} ", history.memory.get(path, ()), mem_top))
@@ -154,23 +156,17 @@ def build(row: CgroupRow, history: History, inspected: Any, gone: bool, execs: S
         out += [urwid.Text(line) for line in _inspect_lines(inspected)]
     out.append(urwid.Divider())
     out.append(_title("Fields"))
-    texts = [(f.header, format_value(f, f.get(row)), None) for f in FIELDS if f.unit == "" and f.key not in SHOWN]
-    numbers = [(f.header, format_value(f, v := f.get(row)), _level(f.key, v)) for f in FIELDS if f.unit != ""]
+    texts = [(f.header, format_value(f, f.get(row)), None) for f in JSON_FIELDS if f.unit == "" and f not in SHOWN]
+    numbers = [(f.header, format_value(f, f.get(row)), fields.level(f, row)) for f in JSON_FIELDS if f.unit != ""]
     out += _pairs(texts, 10)
     out.append(_grid(numbers, 9, 9))
     return out
 
 
-def _level(key: str, value: Any) -> str | None:
-    rule = LEVELS.get(key)
-    return rule(value) if rule else None
-
-
-def _ebpf_section(row: CgroupRow, execs: Sequence[Any], ooms: Sequence[Any]) -> list[urwid.Widget]:
-    out: list[urwid.Widget] = [_title("eBPF")]
+def _ebpf_section(row: CgroupRow, execs: Sequence[Any], ooms: Sequence[Any]) -> list[urwid.AbstractFlowWidget]:
+    out: list[urwid.AbstractFlowWidget] = [_title("eBPF")]
     if row.ebpf_rates is not None:
-        known = [f for f in FIELDS if f.key in EBPF_KEYS]
-        pairs = [(f.header, format_value(f, v := f.get(row)), _level(f.key, v)) for f in known]
+        pairs = [(f.header, format_value(f, f.get(row)), fields.level(f, row)) for f in EBPF_FIELDS]
         out.append(_grid(pairs, 9, 8))
     else:
         out.append(urwid.Text("rates: -"))

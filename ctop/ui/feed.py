@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ..model.frame import CgroupRow, Frame
@@ -76,7 +77,11 @@ class Feed:
             with self._wake:
                 wait = min(self._delay, FIRST_RATES_S) if count == 1 else self._delay
                 delay_then = self._delay
-                self._wake.wait_for(lambda d=delay_then: self._stopped or self._delay != d, timeout=wait)
+                self._wake.wait_for(partial(self._woken, delay_then), timeout=wait)
+
+    def _woken(self, delay_then: float) -> bool:
+        """Whether the wait between refreshes should end early: stopped, or the delay changed."""
+        return self._stopped or self._delay != delay_then
 
 
 def inspect_async(inspect: Callable[[CgroupRow], dict], row: CgroupRow, post: Post) -> threading.Thread:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .columns import COLUMNS
+
 
 @dataclass(frozen=True)
 class Binding:
@@ -16,15 +18,13 @@ class Binding:
     where: str = "list"
 
 
+# The sort hotkeys come from the field table (Field.hotkey), in the order of the list's columns.
+SORT_BINDINGS: tuple[Binding, ...] = tuple(
+    Binding((c.field.hotkey,), "sort_column", f"sort by {c.field.label or c.header}", c.key)
+    for c in COLUMNS if c.field.hotkey)
+
 BINDINGS: tuple[Binding, ...] = (
-    Binding(("P",), "sort_column", "sort by CPU %", "cpu_percent"),
-    Binding(("M",), "sort_column", "sort by memory (working set)", "memory_working_set_bytes"),
-    Binding(("N",), "sort_column", "sort by name", "name"),
-    Binding(("T",), "sort_column", "sort by throttled %", "throttled_percent"),
-    Binding(("I",), "sort_column", "sort by IO (read + write)", "io_read_bytes_per_s"),
-    Binding(("L",), "sort_column", "sort by CPU % of limit", "cpu_limit_percent"),
-    Binding(("Q",), "sort_column", "sort by run-queue latency p99", "runq_latency_p99_seconds"),
-    Binding(("K",), "sort_column", "sort by OOM kills", "memory_oom_kills"),
+    *SORT_BINDINGS,
     Binding(("<", ","), "sort_move", "sort by the column to the left", "-1"),
     Binding((">", "."), "sort_move", "sort by the column to the right", "1"),
     Binding(("r", "R"), "reverse", "reverse the sort order"),

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from ..model.fields import display_name
+from ..model.fields import SortGetter, display_name
+from ..model.fields import sort_rows as sort_key_rows
 from ..model.frame import CgroupRow, Frame
 from .text import inert
 
@@ -65,27 +64,13 @@ def matches(row: CgroupRow, needle: str) -> bool:
     return any(needle in h.lower() for h in haystack if h)
 
 
-def sort_key_rows(rows: Iterable[CgroupRow], key: Callable[[CgroupRow], Any], descending: bool) -> list[CgroupRow]:
-    """Rows by ``key``; rows without a value go last whatever the direction, ties by path (as batch output)."""
-    rows = list(rows)
-    known = [(key(r), r) for r in rows]
-    present = [(k, r) for k, r in known if k is not None]
-    absent = [r for k, r in known if k is None]
-    try:
-        present.sort(key=lambda kr: (kr[0], kr[1].sample.path), reverse=descending)
-    except TypeError:  # mixed types in one column: order by their text instead
-        present.sort(key=lambda kr: (str(kr[0]), kr[1].sample.path), reverse=descending)
-    absent.sort(key=lambda r: r.sample.path)
-    return [r for _, r in present] + absent
-
-
 def parent_path(path: str) -> str | None:
     if path == "/":
         return None
     return path.rsplit("/", 1)[0] or "/"
 
 
-def select(frame: Frame | None, view: View, needle: str, key: Callable[[CgroupRow], Any], descending: bool,
+def select(frame: Frame | None, view: View, needle: str, key: SortGetter, descending: bool,
            tree: bool) -> list[DisplayRow]:
     """The rows to list, in order."""
     if frame is None:
@@ -96,7 +81,7 @@ def select(frame: Frame | None, view: View, needle: str, key: Callable[[CgroupRo
     return _tree(frame.rows, chosen, view, key, descending)
 
 
-def _tree(rows: dict[str, CgroupRow], chosen: list[CgroupRow], view: View, key: Callable[[CgroupRow], Any],
+def _tree(rows: dict[str, CgroupRow], chosen: list[CgroupRow], view: View, key: SortGetter,
           descending: bool) -> list[DisplayRow]:
     """Chosen rows under their nearest shown ancestor; ancestors of the view's tree kinds are shown as context."""
     shown: dict[str, bool] = {r.sample.path: False for r in chosen}  # path -> is context

@@ -6,11 +6,21 @@ from collections.abc import Callable, Sequence
 
 import urwid
 
-from .columns import NAME, Column, Level, fit_columns
+from ..model.fields import Level
+from .columns import NAME, Column, fit_columns
 from .history import sparkline
 from .table import DisplayRow, label
 from .text import fit, pad
 from .themes import FOCUS_MAP
+
+Size = tuple[()] | tuple[int] | tuple[int, int]  # what urwid passes to render, keypress and mouse_event
+
+
+def columns_of(size: Size) -> int:
+    """The width urwid renders a flow widget at (a fixed-size widget has none)."""
+    if len(size) == 0:
+        raise ValueError("ctop's widgets are flow widgets: urwid must give them a width")
+    return size[0]
 
 
 class Layout:
@@ -85,19 +95,20 @@ class RowWidget(urwid.Widget):
             parts.append((attr, _cell(text, col, w, self.display.prefix)))
         return parts
 
-    def render(self, size: tuple[int], focus: bool = False) -> urwid.Canvas:
-        (maxcol,) = size
+    def render(self, size: Size, focus: bool = False) -> urwid.Canvas:
+        maxcol = columns_of(size)
         markup = self.markup(maxcol, focus)
         used = sum(urwid.calc_width(t, 0, len(t)) for _, t in markup)
         if used < maxcol:
             markup.append(("focus" if focus else None, " " * (maxcol - used)))
         canvas = urwid.Text(markup, wrap="clip").render((maxcol,))
-        if focus:
-            canvas = urwid.CompositeCanvas(canvas)
-            canvas.cursor = None
-        return canvas
+        if not focus:
+            return canvas
+        focused = urwid.CompositeCanvas(canvas)
+        focused.cursor = None
+        return focused
 
-    def keypress(self, size: tuple[int], key: str) -> str:
+    def keypress(self, size: Size, key: str) -> str:
         return key
 
 
@@ -121,8 +132,8 @@ class HeaderWidget(urwid.Widget):
     def changed(self) -> None:
         self._invalidate()
 
-    def render(self, size: tuple[int], focus: bool = False) -> urwid.Canvas:
-        (maxcol,) = size
+    def render(self, size: Size, focus: bool = False) -> urwid.Canvas:
+        maxcol = columns_of(size)
         parts: list[tuple[str, str]] = []
         for i, (col, w) in enumerate(self.layout.fit(maxcol)):
             title = col.header
@@ -146,9 +157,9 @@ class HeaderWidget(urwid.Widget):
             start += w + 1
         return None
 
-    def mouse_event(self, size: tuple[int], event: str, button: int, col: int, row: int, focus: bool) -> bool:
+    def mouse_event(self, size: Size, event: str, button: int, col: int, row: int, focus: bool) -> bool:
         if event == "mouse press" and button == 1:
-            key = self.column_at(size[0], col)
+            key = self.column_at(columns_of(size), col)
             if key is not None:
                 self.on_click(key)
                 return True
@@ -169,8 +180,8 @@ class Sparkline(urwid.Widget):
     def rows(self, size: tuple[int], focus: bool = False) -> int:
         return 1
 
-    def render(self, size: tuple[int], focus: bool = False) -> urwid.Canvas:
-        (maxcol,) = size
+    def render(self, size: Size, focus: bool = False) -> urwid.Canvas:
+        maxcol = columns_of(size)
         head = pad(self.label_text, min(maxcol, len(self.label_text)))
         room = maxcol - len(head)
         markup: list[tuple[str | None, str]] = [(None, head), ("spark", sparkline(self.values, room, self.top))]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from unit.test_ui_frames import POD_A, POD_B, make_frame, make_row, node_rows
 
+from ctop.model import fields
 from ctop.ui import keys
 from ctop.ui.app import DELAYS, App, _nearest_delay
-from ctop.ui.columns import COLUMNS, COLUMNS_BY_KEY, NAME, fit_columns
+from ctop.ui.columns import COLUMNS, COLUMNS_BY_KEY, DEFAULT_COLUMNS, NAME, fit_columns
 from ctop.ui.detail import histogram_lines, runq_buckets
 from ctop.ui.history import History, sparkline
 from ctop.ui.table import VIEWS_BY_KEY, label, select, sort_key_rows
@@ -19,7 +20,7 @@ def paths(displayed):
 
 
 def cpu():
-    col = COLUMNS_BY_KEY["cpu_percent"]
+    col = COLUMNS_BY_KEY[fields.CPU_PERCENT.key]
     return col.sort
 
 
@@ -45,20 +46,28 @@ def test_format_duration_picks_a_readable_unit():
 
 @pytest.mark.parametrize("cols", [40, 60, 80, 100, 132, 200])
 def test_columns_fill_the_width_exactly_and_keep_name_cpu_and_memory(cols):
-    fitted = fit_columns(list(COLUMNS), cols)
-    keys_ = [c.key for c, _ in fitted]
-    assert {"name", "cpu_percent", "memory_working_set_bytes"} <= set(keys_)
+    fitted = fit_columns(list(DEFAULT_COLUMNS), cols)
+    keys_ = [c.field for c, _ in fitted]
+    assert {fields.DISPLAY_NAME, fields.CPU_PERCENT, fields.MEMORY_WORKING_SET_BYTES} <= set(keys_)
     assert sum(w for _, w in fitted) + len(fitted) - 1 == cols or cols < 40
 
 
 def test_narrow_terminals_drop_low_priority_columns_first():
-    at80 = [c.key for c, _ in fit_columns(list(COLUMNS), 80)]
-    at200 = [c.key for c, _ in fit_columns(list(COLUMNS), 200)]
-    assert set(at200) == {c.key for c in COLUMNS}
-    assert "qos_class" not in at80 and "pod" not in at80  # priorities 7 and 6 go first
-    assert "memory_limit_percent" in at80 and "memory_oom_kills" in at80
-    dict80 = dict((c.key, w) for c, w in fit_columns(list(COLUMNS), 80))
-    assert dict80["name"] >= 20 and "runq_latency_p99_seconds" in dict80
+    at80 = [c.field for c, _ in fit_columns(list(DEFAULT_COLUMNS), 80)]
+    at200 = [c.field for c, _ in fit_columns(list(DEFAULT_COLUMNS), 200)]
+    assert set(at200) == {c.field for c in DEFAULT_COLUMNS}
+    assert fields.QOS_CLASS not in at80 and fields.NAMESPACE_POD not in at80  # priorities 7 and 6 go first
+    assert fields.MEMORY_LIMIT_PERCENT in at80 and fields.MEMORY_OOM_KILLS in at80
+    dict80 = dict((c.field, w) for c, w in fit_columns(list(DEFAULT_COLUMNS), 80))
+    assert dict80[fields.DISPLAY_NAME] >= 20 and fields.RUNQ_LATENCY_P99_SECONDS in dict80
+
+
+def test_a_column_added_from_the_chooser_is_dropped_first():
+    extra = COLUMNS_BY_KEY[fields.PSI_CPU_SOME_AVG10.key]
+    assert extra not in DEFAULT_COLUMNS
+    fitted = [c for c, _ in fit_columns([*DEFAULT_COLUMNS, extra], 165)]
+    assert extra not in fitted and len(fitted) == len(DEFAULT_COLUMNS)
+    assert extra in [c for c, _ in fit_columns([*DEFAULT_COLUMNS, extra], 260)]
 
 
 def test_views_select_rows_by_identity_kind():
@@ -162,5 +171,6 @@ def test_refresh_delay_steps():
 
 
 def test_name_column_is_first_and_never_dropped():
-    assert COLUMNS[0] is NAME
-    assert [c.key for c, _ in fit_columns(list(COLUMNS), 20)] == ["name", "cpu_percent", "memory_working_set_bytes"]
+    assert COLUMNS[0] is NAME and DEFAULT_COLUMNS[0] is NAME
+    assert [c.field for c, _ in fit_columns(list(DEFAULT_COLUMNS), 20)] == [
+        fields.DISPLAY_NAME, fields.CPU_PERCENT, fields.MEMORY_WORKING_SET_BYTES]
