@@ -310,8 +310,8 @@ class App:
         lines += [urwid.Divider(), urwid.Text("Arrows, PgUp/PgDn, Home/End move; a click on a heading sorts."),
                   urwid.Text("Colours: yellow = near a limit or throttled, red = at the limit or OOM-killed."),
                   urwid.Divider(), urwid.Text(("title", "Columns shown (c chooses)"))]
-        for header, meaning in legend(self.layout.visible):
-            lines.append(urwid.Text([("key", f"{header:<14}"), " ", meaning]))
+        for header, meaning in legend(self.layout.visible):  # wrapped meanings stay indented under their own
+            lines.append(urwid.Columns([(15, urwid.Text(("key", header))), urwid.Text(meaning)]))
         self._overlay(urwid.ListBox(urwid.SimpleFocusListWalker(lines)), "help")
 
     def _overlay(self, body: urwid.Widget, screen: str) -> None:

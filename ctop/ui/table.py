@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..model.fields import SortGetter, display_name
-from ..model.fields import sort_rows as sort_key_rows
+from ..model.fields import SortGetter, display_name, sort_rows
 from ..model.frame import CgroupRow, Frame
 from .text import inert
 
@@ -77,7 +76,7 @@ def select(frame: Frame | None, view: View, needle: str, key: SortGetter, descen
         return []
     chosen = [r for r in frame.rows.values() if in_view(r, view) and matches(r, needle)]
     if not tree:
-        return [DisplayRow(r) for r in sort_key_rows(chosen, key, descending)]
+        return [DisplayRow(r) for r in sort_rows(chosen, key, descending)]
     return _tree(frame.rows, chosen, view, key, descending)
 
 
@@ -107,7 +106,7 @@ def _tree(rows: dict[str, CgroupRow], chosen: list[CgroupRow], view: View, key: 
     out: list[DisplayRow] = []
 
     def walk(parent: str | None, depth: int, guides: str) -> None:
-        kids = sort_key_rows(children.get(parent, []), key, descending)
+        kids = sort_rows(children.get(parent, []), key, descending)
         for i, r in enumerate(kids):
             last = i == len(kids) - 1
             prefix = "" if depth == 0 else guides + ("└─" if last else "├─")

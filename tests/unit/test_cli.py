@@ -118,3 +118,28 @@ def test_fields_lists_every_json_key() -> None:
     out = run("fields").output
     for key in REQUIRED_KEYS:
         assert key in out
+
+
+def test_order_takes_any_sortable_field_key_and_a_bad_one_is_one_sentence() -> None:
+    by_key = run("-b", "--json", "-n", "1", "-d", "0.05", "--order", "memory_working_set_bytes", *ROOTS).output
+    by_alias = run("-b", "--json", "-n", "1", "-d", "0.05", "--order", "memory", *ROOTS).output
+    assert [r["id"] for r in json.loads(by_key)] == [r["id"] for r in json.loads(by_alias)]
+    result = CliRunner().invoke(cli, ["-b", "--order", "container_id", *ROOTS])
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 2 and len(errors) == 1
+    assert "'container_id' is not one of cpu, io, limit, memory, name, net, path, pids, throttle" in errors[0]
+
+
+def test_fields_lines_keep_key_header_unit_meaning_and_add_sorting_and_metrics() -> None:
+    from ctop.model.fields import JSON_FIELDS
+
+    lines = run("fields").output.splitlines()
+    for f, line in zip(JSON_FIELDS, lines):
+        assert line.startswith(f"{f.key:<28} {f.header:<9} {f.unit or 'text':<12} {f.description}")
+    cpu = next(line for line in lines if line.startswith("cpu_percent "))
+    assert "--order cpu" in cpu and "key P" in cpu and "metric container_cpu_usage_seconds_total" in cpu
+    assert any(line.startswith("display_name ") and "interactive list only" in line for line in lines)
+    records = json.loads(run("fields", "--json").output)
+    assert [r["key"] for r in records if r["json"]] == [f.key for f in JSON_FIELDS]
+    p99 = next(r for r in records if r["key"] == "runq_latency_p99_seconds")
+    assert (p99["hotkey"], p99["sortable"], p99["metric"]) == ("Q", True, "ctop_runqueue_latency_seconds")

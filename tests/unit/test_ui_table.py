@@ -11,7 +11,7 @@ from ctop.ui.app import DELAYS, App, _nearest_delay
 from ctop.ui.columns import COLUMNS, COLUMNS_BY_KEY, DEFAULT_COLUMNS, NAME, fit_columns
 from ctop.ui.detail import histogram_lines, runq_buckets
 from ctop.ui.history import History, sparkline
-from ctop.ui.table import VIEWS_BY_KEY, label, select, sort_key_rows
+from ctop.ui.table import VIEWS_BY_KEY, label, select
 from ctop.ui.text import fit, format_duration, inert, width
 
 
@@ -83,8 +83,8 @@ def test_views_select_rows_by_identity_kind():
 
 def test_sort_puts_rows_without_data_last_in_both_directions():
     rows = [make_row("/a", cpu_percent=None), make_row("/b", cpu_percent=1.0), make_row("/c", cpu_percent=9.0)]
-    assert [r.path for r in sort_key_rows(rows, cpu(), True)] == ["/c", "/b", "/a"]
-    assert [r.path for r in sort_key_rows(rows, cpu(), False)] == ["/b", "/c", "/a"]
+    assert [r.path for r in fields.sort_rows(rows, cpu(), True)] == ["/c", "/b", "/a"]
+    assert [r.path for r in fields.sort_rows(rows, cpu(), False)] == ["/b", "/c", "/a"]
 
 
 def test_filter_matches_name_pod_namespace_and_path_case_insensitively():

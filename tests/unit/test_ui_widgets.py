@@ -235,6 +235,10 @@ def test_help_screen_lists_the_key_table():
     press(app, "?")
     text = "\n".join(screen(app, (120, 60)))
     assert "sort by CPU %" in text and "reverse the sort order" in text and "refresh more often" in text
+    text = "\n".join(screen(app, (200, 100)))
+    assert re.search(r"RQP99 +eBPF: 99th percentile wait for a CPU \(yellow from 5.0ms, red from 50.0ms\)", text)
+    assert re.search(r"MEM +working set: .*\(yellow from %MEMLIM 80.0, red from 95.0\)", text)
+    assert "PSICPU" not in text  # only the columns shown are explained
     press(app, "esc")
     assert app.screen == "list" and "ctop keys" not in "\n".join(screen(app))
 
