@@ -16,7 +16,7 @@ from .errors import CtopError
 from .exporter_cmd import exporter_command
 from .inspect_cmd import inspect_command
 from .model.fields import FIELDS, ORDER_ALIASES, Field, sort_field
-from .model.filters import parse_filters
+from .model.filters import FILTER_KEYS, parse_filters
 
 ORDER_HELP = ", ".join(sorted(ORDER_ALIASES))
 
@@ -54,8 +54,8 @@ def _collector(config: CollectorConfig) -> Collector:
               help="Where the cgroup hierarchies are mounted (or a recorded tree).")
 @click.option("--proc-root", default="/proc", show_default=True, metavar="DIR", help="Where procfs is mounted.")
 @click.option("--filter", "filters", multiple=True, metavar="EXPR",
-              help="Show only matching rows: name=, pod=, namespace=, runtime=, qos=, kind=, image=, container=, "
-                   "id= (substring, case-insensitive) or plain text; repeat to combine.")
+              help=f"Show only matching rows: {', '.join(k + '=' for k in FILTER_KEYS)} (substring, "
+                   "case-insensitive) or plain text; repeat to combine.")
 @click.option("--no-ebpf", is_flag=True, help="Do not load the eBPF programs (their fields show as no data).")
 @click.option("--no-containers", is_flag=True, help="Do not ask container runtimes for names.")
 @click.option("--docker-socket", default=None, metavar="PATH",

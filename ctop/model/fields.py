@@ -56,7 +56,7 @@ class Field:
     descending: bool | None = None  # the natural sort direction; None: numbers descending, text ascending
     colour: Threshold | None = None
     hotkey: str = ""  # sorts the list by this field
-    label: str = ""  # what help lines call it ("sort by <label>"); the header when empty
+    long_name: str = ""  # what help lines call it ("sort by <long_name>"); the header when empty
     order: str = ""  # the ``--order`` alias
     filter: str = ""  # the ``--filter`` key (text fields)
     metric: str = ""  # the exporter metric family that carries it
@@ -147,17 +147,17 @@ QOS_CLASS = Field("qos_class", "QOS", "", "Kubernetes QoS class: guaranteed, bur
                   metric="ctop_container_info")
 DEPTH = Field("depth", "DEPTH", "count", "0 for the root cgroup, 1 for its children, ...", lambda r: r.sample.depth, 5)
 CPU_PERCENT = Field("cpu_percent", "CPU%", "percent", "CPU used, 100 = one full CPU (docker stats formula)",
-                    lambda r: r.cpu_percent, 6, batch=4, place=3, priority=0, hotkey="P", label="CPU %",
+                    lambda r: r.cpu_percent, 6, batch=4, place=3, priority=0, hotkey="P", long_name="CPU %",
                     order="cpu", metric="container_cpu_usage_seconds_total")
 CPU_LIMIT_CORES = Field("cpu_limit_cores", "CPULIM", "cores", "CPU limit in CPUs (quota / period); null when unlimited",
                         lambda r: r.cpu_limit_cores, 6, batch=5, metric="container_spec_cpu_quota")
 CPU_LIMIT_PERCENT = Field("cpu_limit_percent", "%CPULIM", "percent", "CPU used as a share of the CPU limit",
                           lambda r: r.cpu_limit_percent, 7, place=4, priority=3, colour=Threshold(80.0, 95.0),
-                          hotkey="L", label="CPU % of limit", order="limit")
+                          hotkey="L", long_name="CPU % of limit", order="limit")
 THROTTLED_PERCENT = Field("throttled_percent", "THR%", "percent",
                           "share of CFS periods throttled; null without a CPU limit", lambda r: r.throttled_percent,
                           5, batch=6, place=5, priority=2, colour=Threshold(5.0, 25.0), hotkey="T",
-                          label="throttled %", order="throttle", metric="container_cpu_cfs_throttled_periods_total")
+                          long_name="throttled %", order="throttle", metric="container_cpu_cfs_throttled_periods_total")
 CPU_USAGE_SECONDS = Field("cpu_usage_seconds", "CPUTIME", "seconds", "CPU time used since the cgroup was created",
                           lambda r: _ns(r.sample.cpu_usage_ns), 9, metric="container_cpu_usage_seconds_total")
 CPU_THROTTLED_SECONDS = Field("cpu_throttled_seconds", "THRTIME", "seconds",
@@ -175,7 +175,7 @@ MEMORY_WORKING_SET_BYTES = Field("memory_working_set_bytes", "MEM", "bytes",
                                  "working set: usage minus inactive file cache (docker stats, kubelet)",
                                  lambda r: r.sample.working_set_bytes, 7, batch=7, place=6, priority=0,
                                  colour=Threshold(80.0, 95.0, on=("memory_limit_percent",)), hotkey="M",
-                                 label="memory (working set)", order="memory",
+                                 long_name="memory (working set)", order="memory",
                                  metric="container_memory_working_set_bytes")
 MEMORY_LIMIT_BYTES = Field("memory_limit_bytes", "MEMLIM", "bytes", "memory limit; null when unlimited",
                            lambda r: _limit(r.sample.memory_limit_bytes), 7, batch=8, place=7, priority=4,
@@ -193,13 +193,14 @@ MEMORY_FAILCNT = Field("memory_failcnt", "MEMFAIL", "count",
                        lambda r: r.sample.memory_failcnt, 7, metric="container_memory_failcnt")
 MEMORY_OOM_KILLS = Field("memory_oom_kills", "OOMK", "count", "processes OOM-killed in the cgroup (kernel counter)",
                          lambda r: r.sample.memory_oom_kills, 4, place=16, priority=1, colour=Threshold(1, 1),
-                         hotkey="K", label="OOM kills", metric="container_oom_events_total")
+                         hotkey="K", long_name="OOM kills", metric="container_oom_events_total")
 MEMORY_MAJOR_FAULTS_PER_S = Field("memory_major_faults_per_s", "MAJFLT/s", "per_s",
                                   "major page faults (pages read back from disk): thrashing near the memory limit",
                                   lambda r: r.memory_major_faults_per_s, 8, metric="container_memory_failures_total")
 IO_READ_BYTES_PER_S = Field("io_read_bytes_per_s", "IOR/s", "bytes_per_s", "block IO read",
                             lambda r: r.io_read_bytes_per_s, 8, batch=9, place=13, priority=4, sort=io_total_per_s,
-                            hotkey="I", label="IO (read + write)", order="io", metric="container_fs_reads_bytes_total")
+                            hotkey="I", long_name="IO (read + write)", order="io",
+                            metric="container_fs_reads_bytes_total")
 IO_WRITE_BYTES_PER_S = Field("io_write_bytes_per_s", "IOW/s", "bytes_per_s", "block IO written",
                              lambda r: r.io_write_bytes_per_s, 8, batch=10, place=14, priority=4,
                              metric="container_fs_writes_bytes_total")
@@ -223,7 +224,7 @@ RUNQ_LATENCY_P99_SECONDS = Field("runq_latency_p99_seconds", "RQP99", "duration"
                                  "eBPF: 99th percentile wait for a CPU",
                                  _ebpf(lambda e: e.runq_latency_p99_seconds), 7,
                                  batch=13, place=9, priority=3, colour=Threshold(0.005, 0.050), hotkey="Q",
-                                 label="run-queue latency p99", metric="ctop_runqueue_latency_seconds")
+                                 long_name="run-queue latency p99", metric="ctop_runqueue_latency_seconds")
 RUNQ_WAIT_SECONDS_PER_S = Field("runq_wait_seconds_per_s", "RQWAIT", "ratio",
                                 "eBPF: seconds its tasks waited for a CPU per second",
                                 _ebpf(lambda e: e.runq_wait_seconds_per_s), 6,
@@ -277,7 +278,7 @@ PSI_IO_FULL_AVG10 = Field("psi_io_full_avg10", "PSIIOF", "percent", "share of ti
 # Only the interactive list shows these (not JSON/CSV keys).
 DISPLAY_NAME = Field("display_name", "NAME", "", "container, unit or pod name; the cgroup path when unknown",
                      display_name, 12, in_json=False, place=0, priority=0,
-                     colour=Threshold(1, 1, on=("memory_oom_kills", "oom_kills")), hotkey="N", label="name",
+                     colour=Threshold(1, 1, on=("memory_oom_kills", "oom_kills")), hotkey="N", long_name="name",
                      order="name")
 NAMESPACE_POD = Field("namespace_pod", "NAMESPACE/POD", "", "Kubernetes namespace and pod", _namespace_pod, 20,
                       in_json=False, place=1, priority=6, sort=_namespace_pod_sort)

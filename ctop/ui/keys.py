@@ -20,7 +20,7 @@ class Binding:
 
 # The sort hotkeys come from the field table (Field.hotkey), in the order of the list's columns.
 SORT_BINDINGS: tuple[Binding, ...] = tuple(
-    Binding((c.field.hotkey,), "sort_column", f"sort by {c.field.label or c.header}", c.key)
+    Binding((c.field.hotkey,), "sort_column", f"sort by {c.field.long_name or c.header}", c.key)
     for c in COLUMNS if c.field.hotkey)
 
 BINDINGS: tuple[Binding, ...] = (
