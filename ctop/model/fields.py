@@ -124,7 +124,7 @@ def _namespace_pod_sort(row: CgroupRow) -> tuple[str, str] | None:
     return (ident.namespace, ident.pod) if ident.pod or ident.namespace else None
 
 
-# -- the table: JSON/CSV order is this order -------------------------------------------------------------------
+# -- the table: JSON/CSV order is this order; a new JSON field goes after the last one (PSI_IO_FULL_AVG10) --------
 
 ID = Field("id", "CGROUP", "", "cgroup path relative to the hierarchy root; / is the root", lambda r: r.sample.path,
            40, batch=0, order="path", filter="id")
