@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import ctop
-from ctop.ebpf.reading import RUNQ_BUCKET_UPPER_SECONDS, EbpfCgroupCounters
+from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, EbpfCgroupCounters
 from ctop.model.frame import Frame
 
 from .cadvisor import Labeled
