@@ -159,7 +159,7 @@ class EbpfSource:
             loaded = self._loaded
             if loaded is None:
                 return {}
-            fds = {(n.decode() if isinstance(n, bytes) else str(n)): fn.fd for n, fn in loaded.bpf.funcs.items()}
+            fds = {name.decode(): fn.fd for name, fn in loaded.bpf.funcs.items()}
             return ns_per_event({name: prog_stats(fd) for name, fd in fds.items()})
 
     @property

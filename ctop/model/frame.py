@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .ebpf import EbpfCgroupCounters, ExecRecord, OomKill
+from .ebpf import EbpfCgroupCounters, ExecRecord, OomKill, State
 from .ebpf_rates import EbpfRates
 from .sample import CgroupSample, Snapshot
 
@@ -83,6 +83,6 @@ class Frame:
     rows: dict[str, CgroupRow]
     interval_s: float | None  # seconds since the previous refresh, None on the first
     notices: tuple[str, ...] = ()  # one sentence each: what is missing and why (not root, no eBPF, no names)
-    ebpf_state: str = "off"  # off, starting, ready, failed
+    ebpf_state: State = "off"
     ebpf_execs: dict[str, tuple[ExecRecord, ...]] = field(default_factory=dict)  # cgroup path -> recent execs
     ebpf_oom_kills: tuple[OomKill, ...] = ()  # recent OOM kills, oldest first (eBPF)
