@@ -182,8 +182,9 @@ class Collector:
                 continue
             seen.add(ns)
             devices = parse_net_dev(read_bytes(f"{proc}/{pid}/net/dev"))
-            owners[path] = {name: NetCounters(d.rx_bytes, d.rx_packets, d.rx_errors, d.rx_drops, d.tx_bytes,
-                                              d.tx_packets, d.tx_errors, d.tx_drops)
+            owners[path] = {name: NetCounters(rx_bytes=d.rx_bytes, rx_packets=d.rx_packets, rx_errors=d.rx_errors,
+                                              rx_dropped=d.rx_drops, tx_bytes=d.tx_bytes, tx_packets=d.tx_packets,
+                                              tx_errors=d.tx_errors, tx_dropped=d.tx_drops)
                             for name, d in devices.items()}
         return owners
 

@@ -84,12 +84,12 @@ def _v1_hierarchy_ids() -> dict[str, int]:
 def choose_tracking(layout: CgroupLayout) -> Tracking:
     """cgroup2 (hierarchy 0) on v2 and hybrid hosts; the first mounted v1 controller of V1_TRACKED otherwise."""
     if layout.unified:
-        return Tracking(0, layout.unified, os.stat(layout.unified).st_ino, True)
+        return Tracking(hierarchy_id=0, root=layout.unified, root_id=os.stat(layout.unified).st_ino, v2=True)
     ids = _v1_hierarchy_ids()
     for name in V1_TRACKED:
         mount = layout.controllers.get(name)
         if mount and ids.get(name):
-            return Tracking(ids[name], mount, os.stat(mount).st_ino, False)
+            return Tracking(hierarchy_id=ids[name], root=mount, root_id=os.stat(mount).st_ino, v2=False)
     raise LoadError("No cgroup hierarchy could be tracked: neither cgroup2 nor a cpu/memory v1 hierarchy is mounted.")
 
 
@@ -144,8 +144,9 @@ def load(bcc: ModuleType, layout: CgroupLayout, options: LoadOptions = LoadOptio
         first = next((line for line in diagnostics if "error" in line.lower()), str(e).strip())
         raise LoadError(f"eBPF fields are off because compiling or attaching ctop's programs failed: "
                         f"{first.strip()[:200]}") from e
-    loaded = Loaded(bpf, tracking, threads.hashed, threads.max_entries, options.cgroups_max,
-                    "sched_info" if "RUN_DELAY_OFFSET" in offsets else "timestamps", tuple(cflags))
+    loaded = Loaded(bpf=bpf, tracking=tracking, threads_hash=threads.hashed, threads_max=threads.max_entries,
+                    cgroups_max=options.cgroups_max,
+                    runq_method="sched_info" if "RUN_DELAY_OFFSET" in offsets else "timestamps", cflags=tuple(cflags))
     loaded.seeded_threads = seed_threads(loaded)
     return loaded
 

@@ -222,14 +222,15 @@ class MapReader:
     def _log_execs(self, boot_to_unix: float) -> None:
         for rec in self._new_records(self._exec_log, self._slots.seq_exec, "exec_log_overwritten"):
             path = self.path_of(int(rec.cgroup_id)) if rec.cgroup_id else None
-            record = ExecRecord(int(rec.pid), int(rec.ppid), _text(rec.comm), _text(rec.filename),
-                                boot_to_unix + rec.time_ns / 1e9)
+            record = ExecRecord(pid=int(rec.pid), ppid=int(rec.ppid), comm=_text(rec.comm),
+                                filename=_text(rec.filename), unix_time=boot_to_unix + rec.time_ns / 1e9)
             self._execs.setdefault(path or "", collections.deque(maxlen=EXECS_PER_CGROUP)).append(record)
 
     def _log_oom_kills(self, boot_to_unix: float) -> None:
         for rec in self._new_records(self._oom_log, self._slots.seq_oom, "oom_log_overwritten"):
             path = self.path_of(int(rec.cgroup_id)) if rec.cgroup_id else None
-            self._ooms.append(OomKill(path, int(rec.pid), _text(rec.comm), boot_to_unix + rec.time_ns / 1e9))
+            self._ooms.append(OomKill(cgroup=path, pid=int(rec.pid), comm=_text(rec.comm),
+                                      unix_time=boot_to_unix + rec.time_ns / 1e9))
 
     def read(self) -> EbpfReading:
         """One reading: the cgroup log, every cgroup's counters, then the exec and OOM logs since the previous read."""
@@ -267,8 +268,8 @@ class MapReader:
             new_cgroups=tuple(new_cgroups),
             removed_cgroups=tuple(removed),
             map_fill={
-                "cgroups": MapFill(used, self.loaded.cgroups_max),
-                "threads": MapFill(max(threads_used, 0), self.loaded.threads_max),
+                "cgroups": MapFill(used=used, capacity=self.loaded.cgroups_max),
+                "threads": MapFill(used=max(threads_used, 0), capacity=self.loaded.threads_max),
             },
             dropped=dropped,
             runq_method=self.loaded.runq_method,
