@@ -20,7 +20,7 @@ PAD_PREFIX = "__pad"  # members bcc adds for padding it found in the compiled st
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
 _DEFINE = re.compile(r"^\s*#\s*define\s+(\w+)\s+(.+?)\s*$", re.MULTILINE)
 _STRUCT = re.compile(r"\bstruct\s+(\w+)\s*\{([^}]*)\}\s*;")
-_MEMBER = re.compile(r"^\s*(?:unsigned\s+)?(\w+)\s+(\w+)\s*(?:\[\s*(\w+)\s*\])?\s*$")
+_MEMBER = re.compile(r"^\s*(\w+)\s+(\w+)\s*(?:\[\s*(\w+)\s*\])?\s*$")
 _INT_SUFFIX = re.compile(r"\b(0[xX][0-9a-fA-F]+|\d+)[uUlL]+\b")
 
 

@@ -76,6 +76,7 @@ class Slots:
 
     @classmethod
     def of(cls, header: Header) -> Slots:
+        """The slots bpf/ctop.h defines (raises LayoutError when one is missing)."""
         d = header.defines
         try:
             return cls(d["C_CGROUP_MAP_FULL"], d["C_THREAD_MAP_FULL"], d["C_THREADS_ADDED"], d["C_THREADS_REMOVED"],
@@ -220,6 +221,7 @@ class MapReader:
         return by_cgroup, unattributed, used, unresolved
 
     def _log_execs(self, boot_to_unix: float) -> None:
+        """Keep the execs logged since the previous read, by cgroup path."""
         for rec in self._new_records(self._exec_log, self._slots.seq_exec, "exec_log_overwritten"):
             path = self.path_of(int(rec.cgroup_id)) if rec.cgroup_id else None
             record = ExecRecord(pid=int(rec.pid), ppid=int(rec.ppid), comm=_text(rec.comm),
@@ -227,6 +229,7 @@ class MapReader:
             self._execs.setdefault(path or "", collections.deque(maxlen=EXECS_PER_CGROUP)).append(record)
 
     def _log_oom_kills(self, boot_to_unix: float) -> None:
+        """Keep the OOM kills logged since the previous read."""
         for rec in self._new_records(self._oom_log, self._slots.seq_oom, "oom_log_overwritten"):
             path = self.path_of(int(rec.cgroup_id)) if rec.cgroup_id else None
             self._ooms.append(OomKill(cgroup=path, pid=int(rec.pid), comm=_text(rec.comm),

@@ -18,14 +18,13 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from ..model.ebpf import EbpfReading, EbpfStatus
-from .loader import LoadError
-
-if TYPE_CHECKING:
-    from .loader import Loaded
-    from .maps import MapReader
 from ..sources.cgroupfs_layout import CgroupLayout
 from .health import RunStats, ns_per_event
+from .loader import Loaded, LoadError
 from .progstats import prog_stats
+
+if TYPE_CHECKING:
+    from .maps import MapReader
 
 NOT_ROOT = ("eBPF fields are off because ctop is not running as root: run it with sudo to see run-queue latency, "
             "context switches and process churn.")
