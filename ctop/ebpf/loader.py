@@ -67,7 +67,6 @@ class Loaded:
     threads_max: int
     cgroups_max: int
     runq_method: str
-    cflags: tuple[str, ...]
     seeded_threads: int = 0
 
 
@@ -146,7 +145,7 @@ def load(bcc: ModuleType, layout: CgroupLayout, options: LoadOptions = LoadOptio
                         f"{first.strip()[:200]}") from e
     loaded = Loaded(bpf=bpf, tracking=tracking, threads_hash=threads.hashed, threads_max=threads.max_entries,
                     cgroups_max=options.cgroups_max,
-                    runq_method="sched_info" if "RUN_DELAY_OFFSET" in offsets else "timestamps", cflags=tuple(cflags))
+                    runq_method="sched_info" if "RUN_DELAY_OFFSET" in offsets else "timestamps")
     loaded.seeded_threads = seed_threads(loaded)
     return loaded
 
