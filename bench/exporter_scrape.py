@@ -92,7 +92,7 @@ def serve(containers: int, port_file: str, real: bool, ebpf: bool = False) -> No
         collector = make_collector("/sys/fs/cgroup", "/proc", ebpf, None)
         deadline = time.monotonic() + 120
         while ebpf and time.monotonic() < deadline:  # measure with the programs loaded
-            if getattr(collector, "ebpf_state", lambda: "off")() in ("ready", "failed", "off"):
+            if collector.ebpf_state() in ("ready", "failed", "off"):
                 break
             time.sleep(0.5)
         source = collector.collect

@@ -1,4 +1,5 @@
-/* ctop: constants and record layouts shared by the eBPF programs (user space reads them through bcc). */
+/* ctop: constants and record layouts shared by the eBPF programs. User space reads records through the compiled
+ * program's tables (bcc's ctypes types) and takes the slot numbers below from this file (ctop/ebpf/layout.py). */
 #ifndef CTOP_H
 #define CTOP_H
 

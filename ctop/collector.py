@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .ebpf.health import fill_ratios
 from .model.derive import derive_row
+from .model.ebpf import EbpfReading, State
 from .model.ebpf_rates import ebpf_rates
 from .model.frame import CgroupRow, Frame, Identity, NetCounters
 from .model.sample import CgroupSample, Snapshot
@@ -24,6 +25,11 @@ from .sources.procfs import HostReader
 from .sources.procfs_net import parse_net_dev
 from .sources.procfs_ns import host_namespaces, namespace_inode
 from .sources.readfile import read_bytes
+
+if TYPE_CHECKING:
+    from .ebpf.source import EbpfSource
+    from .runtimes.meta import ContainerMeta
+    from .runtimes.metadata import MetadataService
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class Enrichment:
 
     identities: dict[str, Identity] = field(default_factory=dict)
     net: dict[str, dict[str, NetCounters]] = field(default_factory=dict)
-    ebpf: Any = None  # EbpfReading or None while eBPF is off or not ready
+    ebpf: EbpfReading | None = None  # None while eBPF is off or not ready
 
 
 class Collector:
@@ -58,8 +64,8 @@ class Collector:
         self.layout = layout or detect_layout(self.config.cgroup_root)
         self.cgroups = CgroupReader(self.layout)
         self.host = HostReader(self.config.proc_root)
-        self.metadata: Any = None
-        self.ebpf: Any = None
+        self.metadata: MetadataService | None = None
+        self.ebpf: EbpfSource | None = None
         self._previous: Snapshot | None = None
         self._previous_enrichment = Enrichment()
         self._path_identities: dict[str, PathIdentity] = {}  # of the cgroups of the latest refresh only
@@ -105,7 +111,7 @@ class Collector:
             ebpf_execs=dict(reading.execs) if reading is not None else {},
             ebpf_oom_kills=tuple(reading.oom_kills) if reading is not None else ())
 
-    def inspect(self, row: CgroupRow) -> dict[str, Any]:
+    def inspect(self, row: CgroupRow) -> dict[str, object]:
         """Everything ``ctop inspect`` knows about one row's container (slow: call it off the UI thread)."""
         from .inspect_cmd import container_report
         from .runtimes.locate import Located, walk_root
@@ -137,7 +143,7 @@ class Collector:
             notes.extend(self.metadata.notices())
         return notes
 
-    def ebpf_state(self) -> str:
+    def ebpf_state(self) -> State:
         return "off" if self.ebpf is None else self.ebpf.status().state
 
     def ebpf_health(self) -> tuple[dict[str, float], dict[str, float]]:
@@ -176,13 +182,14 @@ class Collector:
                 continue
             seen.add(ns)
             devices = parse_net_dev(read_bytes(f"{proc}/{pid}/net/dev"))
-            owners[path] = {name: NetCounters(d.rx_bytes, d.rx_packets, d.rx_errors, d.rx_drops, d.tx_bytes,
-                                              d.tx_packets, d.tx_errors, d.tx_drops)
+            owners[path] = {name: NetCounters(rx_bytes=d.rx_bytes, rx_packets=d.rx_packets, rx_errors=d.rx_errors,
+                                              rx_dropped=d.rx_drops, tx_bytes=d.tx_bytes, tx_packets=d.tx_packets,
+                                              tx_errors=d.tx_errors, tx_dropped=d.tx_drops)
                             for name, d in devices.items()}
         return owners
 
 
-def identity_of(ident: Any, meta: Any) -> Identity:
+def identity_of(ident: PathIdentity, meta: ContainerMeta | None) -> Identity:
     """The model's Identity from what the path says (runtimes.identify) and what the runtime says (metadata)."""
     runtime = (meta.runtime if meta is not None and meta.runtime else "") or (
         ident.runtime if ident.runtime != "none" else "")
@@ -214,15 +221,14 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
     rows: dict[str, CgroupRow] = {}
     for path, sample in current.cgroups.items():
         identity = enrichment.identities.get(path) or root_identity(path)
-        row = derive_row(sample, prev_cgroups.get(path), current.host, host_prev, identity,
-                         enrichment.net.get(path), previous_enrichment.net.get(path))
-        changes: dict[str, Any] = {"tasks_recursive": tasks.get(path)}
+        counters = rates = None
         if reading is not None:
             counters = reading.by_cgroup.get(path)
             old = prev_reading.by_cgroup.get(path) if prev_reading is not None else None
-            changes["ebpf"] = counters
-            changes["ebpf_rates"] = ebpf_rates(counters, old, ebpf_seconds)
-        rows[path] = dataclasses.replace(row, **changes)
+            rates = ebpf_rates(counters, old, ebpf_seconds)
+        rows[path] = derive_row(sample, prev_cgroups.get(path), current.host, host_prev, identity,
+                                enrichment.net.get(path), previous_enrichment.net.get(path),
+                                tasks_recursive=tasks.get(path), ebpf=counters, ebpf_rates=rates)
     interval = None if previous is None else current.host.monotonic_s - previous.host.monotonic_s
     return Frame(snapshot=current, rows=rows, interval_s=interval)
 

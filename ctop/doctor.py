@@ -122,7 +122,7 @@ def run_checks(cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc") ->
 def _ebpf_checks() -> list[Check]:
     """eBPF readiness and cost, from the eBPF package when it is present."""
     try:
-        from .ebpf.source import doctor_checks
+        from .ebpf.doctor import doctor_checks
     except ImportError:
         return []
     if os.geteuid() != 0:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import socketserver
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -46,7 +47,7 @@ def make_collector(cgroup_root: str, proc_root: str, ebpf: bool, docker_socket: 
     return collector
 
 
-def _load_then_drop(collector: Any, run_as: str, docker_socket: str | None) -> None:
+def _load_then_drop(collector: Collector, run_as: str, docker_socket: str | None) -> None:
     """Start eBPF alone, wait until its programs are attached, then become ``run_as`` (raises CtopError)."""
     from .privileges import drop_privileges, needed_capabilities, resolve_target, socket_groups
     from .runtimes.docker_api import DEFAULT_SOCKET
@@ -55,7 +56,7 @@ def _load_then_drop(collector: Any, run_as: str, docker_socket: str | None) -> N
     if os.geteuid() != 0:
         drop_privileges(target, [])  # raises the "needs root" sentence
     collector.start()
-    ebpf = getattr(collector, "ebpf", None)
+    ebpf = collector.ebpf
     loaded = False
     if ebpf is not None:
         status = ebpf.wait_ready(EBPF_LOAD_TIMEOUT_S)
@@ -148,7 +149,7 @@ def exporter_command(ctx: click.Context, listen_address: str, telemetry_path: st
         collector.close()
 
 
-def _serve(server: Any) -> None:
+def _serve(server: socketserver.BaseServer) -> None:
     """Serve until SIGTERM or SIGINT, then close the listening socket."""
     stop = threading.Event()
 

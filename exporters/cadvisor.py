@@ -162,7 +162,7 @@ def device_name(major_minor: str, block_devices: dict[str, str]) -> str:
 
 
 def _table(table: tuple[Spec, ...], rows: list[Labeled]) -> list[Family]:
-    out = []
+    out: list[Family] = []
     for spec in table:
         fam = Family(spec.name, spec.kind, spec.help)
         extra = "".join(_extra(k, v) for k, v in spec.extra)
@@ -204,7 +204,7 @@ def _memory_failures(rows: list[Labeled]) -> Family:
 def _network(rows: list[Labeled]) -> list[Family]:
     """Network counters, only on the cgroups that own a network namespace (for a pod: the pod's cgroup)."""
     owners = [(labels, row) for labels, row in rows if row.net]
-    out = []
+    out: list[Family] = []
     for name, attr, help_text in NETWORK:
         fam = Family(name, "counter", help_text)
         for labels, row in owners:
@@ -217,7 +217,7 @@ def _network(rows: list[Labeled]) -> list[Family]:
 def _fs(frame: Frame, rows: list[Labeled]) -> list[Family]:
     devices = frame.snapshot.host.block_devices
     names: dict[str, str] = {}
-    out = []
+    out: list[Family] = []
     for name, attr, help_text in FS:
         fam = Family(name, "counter", help_text)
         for labels, row in rows:
@@ -231,7 +231,7 @@ def _fs(frame: Frame, rows: list[Labeled]) -> list[Family]:
 
 
 def _pressure(rows: list[Labeled]) -> list[Family]:
-    out = []
+    out: list[Family] = []
     for resource, attr, title in PSI:
         waiting = Family(f"container_pressure_{resource}_waiting_seconds_total", "counter",
                          f"Total time duration tasks in the container have waited due to {title} congestion.")

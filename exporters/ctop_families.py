@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import ctop
-from ctop.ebpf.reading import RUNQ_BUCKET_UPPER_SECONDS, EbpfCgroupCounters
+from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS
 from ctop.model.frame import Frame
 
 from .cadvisor import Labeled
@@ -74,7 +74,7 @@ def ebpf_families(rows: list[Labeled]) -> list[Family]:
     ooms = Family("ctop_oom_kills_total", "counter", "Tasks of the cgroup killed by the OOM killer (eBPF).")
     for labels, row in rows:
         ev = row.ebpf
-        if not isinstance(ev, EbpfCgroupCounters):
+        if ev is None:
             continue
         buckets = runq_buckets(ev.runq_buckets)
         for le, cumulative in buckets:

@@ -7,20 +7,21 @@ import time
 
 from ..sources.cgroupfs_layout import CgroupLayout, detect_layout
 from . import btf, headers, progstats
+from .bcc_types import Program
 from .health import RunStats
 
 Check = tuple[str, str, str]
 SWITCHES_PER_S = 50_000
 
 
-def _cost_check(bpf: object) -> Check:
+def _cost_check(bpf: Program) -> Check:
     """Run a short pipe ping-pong with kernel BPF statistics held on and report ns per context switch."""
     stats = RunStats()
     if not stats.open():
         return ("warn", "eBPF cost", "The kernel would not switch BPF run-time statistics on, so the cost per event "
                 "cannot be measured.")
     try:
-        fds = {name.decode(): fn.fd for name, fn in bpf.funcs.items()}  # type: ignore[attr-defined]
+        fds = {name.decode(): fn.fd for name, fn in bpf.funcs.items()}
         before = {n: progstats.prog_stats(fd) for n, fd in fds.items()}
         progstats.pipe_pingpong(20_000)
         after = {n: progstats.prog_stats(fd) for n, fd in fds.items()}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from ..model.ebpf import EbpfReading
 from . import progstats
 from .progstats import ProgStats
-from .reading import EbpfReading
 
 
 class RunStats:

@@ -11,11 +11,11 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import cast
 
 from ..sources.cgroupfs_layout import CgroupLayout
 from ..sources.readfile import read_bytes, read_int
-from . import btf
+from . import bcc_types, btf
 
 # Order matters: maps and helpers first (bcc rewrites map calls only in the main text, not in headers).
 PROGRAM_FILES = ("maps.bpf.c", "sched.bpf.c", "proc.bpf.c", "cgroup.bpf.c")
@@ -49,17 +49,24 @@ class LoadOptions:
     use_btf: bool = True
 
 
+@dataclass(frozen=True)
+class ThreadMap:
+    """How the thread map is built: a pid-indexed array of ``max_entries`` slots, or a hash bounded by it."""
+
+    hashed: bool
+    max_entries: int
+
+
 @dataclass
 class Loaded:
     """A compiled, attached program set and what it was built for."""
 
-    bpf: Any
+    bpf: bcc_types.Program
     tracking: Tracking
     threads_hash: bool
     threads_max: int
     cgroups_max: int
     runq_method: str
-    cflags: tuple[str, ...]
     seeded_threads: int = 0
 
 
@@ -76,12 +83,12 @@ def _v1_hierarchy_ids() -> dict[str, int]:
 def choose_tracking(layout: CgroupLayout) -> Tracking:
     """cgroup2 (hierarchy 0) on v2 and hybrid hosts; the first mounted v1 controller of V1_TRACKED otherwise."""
     if layout.unified:
-        return Tracking(0, layout.unified, os.stat(layout.unified).st_ino, True)
+        return Tracking(hierarchy_id=0, root=layout.unified, root_id=os.stat(layout.unified).st_ino, v2=True)
     ids = _v1_hierarchy_ids()
     for name in V1_TRACKED:
         mount = layout.controllers.get(name)
         if mount and ids.get(name):
-            return Tracking(ids[name], mount, os.stat(mount).st_ino, False)
+            return Tracking(hierarchy_id=ids[name], root=mount, root_id=os.stat(mount).st_ino, v2=False)
     raise LoadError("No cgroup hierarchy could be tracked: neither cgroup2 nor a cpu/memory v1 hierarchy is mounted.")
 
 
@@ -99,21 +106,24 @@ def program_text() -> str:
     return "\n".join(parts)
 
 
-def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, int], pid_max: int) -> list[str]:
+def thread_map(options: LoadOptions, pid_max: int) -> ThreadMap:
+    """A pid-indexed array while pid_max is small enough (or ``threads_max`` covers it), else a bounded hash."""
+    if options.threads_max is not None:
+        return ThreadMap(options.threads_max < pid_max, options.threads_max)
+    if pid_max <= ARRAY_PID_MAX_LIMIT:
+        return ThreadMap(False, pid_max)
+    return ThreadMap(True, DEFAULT_HASH_THREADS)
+
+
+def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, int], threads: ThreadMap) -> list[str]:
     """Compiler flags for one load; every option of the programs is a -D here."""
     flags = [f"-I{program_dir()}", f"-DTRACK_HIERARCHY={tracking.hierarchy_id}",
              f"-DROOT_CGROUP_ID={tracking.root_id}", f"-DCGROUPS_MAX={options.cgroups_max}"]
     if tracking.v2:
         flags.append("-DCURRENT_CGROUP_V2")
-    if options.threads_max is not None:
-        threads_hash, threads_max = options.threads_max < pid_max, options.threads_max
-    elif pid_max <= ARRAY_PID_MAX_LIMIT:
-        threads_hash, threads_max = False, pid_max
-    else:
-        threads_hash, threads_max = True, DEFAULT_HASH_THREADS
-    if threads_hash:
+    if threads.hashed:
         flags.append("-DTHREADS_HASH")
-    flags.append(f"-DTHREADS_MAX={threads_max}")
+    flags.append(f"-DTHREADS_MAX={threads.max_entries}")
     flags.extend(f"-D{name}={value}" for name, value in sorted(offsets.items()))
     return flags
 
@@ -123,7 +133,8 @@ def load(bcc: ModuleType, layout: CgroupLayout, options: LoadOptions = LoadOptio
     tracking = choose_tracking(layout)
     offsets = btf.task_offsets() if options.use_btf else {}
     pid_max = read_int("/proc/sys/kernel/pid_max") or 32768
-    cflags = build_cflags(tracking, options, offsets, pid_max)
+    threads = thread_map(options, pid_max)
+    cflags = build_cflags(tracking, options, offsets, threads)
     diagnostics: list[str] = []
     try:
         with _stderr_captured(diagnostics):
@@ -132,10 +143,9 @@ def load(bcc: ModuleType, layout: CgroupLayout, options: LoadOptions = LoadOptio
         first = next((line for line in diagnostics if "error" in line.lower()), str(e).strip())
         raise LoadError(f"eBPF fields are off because compiling or attaching ctop's programs failed: "
                         f"{first.strip()[:200]}") from e
-    threads_hash = "-DTHREADS_HASH" in cflags
-    threads_max = int(next(f for f in cflags if f.startswith("-DTHREADS_MAX=")).split("=", 1)[1])
-    loaded = Loaded(bpf, tracking, threads_hash, threads_max, options.cgroups_max,
-                    "sched_info" if "RUN_DELAY_OFFSET" in offsets else "timestamps", tuple(cflags))
+    loaded = Loaded(bpf=bpf, tracking=tracking, threads_hash=threads.hashed, threads_max=threads.max_entries,
+                    cgroups_max=options.cgroups_max,
+                    runq_method="sched_info" if "RUN_DELAY_OFFSET" in offsets else "timestamps")
     loaded.seeded_threads = seed_threads(loaded)
     return loaded
 
@@ -174,7 +184,7 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
     listing and its insertion would keep its entry (its last context switch is already past): those are taken out
     again afterwards. Returns how many entries stay.
     """
-    bcc_table = loaded.bpf[b"threads"]
+    bcc_table = cast(bcc_types.ThreadTable, loaded.bpf[b"threads"])
     lib = importlib.import_module("bcc.libbcc").lib
     fd = bcc_table.map_fd
     ino_of: dict[str, int | None] = {}
@@ -205,7 +215,7 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
                 continue
             key = bcc_table.Key(int(tid))
             if loaded.threads_hash:
-                leaf = bcc_table.Leaf(cgroup_id, 0)
+                leaf = bcc_table.Leaf(cgroup_id=cgroup_id, last=0)
                 # BPF_NOEXIST: never overwrite what a program already learnt from a tracepoint.
                 if lib.bpf_update_elem(fd, ctypes.byref(key), ctypes.byref(leaf), 1) == 0:
                     seeded.append((tid, cgroup_id))
@@ -214,7 +224,7 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
                 continue
             current = bcc_table[key]
             if current.cgroup_id == 0:
-                bcc_table[key] = bcc_table.Leaf(cgroup_id, 0)
+                bcc_table[key] = bcc_table.Leaf(cgroup_id=cgroup_id, last=0)
                 seeded.append((tid, cgroup_id))
     gone = [(tid, cgroup_id) for tid, cgroup_id in seeded if not _thread_alive(proc, tid)]
     for tid, cgroup_id in gone:
@@ -222,7 +232,7 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
         if loaded.threads_hash:
             lib.bpf_delete_elem(fd, ctypes.byref(key))
         elif bcc_table[key].cgroup_id == cgroup_id:
-            bcc_table[key] = bcc_table.Leaf(0, 0)
+            bcc_table[key] = bcc_table.Leaf(cgroup_id=0, last=0)
     return len(seeded) - len(gone)
 
 

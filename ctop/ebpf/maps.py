@@ -7,49 +7,109 @@ import ctypes
 import os
 import struct
 import time
+from dataclasses import dataclass
+from typing import NamedTuple, TypeVar, cast
 
-from .loader import Loaded
-from .reading import (
-    RUNQ_SLOTS,
-    EbpfCgroupCounters,
-    EbpfReading,
-    ExecRecord,
-    MapFill,
-    OomKill,
-)
+from ..model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, ExecRecord, MapFill, OomKill
+from . import bcc_types as bt
+from .layout import Header, LayoutError, ctypes_members, read_header, u64_columns
+from .loader import Loaded, LoadError
 
-# Must match bpf/ctop.h.
-C_CGROUP_MAP_FULL, C_THREAD_MAP_FULL, C_THREADS_ADDED, C_THREADS_REMOVED, C_EVENTS_UNATTRIBUTED = range(5)
-SEQ_EXEC, SEQ_OOM, SEQ_CGROUP = range(3)
 EXECS_PER_CGROUP = 32       # recent execs kept per cgroup in user space
 OOM_KILLS_KEPT = 64
-_N_FIELDS = RUNQ_SLOTS + 11  # u64 fields of struct cgroup_counters
-_COUNTERS = struct.Struct(f"<{_N_FIELDS}Q")
+RecordT = TypeVar("RecordT", bound=bt.Logged)
+
+
+class CounterColumns(NamedTuple):
+    """Where each member of struct cgroup_counters starts, in 64-bit words of one CPU's copy (from the compiled map).
+
+    Field names are the C member names; ``width`` is the number of words in one copy.
+    """
+
+    width: int
+    runq_hist: int
+    runq_sum_ns: int
+    runq_count: int
+    runq_max_ns: int
+    nvcsw: int
+    nivcsw: int
+    preempted_by_others: int
+    preempted_by_host: int
+    forks: int
+    execs: int
+    exits: int
+    oom_kills: int
+
+    @classmethod
+    def of(cls, record: type[ctypes.Structure]) -> CounterColumns:
+        """The columns of a compiled ``struct cgroup_counters`` (raises LayoutError when it is not what ctop reads)."""
+        members = ctypes_members(record)
+        columns = u64_columns("cgroup_counters", members)
+        hist = next((m for m in members if m.name == "runq_hist"), None)
+        if hist is None or hist.count != RUNQ_SLOTS:
+            raise LayoutError(f"struct cgroup_counters has {hist.count if hist else 'no'} run-queue slots where ctop "
+                              f"reads {RUNQ_SLOTS}.")
+        missing = [name for name in cls._fields[1:] if name not in columns]
+        if missing:
+            raise LayoutError(f"struct cgroup_counters has no member {', '.join(missing)}.")
+        width = sum(m.count for m in members)
+        return cls(width, *(columns[name] for name in cls._fields[1:]))
+
+    def unpacker(self) -> struct.Struct:
+        """Unpacks one CPU's copy (native byte order, as the kernel wrote it)."""
+        return struct.Struct(f"={self.width}Q")
+
+
+@dataclass(frozen=True)
+class Slots:
+    """Indices of the ``counters`` and ``seqs`` arrays, as bpf/ctop.h defines them."""
+
+    cgroup_map_full: int
+    thread_map_full: int
+    threads_added: int
+    threads_removed: int
+    events_unattributed: int
+    n_counters: int
+    seq_exec: int
+    seq_oom: int
+    seq_cgroup: int
+
+    @classmethod
+    def of(cls, header: Header) -> Slots:
+        """The slots bpf/ctop.h defines (raises LayoutError when one is missing)."""
+        d = header.defines
+        try:
+            return cls(d["C_CGROUP_MAP_FULL"], d["C_THREAD_MAP_FULL"], d["C_THREADS_ADDED"], d["C_THREADS_REMOVED"],
+                       d["C_EVENTS_UNATTRIBUTED"], d["N_COUNTERS"], d["SEQ_EXEC"], d["SEQ_OOM"], d["SEQ_CGROUP"])
+        except KeyError as e:
+            raise LayoutError(f"bpf/ctop.h does not define {e.args[0]}.") from None
 
 
 def _text(raw: bytes) -> str:
     return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-def _sum_counters(rows: list[tuple[int, ...]], cgroup_id: int) -> EbpfCgroupCounters:
-    """Add up the per-CPU copies of one cgroup's counters (max is a max)."""
-    total = [sum(column) for column in zip(*rows)] if rows else [0] * _N_FIELDS
-    runq_max = max((row[RUNQ_SLOTS + 2] for row in rows), default=0)
-    s = RUNQ_SLOTS
+def sum_counters(raw: bytes, columns: CounterColumns, unpacker: struct.Struct, cgroup_id: int) -> EbpfCgroupCounters:
+    """Add up the per-CPU copies of one cgroup's counters (``raw``: the copies back to back); max is a max."""
+    copies = tuple(zip(*unpacker.iter_unpack(raw)))
+    if not copies:
+        return EbpfCgroupCounters(cgroup_id=cgroup_id)
+    total = list(map(sum, copies))
+    c = columns
     return EbpfCgroupCounters(
         cgroup_id=cgroup_id,
-        runq_buckets=tuple(total[:s]),
-        runq_sum_seconds=total[s] / 1e9,
-        runq_count=total[s + 1],
-        runq_max_seconds=runq_max / 1e9,
-        nvcsw=total[s + 3],
-        nivcsw=total[s + 4],
-        preempted_by_others=total[s + 5],
-        preempted_by_host=total[s + 6],
-        forks=total[s + 7],
-        execs=total[s + 8],
-        exits=total[s + 9],
-        oom_kills=total[s + 10],
+        runq_buckets=tuple(total[c.runq_hist:c.runq_hist + RUNQ_SLOTS]),
+        runq_sum_seconds=total[c.runq_sum_ns] / 1e9,
+        runq_count=total[c.runq_count],
+        runq_max_seconds=max(copies[c.runq_max_ns]) / 1e9,
+        nvcsw=total[c.nvcsw],
+        nivcsw=total[c.nivcsw],
+        preempted_by_others=total[c.preempted_by_others],
+        preempted_by_host=total[c.preempted_by_host],
+        forks=total[c.forks],
+        execs=total[c.execs],
+        exits=total[c.exits],
+        oom_kills=total[c.oom_kills],
     )
 
 
@@ -59,15 +119,21 @@ class MapReader:
     def __init__(self, loaded: Loaded) -> None:
         self.loaded = loaded
         bpf = loaded.bpf
-        self._cgroups = bpf[b"cgroups"]
-        self._counters = bpf[b"counters"]
-        self._seqs = bpf[b"seqs"]
-        self._exec_log = bpf[b"exec_log"]
-        self._oom_log = bpf[b"oom_log"]
-        self._cgroup_log = bpf[b"cgroup_log"]
+        self._cgroups = cast(bt.PerCpuHash, bpf[b"cgroups"])
+        self._counters = cast(bt.PerCpuCounters, bpf[b"counters"])
+        self._seqs = cast(bt.ArrayTable[bt.Counter], bpf[b"seqs"])
+        self._exec_log = cast(bt.ArrayTable[bt.ExecRecord], bpf[b"exec_log"])
+        self._oom_log = cast(bt.ArrayTable[bt.OomRecord], bpf[b"oom_log"])
+        self._cgroup_log = cast(bt.ArrayTable[bt.CgroupRecord], bpf[b"cgroup_log"])
+        try:
+            self._columns = CounterColumns.of(self._cgroups.sLeaf)
+            self._slots = Slots.of(read_header())
+        except (LayoutError, OSError) as e:
+            raise LoadError(f"eBPF fields are off because ctop's programs do not match its reader: {e}") from e
+        self._unpacker = self._columns.unpacker()
         self._paths: dict[int, str] = {}
         self._walked_at = 0.0
-        self._last_seq = [int(v.value) for v in self._seqs.values()]
+        self._last_seq = [int(self._seqs[ctypes.c_int(i)].value) for i in range(self._seqs.max_entries)]
         self._execs: dict[str, collections.deque[ExecRecord]] = {}
         self._ooms: collections.deque[OomKill] = collections.deque(maxlen=OOM_KILLS_KEPT)
         self._dropped_logs = {"exec_log_overwritten": 0, "oom_log_overwritten": 0, "cgroup_log_overwritten": 0}
@@ -101,7 +167,9 @@ class MapReader:
         return path
 
     # -- logs ------------------------------------------------------------------------------------------------
-    def _new_records(self, table: object, which: int, size: int, name: str) -> list[object]:
+    def _new_records(self, table: bt.ArrayTable[RecordT], which: int, name: str) -> list[RecordT]:
+        """Records logged since the previous read, oldest first; ``which`` is the log's slot in ``seqs``."""
+        size = table.max_entries
         seq_now = int(self._seqs[ctypes.c_int(which)].value)
         first = self._last_seq[which] + 1
         self._last_seq[which] = seq_now
@@ -112,37 +180,36 @@ class MapReader:
             first = seq_now - size + 1
         records = []
         for seq in range(first, seq_now + 1):
-            rec = table[ctypes.c_int((seq - 1) % size)]  # type: ignore[index]
+            rec = table[ctypes.c_int((seq - 1) % size)]
             if rec.seq == seq:
                 records.append(rec)
         return records
 
-    def read(self) -> EbpfReading:
-        now_mono = time.monotonic()
-        boot_to_unix = time.time() - now_mono  # bpf_ktime_get_ns() is CLOCK_MONOTONIC
-
-        new_cgroups: list[str] = []
+    def _cgroup_changes(self) -> tuple[list[str], list[str], list[int]]:
+        """(created paths, removed paths, removed ids) from the cgroup log; created ids are named at once."""
+        created: list[str] = []
         removed: list[str] = []
-        removed_ids: list[int] = []  # forgotten only after this read has named its last events
-        lost_before = self._dropped_logs["cgroup_log_overwritten"]
-        for rec in self._new_records(self._cgroup_log, SEQ_CGROUP, 256, "cgroup_log_overwritten"):
+        removed_ids: list[int] = []
+        for rec in self._new_records(self._cgroup_log, self._slots.seq_cgroup, "cgroup_log_overwritten"):
             path = _text(rec.path) or "/"
             if rec.kind == 1:
                 self._paths[int(rec.cgroup_id)] = path
-                new_cgroups.append(path)
+                created.append(path)
             else:
                 removed_ids.append(int(rec.cgroup_id))
                 removed.append(path)
+        return created, removed, removed_ids
 
+    def _counters_by_path(self) -> tuple[dict[str, EbpfCgroupCounters], EbpfCgroupCounters, int, int]:
+        """(counters by cgroup path, unattributed counters, entries in the map, entries whose id has no name)."""
         by_cgroup: dict[str, EbpfCgroupCounters] = {}
         unattributed = EbpfCgroupCounters()
         used = unresolved = 0
+        columns, unpacker = self._columns, self._unpacker
         for key, value in self._cgroups.items_lookup_batch():
             used += 1
-            cgroup_id = int(key.value) if hasattr(key, "value") else int(key)
-            raw = bytes(value)
-            rows = [_COUNTERS.unpack_from(raw, i * _COUNTERS.size) for i in range(len(raw) // _COUNTERS.size)]
-            counters = _sum_counters(rows, cgroup_id)
+            cgroup_id = int(key)
+            counters = sum_counters(bytes(value), columns, unpacker, cgroup_id)
             if cgroup_id == 0:
                 unattributed = counters
                 continue
@@ -151,28 +218,47 @@ class MapReader:
                 unresolved += 1
                 continue
             by_cgroup[path] = counters
+        return by_cgroup, unattributed, used, unresolved
 
-        for rec in self._new_records(self._exec_log, SEQ_EXEC, 256, "exec_log_overwritten"):
+    def _log_execs(self, boot_to_unix: float) -> None:
+        """Keep the execs logged since the previous read, by cgroup path."""
+        for rec in self._new_records(self._exec_log, self._slots.seq_exec, "exec_log_overwritten"):
             path = self.path_of(int(rec.cgroup_id)) if rec.cgroup_id else None
-            record = ExecRecord(int(rec.pid), int(rec.ppid), _text(rec.comm), _text(rec.filename),
-                                boot_to_unix + rec.time_ns / 1e9)
+            record = ExecRecord(pid=int(rec.pid), ppid=int(rec.ppid), comm=_text(rec.comm),
+                                filename=_text(rec.filename), unix_time=boot_to_unix + rec.time_ns / 1e9)
             self._execs.setdefault(path or "", collections.deque(maxlen=EXECS_PER_CGROUP)).append(record)
-        for rec in self._new_records(self._oom_log, SEQ_OOM, 64, "oom_log_overwritten"):
+
+    def _log_oom_kills(self, boot_to_unix: float) -> None:
+        """Keep the OOM kills logged since the previous read."""
+        for rec in self._new_records(self._oom_log, self._slots.seq_oom, "oom_log_overwritten"):
             path = self.path_of(int(rec.cgroup_id)) if rec.cgroup_id else None
-            self._ooms.append(OomKill(path, int(rec.pid), _text(rec.comm), boot_to_unix + rec.time_ns / 1e9))
+            self._ooms.append(OomKill(cgroup=path, pid=int(rec.pid), comm=_text(rec.comm),
+                                      unix_time=boot_to_unix + rec.time_ns / 1e9))
+
+    def read(self) -> EbpfReading:
+        """One reading: the cgroup log, every cgroup's counters, then the exec and OOM logs since the previous read."""
+        now_mono = time.monotonic()
+        boot_to_unix = time.time() - now_mono  # bpf_ktime_get_ns() is CLOCK_MONOTONIC
+        lost_before = self._dropped_logs["cgroup_log_overwritten"]
+        new_cgroups, removed, removed_ids = self._cgroup_changes()
+        by_cgroup, unattributed, used, unresolved = self._counters_by_path()
+        self._log_execs(boot_to_unix)
+        self._log_oom_kills(boot_to_unix)
         for path in removed:
             self._execs.pop(path, None)
-        for cgroup_id in removed_ids:
+        for cgroup_id in removed_ids:  # forgotten only after this read has named their last events
             self._paths.pop(cgroup_id, None)
         if self._dropped_logs["cgroup_log_overwritten"] > lost_before:
             self._walk(replace=True)  # removals were lost with the overwritten records: forget what is gone
 
-        counter_sums = [sum(int(c) for c in self._counters[ctypes.c_int(i)]) for i in range(5)]
-        threads_used = self.loaded.seeded_threads + counter_sums[C_THREADS_ADDED] - counter_sums[C_THREADS_REMOVED]
+        slot = self._slots
+        counter_sums = [sum(int(c) for c in self._counters[ctypes.c_int(i)]) for i in range(slot.n_counters)]
+        threads_used = (self.loaded.seeded_threads + counter_sums[slot.threads_added]
+                        - counter_sums[slot.threads_removed])
         dropped = {
-            "cgroup_map_full": counter_sums[C_CGROUP_MAP_FULL],
-            "thread_map_full": counter_sums[C_THREAD_MAP_FULL],
-            "events_of_unknown_tasks": counter_sums[C_EVENTS_UNATTRIBUTED],
+            "cgroup_map_full": counter_sums[slot.cgroup_map_full],
+            "thread_map_full": counter_sums[slot.thread_map_full],
+            "events_of_unknown_tasks": counter_sums[slot.events_unattributed],
             "unnamed_cgroup_ids": unresolved,
             **self._dropped_logs,
         }
@@ -185,8 +271,8 @@ class MapReader:
             new_cgroups=tuple(new_cgroups),
             removed_cgroups=tuple(removed),
             map_fill={
-                "cgroups": MapFill(used, self.loaded.cgroups_max),
-                "threads": MapFill(max(threads_used, 0), self.loaded.threads_max),
+                "cgroups": MapFill(used=used, capacity=self.loaded.cgroups_max),
+                "threads": MapFill(used=max(threads_used, 0), capacity=self.loaded.threads_max),
             },
             dropped=dropped,
             runq_method=self.loaded.runq_method,

@@ -15,41 +15,16 @@ import importlib
 import os
 import threading
 from types import ModuleType
+from typing import TYPE_CHECKING
 
+from ..model.ebpf import EbpfReading, EbpfStatus
 from ..sources.cgroupfs_layout import CgroupLayout
-from .doctor import doctor_checks
 from .health import RunStats, ns_per_event
+from .loader import Loaded, LoadError
 from .progstats import prog_stats
-from .reading import (
-    RUNQ_BUCKET_LOWER_SECONDS,
-    RUNQ_BUCKET_UPPER_SECONDS,
-    EbpfCgroupCounters,
-    EbpfReading,
-    EbpfStatus,
-    ExecRecord,
-    MapFill,
-    OomKill,
-    delta_quantile,
-    histogram_delta,
-    histogram_quantile,
-)
 
-__all__ = [
-    "RUNQ_BUCKET_LOWER_SECONDS",
-    "RUNQ_BUCKET_UPPER_SECONDS",
-    "EbpfCgroupCounters",
-    "EbpfReading",
-    "EbpfSource",
-    "EbpfStatus",
-    "ExecRecord",
-    "MapFill",
-    "OomKill",
-    "delta_quantile",
-    "doctor_checks",
-    "histogram_delta",
-    "histogram_quantile",
-    "prerequisite_problem",
-]
+if TYPE_CHECKING:
+    from .maps import MapReader
 
 NOT_ROOT = ("eBPF fields are off because ctop is not running as root: run it with sudo to see run-queue latency, "
             "context switches and process churn.")
@@ -106,8 +81,8 @@ class EbpfSource:
         self._lock = threading.Lock()
         self._status = EbpfStatus("off", DISABLED if not enabled else "eBPF has not been started.")
         self._thread: threading.Thread | None = None
-        self._loaded = None
-        self._reader = None
+        self._loaded: Loaded | None = None
+        self._reader: MapReader | None = None
         self._closed = False
         self._run_stats = RunStats() if run_stats else None
 
@@ -133,7 +108,7 @@ class EbpfSource:
             loaded = loader.load(bcc, self._layout)
             reader = maps.MapReader(loaded)
         except Exception as e:  # LoadError carries its own sentence; anything else is summed up
-            message = str(e) if e.__class__.__name__ == "LoadError" else (
+            message = str(e) if isinstance(e, LoadError) else (
                 f"eBPF fields are off because loading failed ({e.__class__.__name__}: {str(e)[:120]}).")
             self._set_failed(message)
             return
@@ -183,7 +158,7 @@ class EbpfSource:
             loaded = self._loaded
             if loaded is None:
                 return {}
-            fds = {(n.decode() if isinstance(n, bytes) else str(n)): fn.fd for n, fn in loaded.bpf.funcs.items()}
+            fds = {name.decode(): fn.fd for name, fn in loaded.bpf.funcs.items()}
             return ns_per_event({name: prog_stats(fd) for name, fd in fds.items()})
 
     @property

@@ -6,6 +6,8 @@ across a counter that went backwards.
 
 from __future__ import annotations
 
+from .ebpf import EbpfCgroupCounters
+from .ebpf_rates import EbpfRates
 from .frame import CgroupRow, Identity, NetCounters
 from .sample import UNLIMITED, CgroupSample, HostSample
 
@@ -80,30 +82,41 @@ def derive_row(
     identity: Identity | None = None,
     net: dict[str, NetCounters] | None = None,
     prev_net: dict[str, NetCounters] | None = None,
+    *,
+    tasks_recursive: int | None = None,
+    ebpf: EbpfCgroupCounters | None = None,
+    ebpf_rates: EbpfRates | None = None,
 ) -> CgroupRow:
-    """One row: the sample plus every rate that the previous sample of the same cgroup allows."""
-    identity = identity or Identity()
+    """One row: the sample plus every rate that the previous sample of the same cgroup allows.
+
+    ``tasks_recursive`` and the eBPF values, worked out by the collector over the whole tree, are carried as given.
+    """
     limit_cores = cpu_limit_cores(cur)
-    row_values: dict[str, object] = {
-        "cpu_limit_cores": limit_cores,
-        "memory_limit_percent": memory_limit_percent(cur),
-    }
+    cpu = cpu_limit = throttled = major_faults = None
+    io_read_bytes = io_write_bytes = io_read_ops = io_write_ops = net_rx = net_tx = None
     if prev is not None and host_prev is not None and prev.inode == cur.inode:
         seconds = host_cur.monotonic_s - host_prev.monotonic_s
         cpu = cpu_percent(prev, cur, host_prev, host_cur)
-        row_values["cpu_percent"] = cpu
         if cpu is not None and limit_cores:
-            row_values["cpu_limit_percent"] = cpu / limit_cores
-        row_values["throttled_percent"] = throttled_percent(prev, cur)
-        if cur.io_total is not None and prev.io_total is not None:
-            a, b = prev.io_total, cur.io_total
-            row_values["io_read_bytes_per_s"] = _rate(a.read_bytes, b.read_bytes, seconds)
-            row_values["io_write_bytes_per_s"] = _rate(a.write_bytes, b.write_bytes, seconds)
-            row_values["io_read_ops_per_s"] = _rate(a.read_ops, b.read_ops, seconds)
-            row_values["io_write_ops_per_s"] = _rate(a.write_ops, b.write_ops, seconds)
-        row_values["memory_major_faults_per_s"] = _rate(prev.memory_pgmajfault, cur.memory_pgmajfault, seconds)
+            cpu_limit = cpu / limit_cores
+        throttled = throttled_percent(prev, cur)
+        a, b = prev.io_total, cur.io_total
+        if a is not None and b is not None:
+            io_read_bytes = _rate(a.read_bytes, b.read_bytes, seconds)
+            io_write_bytes = _rate(a.write_bytes, b.write_bytes, seconds)
+            io_read_ops = _rate(a.read_ops, b.read_ops, seconds)
+            io_write_ops = _rate(a.write_ops, b.write_ops, seconds)
+        major_faults = _rate(prev.memory_pgmajfault, cur.memory_pgmajfault, seconds)
         now_net, then_net = net_totals(net), net_totals(prev_net)
         if now_net is not None and then_net is not None:
-            row_values["net_rx_bytes_per_s"] = _rate(then_net[0], now_net[0], seconds)
-            row_values["net_tx_bytes_per_s"] = _rate(then_net[1], now_net[1], seconds)
-    return CgroupRow(sample=cur, identity=identity, net=net, **row_values)  # type: ignore[arg-type]
+            net_rx = _rate(then_net[0], now_net[0], seconds)
+            net_tx = _rate(then_net[1], now_net[1], seconds)
+    return CgroupRow(
+        sample=cur, identity=identity or Identity(), net=net,
+        cpu_percent=cpu, cpu_limit_cores=limit_cores, cpu_limit_percent=cpu_limit, throttled_percent=throttled,
+        memory_limit_percent=memory_limit_percent(cur),
+        io_read_bytes_per_s=io_read_bytes, io_write_bytes_per_s=io_write_bytes,
+        io_read_ops_per_s=io_read_ops, io_write_ops_per_s=io_write_ops,
+        memory_major_faults_per_s=major_faults, net_rx_bytes_per_s=net_rx, net_tx_bytes_per_s=net_tx,
+        tasks_recursive=tasks_recursive, ebpf=ebpf, ebpf_rates=ebpf_rates,
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..ebpf.reading import EbpfCgroupCounters, delta_quantile
+from .ebpf import EbpfCgroupCounters, delta_quantile
 
 
 @dataclass(frozen=True, slots=True)

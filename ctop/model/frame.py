@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from .ebpf import EbpfCgroupCounters, ExecRecord, OomKill, State
 from .ebpf_rates import EbpfRates
 from .sample import CgroupSample, Snapshot
 
@@ -66,8 +66,8 @@ class CgroupRow:
     net: dict[str, NetCounters] | None = None
     net_rx_bytes_per_s: float | None = None
     net_tx_bytes_per_s: float | None = None
-    # eBPF counters (cumulative, from ctop.ebpf) and rates; None while eBPF is off or not ready.
-    ebpf: Any = None
+    # eBPF counters (cumulative since ctop loaded its programs) and rates; None while eBPF is off or not ready.
+    ebpf: EbpfCgroupCounters | None = None
     ebpf_rates: EbpfRates | None = None
 
     @property
@@ -83,6 +83,6 @@ class Frame:
     rows: dict[str, CgroupRow]
     interval_s: float | None  # seconds since the previous refresh, None on the first
     notices: tuple[str, ...] = ()  # one sentence each: what is missing and why (not root, no eBPF, no names)
-    ebpf_state: str = "off"  # off, starting, ready, failed
-    ebpf_execs: dict[str, Any] = field(default_factory=dict)  # cgroup path -> recent ExecRecords (eBPF)
-    ebpf_oom_kills: tuple[Any, ...] = ()  # recent OomKills (eBPF)
+    ebpf_state: State = "off"
+    ebpf_execs: dict[str, tuple[ExecRecord, ...]] = field(default_factory=dict)  # cgroup path -> recent execs
+    ebpf_oom_kills: tuple[OomKill, ...] = ()  # recent OOM kills, oldest first (eBPF)

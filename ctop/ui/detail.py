@@ -8,8 +8,8 @@ from typing import Any
 
 import urwid
 
-from ..ebpf.reading import RUNQ_BUCKET_LOWER_SECONDS, RUNQ_BUCKET_UPPER_SECONDS
 from ..model import fields
+from ..model.ebpf import RUNQ_BUCKET_LOWER_SECONDS, RUNQ_BUCKET_UPPER_SECONDS
 from ..model.ebpf_rates import EBPF_KEYS
 from ..model.fields import JSON_FIELDS, Field, format_value
 from ..model.frame import CgroupRow, Frame

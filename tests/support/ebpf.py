@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ctop.ebpf.source import EbpfReading, EbpfSource
+from ctop.ebpf.source import EbpfSource
+from ctop.model.ebpf import EbpfReading
 
 from .cgroups import host_layout
 from .env import need, need_root

@@ -8,7 +8,8 @@ import pytest
 from support.dockerd import IMAGE, PrivateDockerd, cgroup_of, dockerd, unique  # noqa: F401
 from support.ebpf import read
 
-from ctop.ebpf.source import EbpfCgroupCounters, EbpfSource
+from ctop.ebpf.source import EbpfSource
+from ctop.model.ebpf import EbpfCgroupCounters
 
 pytestmark = pytest.mark.system
 

@@ -13,7 +13,8 @@ from support.cgroups import TestCgroup
 from support.ebpf import read
 from support.env import need, need_root
 
-from ctop.ebpf.source import EbpfCgroupCounters, EbpfReading, EbpfSource, delta_quantile
+from ctop.ebpf.source import EbpfSource
+from ctop.model.ebpf import EbpfCgroupCounters, EbpfReading, delta_quantile
 
 pytestmark = pytest.mark.system
 

@@ -7,8 +7,8 @@ from support.trees import tree
 from ctop.collector import Collector, CollectorConfig
 from ctop.ebpf.health import fill_ratios, ns_per_event, program_label
 from ctop.ebpf.progstats import ProgStats
-from ctop.ebpf.reading import EbpfCgroupCounters, EbpfReading, MapFill
 from ctop.ebpf.source import EbpfSource
+from ctop.model.ebpf import EbpfCgroupCounters, EbpfReading, MapFill
 from ctop.sources.cgroupfs_layout import detect_layout
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctop.ebpf.reading import (
+from ctop.model.ebpf import (
     RUNQ_BUCKET_LOWER_SECONDS,
     RUNQ_BUCKET_UPPER_SECONDS,
     RUNQ_SLOTS,

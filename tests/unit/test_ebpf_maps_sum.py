@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
-from ctop.ebpf.maps import _N_FIELDS, _sum_counters
-from ctop.ebpf.reading import RUNQ_SLOTS
+import ctypes
+
+from unit.test_ebpf_layout import header_text, struct_like_bcc
+
+from ctop.ebpf.layout import parse_header
+from ctop.ebpf.maps import CounterColumns, sum_counters
+
+
+def record() -> type[ctypes.Structure]:
+    """One CPU's struct cgroup_counters as bcc would lay it out from bpf/ctop.h."""
+    return struct_like_bcc("cgroup_counters", parse_header(header_text()).structs["cgroup_counters"])
 
 
 def test_per_cpu_copies_add_up_and_the_max_is_a_max() -> None:
-    cpu0 = [0] * _N_FIELDS
-    cpu1 = [0] * _N_FIELDS
-    cpu0[3], cpu1[3] = 5, 7                                       # one run-queue bucket
-    cpu0[RUNQ_SLOTS], cpu1[RUNQ_SLOTS] = 2_000_000_000, 1_000_000_000  # wait sum, ns
-    cpu0[RUNQ_SLOTS + 2], cpu1[RUNQ_SLOTS + 2] = 3_000_000, 9_000_000  # longest wait, ns
-    cpu0[RUNQ_SLOTS + 10], cpu1[RUNQ_SLOTS + 10] = 1, 1                # OOM kills
-    counters = _sum_counters([tuple(cpu0), tuple(cpu1)], 42)
+    columns = CounterColumns.of(record())
+    cpus = (record() * 2)()
+    cpus[0].runq_hist[3], cpus[1].runq_hist[3] = 5, 7
+    cpus[0].runq_sum_ns, cpus[1].runq_sum_ns = 2_000_000_000, 1_000_000_000
+    cpus[0].runq_max_ns, cpus[1].runq_max_ns = 3_000_000, 9_000_000
+    cpus[0].oom_kills, cpus[1].oom_kills = 1, 1
+    counters = sum_counters(bytes(cpus), columns, columns.unpacker(), 42)
     assert counters.cgroup_id == 42
     assert counters.runq_buckets[3] == 12 and sum(counters.runq_buckets) == 12
     assert counters.runq_sum_seconds == 3.0
     assert counters.runq_max_seconds == 0.009
     assert counters.oom_kills == 2
+    assert ctypes.sizeof(cpus[0]) == columns.width * 8
 
 
 def test_no_copies_is_all_zero() -> None:
-    counters = _sum_counters([], 1)
+    columns = CounterColumns.of(record())
+    counters = sum_counters(b"", columns, columns.unpacker(), 1)
     assert sum(counters.runq_buckets) == 0 and counters.runq_max_seconds == 0 and counters.forks == 0

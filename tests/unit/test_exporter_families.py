@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from support.env import need_binary
 
-from ctop.ebpf.reading import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_SLOTS, EbpfCgroupCounters
+from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_SLOTS, EbpfCgroupCounters
 from ctop.model.frame import CgroupRow, Frame, Identity, NetCounters
 from ctop.model.sample import UNLIMITED, CgroupSample, HostSample, IoCounters, Pressure, Snapshot
 

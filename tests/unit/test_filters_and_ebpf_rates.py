@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from support.trees import tree
 
 from ctop.cli import cli
-from ctop.ebpf.reading import EbpfCgroupCounters
 from ctop.errors import CtopError
+from ctop.model.ebpf import EbpfCgroupCounters
 from ctop.model.ebpf_rates import EBPF_KEYS, ebpf_rates
 from ctop.model.filters import parse_filters
 

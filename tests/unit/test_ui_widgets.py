@@ -12,7 +12,7 @@ import urwid
 from unit.test_ui_frames import GIB, MIB, POD_A, make_frame, make_row, node_rows
 
 from ctop.batch import BatchOptions
-from ctop.ebpf.reading import EbpfCgroupCounters, ExecRecord, OomKill
+from ctop.model.ebpf import EbpfCgroupCounters, ExecRecord, OomKill
 from ctop.model.ebpf_rates import EbpfRates
 from ctop.ui import detail
 from ctop.ui.app import NOT_ROOT, App

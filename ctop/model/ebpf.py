@@ -1,4 +1,4 @@
-"""What the eBPF source hands to the rest of ctop: frozen status/reading records and histogram percentile math."""
+"""eBPF values as the model holds them: status, per-cgroup counters, logs, map fill, run-queue histogram maths."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 # Run-queue wait histogram: bucket 0 holds waits below 2**10 ns, bucket s >= 1 holds [2**(s+9), 2**(s+10)) ns;
-# the last bucket also takes everything longer. Must match RUNQ_SLOTS in bpf/ctop.h.
+# the last bucket also takes everything longer. Must match RUNQ_SLOTS in bpf/ctop.h: the loader refuses a program
+# whose histogram has another length and tests/unit/test_ebpf_layout.py compares it with the header.
 RUNQ_SLOTS = 28
 RUNQ_BUCKET_LOWER_SECONDS: tuple[float, ...] = (0.0, *(2.0 ** (s + 9) / 1e9 for s in range(1, RUNQ_SLOTS)))
 RUNQ_BUCKET_UPPER_SECONDS: tuple[float, ...] = tuple(2.0 ** (s + 10) / 1e9 for s in range(RUNQ_SLOTS))
@@ -49,14 +50,6 @@ class EbpfCgroupCounters:
     execs: int = 0
     exits: int = 0
     oom_kills: int = 0
-
-    @property
-    def runq_bucket_upper_seconds(self) -> tuple[float, ...]:
-        return RUNQ_BUCKET_UPPER_SECONDS
-
-    def runq_quantile(self, q: float) -> float | None:
-        """Run-queue wait quantile over the whole life of the counters (None without samples)."""
-        return histogram_quantile(self.runq_buckets, q, max_seconds=self.runq_max_seconds)
 
 
 @dataclass(frozen=True)

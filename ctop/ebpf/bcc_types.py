@@ -1,0 +1,111 @@
+"""What ctop uses of bcc's Python objects, as Protocols (bcc ships no type hints): programs, tables, log records.
+
+Record members are named as in bpf/ctop.h; their order and sizes come from the compiled tables (see layout.py).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol, TypeVar
+
+LeafT = TypeVar("LeafT", covariant=True)
+
+
+class Function(Protocol):
+    """One loaded program (bcc.BPF.funcs values)."""
+
+    @property
+    def fd(self) -> int: ...
+
+
+class Program(Protocol):
+    """A compiled and attached program set (bcc.BPF)."""
+
+    @property
+    def funcs(self) -> Mapping[bytes, Function]: ...
+
+    def __getitem__(self, name: bytes) -> object: ...
+
+    def cleanup(self) -> None: ...
+
+
+class ArrayTable(Protocol[LeafT]):
+    """A BPF array read by index (bcc's Array and PerCpuArray; a per-CPU leaf is one value per CPU)."""
+
+    @property
+    def max_entries(self) -> int: ...
+
+    def __getitem__(self, key: ctypes.c_int) -> LeafT: ...
+
+
+class PerCpuHash(Protocol):
+    """The per-CPU ``cgroups`` hash: ``sLeaf`` is one CPU's record type; a batch yields (u64 key, all CPUs' copies)."""
+
+    @property
+    def sLeaf(self) -> type[ctypes.Structure]: ...
+
+    def items_lookup_batch(self) -> Iterator[tuple[int, ctypes.Array[ctypes.Structure]]]: ...
+
+
+class ThreadTable(Protocol):
+    """The ``threads`` map (an array indexed by tid, or a hash): u32 tid -> struct thread_state."""
+
+    @property
+    def map_fd(self) -> int: ...
+
+    @property
+    def Key(self) -> type[ctypes.c_uint32]: ...
+
+    @property
+    def Leaf(self) -> type[ctypes.Structure]: ...
+
+    def __getitem__(self, key: ctypes.c_uint32) -> ctypes.Structure: ...
+
+    def __setitem__(self, key: ctypes.c_uint32, leaf: ctypes.Structure) -> None: ...
+
+
+class Counter(Protocol):
+    """A u64 leaf (bcc returns ctypes.c_ulonglong)."""
+
+    @property
+    def value(self) -> int: ...
+
+
+class Logged(Protocol):
+    """A record of a ring log: ``seq`` is its 1-based number (0: an empty slot)."""
+
+    seq: int
+
+
+class ExecRecord(Logged, Protocol):
+    """struct exec_record."""
+
+    time_ns: int
+    cgroup_id: int
+    pid: int
+    ppid: int
+    comm: bytes
+    filename: bytes
+
+
+class OomRecord(Logged, Protocol):
+    """struct oom_record."""
+
+    time_ns: int
+    cgroup_id: int
+    pid: int
+    comm: bytes
+
+
+class CgroupRecord(Logged, Protocol):
+    """struct cgroup_record."""
+
+    time_ns: int
+    cgroup_id: int
+    kind: int
+    level: int
+    path: bytes
+
+
+PerCpuCounters = ArrayTable[Iterable[int]]

@@ -1,0 +1,147 @@
+"""The Python side of the BPF maps agrees with bpf/ctop.h (parsed here, no kernel): constants, member order, sizes."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import typing
+
+import pytest
+
+from ctop.ebpf import bcc_types, layout, loader
+from ctop.ebpf.layout import LayoutError, Member, ctypes_members, parse_header
+from ctop.ebpf.maps import CounterColumns, Slots, sum_counters
+from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_SLOTS, EbpfCgroupCounters
+
+BPF_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "bpf")
+HEADER_PATH = os.path.join(BPF_DIR, "ctop.h")
+CTYPES = {8: ctypes.c_uint64, 4: ctypes.c_uint32, 2: ctypes.c_uint16}
+
+
+def header_text() -> str:
+    with open(HEADER_PATH) as f:
+        return f.read()
+
+
+def struct_like_bcc(name: str, members: tuple[Member, ...]) -> type[ctypes.Structure]:
+    """A ctypes record laid out from the header's members, as bcc builds a table's Leaf from the compiled program."""
+    fields: list[tuple[str, type]] = []
+    for m in members:
+        ctype: type = ctypes.c_char if m.size == 1 else CTYPES[m.size]
+        fields.append((m.name, ctype * m.count if m.count > 1 else ctype))
+    return type(name, (ctypes.Structure,), {"_fields_": fields})
+
+
+def test_the_installed_header_is_the_checkout_header() -> None:
+    assert os.path.samefile(layout.header_path(), HEADER_PATH)
+
+
+def test_run_queue_slots_agree_with_the_header() -> None:
+    header = parse_header(header_text())
+    assert header.defines["RUNQ_SLOTS"] == RUNQ_SLOTS == len(RUNQ_BUCKET_UPPER_SECONDS)
+    hist = header.structs["cgroup_counters"][0]
+    assert (hist.name, hist.size, hist.count) == ("runq_hist", 8, RUNQ_SLOTS)
+
+
+def test_every_counter_member_is_read_and_nothing_else() -> None:
+    members = parse_header(header_text()).structs["cgroup_counters"]
+    assert sorted(CounterColumns._fields[1:]) == sorted(m.name for m in members)
+    columns = CounterColumns.of(struct_like_bcc("cgroup_counters", members))
+    assert columns.width == sum(m.count for m in members)
+    start = 0
+    for m in members:  # each member starts where the ones before it end
+        assert getattr(columns, m.name) == start, m.name
+        start += m.count
+
+
+def test_every_counter_member_reaches_its_model_attribute() -> None:
+    """Each member gets a distinct value; a member read from the wrong column would show another member's value."""
+    members = parse_header(header_text()).structs["cgroup_counters"]
+    record = struct_like_bcc("cgroup_counters", members)
+    columns = CounterColumns.of(record)
+    copy = record()
+    values = {}
+    for i, m in enumerate(members):
+        if m.count > 1:
+            getattr(copy, m.name)[:] = [1000 * (i + 1) + s for s in range(m.count)]
+        else:
+            values[m.name] = 1000 * (i + 1) * 1_000_000
+            setattr(copy, m.name, values[m.name])
+    got = sum_counters(bytes(copy), columns, columns.unpacker(), 7)
+    assert got.runq_buckets == tuple(1000 + s for s in range(RUNQ_SLOTS))
+    assert got.runq_sum_seconds == values["runq_sum_ns"] / 1e9
+    assert got.runq_max_seconds == values["runq_max_ns"] / 1e9
+    same_name = [f for f in values if f in EbpfCgroupCounters.__dataclass_fields__]
+    assert len(same_name) == len(values) - 2  # all but the two nanosecond members keep their C name
+    for name in same_name:
+        assert getattr(got, name) == values[name], name
+
+
+def test_a_header_with_another_histogram_length_is_refused() -> None:
+    text = re.sub(r"#define RUNQ_SLOTS \d+", f"#define RUNQ_SLOTS {RUNQ_SLOTS - 1}", header_text())
+    members = parse_header(text).structs["cgroup_counters"]
+    with pytest.raises(LayoutError, match="run-queue slots"):
+        CounterColumns.of(struct_like_bcc("cgroup_counters", members))
+
+
+def test_a_counter_member_of_another_size_is_refused() -> None:
+    text = header_text().replace("    u64 nivcsw;", "    u32 nivcsw;")
+    members = parse_header(text).structs["cgroup_counters"]
+    with pytest.raises(LayoutError, match="nivcsw"):
+        CounterColumns.of(struct_like_bcc("cgroup_counters", members))
+
+
+def test_a_reordered_header_moves_the_columns() -> None:
+    text = header_text().replace("    u64 forks;\n    u64 execs;", "    u64 execs;\n    u64 forks;")
+    members = parse_header(text).structs["cgroup_counters"]
+    columns = CounterColumns.of(struct_like_bcc("cgroup_counters", members))
+    assert columns.execs == columns.forks - 1
+
+
+def test_slots_come_from_the_header() -> None:
+    header = parse_header(header_text())
+    slots = Slots.of(header)
+    counters = [v for k, v in header.defines.items() if k.startswith("C_")]
+    seqs = [v for k, v in header.defines.items() if k.startswith("SEQ_")]
+    assert sorted(counters) == list(range(slots.n_counters))
+    assert sorted(seqs) == list(range(header.defines["N_SEQS"]))
+    with pytest.raises(LayoutError, match="SEQ_OOM"):
+        Slots.of(parse_header(header_text().replace("#define SEQ_OOM 1", "")))
+
+
+@pytest.mark.parametrize(("protocol", "struct"), [
+    (bcc_types.ExecRecord, "exec_record"), (bcc_types.OomRecord, "oom_record"),
+    (bcc_types.CgroupRecord, "cgroup_record"),
+])
+def test_log_records_read_only_members_the_header_has(protocol: type, struct: str) -> None:
+    members = {m.name: m for m in parse_header(header_text()).structs[struct]}
+    hints = typing.get_type_hints(protocol)
+    assert hints and set(hints) <= set(members)
+    for name, hint in hints.items():
+        assert (hint is bytes) == (members[name].size == 1 and members[name].count > 1), name
+
+
+def test_ctypes_members_match_the_header_members() -> None:
+    for name, members in parse_header(header_text()).structs.items():
+        assert ctypes_members(struct_like_bcc(name, members)) == members
+
+
+def test_every_option_flag_is_one_the_programs_know() -> None:
+    sources = header_text() + loader.program_text()
+    tracking = loader.Tracking(hierarchy_id=0, root="/sys/fs/cgroup", root_id=1, v2=True)
+    offsets = {"RUN_DELAY_OFFSET": 1, "REAL_PARENT_OFFSET": 2, "TGID_OFFSET": 3}
+    for threads in (loader.ThreadMap(False, 4096), loader.ThreadMap(True, 1 << 17)):
+        flags = loader.build_cflags(tracking, loader.LoadOptions(), offsets, threads)
+        names = [f[2:].split("=", 1)[0] for f in flags if f.startswith("-D")]
+        assert ("THREADS_HASH" in names) is threads.hashed
+        assert f"-DTHREADS_MAX={threads.max_entries}" in flags
+        for name in names:
+            assert re.search(rf"\b{name}\b", sources), name
+
+
+def test_unparseable_members_are_named() -> None:
+    with pytest.raises(LayoutError, match="float x"):
+        parse_header("struct s {\n    float x;\n};\n")
+    with pytest.raises(LayoutError, match="NOPE"):
+        parse_header("struct s {\n    u64 x[NOPE];\n};\n")
