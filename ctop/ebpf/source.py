@@ -16,6 +16,7 @@ import os
 import threading
 from types import ModuleType
 
+from ..model import notices
 from ..sources.cgroupfs_layout import CgroupLayout
 from .doctor import doctor_checks
 from .health import RunStats, ns_per_event
@@ -51,8 +52,7 @@ __all__ = [
     "prerequisite_problem",
 ]
 
-NOT_ROOT = ("eBPF fields are off because ctop is not running as root: run it with sudo to see run-queue latency, "
-            "context switches and process churn.")
+NOT_ROOT = notices.NOT_ROOT.sentence
 NO_BCC = ("eBPF fields are off because the bcc Python module cannot be imported: install python3-bpfcc and run "
           "ctop with the system python3 (or a virtualenv made with --system-site-packages).")
 NO_TRACEFS = ("eBPF fields are off because tracefs is not mounted and could not be mounted: run "

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .ebpf_rates import EbpfRates
+from .notices import Notice
 from .sample import CgroupSample, Snapshot
 
 
@@ -82,7 +83,7 @@ class Frame:
     snapshot: Snapshot
     rows: dict[str, CgroupRow]
     interval_s: float | None  # seconds since the previous refresh, None on the first
-    notices: tuple[str, ...] = ()  # one sentence each: what is missing and why (not root, no eBPF, no names)
+    notices: tuple[Notice, ...] = ()  # what is missing and why (not root, no eBPF, no names, unreadable files)
     ebpf_state: str = "off"  # off, starting, ready, failed
     ebpf_execs: dict[str, Any] = field(default_factory=dict)  # cgroup path -> recent ExecRecords (eBPF)
     ebpf_oom_kills: tuple[Any, ...] = ()  # recent OomKills (eBPF)
