@@ -169,7 +169,7 @@ class Collector:
         if not containers:
             return {}
         proc = self.config.proc_root
-        host_net = host_namespaces(proc, self.read_errors).get("net")
+        host_net = host_namespaces(proc, self.read_errors, ("net",)).get("net")
         owners: dict[str, dict[str, NetCounters]] = {}
         seen: set[int] = set()
         for path in containers:

@@ -164,7 +164,7 @@ def netns_totals(
 
     Keys in the host's network namespace are left out unless ``include_host``: their traffic is the host's.
     """
-    host = host_namespaces(proc_root, errors).get("net")
+    host = host_namespaces(proc_root, errors, ("net",)).get("net")
     by_ns: dict[int, NetTotals | None] = {}
     out: dict[K, NetTotals] = {}
     for key, pid in pids.items():

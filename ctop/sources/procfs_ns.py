@@ -28,16 +28,21 @@ def namespace_inode(pid: int, ns_type: str, proc_root: str = "/proc",
     return int(m.group(1)) if m else None
 
 
-def namespaces(pid: int, proc_root: str = "/proc", errors: ReadErrors | None = None) -> dict[str, int | None]:
-    """Every namespace type -> inode (None where the kernel lacks it or the process is gone)."""
-    return {t: namespace_inode(pid, t, proc_root, errors) for t in NAMESPACE_TYPES}
+def namespaces(pid: int, proc_root: str = "/proc", errors: ReadErrors | None = None,
+               types: tuple[str, ...] = NAMESPACE_TYPES) -> dict[str, int | None]:
+    """Each namespace type of ``types`` -> inode (None where the kernel lacks it or the process is gone)."""
+    return {t: namespace_inode(pid, t, proc_root, errors) for t in types}
 
 
-def host_namespaces(proc_root: str = "/proc", errors: ReadErrors | None = None) -> dict[str, int | None]:
-    """The host's namespaces: pid 1's, or kthreadd's (pid 2, always in the initial ones) where pid 1 hides them."""
+def host_namespaces(proc_root: str = "/proc", errors: ReadErrors | None = None,
+                    types: tuple[str, ...] = NAMESPACE_TYPES) -> dict[str, int | None]:
+    """The host's namespaces: pid 1's, or kthreadd's (pid 2, always in the initial ones) where pid 1 hides them.
+
+    Only pid 2's failures are counted in ``errors``: pid 1 may hide its namespaces (a sandbox's init) by design.
+    """
     best: dict[str, int | None] = {}
     for pid in (1, 2):
-        ns = namespaces(pid, proc_root, errors)
+        ns = namespaces(pid, proc_root, errors if pid == 2 else None, types)
         for t, inode in ns.items():
             if best.get(t) is None:
                 best[t] = inode

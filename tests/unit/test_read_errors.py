@@ -17,7 +17,7 @@ from ctop.collector import Collector, CollectorConfig
 from ctop.model.notices import Notice, NoticeKind
 from ctop.sources.cgroupfs import CgroupReader
 from ctop.sources.cgroupfs_layout import detect_layout
-from ctop.sources.procfs_ns import namespace_inode
+from ctop.sources.procfs_ns import host_namespaces, namespace_inode
 from ctop.sources.readfile import MAX_NAMES, ReadErrors, read_bytes, read_int, read_limit
 
 KUBELET = "/system.slice/kubelet.service"
@@ -173,3 +173,16 @@ def test_the_sentence_says_which_fields_go_missing(name: str) -> None:
     expected = {"cgroup.procs": "some process fields", "io.pressure": "some pressure fields",
                 "cpuset.cpus.effective": "some CPU set fields", "pids.max": "some pids fields", "foo": "what it holds"}
     assert expected[name] in sentence and sentence.endswith(" as no data.")
+
+
+def test_pid_1_hiding_its_namespaces_is_no_notice_when_pid_2_shows_them(tmp_path) -> None:
+    (tmp_path / "1" / "ns" / "net").mkdir(parents=True)  # unreadable as a link
+    (tmp_path / "2" / "ns").mkdir(parents=True)
+    (tmp_path / "2" / "ns" / "net").symlink_to("net:[4026531833]")
+    errors = ReadErrors()
+    assert host_namespaces(str(tmp_path), errors, ("net",)) == {"net": 4026531833}
+    assert errors.counts() == {}
+    (tmp_path / "2" / "ns" / "net").unlink()
+    (tmp_path / "2" / "ns" / "net").mkdir()
+    assert host_namespaces(str(tmp_path), errors, ("net",)) == {"net": None}
+    assert errors.counts() == {"net": 1} and f"{tmp_path}/2/ns/net" in errors.notices()[0].sentence
