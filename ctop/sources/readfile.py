@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 from ..model.notices import Notice, NoticeKind
+from ..model.safe_text import inert
 
 _READ_CHUNK = 65536
 # O_NONBLOCK: a FIFO in place of a kernel file (a damaged recorded tree) reads as empty instead of hanging.
@@ -61,8 +62,8 @@ class ReadErrors:
         if known is not None:
             known.count += 1
         elif len(self._by_name) < MAX_NAMES:
-            reason = os.strerror(error.errno).lower() if error.errno else str(error)
-            sentence = f"Cannot read {path}: {reason}; {_fields_of(name)} as no data."
+            reason = os.strerror(error.errno).lower() if error.errno else inert(str(error))
+            sentence = f"Cannot read {inert(path)}: {reason}; {_fields_of(name)} as no data."  # paths hold any byte
             self._by_name[name] = Unreadable(Notice(NoticeKind.UNREADABLE_FILE, sentence))
 
     def counts(self) -> dict[str, int]:

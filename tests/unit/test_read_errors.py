@@ -186,3 +186,14 @@ def test_pid_1_hiding_its_namespaces_is_no_notice_when_pid_2_shows_them(tmp_path
     (tmp_path / "2" / "ns" / "net").mkdir()
     assert host_namespaces(str(tmp_path), errors, ("net",)) == {"net": None}
     assert errors.counts() == {"net": 1} and f"{tmp_path}/2/ns/net" in errors.notices()[0].sentence
+
+
+def test_a_hostile_cgroup_name_in_the_notice_is_inert(tmp_path) -> None:
+    cgroup_root, proc_root = copy_tree("v2-k8s-systemd", str(tmp_path / "t"))
+    odd = os.path.join(os.fsencode(cgroup_root), b"bad\xff\x1b[2Jname")
+    os.mkdir(odd)
+    os.mkdir(os.path.join(odd, b"memory.stat"))
+    notes = unreadable(list(collector(cgroup_root, proc_root).collect().notices))
+    assert len(notes) == 1
+    sentence = notes[0].sentence
+    assert "\x1b" not in sentence and sentence.encode("utf-8") and "bad??[2Jname/memory.stat" in sentence
