@@ -17,6 +17,7 @@ from .exporter_cmd import exporter_command
 from .inspect_cmd import inspect_command
 from .model.fields import FIELDS, ORDER_ALIASES, Field, sort_field
 from .model.filters import FILTER_KEYS, parse_filters
+from .model.notices import Notice
 
 ORDER_HELP = ", ".join(sorted(ORDER_ALIASES))
 
@@ -107,14 +108,14 @@ def run_batch(collector: Collector, options: BatchOptions, iterations: int | Non
     """Print a refresh every ``delay`` seconds; the first after one interval so that every row has rates."""
     collector.collect()
     count = 0
-    told: set[str] = set()
+    told: set[Notice] = set()
     while iterations is None or count < iterations:
         time.sleep(delay)
         frame = collector.collect()
         for notice in frame.notices:  # what is missing (not root, no runtime): once each, on stderr
             if notice not in told:
                 told.add(notice)
-                click.echo(f"ctop: {notice}", err=True)
+                click.echo(f"ctop: {notice.sentence}", err=True)
         if options.output == "json":
             text = render_json(frame, options)
         elif options.output == "csv":

@@ -16,6 +16,7 @@ from .model.derive import derive_row
 from .model.ebpf import EbpfReading, State
 from .model.ebpf_rates import ebpf_rates
 from .model.frame import CgroupRow, Frame, Identity, NetCounters
+from .model.notices import NOT_ROOT, Notice, NoticeKind
 from .model.sample import CgroupSample, Snapshot
 from .runtimes.identify import Identity as PathIdentity
 from .runtimes.identify import identify, parse_identity
@@ -24,7 +25,7 @@ from .sources.cgroupfs_layout import CgroupLayout, detect_layout
 from .sources.procfs import HostReader
 from .sources.procfs_net import parse_net_dev
 from .sources.procfs_ns import host_namespaces, namespace_inode
-from .sources.readfile import read_bytes
+from .sources.readfile import ReadErrors, read_bytes
 
 if TYPE_CHECKING:
     from .ebpf.source import EbpfSource
@@ -45,6 +46,7 @@ class CollectorConfig:
     docker_socket: str | None = None  # None: the default socket
     ebpf: bool = True  # load the eBPF programs (after start(); root only)
     bpf_run_stats: bool = False  # keep the kernel's BPF run-time statistics on from start() to close()
+    derive: bool = True  # rates and subtree totals per row; the exporter, which exports counters only, turns it off
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,9 @@ class Collector:
     def __init__(self, config: CollectorConfig | None = None, layout: CgroupLayout | None = None) -> None:
         self.config = config or CollectorConfig()
         self.layout = layout or detect_layout(self.config.cgroup_root)
-        self.cgroups = CgroupReader(self.layout)
-        self.host = HostReader(self.config.proc_root)
+        self.read_errors = ReadErrors()  # files that exist but cannot be read: become notices
+        self.cgroups = CgroupReader(self.layout, self.read_errors)
+        self.host = HostReader(self.config.proc_root, self.read_errors)
         self.metadata: MetadataService | None = None
         self.ebpf: EbpfSource | None = None
         self._previous: Snapshot | None = None
@@ -104,7 +107,8 @@ class Collector:
         enrichment = self.enrich(current)
         previous, previous_enrichment = self._previous, self._previous_enrichment
         self._previous, self._previous_enrichment = current, enrichment
-        frame = build_frame(current, previous, enrichment, previous_enrichment)
+        frame = build_frame(current, previous, enrichment, previous_enrichment,
+                            derive=self.config.derive)
         reading = enrichment.ebpf
         return dataclasses.replace(
             frame, notices=tuple(self.notices()), ebpf_state=self.ebpf_state(),
@@ -130,17 +134,18 @@ class Collector:
         reading = self.ebpf.read() if self.ebpf is not None else None
         return Enrichment(identities=identities, net=net, ebpf=reading)
 
-    def notices(self) -> list[str]:
-        """One sentence per thing that is missing (not root, no eBPF, no container names)."""
-        notes: list[str] = []
+    def notices(self) -> list[Notice]:
+        """One notice per thing that is missing (not root, no eBPF, no container names, unreadable files)."""
+        notes: list[Notice] = []
         if os.geteuid() != 0:
-            notes.append("Not root: eBPF fields and some container details are off; run with sudo.")
+            notes.append(NOT_ROOT)
         if self.ebpf is not None:
             status = self.ebpf.status()
             if status.state in ("off", "failed") and status.reason and os.geteuid() == 0:
-                notes.append(status.reason)
+                notes.append(Notice(NoticeKind.EBPF_OFF, status.reason))
         if self.metadata is not None:
             notes.extend(self.metadata.notices())
+        notes.extend(self.read_errors.notices())
         return notes
 
     def ebpf_state(self) -> State:
@@ -170,18 +175,18 @@ class Collector:
         if not containers:
             return {}
         proc = self.config.proc_root
-        host_net = host_namespaces(proc).get("net")
+        host_net = host_namespaces(proc, self.read_errors, ("net",)).get("net")
         owners: dict[str, dict[str, NetCounters]] = {}
         seen: set[int] = set()
         for path in containers:
             pid = samples[path].first_pid
             if pid is None:
                 continue
-            ns = namespace_inode(pid, "net", proc)
+            ns = namespace_inode(pid, "net", proc, self.read_errors)
             if ns is None or ns == host_net or ns in seen:
                 continue
             seen.add(ns)
-            devices = parse_net_dev(read_bytes(f"{proc}/{pid}/net/dev"))
+            devices = parse_net_dev(read_bytes(f"{proc}/{pid}/net/dev", self.read_errors))
             owners[path] = {name: NetCounters(rx_bytes=d.rx_bytes, rx_packets=d.rx_packets, rx_errors=d.rx_errors,
                                               rx_dropped=d.rx_drops, tx_bytes=d.tx_bytes, tx_packets=d.tx_packets,
                                               tx_errors=d.tx_errors, tx_dropped=d.tx_drops)
@@ -207,13 +212,17 @@ def identity_of(ident: PathIdentity, meta: ContainerMeta | None) -> Identity:
 
 
 def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrichment | None = None,
-                previous_enrichment: Enrichment | None = None) -> Frame:
-    """Rows for ``current`` with rates against ``previous`` (pure: used by tests on recorded snapshots)."""
+                previous_enrichment: Enrichment | None = None, *, derive: bool = True) -> Frame:
+    """Rows for ``current`` with rates against ``previous`` (pure: used by tests on recorded snapshots).
+
+    With ``derive`` False rows carry only the sample, identity, network and eBPF counters (no rates, no subtree
+    totals): what the exporter exports.
+    """
     enrichment = enrichment or Enrichment()
     previous_enrichment = previous_enrichment or Enrichment()
     host_prev = previous.host if previous else None
     prev_cgroups = previous.cgroups if previous else {}
-    tasks = subtree_threads(current.cgroups)
+    tasks = subtree_threads(current.cgroups) if derive else {}
     reading, prev_reading = enrichment.ebpf, previous_enrichment.ebpf
     ebpf_seconds = None
     if reading is not None and prev_reading is not None:
@@ -221,6 +230,10 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
     rows: dict[str, CgroupRow] = {}
     for path, sample in current.cgroups.items():
         identity = enrichment.identities.get(path) or root_identity(path)
+        if not derive:
+            rows[path] = CgroupRow(sample=sample, identity=identity, net=enrichment.net.get(path),
+                                   ebpf=reading.by_cgroup.get(path) if reading is not None else None)
+            continue
         counters = rates = None
         if reading is not None:
             counters = reading.by_cgroup.get(path)

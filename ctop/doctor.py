@@ -8,6 +8,7 @@ import socket
 from dataclasses import dataclass
 
 from .errors import CtopError
+from .model.notices import NOT_ROOT
 from .sources.cgroupfs_layout import detect_layout
 from .sources.readfile import read_bytes
 
@@ -31,7 +32,7 @@ class Check:
 def check_root() -> Check:
     if os.geteuid() == 0:
         return Check("ok", "root", "running as root")
-    return Check("warn", "root", "not root: eBPF fields and some container details are off; run with sudo")
+    return Check("warn", "root", NOT_ROOT.sentence)
 
 
 def check_cgroups(cgroup_root: str) -> Check:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .errors import CtopError
+from .model.notices import NOT_ROOT
 
 if TYPE_CHECKING:
     from .collector import Collector
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 DEFAULT_LISTEN_ADDRESS = ":10417"
 # --user waits this long for the BPF programs to be compiled and attached before switching user.
 EBPF_LOAD_TIMEOUT_S = 180.0
-NOT_ROOT_NOTICE = ("not running as root, so eBPF is off: cgroup and container metrics are served without the "
-                   "ctop_* eBPF families (start it as root, with --user to drop root after loading).")
 
 
 def make_collector(cgroup_root: str, proc_root: str, ebpf: bool, docker_socket: str | None,
@@ -36,7 +35,8 @@ def make_collector(cgroup_root: str, proc_root: str, ebpf: bool, docker_socket: 
     from .collector import Collector, CollectorConfig
 
     config = CollectorConfig(cgroup_root=cgroup_root, proc_root=proc_root, ebpf=ebpf,
-                             docker_socket=docker_socket, bpf_run_stats=ebpf)
+                             docker_socket=docker_socket, bpf_run_stats=ebpf,
+                             derive=False)  # the exporter exports counters, never ctop's rates
     if run_as:
         collector = Collector(dataclasses.replace(config, containers=False))
         _load_then_drop(collector, run_as, docker_socket)
@@ -142,7 +142,7 @@ def exporter_command(ctx: click.Context, listen_address: str, telemetry_path: st
     host, port = server.server_address[:2]
     click.echo(f"ctop exporter listening on {scheme}://{host}:{port}{telemetry_path}", err=True)
     if not no_ebpf and not run_as and os.geteuid() != 0:
-        click.echo(f"ctop exporter: {NOT_ROOT_NOTICE}", err=True)
+        click.echo(f"ctop exporter: {NOT_ROOT.sentence}", err=True)
     try:
         _serve(server)
     finally:

@@ -154,7 +154,7 @@ def inspect_command(ctx: click.Context, name_or_id: str, as_json: bool, docker_s
     finally:
         service.close()
     if not found:
-        hint = f" ({notices[0].rstrip('.')})" if notices else ""
+        hint = f" ({notices[0].sentence.rstrip('.')})" if notices else ""
         raise click.ClickException(f"No running container is named {name_or_id!r} or has an id starting with it"
                                    f"{hint}.")
     if len(found) > 1:

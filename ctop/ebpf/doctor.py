@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from ..model.notices import NOT_ROOT
 from ..sources.cgroupfs_layout import CgroupLayout, detect_layout
 from . import btf, headers, progstats
 from .bcc_types import Program
@@ -49,7 +50,7 @@ def doctor_checks(layout: CgroupLayout | None = None, *, bcc_module: str = "bcc"
     """(status ok|warn|fail, check name, one sentence) for every eBPF prerequisite, then a real load."""
     checks: list[Check] = []
     if os.geteuid() != 0:
-        checks.append(("fail", "root", "Not running as root: eBPF needs root (run ctop with sudo)."))
+        checks.append(("fail", "root", NOT_ROOT.sentence))
         return checks
     checks.append(("ok", "root", "Running as root."))
     tracefs = headers.ensure_tracefs()

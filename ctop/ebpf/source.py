@@ -17,6 +17,7 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from ..model import notices
 from ..model.ebpf import EbpfReading, EbpfStatus
 from ..sources.cgroupfs_layout import CgroupLayout
 from .health import RunStats, ns_per_event
@@ -26,8 +27,7 @@ from .progstats import prog_stats
 if TYPE_CHECKING:
     from .maps import MapReader
 
-NOT_ROOT = ("eBPF fields are off because ctop is not running as root: run it with sudo to see run-queue latency, "
-            "context switches and process churn.")
+NOT_ROOT = notices.NOT_ROOT.sentence
 NO_BCC = ("eBPF fields are off because the bcc Python module cannot be imported: install python3-bpfcc and run "
           "ctop with the system python3 (or a virtualenv made with --system-site-packages).")
 NO_TRACEFS = ("eBPF fields are off because tracefs is not mounted and could not be mounted: run "

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from .ebpf import EbpfCgroupCounters, ExecRecord, OomKill, State
 from .ebpf_rates import EbpfRates
+from .notices import Notice
 from .sample import CgroupSample, Snapshot
 
 
@@ -82,7 +83,7 @@ class Frame:
     snapshot: Snapshot
     rows: dict[str, CgroupRow]
     interval_s: float | None  # seconds since the previous refresh, None on the first
-    notices: tuple[str, ...] = ()  # one sentence each: what is missing and why (not root, no eBPF, no names)
+    notices: tuple[Notice, ...] = ()  # what is missing and why (not root, no eBPF, no names, unreadable files)
     ebpf_state: State = "off"
     ebpf_execs: dict[str, tuple[ExecRecord, ...]] = field(default_factory=dict)  # cgroup path -> recent execs
     ebpf_oom_kills: tuple[OomKill, ...] = ()  # recent OOM kills, oldest first (eBPF)

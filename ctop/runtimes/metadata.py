@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 
+from ..model.notices import Notice, NoticeKind
 from . import kubelet_logs
 from .docker_api import DEFAULT_SOCKET, DockerClient
 from .docker_meta import DockerWatcher
@@ -79,10 +80,10 @@ class MetadataService:
             self._logs = (-1e9, kubelet_logs.KubeletLogIndex())
         return self._docker.refresh(timeout_s) if self._docker is not None else True
 
-    def notices(self) -> list[str]:
-        """One sentence per metadata source that is not working, for the status line."""
+    def notices(self) -> list[Notice]:
+        """One notice per metadata source that is not working, for the status line."""
         if self._docker is not None and self._docker.notice:
-            return [self._docker.notice]
+            return [Notice(NoticeKind.NO_CONTAINER_NAMES, self._docker.notice)]
         return []
 
     # lookups ---------------------------------------------------------------------------------------------

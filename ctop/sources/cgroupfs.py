@@ -1,20 +1,31 @@
 """Reads every cgroup of a host (v1, v2 or hybrid) into raw CgroupSamples: no rates, no names.
 
-A missing or malformed file is "no data" for its fields; a cgroup that vanishes while it is read is dropped
-from that refresh. Reads use raw file descriptors (see readfile.py) because this is the hot path.
+A missing or malformed file is "no data" for its fields; one that exists but cannot be read is also counted
+in ``errors`` (see readfile.py); a cgroup that vanishes while it is read is dropped from that refresh. Reads
+use raw file descriptors (see readfile.py) because this is the hot path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
-from ..model.sample import UNLIMITED, CgroupSample
+from ..model.sample import UNLIMITED, CgroupSample, Pressure
 from . import parsers
 from .cgroupfs_layout import CgroupLayout
 from .cgroupwatch import TreeWatch
 from .procfs import NS_PER_TICK
-from .readfile import count_lines, first_int, parse_flat_keyed, read_bytes, read_int, read_limit
+from .readfile import (
+    ReadErrors,
+    count_lines,
+    first_int,
+    parse_flat_keyed,
+    parse_int,
+    read_bytes,
+    read_int,
+    read_limit,
+)
 
 
 def walk_cgroups(roots: list[str], max_depth: int | None = None) -> dict[str, dict[str, int]]:
@@ -49,8 +60,9 @@ def walk_cgroups(roots: list[str], max_depth: int | None = None) -> dict[str, di
 class CgroupReader:
     """Reads cgroups of one layout. Create once, call ``read_all`` every refresh."""
 
-    def __init__(self, layout: CgroupLayout) -> None:
+    def __init__(self, layout: CgroupLayout, errors: ReadErrors | None = None) -> None:
         self.layout = layout
+        self.errors = ReadErrors() if errors is None else errors  # files that exist but could not be read
         c = layout.controllers
         self._cpu = c.get("cpu")
         self._cpuacct = c.get("cpuacct")
@@ -87,11 +99,6 @@ class CgroupReader:
         """PSI files exist even when PSI is disabled (reads then fail): try the root's once."""
         return bool(unified) and read_bytes(f"{unified}/cpu.pressure") is not None
 
-    def discover(self, max_depth: int | None = None) -> dict[str, int]:
-        """Every cgroup path with the inode that identifies it."""
-        found = walk_cgroups(self._roots, max_depth)
-        return {path: inodes.get(self._primary) or next(iter(inodes.values())) for path, inodes in found.items()}
-
     def _paths(self, max_depth: int | None, now: float, rescan_s: float) -> dict[str, int]:
         """Paths to read this refresh: the scan hierarchy's cgroups plus those only other hierarchies hold.
 
@@ -107,7 +114,8 @@ class CgroupReader:
             for root, watch in self._watches.items():
                 for path, inode in watch.paths().items():
                     found.setdefault(path, {})[root] = inode
-            union = {path: inodes.get(self._primary) or next(iter(inodes.values())) for path, inodes in found.items()}
+            primary = self._primary or ""
+            union = {path: inodes.get(primary) or next(iter(inodes.values())) for path, inodes in found.items()}
             self._extra_paths = {p: i for p, i in union.items() if self._scan_root not in found[p]}
             return union
         paths = self._watches[self._scan_root].paths()
@@ -121,7 +129,8 @@ class CgroupReader:
 
         With ``idle_reread_s`` > 0, a cgroup whose CPU time has not moved since its last full read (no task of
         it ran, so its counters cannot have grown) costs one file: its previous sample is reused until it is
-        ``idle_reread_s`` old (staggered per cgroup), when it is read in full again. ``rescan_s`` > 0 walks
+        ``idle_reread_s`` old (staggered per cgroup), when it is read in full again. That file's content is
+        reused by the full read of a cgroup that did move, so no file is read twice. ``rescan_s`` > 0 walks
         every hierarchy only that often, and only the CPU hierarchy in between.
         """
         now = time.monotonic() if now is None else now
@@ -130,171 +139,217 @@ class CgroupReader:
         samples: dict[str, CgroupSample] = {}
         for path, inode in self._paths(max_depth, now, rescan_s).items():
             cached = cache.get(path)
+            activity = None
             if idle_reread_s > 0 and cached is not None and cached[0].inode == inode:
                 previous, read_at = cached
                 due = read_at + idle_reread_s * (0.5 + (inode % 101) / 200)
-                if now < due and previous.cpu_usage_ns is not None and self._idle(path, previous):
-                    samples[path] = previous
-                    fresh[path] = cached
-                    continue
-            sample = self.read(path, inode)
+                if now < due and previous.cpu_usage_ns is not None:
+                    activity = self._read_activity(path)
+                    if self._idle(activity, previous):
+                        samples[path] = previous
+                        fresh[path] = cached
+                        continue
+            sample = self.read(path, inode, activity)
             if sample is not None:
                 samples[path] = sample
                 fresh[path] = (sample, now)
         self._cache = fresh
         return samples
 
-    def _idle(self, path: str, previous: CgroupSample) -> bool:
-        """True when the cgroup's CPU time equals the previous sample's (one small read)."""
+    def _read_activity(self, path: str) -> bytes | None:
+        """The file carrying the cgroup's CPU time: cpu.stat (v2) or cpuacct.usage (v1)."""
         base = (self._unified if self._v2 else self._cpuacct) or ""
-        data = read_bytes(base + ("" if path == "/" else path) + self._activity_file)
-        if data is None:
+        return read_bytes(base + ("" if path == "/" else path) + self._activity_file, self.errors)
+
+    def _idle(self, activity: bytes | None, previous: CgroupSample) -> bool:
+        """True when the CPU time in ``activity`` equals the previous sample's."""
+        if activity is None:
             return False
         if self._v2:
-            usage = parse_flat_keyed(data).get("usage_usec")
+            usage = parse_flat_keyed(activity).get("usage_usec")
             return usage is not None and usage * 1000 == previous.cpu_usage_ns
-        try:
-            return int(data) == previous.cpu_usage_ns
-        except ValueError:
-            return False
+        return parse_int(activity) == previous.cpu_usage_ns
 
-    def read(self, path: str, inode: int) -> CgroupSample | None:
-        """One cgroup; None if it no longer exists (or was recreated) by the end of the read."""
+    def read(self, path: str, inode: int, activity: bytes | None = None) -> CgroupSample | None:
+        """One cgroup; None if it no longer exists (or was recreated) by the end of the read.
+
+        ``activity`` is the content of its CPU-time file when the caller has just read it (see read_all).
+        """
         rel = "" if path == "/" else path
-        values = self._read_v2(rel) if self._v2 else self._read_v1(rel)
-        if self._psi_root is not None:
-            base = self._psi_root + rel
-            values["pressure_cpu"] = parsers.parse_pressure(read_bytes(base + "/cpu.pressure"))
-            values["pressure_memory"] = parsers.parse_pressure(read_bytes(base + "/memory.pressure"))
-            values["pressure_io"] = parsers.parse_pressure(read_bytes(base + "/io.pressure"))
-        if not any(v is not None for v in values.values()) and not self._exists(rel):
+        if self._v2:
+            sample = self._read_v2(path, inode, rel, activity)
+        else:
+            sample = self._read_v1(path, inode, rel, activity)
+        if not _has_data(sample) and not self._exists(rel):
             return None  # removed while it was read
-        return CgroupSample(path=path, inode=inode, **values)
+        return sample
 
     def _exists(self, rel: str) -> bool:
         return any(os.path.isdir(root + rel) for root in self._roots)
 
-    def _read_v1(self, rel: str) -> dict[str, object]:
-        v: dict[str, object] = {}
+    def _pressure(self, rel: str) -> tuple[Pressure | None, Pressure | None, Pressure | None]:
+        """PSI of cpu, memory and io where the kernel has it on (all None otherwise)."""
+        if self._psi_root is None:
+            return None, None, None
+        base, errors = self._psi_root + rel, self.errors
+        return (parsers.parse_pressure(read_bytes(base + "/cpu.pressure", errors)),
+                parsers.parse_pressure(read_bytes(base + "/memory.pressure", errors)),
+                parsers.parse_pressure(read_bytes(base + "/io.pressure", errors)))
+
+    def _read_v1(self, path: str, inode: int, rel: str, activity: bytes | None) -> CgroupSample:
+        errors = self.errors
+        cpu_usage_ns = cpu_user_ns = cpu_system_ns = None
         if self._cpuacct:
             base = self._cpuacct + rel
-            v["cpu_usage_ns"] = read_int(base + "/cpuacct.usage")
-            v["cpu_user_ns"], v["cpu_system_ns"] = parsers.parse_ticks_stat(
-                read_bytes(base + "/cpuacct.stat"), NS_PER_TICK)
+            if activity is None:
+                activity = read_bytes(base + "/cpuacct.usage", errors)
+            cpu_usage_ns = parse_int(activity)
+            cpu_user_ns, cpu_system_ns = parsers.parse_ticks_stat(
+                read_bytes(base + "/cpuacct.stat", errors), NS_PER_TICK)
+        cpu_quota_us = cpu_period_us = cpu_shares = cpu_weight = None
+        cpu_periods = cpu_throttled_periods = cpu_throttled_ns = None
         if self._cpu:
             base = self._cpu + rel
-            quota = read_int(base + "/cpu.cfs_quota_us")
-            v["cpu_quota_us"] = None if quota is None else (UNLIMITED if quota < 0 else quota)
-            v["cpu_period_us"] = read_int(base + "/cpu.cfs_period_us")
-            shares = read_int(base + "/cpu.shares")
-            v["cpu_shares"] = shares
-            v["cpu_weight"] = None if shares is None else parsers.shares_to_weight(shares)
-            stat = parse_flat_keyed(read_bytes(base + "/cpu.stat"))
-            v["cpu_periods"] = stat.get("nr_periods")
-            v["cpu_throttled_periods"] = stat.get("nr_throttled")
-            v["cpu_throttled_ns"] = stat.get("throttled_time")
+            quota = read_int(base + "/cpu.cfs_quota_us", errors)
+            cpu_quota_us = None if quota is None else (UNLIMITED if quota < 0 else quota)
+            cpu_period_us = read_int(base + "/cpu.cfs_period_us", errors)
+            cpu_shares = read_int(base + "/cpu.shares", errors)
+            cpu_weight = None if cpu_shares is None else parsers.shares_to_weight(cpu_shares)
+            stat = parse_flat_keyed(read_bytes(base + "/cpu.stat", errors))
+            cpu_periods = stat.get("nr_periods")
+            cpu_throttled_periods = stat.get("nr_throttled")
+            cpu_throttled_ns = stat.get("throttled_time")
+        cpuset_cpus = None
         if self._cpuset:
-            data = read_bytes(self._cpuset + rel + "/cpuset.effective_cpus")
+            data = read_bytes(self._cpuset + rel + "/cpuset.effective_cpus", errors)
             if data is None:
-                data = read_bytes(self._cpuset + rel + "/cpuset.cpus")
-            v["cpuset_cpus"] = None if data is None else data.strip().decode("ascii", "replace")
+                data = read_bytes(self._cpuset + rel + "/cpuset.cpus", errors)
+            cpuset_cpus = None if data is None else data.strip().decode("ascii", "replace")
+        memory_usage_bytes = memory_max_usage_bytes = memory_limit_bytes = memory_failcnt = None
+        memory_swap_limit_bytes = memory_oom_kills = None
+        mstat: dict[str, int] = {}
         if self._memory:
             base = self._memory + rel
-            v["memory_usage_bytes"] = read_int(base + "/memory.usage_in_bytes")
-            v["memory_max_usage_bytes"] = read_int(base + "/memory.max_usage_in_bytes")
-            limit = parsers.parse_v1_limit(read_int(base + "/memory.limit_in_bytes"))
-            v["memory_limit_bytes"] = limit
-            stat = parse_flat_keyed(read_bytes(base + "/memory.stat"))
-            if stat:
-                v["memory_inactive_file_bytes"] = stat.get("total_inactive_file", stat.get("inactive_file"))
-                v["memory_rss_bytes"] = stat.get("total_rss", stat.get("rss"))
-                v["memory_cache_bytes"] = stat.get("total_cache", stat.get("cache"))
-                v["memory_mapped_file_bytes"] = stat.get("total_mapped_file", stat.get("mapped_file"))
-                v["memory_swap_bytes"] = stat.get("total_swap", stat.get("swap"))
-                v["memory_pgfault"] = stat.get("pgfault")
-                v["memory_pgmajfault"] = stat.get("pgmajfault")
-                v["memory_pgfault_hierarchy"] = stat.get("total_pgfault")
-                v["memory_pgmajfault_hierarchy"] = stat.get("total_pgmajfault")
-            v["memory_failcnt"] = read_int(base + "/memory.failcnt")
-            oom = parse_flat_keyed(read_bytes(base + "/memory.oom_control"))
-            v["memory_oom_kills"] = oom.get("oom_kill")
+            memory_usage_bytes = read_int(base + "/memory.usage_in_bytes", errors)
+            memory_max_usage_bytes = read_int(base + "/memory.max_usage_in_bytes", errors)
+            memory_limit_bytes = parsers.parse_v1_limit(read_int(base + "/memory.limit_in_bytes", errors))
+            mstat = parse_flat_keyed(read_bytes(base + "/memory.stat", errors))
+            memory_failcnt = read_int(base + "/memory.failcnt", errors)
+            memory_oom_kills = parse_flat_keyed(read_bytes(base + "/memory.oom_control", errors)).get("oom_kill")
             if self._memsw:
-                memsw_limit = parsers.parse_v1_limit(read_int(base + "/memory.memsw.limit_in_bytes"))
-                if memsw_limit is not None and limit is not None:
-                    v["memory_swap_limit_bytes"] = (
-                        UNLIMITED if UNLIMITED in (memsw_limit, limit) else max(0, memsw_limit - limit))
+                memsw_limit = parsers.parse_v1_limit(read_int(base + "/memory.memsw.limit_in_bytes", errors))
+                if memsw_limit is not None and memory_limit_bytes is not None:
+                    memory_swap_limit_bytes = (UNLIMITED if UNLIMITED in (memsw_limit, memory_limit_bytes)
+                                               else max(0, memsw_limit - memory_limit_bytes))
+        io_by_device = io_total = None
         if self._blkio:
             base = self._blkio + rel + "/blkio.throttle."
-            by_bytes, ok_bytes = parsers.parse_v1_blkio(read_bytes(base + "io_service_bytes" + self._blkio_suffix))
-            by_ops, ok_ops = parsers.parse_v1_blkio(read_bytes(base + "io_serviced" + self._blkio_suffix))
+            by_bytes, ok_bytes = parsers.parse_v1_blkio(
+                read_bytes(base + "io_service_bytes" + self._blkio_suffix, errors))
+            by_ops, ok_ops = parsers.parse_v1_blkio(read_bytes(base + "io_serviced" + self._blkio_suffix, errors))
             if ok_bytes or ok_ops:
-                devices = parsers.combine_v1_io(by_bytes, by_ops)
-                v["io_by_device"] = devices
-                v["io_total"] = parsers.sum_io(devices)
+                io_by_device = parsers.combine_v1_io(by_bytes, by_ops)
+                io_total = parsers.sum_io(io_by_device)
+        pids_current = pids_max = None
         if self._pids:
             base = self._pids + rel
-            v["pids_current"] = read_int(base + "/pids.current")
-            present, pids_max = read_limit(base + "/pids.max")
-            v["pids_max"] = (UNLIMITED if pids_max is None else pids_max) if present else None
+            pids_current = read_int(base + "/pids.current", errors)
+            present, limit = read_limit(base + "/pids.max", errors)
+            pids_max = (UNLIMITED if limit is None else limit) if present else None
+        processes = first_pid = threads = None
         if self._tasks_root:
             base = self._tasks_root + rel
-            procs = read_bytes(base + "/cgroup.procs")
-            v["processes"] = count_lines(procs)
-            v["first_pid"] = first_int(procs)
-            v["threads"] = count_lines(read_bytes(base + "/tasks"))
-        return v
+            procs = read_bytes(base + "/cgroup.procs", errors)
+            processes = count_lines(procs)
+            first_pid = first_int(procs)
+            threads = count_lines(read_bytes(base + "/tasks", errors))
+        pressure_cpu, pressure_memory, pressure_io = self._pressure(rel)
+        return CgroupSample(
+            path=path, inode=inode,
+            cpu_usage_ns=cpu_usage_ns, cpu_user_ns=cpu_user_ns, cpu_system_ns=cpu_system_ns,
+            cpu_quota_us=cpu_quota_us, cpu_period_us=cpu_period_us, cpu_shares=cpu_shares, cpu_weight=cpu_weight,
+            cpuset_cpus=cpuset_cpus, cpu_periods=cpu_periods, cpu_throttled_periods=cpu_throttled_periods,
+            cpu_throttled_ns=cpu_throttled_ns,
+            memory_usage_bytes=memory_usage_bytes, memory_max_usage_bytes=memory_max_usage_bytes,
+            memory_limit_bytes=memory_limit_bytes,
+            memory_inactive_file_bytes=mstat.get("total_inactive_file", mstat.get("inactive_file")),
+            memory_rss_bytes=mstat.get("total_rss", mstat.get("rss")),
+            memory_cache_bytes=mstat.get("total_cache", mstat.get("cache")),
+            memory_mapped_file_bytes=mstat.get("total_mapped_file", mstat.get("mapped_file")),
+            memory_swap_bytes=mstat.get("total_swap", mstat.get("swap")),
+            memory_swap_limit_bytes=memory_swap_limit_bytes,
+            memory_failcnt=memory_failcnt, memory_oom_kills=memory_oom_kills,
+            memory_pgfault=mstat.get("pgfault"), memory_pgmajfault=mstat.get("pgmajfault"),
+            memory_pgfault_hierarchy=mstat.get("total_pgfault"),
+            memory_pgmajfault_hierarchy=mstat.get("total_pgmajfault"),
+            io_by_device=io_by_device, io_total=io_total,
+            pids_current=pids_current, pids_max=pids_max,
+            processes=processes, threads=threads, first_pid=first_pid,
+            pressure_cpu=pressure_cpu, pressure_memory=pressure_memory, pressure_io=pressure_io,
+        )
 
-    def _read_v2(self, rel: str) -> dict[str, object]:
-        v: dict[str, object] = {}
+    def _read_v2(self, path: str, inode: int, rel: str, activity: bytes | None) -> CgroupSample:
+        errors = self.errors
         base = (self._unified or "") + rel
-        stat = parse_flat_keyed(read_bytes(base + "/cpu.stat"))
-        usage = stat.get("usage_usec")
-        v["cpu_usage_ns"] = None if usage is None else usage * 1000
-        user = stat.get("user_usec")
-        v["cpu_user_ns"] = None if user is None else user * 1000
-        system = stat.get("system_usec")
-        v["cpu_system_ns"] = None if system is None else system * 1000
+        stat = parse_flat_keyed(activity if activity is not None else read_bytes(base + "/cpu.stat", errors))
+        cpu_periods = cpu_throttled_periods = cpu_throttled_ns = None
         if "nr_periods" in stat:
-            v["cpu_periods"] = stat["nr_periods"]
-            v["cpu_throttled_periods"] = stat.get("nr_throttled")
-            throttled = stat.get("throttled_usec")
-            v["cpu_throttled_ns"] = None if throttled is None else throttled * 1000
-        v["cpu_quota_us"], v["cpu_period_us"] = parsers.parse_cpu_max(read_bytes(base + "/cpu.max"))
-        weight = read_int(base + "/cpu.weight")
-        v["cpu_weight"] = weight
-        v["cpu_shares"] = None if weight is None else parsers.weight_to_shares(weight)
-        data = read_bytes(base + "/cpuset.cpus.effective")
-        v["cpuset_cpus"] = None if data is None else data.strip().decode("ascii", "replace")
-        v["memory_usage_bytes"] = read_int(base + "/memory.current")
-        v["memory_max_usage_bytes"] = read_int(base + "/memory.peak")
-        present, limit = read_limit(base + "/memory.max")
-        v["memory_limit_bytes"] = (UNLIMITED if limit is None else limit) if present else None
-        mstat = parse_flat_keyed(read_bytes(base + "/memory.stat"))
-        if mstat:
-            v["memory_inactive_file_bytes"] = mstat.get("inactive_file")
-            v["memory_rss_bytes"] = mstat.get("anon")
-            v["memory_cache_bytes"] = mstat.get("file")
-            v["memory_mapped_file_bytes"] = mstat.get("file_mapped")
-            # v2 memory.stat is hierarchical only: the same counts stand for the cgroup and its subtree.
-            v["memory_pgfault"] = v["memory_pgfault_hierarchy"] = mstat.get("pgfault")
-            v["memory_pgmajfault"] = v["memory_pgmajfault_hierarchy"] = mstat.get("pgmajfault")
-        events = parse_flat_keyed(read_bytes(base + "/memory.events"))
-        if events:
-            v["memory_failcnt"] = events.get("max")
-            v["memory_oom_events"] = events.get("oom")
-            v["memory_oom_kills"] = events.get("oom_kill")
-        v["memory_swap_bytes"] = read_int(base + "/memory.swap.current")
-        present, swap_max = read_limit(base + "/memory.swap.max")
-        v["memory_swap_limit_bytes"] = (UNLIMITED if swap_max is None else swap_max) if present else None
-        devices = parsers.parse_v2_io_stat(read_bytes(base + "/io.stat"))
-        v["io_by_device"] = devices
-        v["io_total"] = parsers.sum_io(devices)
-        v["pids_current"] = read_int(base + "/pids.current")
-        present, pids_max = read_limit(base + "/pids.max")
-        v["pids_max"] = (UNLIMITED if pids_max is None else pids_max) if present else None
-        procs = read_bytes(base + "/cgroup.procs")
-        v["processes"] = count_lines(procs)
-        v["first_pid"] = first_int(procs)
-        v["threads"] = count_lines(read_bytes(base + "/cgroup.threads"))
-        return v
+            cpu_periods = stat["nr_periods"]
+            cpu_throttled_periods = stat.get("nr_throttled")
+            cpu_throttled_ns = _times_1000(stat.get("throttled_usec"))
+        cpu_quota_us, cpu_period_us = parsers.parse_cpu_max(read_bytes(base + "/cpu.max", errors))
+        cpu_weight = read_int(base + "/cpu.weight", errors)
+        cpuset = read_bytes(base + "/cpuset.cpus.effective", errors)
+        memory_usage_bytes = read_int(base + "/memory.current", errors)
+        memory_max_usage_bytes = read_int(base + "/memory.peak", errors)
+        present, limit = read_limit(base + "/memory.max", errors)
+        memory_limit_bytes = (UNLIMITED if limit is None else limit) if present else None
+        mstat = parse_flat_keyed(read_bytes(base + "/memory.stat", errors))
+        events = parse_flat_keyed(read_bytes(base + "/memory.events", errors))
+        memory_swap_bytes = read_int(base + "/memory.swap.current", errors)
+        present, limit = read_limit(base + "/memory.swap.max", errors)
+        memory_swap_limit_bytes = (UNLIMITED if limit is None else limit) if present else None
+        devices = parsers.parse_v2_io_stat(read_bytes(base + "/io.stat", errors))
+        pids_current = read_int(base + "/pids.current", errors)
+        present, limit = read_limit(base + "/pids.max", errors)
+        pids_max = (UNLIMITED if limit is None else limit) if present else None
+        procs = read_bytes(base + "/cgroup.procs", errors)
+        threads = count_lines(read_bytes(base + "/cgroup.threads", errors))
+        pressure_cpu, pressure_memory, pressure_io = self._pressure(rel)
+        # v2 memory.stat is hierarchical only: the same counts stand for the cgroup and its subtree.
+        pgfault, pgmajfault = mstat.get("pgfault"), mstat.get("pgmajfault")
+        return CgroupSample(
+            path=path, inode=inode,
+            cpu_usage_ns=_times_1000(stat.get("usage_usec")), cpu_user_ns=_times_1000(stat.get("user_usec")),
+            cpu_system_ns=_times_1000(stat.get("system_usec")),
+            cpu_quota_us=cpu_quota_us, cpu_period_us=cpu_period_us,
+            cpu_shares=None if cpu_weight is None else parsers.weight_to_shares(cpu_weight), cpu_weight=cpu_weight,
+            cpuset_cpus=None if cpuset is None else cpuset.strip().decode("ascii", "replace"),
+            cpu_periods=cpu_periods, cpu_throttled_periods=cpu_throttled_periods, cpu_throttled_ns=cpu_throttled_ns,
+            memory_usage_bytes=memory_usage_bytes, memory_max_usage_bytes=memory_max_usage_bytes,
+            memory_limit_bytes=memory_limit_bytes,
+            memory_inactive_file_bytes=mstat.get("inactive_file"), memory_rss_bytes=mstat.get("anon"),
+            memory_cache_bytes=mstat.get("file"), memory_mapped_file_bytes=mstat.get("file_mapped"),
+            memory_swap_bytes=memory_swap_bytes, memory_swap_limit_bytes=memory_swap_limit_bytes,
+            memory_failcnt=events.get("max"), memory_oom_events=events.get("oom"),
+            memory_oom_kills=events.get("oom_kill"),
+            memory_pgfault=pgfault, memory_pgmajfault=pgmajfault,
+            memory_pgfault_hierarchy=pgfault, memory_pgmajfault_hierarchy=pgmajfault,
+            io_by_device=devices, io_total=parsers.sum_io(devices),
+            pids_current=pids_current, pids_max=pids_max,
+            processes=count_lines(procs), first_pid=first_int(procs), threads=threads,
+            pressure_cpu=pressure_cpu, pressure_memory=pressure_memory, pressure_io=pressure_io,
+        )
 
+
+def _times_1000(usec: int | None) -> int | None:
+    """Microseconds to nanoseconds, keeping "no data"."""
+    return None if usec is None else usec * 1000
+
+
+_DATA_FIELDS = tuple(f.name for f in dataclasses.fields(CgroupSample) if f.name not in ("path", "inode"))
+
+
+def _has_data(sample: CgroupSample) -> bool:
+    """True when any file of the cgroup gave a value (else it may have vanished: the caller checks)."""
+    return any(getattr(sample, name) is not None for name in _DATA_FIELDS)

@@ -6,7 +6,7 @@ import os
 import time
 
 from ..model.sample import HostSample
-from .readfile import kernel_int, read_bytes
+from .readfile import ReadErrors, kernel_int, read_bytes
 
 NS_PER_TICK = 1e9 / os.sysconf("SC_CLK_TCK")
 
@@ -67,14 +67,16 @@ def parse_partitions(data: bytes | None) -> dict[str, str]:
 class HostReader:
     """Reads the host sample from a proc root (``/proc`` or a recorded tree)."""
 
-    def __init__(self, proc_root: str = "/proc") -> None:
+    def __init__(self, proc_root: str = "/proc", errors: ReadErrors | None = None) -> None:
         self.proc_root = proc_root
+        self.errors = errors  # where files that exist but cannot be read are counted (None: not counted)
 
     def read(self) -> tuple[HostSample, dict[str, int]]:
         """The host sample, plus the full meminfo (used to fill the root cgroup's memory on cgroup v2)."""
-        cpu_time_ns, cpus = parse_proc_stat(read_bytes(self.proc_root + "/stat"))
-        meminfo = parse_meminfo(read_bytes(self.proc_root + "/meminfo"))
-        devices = parse_partitions(read_bytes(self.proc_root + "/partitions"))
+        errors = self.errors
+        cpu_time_ns, cpus = parse_proc_stat(read_bytes(self.proc_root + "/stat", errors))
+        meminfo = parse_meminfo(read_bytes(self.proc_root + "/meminfo", errors))
+        devices = parse_partitions(read_bytes(self.proc_root + "/partitions", errors))
         sample = HostSample(
             monotonic_s=time.monotonic(),
             wall_time_s=time.time(),

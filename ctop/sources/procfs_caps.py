@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .readfile import read_bytes
+from .readfile import ReadErrors, read_bytes
 
 # Bit number -> name, from linux/capability.h.
 CAPABILITY_NAMES = (
@@ -29,9 +29,9 @@ def decode_capabilities(mask: int) -> list[str]:
     return names
 
 
-def capability_masks(pid: int, proc_root: str = "/proc") -> dict[str, int]:
+def capability_masks(pid: int, proc_root: str = "/proc", errors: ReadErrors | None = None) -> dict[str, int]:
     """CapInh, CapPrm, CapEff, CapBnd, CapAmb of ``pid`` as integers ({} when unreadable)."""
-    data = read_bytes(os.path.join(proc_root, str(pid), "status"))
+    data = read_bytes(os.path.join(proc_root, str(pid), "status"), errors)
     out: dict[str, int] = {}
     if data is None:
         return out
@@ -45,7 +45,7 @@ def capability_masks(pid: int, proc_root: str = "/proc") -> dict[str, int]:
     return out
 
 
-def effective_capabilities(pid: int, proc_root: str = "/proc") -> list[str] | None:
+def effective_capabilities(pid: int, proc_root: str = "/proc", errors: ReadErrors | None = None) -> list[str] | None:
     """Names of the effective capabilities of ``pid``; None when unknown."""
-    mask = capability_masks(pid, proc_root).get("CapEff")
+    mask = capability_masks(pid, proc_root, errors).get("CapEff")
     return None if mask is None else decode_capabilities(mask)

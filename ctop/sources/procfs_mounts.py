@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .readfile import read_bytes
+from .readfile import ReadErrors, read_bytes
 
 
 @dataclass(frozen=True)
 class Mount:
+    """One line of mountinfo, unescaped."""
+
     mount_point: str
     fstype: str
     source: str
@@ -50,8 +52,9 @@ def parse_mountinfo(data: bytes | None) -> list[Mount]:
     return mounts
 
 
-def mounts_of(pid: int, proc_root: str = "/proc") -> list[Mount]:
-    return parse_mountinfo(read_bytes(os.path.join(proc_root, str(pid), "mountinfo")))
+def mounts_of(pid: int, proc_root: str = "/proc", errors: ReadErrors | None = None) -> list[Mount]:
+    """The mounts ``pid`` sees ([] when unreadable)."""
+    return parse_mountinfo(read_bytes(os.path.join(proc_root, str(pid), "mountinfo"), errors))
 
 
 def overlay_upper_dir(mounts: list[Mount]) -> str | None:

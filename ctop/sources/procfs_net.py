@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import socket
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .procfs_ns import host_namespaces, namespace_inode
-from .readfile import first_int, kernel_int, read_bytes
+from .readfile import ReadErrors, kernel_int, read_bytes
 
 K = TypeVar("K")
 
@@ -56,7 +57,7 @@ def parse_net_dev(data: bytes | None) -> dict[str, NetDevice]:
 
 def parse_routes(data: bytes | None) -> list[tuple[str, int, int]]:
     """/proc/<pid>/net/route as (interface, destination, mask); the kernel prints addresses as little-endian hex."""
-    routes = []
+    routes: list[tuple[str, int, int]] = []
     if not data:
         return routes
     for line in data.decode("ascii", "replace").split("\n")[1:]:
@@ -132,18 +133,18 @@ def parse_if_inet6(data: bytes | None) -> dict[str, list[str]]:
     return out
 
 
-def net_devices(pid: int, proc_root: str = "/proc") -> list[NetDevice]:
+def net_devices(pid: int, proc_root: str = "/proc", errors: ReadErrors | None = None) -> list[NetDevice]:
     """Every interface of the network namespace ``pid`` is in, with counters and addresses."""
     base = os.path.join(proc_root, str(pid), "net")
-    devices = parse_net_dev(read_bytes(os.path.join(base, "dev")))
-    v4 = ipv4_addresses(parse_fib_trie_local(read_bytes(os.path.join(base, "fib_trie"))),
-                        parse_routes(read_bytes(os.path.join(base, "route"))))
-    v6 = parse_if_inet6(read_bytes(os.path.join(base, "if_inet6")))
+    devices = parse_net_dev(read_bytes(os.path.join(base, "dev"), errors))
+    v4 = ipv4_addresses(parse_fib_trie_local(read_bytes(os.path.join(base, "fib_trie"), errors)),
+                        parse_routes(read_bytes(os.path.join(base, "route"), errors)))
+    v6 = parse_if_inet6(read_bytes(os.path.join(base, "if_inet6"), errors))
     result = []
     for name in sorted(devices):
         d = devices[name]
         addrs = tuple(v4.get(name, []) + v6.get(name, []))
-        result.append(NetDevice(**{**d.__dict__, "addresses": addrs}))
+        result.append(dataclasses.replace(d, addresses=addrs))
     return result
 
 
@@ -157,21 +158,21 @@ class NetTotals:
 
 
 def netns_totals(
-    pids: Mapping[K, int], proc_root: str = "/proc", include_host: bool = False
+    pids: Mapping[K, int], proc_root: str = "/proc", include_host: bool = False, errors: ReadErrors | None = None
 ) -> dict[K, NetTotals]:
     """For each key's main pid: its netns totals, reading each netns once (keys sharing one get the same).
 
     Keys in the host's network namespace are left out unless ``include_host``: their traffic is the host's.
     """
-    host = host_namespaces(proc_root).get("net")
+    host = host_namespaces(proc_root, errors, ("net",)).get("net")
     by_ns: dict[int, NetTotals | None] = {}
     out: dict[K, NetTotals] = {}
     for key, pid in pids.items():
-        ns = namespace_inode(pid, "net", proc_root)
+        ns = namespace_inode(pid, "net", proc_root, errors)
         if ns is None or (ns == host and not include_host):
             continue
         if ns not in by_ns:
-            devices = parse_net_dev(read_bytes(os.path.join(proc_root, str(pid), "net", "dev")))
+            devices = parse_net_dev(read_bytes(os.path.join(proc_root, str(pid), "net", "dev"), errors))
             if not devices:
                 by_ns[ns] = None
             else:
@@ -181,14 +182,4 @@ def netns_totals(
         totals = by_ns[ns]
         if totals is not None:
             out[key] = totals
-    return out
-
-
-def first_pids(procs_files: Iterable[tuple[K, str]]) -> dict[K, int]:
-    """key -> first pid listed in a cgroup.procs file (for netns_totals); keys with no process are left out."""
-    out: dict[K, int] = {}
-    for key, path in procs_files:
-        pid = first_int(read_bytes(path))
-        if pid is not None:
-            out[key] = pid
     return out

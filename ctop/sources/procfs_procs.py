@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .readfile import parse_pid, read_bytes
+from .readfile import ReadErrors, parse_pid, read_bytes
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -14,6 +14,8 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 @dataclass(frozen=True)
 class ProcessInfo:
+    """One process as /proc shows it (cpu_seconds: user plus system time since it started)."""
+
     pid: int
     ns_pid: int | None
     command: str
@@ -55,26 +57,28 @@ def parse_nspid(status: bytes | None) -> int | None:
     return None
 
 
-def read_process(pid: int, proc_root: str = "/proc") -> ProcessInfo | None:
-    """One process, or None when it is gone."""
+def read_process(pid: int, proc_root: str = "/proc", errors: ReadErrors | None = None) -> ProcessInfo | None:
+    """One process, or None when it is gone (or its stat cannot be read: counted in ``errors``)."""
     base = os.path.join(proc_root, str(pid))
-    stat = parse_stat(read_bytes(os.path.join(base, "stat")))
+    stat = parse_stat(read_bytes(os.path.join(base, "stat"), errors))
     if stat is None:
         return None
     comm, state, cpu, threads, rss_pages = stat
-    cmdline = read_bytes(os.path.join(base, "cmdline")) or b""
+    cmdline = read_bytes(os.path.join(base, "cmdline"), errors) or b""
     command = cmdline.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace") or f"[{comm}]"
-    return ProcessInfo(pid=pid, ns_pid=parse_nspid(read_bytes(os.path.join(base, "status"))), command=command,
+    return ProcessInfo(pid=pid, ns_pid=parse_nspid(read_bytes(os.path.join(base, "status"), errors)), command=command,
                        state=state, threads=threads, cpu_seconds=cpu, rss_bytes=rss_pages * PAGE_SIZE)
 
 
-def read_pids(procs_file: str) -> list[int]:
+def read_pids(procs_file: str, errors: ReadErrors | None = None) -> list[int]:
     """The pids in a cgroup.procs file ([] when unreadable)."""
-    data = read_bytes(procs_file)
+    data = read_bytes(procs_file, errors)
     if not data:
         return []
     return [pid for pid in map(parse_pid, data.split()) if pid is not None]
 
 
-def read_processes(pids: Iterable[int], proc_root: str = "/proc") -> list[ProcessInfo]:
-    return [p for p in (read_process(pid, proc_root) for pid in pids) if p is not None]
+def read_processes(pids: Iterable[int], proc_root: str = "/proc",
+                   errors: ReadErrors | None = None) -> list[ProcessInfo]:
+    """The processes of ``pids`` that still exist."""
+    return [p for p in (read_process(pid, proc_root, errors) for pid in pids) if p is not None]

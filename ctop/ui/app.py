@@ -12,6 +12,8 @@ import urwid
 from ..batch import BatchOptions
 from ..model import fields
 from ..model.frame import CgroupRow, Frame
+from ..model.notices import NOT_ROOT as NOT_ROOT_NOTICE
+from ..model.notices import NoticeKind
 from . import detail, keys
 from .columns import COLUMNS, COLUMNS_BY_KEY, DEFAULT_COLUMNS, NAME, Column, legend, sort_column
 from .feed import Feed, inspect_async
@@ -23,7 +25,7 @@ from .widgets import HeaderWidget, Layout, MessageRow, RowWidget, Size
 
 Inspect = Callable[[CgroupRow], dict]
 DELAYS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
-NOT_ROOT = "Not running as root: some cgroup files and all eBPF data are unavailable; run with sudo."
+NOT_ROOT = NOT_ROOT_NOTICE.sentence
 EBPF_STARTING = "eBPF is starting: run-queue latency and context switches fill in shortly."
 
 
@@ -157,8 +159,9 @@ class App:
         return widget.path if isinstance(widget, RowWidget) else None
 
     def notices(self) -> list[str]:
-        out = [inert(n) for n in (self.frame.notices if self.frame else ())]
-        if not self.is_root and not any("root" in n.lower() for n in out):
+        notices = self.frame.notices if self.frame else ()
+        out = [inert(n.sentence) for n in notices]
+        if not self.is_root and not any(n.kind is NoticeKind.NOT_ROOT for n in notices):
             out.insert(0, NOT_ROOT)
         if self.frame is not None and self.frame.ebpf_state == "starting":
             out.append(EBPF_STARTING)

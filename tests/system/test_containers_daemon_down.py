@@ -8,6 +8,7 @@ import pytest
 from support.dockerd import IMAGE, PrivateDockerd, cgroup_of, own_dockerd, unique  # noqa: F401
 from support.env import need_root
 
+from ctop.model.notices import NoticeKind
 from ctop.runtimes.identify import identify
 from ctop.runtimes.metadata import MetadataService
 
@@ -45,9 +46,10 @@ def test_daemon_stopped_names_vanish_with_a_notice(own_dockerd: PrivateDockerd) 
         took = _wait(lambda: service.lookup(path, ident) is None, 10)
         _wait(lambda: service.notices() != [], 5)
         notices = service.notices()
-        assert len(notices) == 1
-        assert own_dockerd.socket in notices[0] and notices[0].endswith("container names are missing.")
-        print(f"names gone {took:.2f} s after the daemon stopped; notice: {notices[0]}")
+        assert [n.kind for n in notices] == [NoticeKind.NO_CONTAINER_NAMES]
+        sentence = notices[0].sentence
+        assert own_dockerd.socket in sentence and sentence.endswith("container names are missing.")
+        print(f"names gone {took:.2f} s after the daemon stopped; notice: {sentence}")
         # Keeps running and answering without raising while the daemon stays down.
         for _ in range(20):
             assert service.lookup(path, ident) is None

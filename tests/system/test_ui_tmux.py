@@ -12,6 +12,7 @@ from support.env import need_binary, need_root
 from support.tmux import Tmux, colour_codes, tmux_session
 
 from ctop.model.fields import FIELDS_BY_KEY
+from ctop.model.notices import NOT_ROOT
 
 pytestmark = pytest.mark.system
 
@@ -187,7 +188,7 @@ def test_non_root_status_line_says_what_is_missing(ctop: str) -> None:
         screen = t.wait_text("root", 5)
         status = [line for line in screen.splitlines() if "root" in line]
         assert any("sudo" in line or "root" in line.lower() for line in status)
-        assert "Not running as root" in screen or "not root" in screen.lower()
+        assert screen.count(NOT_ROOT.sentence) == 1  # the one not-root sentence, said once
         t.send("5")
         screen = t.wait_for(lambda s: "All cgroups" in s and "\n/ " in s, 5, "the cgroups a user can read")
         assert not t.dead()

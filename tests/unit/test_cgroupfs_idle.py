@@ -6,6 +6,7 @@ import os
 
 from support.trees import copy_tree
 
+from ctop.sources import cgroupfs
 from ctop.sources.cgroupfs import CgroupReader
 from ctop.sources.cgroupfs_layout import detect_layout
 
@@ -45,3 +46,48 @@ def test_cgroup_only_in_another_hierarchy_is_found_and_kept(tmp_path) -> None:
     os.remove(only_memory + "/memory.usage_in_bytes")
     os.rmdir(only_memory)
     assert "/machine-infra" not in reader.read_all(idle_reread_s=10, rescan_s=10, now=3.0)
+
+
+V2_SERVICE = "/system.slice/kubelet.service"
+
+
+def _counting_reads(monkeypatch) -> list[str]:
+    """Every path the cgroup reader opens itself (read_int/read_limit open theirs in readfile: not CPU time files)."""
+    opened: list[str] = []
+    real = cgroupfs.read_bytes
+
+    def read_bytes(path: str, errors=None):  # type: ignore[no-untyped-def]
+        opened.append(path)
+        return real(path, errors)
+
+    monkeypatch.setattr(cgroupfs, "read_bytes", read_bytes)
+    return opened
+
+
+def test_a_busy_v2_cgroup_reads_cpu_stat_once_per_refresh(tmp_path, monkeypatch) -> None:
+    cgroup_root, _ = copy_tree("v2-k8s-systemd", str(tmp_path / "t"))
+    reader = CgroupReader(detect_layout(cgroup_root))
+    reader.read_all(idle_reread_s=10, rescan_s=10, now=100.0)
+    stat = cgroup_root + V2_SERVICE + "/cpu.stat"
+    with open(stat) as f:
+        text = f.read()
+    _write(stat, text.replace("usage_usec ", "usage_usec 1", 1))  # CPU time moved: a full read
+    opened = _counting_reads(monkeypatch)
+    busy = reader.read_all(idle_reread_s=10, rescan_s=10, now=101.0)[V2_SERVICE]
+    assert opened.count(stat) == 1, opened
+    assert busy.cpu_usage_ns is not None and str(busy.cpu_usage_ns // 1000).startswith("1")
+    assert any(p.startswith(cgroup_root + V2_SERVICE + "/memory.") for p in opened)  # it was read in full
+    idle = [p for p in opened if p.endswith("/cpu.stat") and p != stat]
+    assert idle and len(idle) == len(set(idle))  # the idle ones: once each too, and nothing else of them
+
+
+def test_a_busy_v1_cgroup_reads_cpuacct_usage_once_per_refresh(tmp_path, monkeypatch) -> None:
+    cgroup_root, _ = copy_tree("v1-k8s-cgroupfs", str(tmp_path / "t"))
+    reader = CgroupReader(detect_layout(cgroup_root))
+    first = reader.read_all(idle_reread_s=10, rescan_s=10, now=100.0)[DOCKER]
+    usage = cgroup_root + "/cpuacct" + DOCKER + "/cpuacct.usage"
+    _write(usage, str((first.cpu_usage_ns or 0) + 1000) + "\n")
+    opened = _counting_reads(monkeypatch)
+    busy = reader.read_all(idle_reread_s=10, rescan_s=10, now=101.0)[DOCKER]
+    assert opened.count(usage) == 1 and busy.cpu_usage_ns == (first.cpu_usage_ns or 0) + 1000
+    assert cgroup_root + "/cpuacct" + DOCKER + "/cpuacct.stat" in opened  # read in full

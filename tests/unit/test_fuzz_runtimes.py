@@ -28,6 +28,7 @@ from unit.test_ui_frames import make_frame, make_row
 
 from ctop.batch import BatchOptions, render_csv, render_json, render_text
 from ctop.collector import identity_of
+from ctop.model.notices import Notice, NoticeKind
 from ctop.model.safe_text import inert
 from ctop.runtimes import kubelet_logs
 from ctop.runtimes.docker_api import DockerClient
@@ -233,8 +234,10 @@ def test_metadata_service_against_a_bad_daemon(mode: str, thread_errors: list[st
         assert took < (15 if mode == "huge" else 2), f"{mode}: a re-list took {took:.2f} s"
         docker_path = "/docker/" + LISTED_ID
         if mode in EXPECTED_NOTICE:
-            assert_one_inert_sentence(service.notices(), server.socket_path)
-            assert EXPECTED_NOTICE[mode] in service.notices()[0]
+            notices: list[Notice] = service.notices()
+            assert [n.kind for n in notices] == [NoticeKind.NO_CONTAINER_NAMES]
+            assert_one_inert_sentence([n.sentence for n in notices], server.socket_path)
+            assert EXPECTED_NOTICE[mode] in notices[0].sentence
             assert service.docker_containers() == {}
             assert service.lookup(docker_path, identify(docker_path)) is None
         else:  # wrong types and a 50 MB answer are still a list: the well-formed parts are used

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ctop.model.notices import Notice, NoticeKind
 from ctop.runtimes.docker_api import DockerClient, DockerUnavailable
 from ctop.runtimes.docker_meta import DockerWatcher, apply_inspect, meta_from_list_entry, parse_docker_time
 from ctop.runtimes.identify import identify
@@ -113,7 +114,8 @@ def test_missing_socket(tmp_path) -> None:
     assert implicit.notices() == []
     explicit = MetadataService(docker_socket=sock)
     explicit.refresh(2)
-    assert explicit.notices() == [f"No Docker socket at {sock}: container names are missing."]
+    assert explicit.notices() == [Notice(NoticeKind.NO_CONTAINER_NAMES,
+                                         f"No Docker socket at {sock}: container names are missing.")]
 
 
 def test_service_threads_follow_the_daemon(fake_daemon: _Server) -> None:

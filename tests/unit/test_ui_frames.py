@@ -7,6 +7,7 @@ from typing import Any
 
 from ctop.model.ebpf_rates import EbpfRates
 from ctop.model.frame import CgroupRow, Frame, Identity
+from ctop.model.notices import Notice
 from ctop.model.sample import UNLIMITED, CgroupSample, HostSample, Snapshot
 
 GIB = 1024**3
@@ -26,7 +27,7 @@ def make_row(path: str, kind: str = "cgroup", name: str = "", pod: str = "", nam
     return CgroupRow(sample=sample, identity=ident, ebpf=ebpf, ebpf_rates=ebpf_rates, **rates)
 
 
-def make_frame(rows: list[CgroupRow], notices: tuple[str, ...] = (), ebpf_state: str = "off") -> Frame:
+def make_frame(rows: list[CgroupRow], notices: tuple[Notice, ...] = (), ebpf_state: str = "off") -> Frame:
     host = HostSample(monotonic_s=100.0, wall_time_s=1.7e9, cpu_time_ns=10**12, online_cpus=2,
                       memory_total_bytes=24 * GIB)
     snapshot = Snapshot(host=host, cgroups={r.sample.path: r.sample for r in rows}, mode="hybrid")

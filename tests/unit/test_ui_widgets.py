@@ -14,6 +14,7 @@ from unit.test_ui_frames import GIB, MIB, POD_A, make_frame, make_row, node_rows
 from ctop.batch import BatchOptions
 from ctop.model.ebpf import EbpfCgroupCounters, ExecRecord, OomKill
 from ctop.model.ebpf_rates import EbpfRates
+from ctop.model.notices import Notice, NoticeKind
 from ctop.ui import detail
 from ctop.ui.app import NOT_ROOT, App
 from ctop.ui.feed import Feed
@@ -210,13 +211,20 @@ def test_no_color_palette_has_no_colours():
 
 def test_status_line_shows_notices_not_root_and_ebpf_state():
     app = App(is_root=False)
-    app.apply_frame(make_frame(node_rows(), notices=("No container names: the Docker daemon does not answer.",),
-                               ebpf_state="starting"))
+    no_names = Notice(NoticeKind.NO_CONTAINER_NAMES, "No container names: the Docker daemon does not answer.")
+    app.apply_frame(make_frame(node_rows(), notices=(no_names,), ebpf_state="starting"))
     text = "\n".join(screen(app, (200, 24)))
     assert NOT_ROOT in text and "the Docker daemon does not answer" in text and "eBPF is starting" in text
+    # The collector's not-root notice is recognised by its kind, whatever it says: the app adds none of its own.
     app = App(is_root=False)
-    app.apply_frame(make_frame(node_rows(), notices=("Not root: eBPF needs root.",)))
-    assert NOT_ROOT not in "\n".join(screen(app, (200, 24)))  # the collector's own sentence is enough
+    app.apply_frame(make_frame(node_rows(), notices=(Notice(NoticeKind.NOT_ROOT, "Not root: eBPF needs root."),)))
+    text = "\n".join(screen(app, (200, 24)))
+    assert NOT_ROOT not in text and "Not root: eBPF needs root." in text
+    # A notice that mentions root but is of another kind does not hide the app's own.
+    app = App(is_root=False)
+    unreadable = Notice(NoticeKind.UNREADABLE_FILE, "Cannot read /x/root/memory.stat: permission denied.")
+    app.apply_frame(make_frame(node_rows(), notices=(unreadable,)))
+    assert NOT_ROOT in "\n".join(screen(app, (200, 24)))
 
 
 def test_pause_and_refresh_rate_show_in_the_status_line():
