@@ -5,34 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from support.k8s_paths import kubernetes_paths
 from support.trees import tree
 
 import ctop.collector
 from ctop.collector import Collector, CollectorConfig
 from ctop.model.sample import CgroupSample, HostSample, Snapshot
 from ctop.runtimes.identify import Identity, identify
-
-QOS = ("burstable", "besteffort", "guaranteed")
-
-
-def kubernetes_paths(count: int, offset: int = 0) -> list[str]:
-    """``count`` distinct kubelet-shaped cgroup paths, pods of both cgroup drivers with a pause and an app container."""
-    paths: list[str] = []
-    pod = offset
-    while len(paths) < count:
-        uid = f"{pod:08x}-1b2d-4e5f-8a9b-{pod:012x}"
-        qos = QOS[pod % 3]
-        if pod % 2:  # systemd driver
-            qos_slice = "" if qos == "guaranteed" else f"/kubepods-{qos}.slice"
-            prefix = "kubepods" if qos == "guaranteed" else f"kubepods-{qos}"
-            pod_path = f"/kubepods.slice{qos_slice}/{prefix}-pod{uid.replace('-', '_')}.slice"
-            children = [f"{pod_path}/cri-containerd-{pod:032x}{c:032x}.scope" for c in range(2)]
-        else:  # cgroupfs driver
-            pod_path = f"/kubepods/pod{uid}" if qos == "guaranteed" else f"/kubepods/{qos}/pod{uid}"
-            children = [f"{pod_path}/{pod:032x}{c:032x}" for c in range(2)]
-        paths.extend([pod_path, *children])
-        pod += 1
-    return paths[:count]
 
 
 def snapshot(paths: list[str]) -> Snapshot:
