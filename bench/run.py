@@ -134,10 +134,13 @@ def markdown(runs: dict[str, dict[str, object]]) -> str:
              *summary({name: run["figures"] for name, run in runs.items()})]
     for name in [n for n in BENCHMARKS if n in runs] + [n for n in runs if n not in BENCHMARKS]:
         run = runs[name]
+        figures = run["figures"]
+        verdict = [str(figures["verdict"]), ""] if isinstance(figures, dict) and "verdict" in figures else []
         lines += [f"## {name}", "", BENCHMARKS.get(name, ""), "",
                   f"Run on {run.get('machine')}, commit {run.get('commit')}, {run.get('when')}.", "",
                   f"Command: `sudo ./setup.sh bench {name}` (runs `.venv/bin/python bench/run.py {name}`)", "",
-                  "```json", json.dumps(run["figures"], indent=2), "```", ""]
+                  *verdict,
+                  "```json", json.dumps(figures, indent=2), "```", ""]
     return "\n".join(lines)
 
 

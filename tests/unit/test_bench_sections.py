@@ -66,3 +66,19 @@ def test_both_sections_have_headline_rows(bench: ModuleType) -> None:
            "prometheus_client 462.5 ms: ratio 24.74 |" in text
     assert "16.1 ms repeated (0 parses), 40.8 ms all new" in text and "7.95 us per path" in text
     assert set(results) <= set(bench.BENCHMARKS)
+
+
+def test_the_render_verdict_follows_the_figures_and_reaches_the_section(bench: ModuleType) -> None:
+    render = importlib.import_module("exporter_render")
+
+    def result(ours: float, theirs: float) -> dict[str, object]:
+        scrape = {"ctop_ms_per_render": ours, "prometheus_client_ms_per_render": theirs,
+                  "ratio_prometheus_client_to_ctop": round(theirs / ours, 2)}
+        return {"containers": 500, "scrape": scrape, "scrape_with_ebpf": scrape,
+                "hand_written_is_faster": ours < theirs}
+
+    kept = render.verdict(result(20.0, 500.0))
+    assert kept.startswith("The hand-written renderer") and "20.0 ms against 500.0 ms" in kept and "ratio 25.0" in kept
+    assert "render through the library" in render.verdict(result(20.0, 19.0))
+    runs = {"exporter_render": {"figures": {"verdict": kept}, "commit": "abc", "machine": "m", "when": "now"}}
+    assert f"\n{kept}\n" in bench.markdown(runs)
