@@ -1,6 +1,6 @@
 """``make bench``: runs every benchmark in this folder and rewrites BENCHMARKS.md with the machine and the figures.
 
-Usage: bench/run.py [NAME ...]   (names: cgroup_refresh, bpf_cost, exporter_scrape, steady_state; default: all)
+Usage: bench/run.py [NAME ...]   (names: the keys of BENCHMARKS below, e.g. exporter_render; default: all)
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ BENCHMARKS = {
     "exporter_scrape": "exporter scrape latency, size, CPU and RSS vs container count",
     "steady_state": "steady CPU and RSS of the interactive view and the exporter, with `docker stats` as a peer",
     "exporter_load": "exporter under 50 clients scraping back to back for 60 s plus 20 slow-loris connections",
+    "exporter_render": "the exporter's hand-written text renderer vs prometheus_client's generate_latest, same "
+                       "families of the 500-container scrape (outputs checked equal after parsing)",
+    "identify_refresh": "naming 2000 Kubernetes-shaped cgroup paths: identify() uncached vs the collector's "
+                        "per-refresh map on a repeated scan",
 }
 
 
@@ -81,6 +85,19 @@ def summary(results: dict[str, object]) -> list[str]:
     if isinstance(peer, dict):
         rows.append(("peer: `docker stats` for the same containers", f"{peer['total_cpu_percent']} % of one CPU",
                      f"ctop view / docker stats: {_get(results, 'steady_state', 'ratio_ctop_view_to_docker_stats')}"))
+    for variant, label in (("scrape", "500 containers"), ("scrape_with_ebpf", "500 containers with eBPF")):
+        render = _get(results, "exporter_render", variant)
+        if isinstance(render, dict) and "ctop_ms_per_render" in render:
+            rows.append((f"exporter text rendering, {label} ({render['samples']} samples)",
+                         f"{render['ctop_ms_per_render']} ms (hand-written)",
+                         f"prometheus_client {render['prometheus_client_ms_per_render']} ms: "
+                         f"ratio {render['ratio_prometheus_client_to_ctop']}"))
+    names = results.get("identify_refresh")
+    if isinstance(names, dict) and "enrich_repeated_refresh_ms" in names:
+        rows.append((f"naming {names['paths']} cgroup paths per refresh",
+                     f"{names['enrich_repeated_refresh_ms']} ms repeated ({names['identify_calls_on_repeated_refresh']}"
+                     f" parses), {names['enrich_all_paths_new_ms']} ms all new",
+                     f"identify() alone {names['identify_uncached_us_per_path']} us per path"))
     load = results.get("exporter_load")
     if isinstance(load, dict) and "p99_s" in load:
         rows.append((f"exporter under {load['clients']} clients + {load['slow_clients']} slow ones, "
@@ -117,10 +134,13 @@ def markdown(runs: dict[str, dict[str, object]]) -> str:
              *summary({name: run["figures"] for name, run in runs.items()})]
     for name in [n for n in BENCHMARKS if n in runs] + [n for n in runs if n not in BENCHMARKS]:
         run = runs[name]
+        figures = run["figures"]
+        verdict = [str(figures["verdict"]), ""] if isinstance(figures, dict) and "verdict" in figures else []
         lines += [f"## {name}", "", BENCHMARKS.get(name, ""), "",
                   f"Run on {run.get('machine')}, commit {run.get('commit')}, {run.get('when')}.", "",
                   f"Command: `sudo ./setup.sh bench {name}` (runs `.venv/bin/python bench/run.py {name}`)", "",
-                  "```json", json.dumps(run["figures"], indent=2), "```", ""]
+                  *verdict,
+                  "```json", json.dumps(figures, indent=2), "```", ""]
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ from .model.frame import CgroupRow, Frame, Identity, NetCounters
 from .model.notices import NOT_ROOT, Notice, NoticeKind
 from .model.sample import CgroupSample, Snapshot
 from .runtimes.identify import Identity as PathIdentity
-from .runtimes.identify import identify, parse_identity
+from .runtimes.identify import identify
 from .sources.cgroupfs import CgroupReader
 from .sources.cgroupfs_layout import CgroupLayout, detect_layout
 from .sources.procfs import HostReader
@@ -128,7 +128,7 @@ class Collector:
     def enrich(self, snapshot: Snapshot) -> Enrichment:
         """Names for every cgroup, network counters for the cgroups owning a netns, the latest eBPF reading."""
         known = self._path_identities  # kept for the cgroups that still exist: churned paths are forgotten
-        self._path_identities = {path: known.get(path) or parse_identity(path) for path in snapshot.cgroups}
+        self._path_identities = {path: known.get(path) or identify(path) for path in snapshot.cgroups}
         identities = {path: self._identity(path) for path in snapshot.cgroups}
         net = self._network(identities, snapshot.cgroups)
         reading = self.ebpf.read() if self.ebpf is not None else None

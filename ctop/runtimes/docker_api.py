@@ -8,7 +8,6 @@ import socket
 import threading
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
 
 from ..model.safe_text import short_reason
 
@@ -45,7 +44,7 @@ class DockerClient:
         self._stream_lock = threading.Lock()
         self._stream_conn: _UnixHTTPConnection | None = None
 
-    def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
+    def get_json(self, path: str, params: dict[str, str] | None = None) -> object:
         url = path + ("?" + urllib.parse.urlencode(params) if params else "")
         conn = _UnixHTTPConnection(self.socket_path, self.timeout_s)
         try:
@@ -75,14 +74,14 @@ class DockerClient:
         except (ValueError, RecursionError) as e:  # RecursionError: nested too deep to parse
             raise DockerUnavailable(f"Docker daemon at {self.socket_path} answered something that is not JSON") from e
 
-    def list_containers(self) -> Any:
+    def list_containers(self) -> object:
         """GET /containers/json (running and paused containers)."""
         return self.get_json("/containers/json")
 
-    def inspect(self, container_id: str) -> Any:
+    def inspect(self, container_id: str) -> object:
         return self.get_json(f"/containers/{urllib.parse.quote(container_id, safe='')}/json")
 
-    def stream_events(self, on_event: Callable[[Any], None]) -> None:
+    def stream_events(self, on_event: Callable[[object], None]) -> None:
         """Follow GET /events for containers, calling ``on_event`` per event, until the stream ends.
 
         Raises DockerUnavailable when it cannot connect; returns when the daemon (or close_stream) ends it.

@@ -6,7 +6,6 @@ import calendar
 import re
 import threading
 from collections.abc import Mapping
-from typing import Any
 
 from ..model.safe_text import short_reason
 from .docker_api import DockerClient, DockerUnavailable
@@ -183,7 +182,7 @@ class DockerWatcher:
                 pass
             self._stop.wait(self.refresh_s)
 
-    def _on_event(self, event: Any) -> None:
+    def _on_event(self, event: object) -> None:
         if isinstance(event, dict) and event.get("Action") in ("start", "die", "destroy", "rename", "pause",
                                                                   "unpause", "create", "stop", "kill"):
             self._wake.set()

@@ -1,10 +1,9 @@
-"""Recognises runtime, container id, pod uid, QoS class and kind from a cgroup path alone (cached, no I/O)."""
+"""Recognises runtime, container id, pod uid, QoS class and kind from a cgroup path alone (pure, no I/O)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 # Runtimes a path can reveal. "kubernetes" means a kubelet-shaped path whose runtime the path does not say
 # (cgroupfs driver: /kubepods/.../pod<uid>/<id>); the metadata service tells the real one.
@@ -42,34 +41,16 @@ class Identity:
     # ctr's containerd namespace (`/<namespace>/<id>`), or the systemd unit name for slices/services/scopes.
     detail: str = ""
 
-    @property
-    def is_container(self) -> bool:
-        return self.kind == "container"
-
 
 ROOT_IDENTITY = Identity(runtime="none", kind="other")
 
 
 def identify(path: str) -> Identity:
-    """The identity of the cgroup at ``path`` (relative to the hierarchy root, "/" for the root); cached.
+    """The identity of the cgroup at ``path`` (relative to the hierarchy root, "/" for the root).
 
-    The cache is small: it serves one-off callers. Whoever identifies every cgroup each refresh keeps the
-    identities of the cgroups that still exist instead (see Collector.enrich), so churned paths are not kept.
+    Not cached here: the collector keeps the identities of the cgroups of its latest refresh (Collector.enrich),
+    which is as large as the node and forgets churned paths; a fixed-size cache never hits on a larger node.
     """
-    return _identify_cached(path)
-
-
-def cache_info() -> str:
-    return str(_identify_cached.cache_info())
-
-
-@lru_cache(maxsize=1024)
-def _identify_cached(path: str) -> Identity:
-    return parse_identity(path)
-
-
-def parse_identity(path: str) -> Identity:
-    """``identify`` without the cache."""
     parts = [p for p in path.split("/") if p]
     if not parts:
         return ROOT_IDENTITY

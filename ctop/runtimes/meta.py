@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TypedDict
 
 # Docker labels dockershim set, and the annotations CRI-O copies into config.json.
 K8S_POD_NAME = "io.kubernetes.pod.name"
@@ -64,7 +65,17 @@ def clean_labels(value: object) -> dict[str, str]:
     return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
 
 
-def kubernetes_fields(labels: Mapping[str, str]) -> dict[str, object]:
+class KubernetesFields(TypedDict):
+    """The ContainerMeta fields Kubernetes labels or annotations give."""
+
+    pod: str
+    namespace: str
+    pod_uid: str
+    container: str
+    sandbox: bool
+
+
+def kubernetes_fields(labels: Mapping[str, str]) -> KubernetesFields:
     """pod, namespace, pod_uid, container and sandbox from dockershim labels / CRI-O annotations."""
     container = labels.get(K8S_CONTAINER_NAME, "")
     sandbox = labels.get(K8S_DOCKER_TYPE, "") == "podsandbox" or container == PAUSE_CONTAINER_NAME

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from ..sources.readfile import read_bytes
 from .docker_meta import parse_docker_time
@@ -38,7 +37,7 @@ STORAGE_GRAPH_ROOTS = ("/var/lib/containers/storage",)
 STORAGE_DRIVER_DIRS = ("overlay-containers", "vfs-containers", "btrfs-containers")
 
 
-def read_json(path: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
+def read_json(path: str, max_bytes: int = MAX_JSON_BYTES) -> object:
     """A small JSON file, or None if missing, too large or malformed."""
     try:
         if os.path.getsize(path) > max_bytes:
@@ -94,10 +93,10 @@ def crio_meta(container_id: str, config: object, storage: dict[str, object] | No
             k8s["sandbox"] = True
             k8s["container"] = PAUSE_CONTAINER_NAME
         return ContainerMeta(
-            runtime="cri-o", container_id=container_id, name=ann.get(CRIO_NAME, "") or str(k8s["container"]),
+            runtime="cri-o", container_id=container_id, name=ann.get(CRIO_NAME, "") or k8s["container"],
             image=ann.get(CRIO_IMAGE_NAME, "") or stored_image, labels=ann, state="running",
             started_at=parse_docker_time(ann.get(CRIO_CREATED)) or stored_created,
-            source="crio-config", **k8s,  # type: ignore[arg-type]
+            source="crio-config", **k8s,
         )
     return ContainerMeta(
         runtime="podman", container_id=container_id, name=stored_name, image=stored_image, labels=ann,

@@ -9,7 +9,6 @@ import pytest
 from support.dockerd import IMAGE, PrivateDockerd, cgroup_of, dockerd, unique  # noqa: F401
 from support.env import need_root
 
-from ctop.runtimes.grouping import pod_groups
 from ctop.runtimes.identify import identify
 from ctop.runtimes.metadata import MetadataService
 
@@ -83,7 +82,7 @@ def test_ctr_containers_with_cri_annotations(dockerd: PrivateDockerd) -> None:  
             assert (app.sandbox, app.container, app.name, app.image) == (False, "web", "web", ref)
             pod_meta = service.lookup(parent, identify(parent))
             assert pod_meta is not None and (pod_meta.pod, pod_meta.namespace) == (pod, pod_ns)
-            assert set(pod_groups(rows).values()) == {f"pod:{uid}"}
+            assert {i.pod_uid for _, i in rows} == {uid}
             # Docker's own list does not know these containers: the names came from the bundles.
             assert not set(pids) & set(service.docker_containers())
         finally:

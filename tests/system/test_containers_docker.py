@@ -11,7 +11,6 @@ import pytest
 from support.dockerd import IMAGE, PrivateDockerd, cgroup_of, dockerd, unique  # noqa: F401
 from support.env import need_root
 
-from ctop.runtimes.grouping import pod_groups
 from ctop.runtimes.identify import identify
 from ctop.runtimes.metadata import MetadataService
 from ctop.sources import procfs_caps, procfs_mounts, procfs_net, procfs_ns, procfs_procs
@@ -177,14 +176,13 @@ def test_dockershim_shaped_pods(dockerd: PrivateDockerd, service: MetadataServic
     pod_meta = service.lookup(cgroup_parent, pod_ident)
     assert pod_meta is not None and (pod_meta.kind, pod_meta.pod, pod_meta.namespace) == ("pod", pod, ns)
     rows.append((cgroup_parent, pod_ident))
-    groups = pod_groups(rows)
-    assert sorted(groups) == sorted(p for p, i in rows if i.kind == "container")
-    assert set(groups.values()) == {f"pod:{uid}"}
-    # The pod's own counter (kernel, hierarchical) covers what its grouped containers used.
+    containers = [p for p, i in rows if i.kind == "container"]
+    assert len(containers) == len(started) and {i.pod_uid for _, i in rows} == {uid}
+    # The pod's own counter (kernel, hierarchical) covers what its containers used.
     with open(f"/sys/fs/cgroup/cpuacct{cgroup_parent}/cpuacct.usage") as f:
         pod_cpu = int(f.read())
     total = 0
-    for p in groups:
+    for p in containers:
         with open(f"/sys/fs/cgroup/cpuacct{p}/cpuacct.usage") as f:
             total += int(f.read())
     assert 0 < total <= pod_cpu

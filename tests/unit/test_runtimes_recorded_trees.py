@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ctop.runtimes.grouping import pod_groups, qos_groups
 from ctop.runtimes.identify import identify
 from ctop.runtimes.metadata import MetadataService
 from ctop.runtimes.oci_config import containerd_meta, crio_meta, storage_entries
@@ -62,8 +61,8 @@ def test_crio_systemd_v2() -> None:
     assert len(conmon) == 1 and conmon[0].pod_uid == UID
     pods = [(p, i, m) for p, (i, m) in rows.items() if i.kind == "pod"]
     assert len(pods) == 1 and pods[0][2] is not None and pods[0][2].pod == "checkout-7d9f"
-    assert set(pod_groups((p, i) for p, (i, _) in rows.items()).values()) == {f"pod:{UID}"}
-    assert list(qos_groups((p, i) for p, (i, _) in rows.items()).values()) == ["qos:burstable"]
+    assert {i.pod_uid for i, _ in rows.values() if i.kind == "container"} == {UID}
+    assert [i.qos_class for i, _ in rows.values() if i.kind == "pod"] == ["burstable"]
     assert rows["/system.slice/crio.service"][0].kind == "service"
 
 
