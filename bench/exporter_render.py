@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ctop.exporters import ctop_families
 from ctop.exporters.collector import Collected, build_families
 from ctop.exporters.ctop_families import Health
 from ctop.exporters.families import Family, render
@@ -31,6 +30,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from ctop.model.ebpf import EbpfCgroupCounters
 from ctop.model.frame import Frame
 
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -45,7 +45,7 @@ def label_dict(text: str) -> dict[str, str]:
 
 def with_ebpf(frame: Frame) -> Frame:
     """``frame`` with eBPF counters on every row: a run-queue histogram and the switch/process counters."""
-    counters = ctop_families.EbpfCgroupCounters  # the class the exporter's families accept
+    counters = EbpfCgroupCounters
     rows = {}
     for i, (path, row) in enumerate(frame.rows.items()):
         slots = len(counters().runq_buckets)
