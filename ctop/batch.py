@@ -34,9 +34,8 @@ def select_rows(frame: Frame, options: BatchOptions) -> list[CgroupRow]:
 
 
 def row_values(row: CgroupRow, fields: Sequence[Field] = JSON_FIELDS) -> list[object]:
-    """Every JSON field's value of a row, floats rounded to 4 places (the hot path of -b output)."""
-    values = [f.get(row) for f in fields]
-    return [round(v, 4) if type(v) is float else v for v in values]
+    """Every JSON field's value of a row, floats at full precision (their shortest repr; the hot path of -b output)."""
+    return [f.get(row) for f in fields]
 
 
 def render_json(frame: Frame, options: BatchOptions) -> str:

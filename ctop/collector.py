@@ -17,6 +17,7 @@ from .model.ebpf import EbpfReading, State
 from .model.ebpf_rates import ebpf_rates
 from .model.frame import CgroupRow, Frame, Identity, NetCounters
 from .model.sample import CgroupSample, Snapshot
+from .model.window import ThrottleWindow, Throttling
 from .runtimes.identify import Identity as PathIdentity
 from .runtimes.identify import identify, parse_identity
 from .sources.cgroupfs import CgroupReader
@@ -69,6 +70,7 @@ class Collector:
         self._previous: Snapshot | None = None
         self._previous_enrichment = Enrichment()
         self._path_identities: dict[str, PathIdentity] = {}  # of the cgroups of the latest refresh only
+        self._throttling = ThrottleWindow()  # CFS counters over >= 10 s, of the cgroups of the latest refresh only
 
     def start(self) -> None:
         """Start the background sources (container metadata, eBPF); returns at once."""
@@ -104,7 +106,7 @@ class Collector:
         enrichment = self.enrich(current)
         previous, previous_enrichment = self._previous, self._previous_enrichment
         self._previous, self._previous_enrichment = current, enrichment
-        frame = build_frame(current, previous, enrichment, previous_enrichment)
+        frame = build_frame(current, previous, enrichment, previous_enrichment, self._throttling.update(current))
         reading = enrichment.ebpf
         return dataclasses.replace(
             frame, notices=tuple(self.notices()), ebpf_state=self.ebpf_state(),
@@ -207,8 +209,13 @@ def identity_of(ident: PathIdentity, meta: ContainerMeta | None) -> Identity:
 
 
 def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrichment | None = None,
-                previous_enrichment: Enrichment | None = None) -> Frame:
-    """Rows for ``current`` with rates against ``previous`` (pure: used by tests on recorded snapshots)."""
+                previous_enrichment: Enrichment | None = None,
+                throttling: dict[str, Throttling] | None = None) -> Frame:
+    """Rows for ``current`` with rates against ``previous`` (pure: used by tests on recorded snapshots).
+
+    ``throttling`` is the windowed throttling by path (model/window.py), kept across refreshes by the Collector.
+    """
+    throttling = throttling or {}
     enrichment = enrichment or Enrichment()
     previous_enrichment = previous_enrichment or Enrichment()
     host_prev = previous.host if previous else None
@@ -228,7 +235,8 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
             rates = ebpf_rates(counters, old, ebpf_seconds)
         rows[path] = derive_row(sample, prev_cgroups.get(path), current.host, host_prev, identity,
                                 enrichment.net.get(path), previous_enrichment.net.get(path),
-                                tasks_recursive=tasks.get(path), ebpf=counters, ebpf_rates=rates)
+                                tasks_recursive=tasks.get(path), ebpf=counters, ebpf_rates=rates,
+                                throttling=throttling.get(path))
     interval = None if previous is None else current.host.monotonic_s - previous.host.monotonic_s
     return Frame(snapshot=current, rows=rows, interval_s=interval)
 

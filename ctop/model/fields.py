@@ -274,6 +274,17 @@ PSI_IO_SOME_AVG10 = Field("psi_io_some_avg10", "PSIIO", "percent", "share of tim
                           _psi("some_avg10", "io"), 6, metric="container_pressure_io_waiting_seconds_total")
 PSI_IO_FULL_AVG10 = Field("psi_io_full_avg10", "PSIIOF", "percent", "share of time all tasks stalled on IO (10 s avg)",
                           _psi("full_avg10", "io"), 6, metric="container_pressure_io_stalled_seconds_total")
+THROTTLED_PERCENT_AVG = Field(
+    "throttled_percent_avg", "THRAVG%", "percent",
+    "share of CFS periods throttled over the last 10 s (one refresh interval when longer; over the time since ctop "
+    "or the cgroup started when shorter); null without a CPU limit", lambda r: r.throttled_percent_avg, 8,
+    colour=Threshold(5.0, 25.0), long_name="throttled % (10 s average)",
+    metric="container_cpu_cfs_throttled_periods_total")
+THROTTLED_SECONDS_PER_S = Field(
+    "throttled_seconds_per_s", "THRs/s", "ratio",
+    "seconds throttled per second (cpu.stat throttled time), over the same window as throttled_percent_avg; null "
+    "without a CPU limit", lambda r: r.throttled_seconds_per_s, 7,
+    metric="container_cpu_cfs_throttled_seconds_total")
 
 # Only the interactive list shows these (not JSON/CSV keys).
 DISPLAY_NAME = Field("display_name", "NAME", "", "container, unit or pod name; the cgroup path when unknown",
