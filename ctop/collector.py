@@ -148,6 +148,12 @@ class Collector:
     def ebpf_state(self) -> State:
         return "off" if self.ebpf is None else self.ebpf.status().state
 
+    def wait_ebpf(self, timeout_s: float) -> State:
+        """Wait up to ``timeout_s`` for eBPF to finish loading (at once when it is off); its state then."""
+        if self.ebpf is not None and self.ebpf.status().state == "starting":
+            self.ebpf.wait_ready(timeout_s)
+        return self.ebpf_state()
+
     def ebpf_health(self) -> tuple[dict[str, float], dict[str, float]]:
         """(ns per event by BPF program, fill ratio 0..1 by BPF map as of the latest collect()).
 

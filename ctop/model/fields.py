@@ -124,6 +124,11 @@ def _namespace_pod_sort(row: CgroupRow) -> tuple[str, str] | None:
     return (ident.namespace, ident.pod) if ident.pod or ident.namespace else None
 
 
+# The first JSON key and CSV column, before the fields: not a value of a row but of the refresh that read it.
+TIME_KEY = "time"
+TIME_DESCRIPTION = ("when the refresh was read, in seconds since the Unix epoch (to the millisecond); the first key of "
+                    "every JSON row and the first CSV column")
+
 # -- the table: JSON/CSV order is this order; a new JSON field goes after the last one (PSI_IO_FULL_AVG10) --------
 
 ID = Field("id", "CGROUP", "", "cgroup path relative to the hierarchy root; / is the root", lambda r: r.sample.path,
