@@ -110,11 +110,12 @@ def run_batch(collector: Collector, options: BatchOptions, iterations: int | Non
               ebpf_wait_s: float = EBPF_WAIT_S) -> None:
     """Print a refresh every ``delay`` seconds; the first after one interval so that every row has rates.
 
-    While eBPF is still loading, the first refresh waits for it (up to ``ebpf_wait_s``) and starts again from a
-    reading with eBPF counters, so that eBPF rates are there from the first printed row; it says once if it gives up.
+    As root, while eBPF is still loading, the first refresh waits for it (up to ``ebpf_wait_s``) and starts again
+    from a reading with eBPF counters, so that eBPF rates are there from the first printed row; it says once if it
+    gives up. (Without root eBPF cannot load: nothing to wait for.)
     """
     collector.collect()
-    if ebpf_wait_s > 0 and collector.ebpf_state() == "starting":
+    if ebpf_wait_s > 0 and os.geteuid() == 0 and collector.ebpf_state() == "starting":
         if collector.wait_ebpf(ebpf_wait_s) == "ready":
             collector.collect()
         elif collector.ebpf_state() == "starting":

@@ -160,7 +160,8 @@ CPU_LIMIT_PERCENT = Field("cpu_limit_percent", "%CPULIM", "percent", "CPU used a
                           lambda r: r.cpu_limit_percent, 7, place=4, priority=3, colour=Threshold(80.0, 95.0),
                           hotkey="L", long_name="CPU % of limit", order="limit")
 THROTTLED_PERCENT = Field("throttled_percent", "THR%", "percent",
-                          "share of CFS periods throttled; null without a CPU limit", lambda r: r.throttled_percent,
+                          "share of CFS periods throttled since the previous refresh (over 10 s: "
+                          "throttled_percent_avg); null without a CPU limit", lambda r: r.throttled_percent,
                           5, batch=6, place=5, priority=2, colour=Threshold(5.0, 25.0), hotkey="T",
                           long_name="throttled %", order="throttle", metric="container_cpu_cfs_throttled_periods_total")
 CPU_USAGE_SECONDS = Field("cpu_usage_seconds", "CPUTIME", "seconds", "CPU time used since the cgroup was created",
