@@ -111,7 +111,7 @@ def test_exporter_agrees_with_batch_json_and_cgroup_files(loaded_cgroup: TestCgr
     throttled = series(text, "container_cpu_cfs_throttled_seconds_total", path)
     print(f"throttled seconds: cpu.stat {throttled_before:.6f} .. {throttled_after:.6f}, exporter {throttled:.6f}, "
           f"json {row['cpu_throttled_seconds']:.6f}")
-    assert throttled_before > 0  # the loop under half a CPU was throttled (little when the machine is busy)
+    # (On a busy machine the loop may get less than its half CPU and never be throttled: then all are 0.)
     assert throttled_before <= throttled <= throttled_after
     assert row["cpu_throttled_seconds"] <= throttled  # the batch run read first
 

