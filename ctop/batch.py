@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .model.fields import BATCH_FIELDS, CPU_PERCENT, JSON_FIELDS, Field, format_value, sort_rows
+from .model.fields import BATCH_FIELDS, CPU_PERCENT, JSON_FIELDS, TIME_KEY, Field, format_value, sort_rows
 from .model.filters import RowFilter
 from .model.frame import CgroupRow, Frame
 from .model.safe_text import inert, json_text_safe
@@ -34,14 +34,13 @@ def select_rows(frame: Frame, options: BatchOptions) -> list[CgroupRow]:
 
 
 def row_values(row: CgroupRow, fields: Sequence[Field] = JSON_FIELDS) -> list[object]:
-    """Every JSON field's value of a row, floats rounded to 4 places (the hot path of -b output)."""
-    values = [f.get(row) for f in fields]
-    return [round(v, 4) if type(v) is float else v for v in values]
+    """Every JSON field's value of a row, floats at full precision (their shortest repr; the hot path of -b output)."""
+    return [f.get(row) for f in fields]
 
 
 def render_json(frame: Frame, options: BatchOptions) -> str:
     """One JSON array of row objects, on one line."""
-    keys = ["time", *(f.key for f in JSON_FIELDS)]
+    keys = [TIME_KEY, *(f.key for f in JSON_FIELDS)]
     stamp = round(frame.snapshot.host.wall_time_s, 3)
     rows = [dict(zip(keys, [stamp, *row_values(r)])) for r in select_rows(frame, options)]
     return json_text_safe(json.dumps(rows, separators=(",", ":"), ensure_ascii=False))
@@ -52,7 +51,7 @@ def render_csv(frame: Frame, options: BatchOptions, header: bool) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if header:
-        writer.writerow(["time", *(f.key for f in JSON_FIELDS)])
+        writer.writerow([TIME_KEY, *(f.key for f in JSON_FIELDS)])
     stamp = round(frame.snapshot.host.wall_time_s, 3)
     for r in select_rows(frame, options):
         writer.writerow([stamp, *("" if v is None else inert(v) if type(v) is str else v for v in row_values(r))])

@@ -15,11 +15,12 @@ from .collector import Collector, CollectorConfig
 from .errors import CtopError
 from .exporter_cmd import exporter_command
 from .inspect_cmd import inspect_command
-from .model.fields import FIELDS, ORDER_ALIASES, Field, sort_field
+from .model.fields import FIELDS, ORDER_ALIASES, TIME_DESCRIPTION, TIME_KEY, Field, sort_field
 from .model.filters import FILTER_KEYS, parse_filters
 from .model.notices import Notice
 
 ORDER_HELP = ", ".join(sorted(ORDER_ALIASES))
+EBPF_WAIT_S = 5.0  # batch mode waits this long at most for eBPF, so that the first printed rows carry its fields
 
 
 def _order(_ctx: click.Context, _param: click.Parameter, value: str) -> Field:
@@ -58,6 +59,8 @@ def _collector(config: CollectorConfig) -> Collector:
               help=f"Show only matching rows: {', '.join(k + '=' for k in FILTER_KEYS)} (substring, "
                    "case-insensitive) or plain text; repeat to combine.")
 @click.option("--no-ebpf", is_flag=True, help="Do not load the eBPF programs (their fields show as no data).")
+@click.option("--ebpf-wait", type=click.FloatRange(min=0), default=EBPF_WAIT_S, show_default=True, metavar="SECONDS",
+              help="Batch mode: wait this long at most for eBPF before the first refresh (0: do not wait).")
 @click.option("--no-containers", is_flag=True, help="Do not ask container runtimes for names.")
 @click.option("--docker-socket", default=None, metavar="PATH",
               help="Docker Engine API socket (default: /var/run/docker.sock).")
@@ -65,7 +68,7 @@ def _collector(config: CollectorConfig) -> Collector:
 @click.pass_context
 def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, order: Field, reverse: bool,
         depth: int | None, as_json: bool, as_csv: bool, cgroup_root: str, proc_root: str, filters: tuple[str, ...],
-        no_ebpf: bool, no_containers: bool, docker_socket: str | None) -> None:
+        no_ebpf: bool, ebpf_wait: float, no_containers: bool, docker_socket: str | None) -> None:
     """Live CPU, memory, IO and limits of every cgroup, container and pod on this node.
 
     \b
@@ -97,16 +100,28 @@ def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, o
     collector.start()
     try:
         if batch:
-            run_batch(collector, options, iterations, delay)
+            run_batch(collector, options, iterations, delay, ebpf_wait)
         else:
             run_interactive(collector, options, delay)
     finally:
         collector.close()
 
 
-def run_batch(collector: Collector, options: BatchOptions, iterations: int | None, delay: float) -> None:
-    """Print a refresh every ``delay`` seconds; the first after one interval so that every row has rates."""
+def run_batch(collector: Collector, options: BatchOptions, iterations: int | None, delay: float,
+              ebpf_wait_s: float = EBPF_WAIT_S) -> None:
+    """Print a refresh every ``delay`` seconds; the first after one interval so that every row has rates.
+
+    As root, while eBPF is still loading, the first refresh waits for it (up to ``ebpf_wait_s``) and starts again
+    from a reading with eBPF counters, so that eBPF rates are there from the first printed row; it says once if it
+    gives up. (Without root eBPF cannot load: nothing to wait for.)
+    """
     collector.collect()
+    if ebpf_wait_s > 0 and os.geteuid() == 0 and collector.ebpf_state() == "starting":
+        if collector.wait_ebpf(ebpf_wait_s) == "ready":
+            collector.collect()
+        elif collector.ebpf_state() == "starting":
+            click.echo(f"ctop: eBPF was still loading after {ebpf_wait_s:g} s: its fields are null until it is "
+                       "ready.", err=True)
     count = 0
     told: set[Notice] = set()
     while iterations is None or count < iterations:
@@ -182,14 +197,22 @@ def _field_record(f: Field) -> dict[str, object]:
             "batch_column": f.batch is not None, "metric": f.metric or None}
 
 
+# The refresh's time, first in every JSON row and CSV line, listed first by ``ctop fields``.
+TIME_RECORD: dict[str, object] = {
+    "key": TIME_KEY, "header": "TIME", "unit": "seconds", "description": TIME_DESCRIPTION, "json": True,
+    "sortable": False, "descending": False, "order": None, "hotkey": None, "list_column": False,
+    "shown_by_default": False, "batch_column": False, "metric": None}
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print every field and all its properties as a JSON array.")
 def fields(as_json: bool) -> None:
     """List every field: its JSON/CSV key, table header, unit and meaning, then how to sort by it and the
     exporter metric that carries it. The JSON/CSV keys come first, in their order."""
     if as_json:
-        click.echo(json.dumps([_field_record(f) for f in FIELDS]))
+        click.echo(json.dumps([TIME_RECORD, *(_field_record(f) for f in FIELDS)]))
         return
+    click.echo(f"{TIME_KEY:<28} {'TIME':<9} {'seconds':<12} {TIME_DESCRIPTION}  [not a sort key]")
     for f in sorted(FIELDS, key=lambda f: not f.in_json):
         click.echo(f"{f.key:<28} {f.header:<9} {f.unit or 'text':<12} {f.description}{_field_notes(f)}")
 

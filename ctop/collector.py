@@ -18,6 +18,7 @@ from .model.ebpf_rates import ebpf_rates
 from .model.frame import CgroupRow, Frame, Identity, NetCounters
 from .model.notices import NOT_ROOT, Notice, NoticeKind
 from .model.sample import CgroupSample, Snapshot
+from .model.window import ThrottleWindow, Throttling
 from .runtimes.identify import Identity as PathIdentity
 from .runtimes.identify import identify
 from .sources.cgroupfs import CgroupReader
@@ -72,6 +73,7 @@ class Collector:
         self._previous: Snapshot | None = None
         self._previous_enrichment = Enrichment()
         self._path_identities: dict[str, PathIdentity] = {}  # of the cgroups of the latest refresh only
+        self._throttling = ThrottleWindow()  # CFS counters over >= 10 s, of the cgroups of the latest refresh only
 
     def start(self) -> None:
         """Start the background sources (container metadata, eBPF); returns at once."""
@@ -107,7 +109,8 @@ class Collector:
         enrichment = self.enrich(current)
         previous, previous_enrichment = self._previous, self._previous_enrichment
         self._previous, self._previous_enrichment = current, enrichment
-        frame = build_frame(current, previous, enrichment, previous_enrichment,
+        throttling = self._throttling.update(current) if self.config.derive else None
+        frame = build_frame(current, previous, enrichment, previous_enrichment, throttling,
                             derive=self.config.derive)
         reading = enrichment.ebpf
         return dataclasses.replace(
@@ -150,6 +153,12 @@ class Collector:
 
     def ebpf_state(self) -> State:
         return "off" if self.ebpf is None else self.ebpf.status().state
+
+    def wait_ebpf(self, timeout_s: float) -> State:
+        """Wait up to ``timeout_s`` for eBPF to finish loading (at once when it is off); its state then."""
+        if self.ebpf is not None and self.ebpf.status().state == "starting":
+            self.ebpf.wait_ready(timeout_s)
+        return self.ebpf_state()
 
     def ebpf_health(self) -> tuple[dict[str, float], dict[str, float]]:
         """(ns per event by BPF program, fill ratio 0..1 by BPF map as of the latest collect()).
@@ -212,12 +221,15 @@ def identity_of(ident: PathIdentity, meta: ContainerMeta | None) -> Identity:
 
 
 def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrichment | None = None,
-                previous_enrichment: Enrichment | None = None, *, derive: bool = True) -> Frame:
+                previous_enrichment: Enrichment | None = None,
+                throttling: dict[str, Throttling] | None = None, *, derive: bool = True) -> Frame:
     """Rows for ``current`` with rates against ``previous`` (pure: used by tests on recorded snapshots).
 
+    ``throttling`` is the windowed throttling by path (model/window.py), kept across refreshes by the Collector.
     With ``derive`` False rows carry only the sample, identity, network and eBPF counters (no rates, no subtree
     totals): what the exporter exports.
     """
+    throttling = throttling or {}
     enrichment = enrichment or Enrichment()
     previous_enrichment = previous_enrichment or Enrichment()
     host_prev = previous.host if previous else None
@@ -241,7 +253,8 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
             rates = ebpf_rates(counters, old, ebpf_seconds)
         rows[path] = derive_row(sample, prev_cgroups.get(path), current.host, host_prev, identity,
                                 enrichment.net.get(path), previous_enrichment.net.get(path),
-                                tasks_recursive=tasks.get(path), ebpf=counters, ebpf_rates=rates)
+                                tasks_recursive=tasks.get(path), ebpf=counters, ebpf_rates=rates,
+                                throttling=throttling.get(path))
     interval = None if previous is None else current.host.monotonic_s - previous.host.monotonic_s
     return Frame(snapshot=current, rows=rows, interval_s=interval)
 

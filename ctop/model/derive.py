@@ -10,6 +10,7 @@ from .ebpf import EbpfCgroupCounters
 from .ebpf_rates import EbpfRates
 from .frame import CgroupRow, Identity, NetCounters
 from .sample import UNLIMITED, CgroupSample, HostSample
+from .window import Throttling
 
 
 def counter_delta(prev: int | None, cur: int | None) -> int | None:
@@ -86,10 +87,12 @@ def derive_row(
     tasks_recursive: int | None = None,
     ebpf: EbpfCgroupCounters | None = None,
     ebpf_rates: EbpfRates | None = None,
+    throttling: Throttling | None = None,
 ) -> CgroupRow:
     """One row: the sample plus every rate that the previous sample of the same cgroup allows.
 
-    ``tasks_recursive`` and the eBPF values, worked out by the collector over the whole tree, are carried as given.
+    ``tasks_recursive``, the eBPF values and the windowed ``throttling``, worked out by the collector over the whole
+    tree or over several refreshes, are carried as given.
     """
     limit_cores = cpu_limit_cores(cur)
     cpu = cpu_limit = throttled = major_faults = None
@@ -119,4 +122,6 @@ def derive_row(
         io_read_ops_per_s=io_read_ops, io_write_ops_per_s=io_write_ops,
         memory_major_faults_per_s=major_faults, net_rx_bytes_per_s=net_rx, net_tx_bytes_per_s=net_tx,
         tasks_recursive=tasks_recursive, ebpf=ebpf, ebpf_rates=ebpf_rates,
+        throttled_percent_avg=throttling.percent if throttling is not None else None,
+        throttled_seconds_per_s=throttling.seconds_per_s if throttling is not None else None,
     )

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-# Run-queue wait histogram: bucket 0 holds waits below 2**10 ns, bucket s >= 1 holds [2**(s+9), 2**(s+10)) ns;
-# the last bucket also takes everything longer. Must match RUNQ_SLOTS in bpf/ctop.h: the loader refuses a program
-# whose histogram has another length and tests/unit/test_ebpf_layout.py compares it with the header.
+# Run-queue wait histogram: the BPF program counts a wait in slot bpf_log2l(wait_ns >> 10), and bcc's bpf_log2l(v)
+# is floor(log2(v)) + 1, and 1 for v = 0. So slot 1 holds waits below 2**11 ns (0 included), slot s >= 2 holds
+# [2**(s+9), 2**(s+10)) ns, the last slot also takes everything longer, and slot 0 is never filled (its bounds,
+# [0, 2**10) ns, keep the exporter's cumulative buckets increasing). Must match RUNQ_SLOTS in bpf/ctop.h: the loader
+# refuses a program whose histogram has another length and tests/unit/test_ebpf_layout.py compares it with the header.
 RUNQ_SLOTS = 28
-RUNQ_BUCKET_LOWER_SECONDS: tuple[float, ...] = (0.0, *(2.0 ** (s + 9) / 1e9 for s in range(1, RUNQ_SLOTS)))
+RUNQ_BUCKET_LOWER_SECONDS: tuple[float, ...] = (0.0, 0.0, *(2.0 ** (s + 9) / 1e9 for s in range(2, RUNQ_SLOTS)))
 RUNQ_BUCKET_UPPER_SECONDS: tuple[float, ...] = tuple(2.0 ** (s + 10) / 1e9 for s in range(RUNQ_SLOTS))
 
 State = Literal["off", "starting", "ready", "failed"]

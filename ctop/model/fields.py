@@ -124,6 +124,11 @@ def _namespace_pod_sort(row: CgroupRow) -> tuple[str, str] | None:
     return (ident.namespace, ident.pod) if ident.pod or ident.namespace else None
 
 
+# The first JSON key and CSV column, before the fields: not a value of a row but of the refresh that read it.
+TIME_KEY = "time"
+TIME_DESCRIPTION = ("when the refresh was read, in seconds since the Unix epoch (to the millisecond); the first key of "
+                    "every JSON row and the first CSV column")
+
 # -- the table: JSON/CSV order is this order; a new JSON field goes after the last one (PSI_IO_FULL_AVG10) --------
 
 ID = Field("id", "CGROUP", "", "cgroup path relative to the hierarchy root; / is the root", lambda r: r.sample.path,
@@ -155,7 +160,8 @@ CPU_LIMIT_PERCENT = Field("cpu_limit_percent", "%CPULIM", "percent", "CPU used a
                           lambda r: r.cpu_limit_percent, 7, place=4, priority=3, colour=Threshold(80.0, 95.0),
                           hotkey="L", long_name="CPU % of limit", order="limit")
 THROTTLED_PERCENT = Field("throttled_percent", "THR%", "percent",
-                          "share of CFS periods throttled; null without a CPU limit", lambda r: r.throttled_percent,
+                          "share of CFS periods throttled since the previous refresh (over 10 s: "
+                          "throttled_percent_avg); null without a CPU limit", lambda r: r.throttled_percent,
                           5, batch=6, place=5, priority=2, colour=Threshold(5.0, 25.0), hotkey="T",
                           long_name="throttled %", order="throttle", metric="container_cpu_cfs_throttled_periods_total")
 CPU_USAGE_SECONDS = Field("cpu_usage_seconds", "CPUTIME", "seconds", "CPU time used since the cgroup was created",
@@ -274,6 +280,17 @@ PSI_IO_SOME_AVG10 = Field("psi_io_some_avg10", "PSIIO", "percent", "share of tim
                           _psi("some_avg10", "io"), 6, metric="container_pressure_io_waiting_seconds_total")
 PSI_IO_FULL_AVG10 = Field("psi_io_full_avg10", "PSIIOF", "percent", "share of time all tasks stalled on IO (10 s avg)",
                           _psi("full_avg10", "io"), 6, metric="container_pressure_io_stalled_seconds_total")
+THROTTLED_PERCENT_AVG = Field(
+    "throttled_percent_avg", "THRAVG%", "percent",
+    "share of CFS periods throttled over the last 10 s (one refresh interval when longer; over the time since ctop "
+    "or the cgroup started when shorter); null without a CPU limit", lambda r: r.throttled_percent_avg, 8,
+    colour=Threshold(5.0, 25.0), long_name="throttled % (10 s average)",
+    metric="container_cpu_cfs_throttled_periods_total")
+THROTTLED_SECONDS_PER_S = Field(
+    "throttled_seconds_per_s", "THRs/s", "ratio",
+    "seconds throttled per second (cpu.stat throttled time), over the same window as throttled_percent_avg; null "
+    "without a CPU limit", lambda r: r.throttled_seconds_per_s, 7,
+    metric="container_cpu_cfs_throttled_seconds_total")
 
 # Only the interactive list shows these (not JSON/CSV keys).
 DISPLAY_NAME = Field("display_name", "NAME", "", "container, unit or pod name; the cgroup path when unknown",

@@ -70,6 +70,9 @@ class CgroupRow:
     # eBPF counters (cumulative since ctop loaded its programs) and rates; None while eBPF is off or not ready.
     ebpf: EbpfCgroupCounters | None = None
     ebpf_rates: EbpfRates | None = None
+    # CFS throttling over at least 10 s (model/window.py); None without a CPU limit or before a second reading.
+    throttled_percent_avg: float | None = None
+    throttled_seconds_per_s: float | None = None
 
     @property
     def path(self) -> str:

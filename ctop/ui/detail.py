@@ -14,7 +14,7 @@ from ..model.ebpf_rates import EBPF_KEYS
 from ..model.fields import JSON_FIELDS, Field, format_value
 from ..model.frame import CgroupRow, Frame
 from .history import History
-from .text import format_duration, inert
+from .text import inert
 from .widgets import Sparkline
 
 BAR_WIDTH = 30
@@ -61,16 +61,36 @@ def runq_buckets(hist: Sequence[int]) -> list[tuple[float, float, int]]:
             for s in range(nonzero[0], nonzero[-1] + 1)]
 
 
+def bucket_bound(seconds: float) -> str:
+    """A histogram bound to three significant digits (2.05us, 131us, 1.05ms), so that close bounds stay apart."""
+    if seconds <= 0:
+        return "0"
+    for scale, unit in ((1e-9, "ns"), (1e-6, "us"), (1e-3, "ms")):
+        if seconds < scale * 1000:
+            return f"{seconds / scale:.3g}{unit}"
+    return f"{seconds:.3g}s"
+
+
+def bucket_label(low: float, high: float, last: bool = False) -> str:
+    """What a run-queue bucket holds, from its bounds: "0 - 2.05us", "2.05us - 4.1us"; the last takes all longer."""
+    if last:
+        return f">= {bucket_bound(low)}"
+    return f"{bucket_bound(low)} - {bucket_bound(high)}"
+
+
 def histogram_lines(hist: Sequence[int] | None) -> list[str]:
-    """Text bars of the run-queue latency histogram; a "-" line when there is none."""
+    """Text bars of the run-queue latency histogram, labelled by the bucket bounds; a "-" line when there is none."""
     buckets = runq_buckets(hist or [])
     if not buckets:
         return ["-"]
     top = max(c for _, _, c in buckets) or 1
+    last = RUNQ_BUCKET_UPPER_SECONDS[-1]
+    labels = [bucket_label(low, high, high == last) for low, high, _ in buckets]
+    width = max(len(label) for label in labels)
     lines = []
-    for low, high, count in buckets:
+    for label, (_, _, count) in zip(labels, buckets):
         bar = "█" * max(1 if count else 0, round(count / top * BAR_WIDTH))
-        lines.append(f"{format_duration(low):>7} - {format_duration(high):<7} {bar:<{BAR_WIDTH}} {count}")
+        lines.append(f"{label:>{width}} {bar:<{BAR_WIDTH}} {count}")
     return lines
 
 

@@ -34,6 +34,12 @@ def series(text: str, name: str, path: str, **labels: str) -> float:
     return found[0]
 
 
+def throttled_seconds(cg: TestCgroup) -> float:
+    """Time the cgroup was throttled, from the kernel's cpu.stat (throttled_time, ns)."""
+    stat = dict(line.split() for line in cg.read("cpu", "cpu.stat").splitlines() if line.strip())
+    return int(stat["throttled_time"]) / 1e9
+
+
 def memory_stat(cg: TestCgroup) -> dict[str, int]:
     return {k: int(v) for k, v in (line.split() for line in cg.read("memory", "memory.stat").splitlines())}
 
@@ -65,7 +71,9 @@ def test_exporter_agrees_with_batch_json_and_cgroup_files(loaded_cgroup: TestCgr
         batch = subprocess.run([ctop_command(), "-b", "--json", "-n", "2", "-d", "0.5", "--no-ebpf",
                                 "--no-containers", "--filter", f"id={path}"],
                                capture_output=True, text=True, timeout=120)
+        throttled_before = throttled_seconds(cg)
         text = exp.scrape()
+        throttled_after = throttled_seconds(cg)
         faults_after = memory_stat(cg)
     assert batch.returncode == 0, batch.stderr
     refreshes = [json.loads(line) for line in batch.stdout.splitlines() if line.strip()]
@@ -98,6 +106,14 @@ def test_exporter_agrees_with_batch_json_and_cgroup_files(loaded_cgroup: TestCgr
     period = series(text, "container_spec_cpu_period", path)
     assert (quota, period) == (QUOTA_US, PERIOD_US)
     assert row["cpu_limit_cores"] == quota / period
+
+    # Throttled time: cumulative seconds (cAdvisor's unit), between two reads of cpu.stat taken around the scrape.
+    throttled = series(text, "container_cpu_cfs_throttled_seconds_total", path)
+    print(f"throttled seconds: cpu.stat {throttled_before:.6f} .. {throttled_after:.6f}, exporter {throttled:.6f}, "
+          f"json {row['cpu_throttled_seconds']:.6f}")
+    # (On a busy machine the loop may get less than its half CPU and never be throttled: then all are 0.)
+    assert throttled_before <= throttled <= throttled_after
+    assert row["cpu_throttled_seconds"] <= throttled  # the batch run read first
 
     # Page faults: the exported counters lie between two reads of memory.stat taken around the scrape.
     for failure_type in ("pgfault", "pgmajfault"):

@@ -135,12 +135,13 @@ def test_fields_lines_keep_key_header_unit_meaning_and_add_sorting_and_metrics()
     from ctop.model.fields import JSON_FIELDS
 
     lines = run("fields").output.splitlines()
-    for f, line in zip(JSON_FIELDS, lines):
+    assert lines[0].startswith("time ") and "seconds since the Unix epoch" in lines[0]  # the first JSON/CSV key
+    for f, line in zip(JSON_FIELDS, lines[1:]):
         assert line.startswith(f"{f.key:<28} {f.header:<9} {f.unit or 'text':<12} {f.description}")
     cpu = next(line for line in lines if line.startswith("cpu_percent "))
     assert "--order cpu" in cpu and "key P" in cpu and "metric container_cpu_usage_seconds_total" in cpu
     assert any(line.startswith("display_name ") and "interactive list only" in line for line in lines)
     records = json.loads(run("fields", "--json").output)
-    assert [r["key"] for r in records if r["json"]] == [f.key for f in JSON_FIELDS]
+    assert [r["key"] for r in records if r["json"]] == ["time", *(f.key for f in JSON_FIELDS)]
     p99 = next(r for r in records if r["key"] == "runq_latency_p99_seconds")
     assert (p99["hotkey"], p99["sortable"], p99["metric"]) == ("Q", True, "ctop_runqueue_latency_seconds")

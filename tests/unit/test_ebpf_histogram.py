@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,14 +26,27 @@ def buckets(**at: int) -> tuple[int, ...]:
     return tuple(values)
 
 
-def test_bucket_bounds_are_contiguous_powers_of_two() -> None:
-    assert RUNQ_BUCKET_LOWER_SECONDS[0] == 0.0
-    assert RUNQ_BUCKET_UPPER_SECONDS[0] == pytest.approx(1024e-9)
-    for i in range(1, RUNQ_SLOTS):
+def bpf_slot(wait_ns: int) -> int:
+    """The slot bpf/sched.bpf.c counts a wait in: bcc's bpf_log2l(wait_ns >> 10) (floor(log2 v) + 1; 1 for 0)."""
+    v = wait_ns >> 10
+    return min((v.bit_length() - 1 if v else 0) + 1, RUNQ_SLOTS - 1)
+
+
+def test_bucket_bounds_hold_the_waits_the_bpf_program_counts_in_them() -> None:
+    waits = [0, 1, 500, 1023, 1024, 1500, 2047, 2048, 4095, 4096, 10**6, 2**20, 2**21 - 1, 2**36, 2**40]
+    for wait_ns in waits + [2**k + d for k in range(11, 37) for d in (-1, 0, 1)]:
+        slot = bpf_slot(wait_ns)
+        assert RUNQ_BUCKET_LOWER_SECONDS[slot] <= wait_ns / 1e9, wait_ns
+        assert slot == RUNQ_SLOTS - 1 or wait_ns / 1e9 < RUNQ_BUCKET_UPPER_SECONDS[slot], wait_ns
+    assert bpf_slot(0) == bpf_slot(2047) == 1  # the first slot in use holds 0-2 us, not 1-2 us
+    assert RUNQ_BUCKET_LOWER_SECONDS[1] == 0.0 and RUNQ_BUCKET_UPPER_SECONDS[1] == pytest.approx(2048e-9)
+    for i in range(2, RUNQ_SLOTS):  # contiguous powers of two from slot 2 on
         assert RUNQ_BUCKET_LOWER_SECONDS[i] == RUNQ_BUCKET_UPPER_SECONDS[i - 1]
         assert RUNQ_BUCKET_UPPER_SECONDS[i] == 2 * RUNQ_BUCKET_LOWER_SECONDS[i]
     # slot 11 holds [1.048576 ms, 2.097152 ms): 2**20 ns to 2**21 ns
     assert RUNQ_BUCKET_LOWER_SECONDS[11] == pytest.approx(2**20 / 1e9)
+    # Upper bounds increase (the exporter's cumulative "le" buckets), slot 0 (never filled) included.
+    assert all(a < b for a, b in itertools.pairwise(RUNQ_BUCKET_UPPER_SECONDS))
 
 
 def test_empty_histogram_has_no_quantile() -> None:

@@ -9,7 +9,7 @@ from ctop.model import fields
 from ctop.ui import keys
 from ctop.ui.app import DELAYS, App, _nearest_delay
 from ctop.ui.columns import COLUMNS, COLUMNS_BY_KEY, DEFAULT_COLUMNS, NAME, fit_columns
-from ctop.ui.detail import histogram_lines, runq_buckets
+from ctop.ui.detail import bucket_bound, bucket_label, histogram_lines, runq_buckets
 from ctop.ui.history import History, sparkline
 from ctop.ui.table import VIEWS_BY_KEY, label, select
 from ctop.ui.text import fit, format_duration, inert, width
@@ -143,12 +143,26 @@ def test_history_keeps_a_bounded_series_per_cgroup_and_forgets_removed_ones():
 
 def test_runq_histogram_buckets_follow_the_bpf_slot_layout():
     hist = [0] * 28
-    hist[0], hist[3] = 5, 10  # below 1024 ns; [2^12, 2^13) ns
+    hist[1], hist[3] = 5, 10  # below 2048 ns (0 included); [2^12, 2^13) ns
     buckets = runq_buckets(hist)
-    assert buckets[0] == (0.0, 1024e-9, 5) and buckets[-1] == (4096e-9, 8192e-9, 10) and len(buckets) == 4
+    assert buckets[0] == (0.0, 2048e-9, 5) and buckets[-1] == (4096e-9, 8192e-9, 10) and len(buckets) == 3
     lines = histogram_lines(hist)
     assert lines[-1].endswith(" 10") and "█" * 30 in lines[-1]
     assert histogram_lines(None) == ["-"]
+
+
+def test_runq_histogram_labels_come_from_the_bucket_bounds():
+    hist = [0] * 28
+    hist[1], hist[2], hist[11], hist[27] = 4, 3, 2, 1
+    lines = histogram_lines(hist)
+    assert lines[0].split("█")[0].strip() == "0 - 2.05us"  # holds 0-2 us: not "1us - 2us"
+    assert lines[1].split("█")[0].strip() == "2.05us - 4.1us"
+    assert lines[10].split("█")[0].strip() == "1.05ms - 2.1ms"
+    assert lines[-1].split("█")[0].strip() == ">= 68.7s"  # the last bucket takes every longer wait
+    assert len({line.index("█") for line in lines if "█" in line}) == 1  # bars start in one column
+    # Labels follow the bounds, whatever they are (finer buckets later): close bounds stay apart.
+    assert bucket_label(2.048e-6, 2.435e-6) == "2.05us - 2.44us"
+    assert bucket_bound(0.0) == "0" and bucket_bound(999e-9) == "999ns" and bucket_bound(1.5) == "1.5s"
 
 
 def test_key_table_has_no_duplicates_and_every_action_exists():

@@ -296,7 +296,7 @@ def test_detail_view_shows_fields_sparklines_histogram_and_inspect():
     text = "\n".join(screen(app, (100, 200)))
     assert "db  (/docker/d)" in text and "loading" in text
     assert "▁▅█" in text  # CPU 0, 1, 2 % scaled to their maximum
-    assert re.search(r"2us - 4us +█{30} 7", text)
+    assert re.search(r"2.05us - 4.1us +█{30} 7", text)  # slot 2: [2**11, 2**12) ns
     assert re.search(r"FORK/s +3 ", text)
     app.receive(inbox.get(timeout=5))
     text = "\n".join(screen(app, (100, 200)))
