@@ -178,9 +178,12 @@ def test_values_in_prometheus_agree_with_the_cgroup_files(test_cgroup):
             assert value(prom, f"container_spec_memory_limit_bytes{{{app_id}}}") == MEM_LIMIT
             assert value(prom, f'container_spec_memory_limit_bytes{{id="{besteffort.path}"}}') == 0
             assert value(prom, f"container_spec_cpu_quota{{{app_id}}}") == 50000
-            throttled = read_keyed(app.dir("cpu"), "cpu.stat")["nr_throttled"]
-            assert throttled > 0
-            assert value(prom, f"container_cpu_cfs_throttled_periods_total{{{app_id}}}") == throttled
+            # How often a 0.5-CPU busy loop is throttled depends on how busy the machine is (it may never reach its
+            # quota): the exported counters must equal the file's, whatever they are.
+            stat = read_keyed(app.dir("cpu"), "cpu.stat")
+            assert stat["nr_periods"] > 0
+            assert value(prom, f"container_cpu_cfs_periods_total{{{app_id}}}") == stat["nr_periods"]
+            assert value(prom, f"container_cpu_cfs_throttled_periods_total{{{app_id}}}") == stat["nr_throttled"]
             assert prom.query(f'container_cpu_cfs_periods_total{{id="{besteffort.path}"}}') == []
             assert value(prom, "machine_cpu_cores") == os.cpu_count()
             # honor_labels: the exporter's own labels are kept, never renamed to exported_*.
