@@ -8,6 +8,7 @@ import sys
 import time
 
 import click
+from click.core import ParameterSource
 
 from . import __version__
 from .batch import BatchOptions, render_csv, render_json, render_text
@@ -18,6 +19,7 @@ from .inspect_cmd import inspect_command
 from .model.fields import FIELDS, ORDER_ALIASES, Field, sort_field
 from .model.filters import FILTER_KEYS, parse_filters
 
+COMMANDLINE = ParameterSource.COMMANDLINE
 ORDER_HELP = ", ".join(sorted(ORDER_ALIASES))
 
 
@@ -55,7 +57,11 @@ def _collector(config: CollectorConfig) -> Collector:
 @click.option("--proc-root", default="/proc", show_default=True, metavar="DIR", help="Where procfs is mounted.")
 @click.option("--filter", "filters", multiple=True, metavar="EXPR",
               help=f"Show only matching rows: {', '.join(k + '=' for k in FILTER_KEYS)} (substring, "
-                   "case-insensitive) or plain text; repeat to combine.")
+                   "case-insensitive) or plain text; space-separated terms or repeated options must all match "
+                   "(the same language as / in the interactive view).")
+@click.option("--config", "config", default=None, metavar="FILE",
+              help="The interactive view's settings file (columns, sort, view, filter), read at start and written "
+                   "when they change (default: $XDG_CONFIG_HOME/ctop/config.toml, else ~/.config/ctop/config.toml).")
 @click.option("--no-ebpf", is_flag=True, help="Do not load the eBPF programs (their fields show as no data).")
 @click.option("--no-containers", is_flag=True, help="Do not ask container runtimes for names.")
 @click.option("--docker-socket", default=None, metavar="PATH",
@@ -64,7 +70,7 @@ def _collector(config: CollectorConfig) -> Collector:
 @click.pass_context
 def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, order: Field, reverse: bool,
         depth: int | None, as_json: bool, as_csv: bool, cgroup_root: str, proc_root: str, filters: tuple[str, ...],
-        no_ebpf: bool, no_containers: bool, docker_socket: str | None) -> None:
+        config: str | None, no_ebpf: bool, no_containers: bool, docker_socket: str | None) -> None:
     """Live CPU, memory, IO and limits of every cgroup, container and pod on this node.
 
     \b
@@ -98,7 +104,8 @@ def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, o
         if batch:
             run_batch(collector, options, iterations, delay)
         else:
-            run_interactive(collector, options, delay)
+            given = {"order", "reverse"} & {p for p in ctx.params if ctx.get_parameter_source(p) is COMMANDLINE}
+            run_interactive(collector, options, delay, config, frozenset(given))
     finally:
         collector.close()
 
@@ -127,7 +134,8 @@ def run_batch(collector: Collector, options: BatchOptions, iterations: int | Non
         count += 1
 
 
-def run_interactive(collector: Collector, options: BatchOptions, delay: float) -> None:
+def run_interactive(collector: Collector, options: BatchOptions, delay: float, config: str | None = None,
+                    explicit: frozenset[str] = frozenset()) -> None:
     """The urwid view; falls back to batch text when stdout is not a terminal."""
     if not sys.stdout.isatty():
         run_batch(collector, options, None, delay)
@@ -136,7 +144,7 @@ def run_interactive(collector: Collector, options: BatchOptions, delay: float) -
         from .ui.app import run_app
     except ImportError:
         raise click.ClickException("The interactive view is not installed in this build: use 'ctop -b'.") from None
-    run_app(collector, options, delay, inspect=collector.inspect)
+    run_app(collector, options, delay, inspect=collector.inspect, config=config, explicit=explicit)
 
 
 @cli.command()
