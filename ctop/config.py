@@ -108,7 +108,7 @@ def load(path: str) -> Loaded:
     try:
         with open(path, encoding="utf-8") as f:
             parser.read_file(f)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not written yet (saving says why if it cannot be)
         return Loaded(Settings())
     except OSError as e:
         return Loaded(Settings(), f"Cannot read the settings file {path} ({e.strerror or e}): starting with the "

@@ -55,13 +55,18 @@ class RowFilter:
 
 
 def _quoted(value: str) -> str:
-    return value if value and not any(c.isspace() or c in "\"'\\" for c in value) else shlex.quote(value)
+    return value if value and not any(c.isspace() or c in "\"'" for c in value) else shlex.quote(value)
 
 
 def split_terms(text: str) -> list[str]:
-    """The terms of one filter text: split at spaces, quotes keep spaces; an unclosed quote is a CtopError."""
+    """The terms of one filter text: split at spaces, quotes keep spaces (a backslash is just a backslash); an
+    unclosed quote is a CtopError."""
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.escape = ""  # a backslash is itself: systemd escapes (\x2d) stay as the paths have them
+    lexer.commenters = ""
     try:
-        return shlex.split(text)
+        return list(lexer)
     except ValueError:
         raise CtopError(f"The filter {text!r} has an unclosed quote: close it or remove it.") from None
 
