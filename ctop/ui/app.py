@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import queue
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import urwid
 
@@ -60,6 +60,19 @@ class Root(urwid.WidgetPlaceholder):
         if unused is None:
             return None
         return None if self.app.handle_key(unused) else unused
+
+
+class FixedCheckBox(urwid.CheckBox):
+    """A ticked box that stays ticked (the name column of the chooser); its keys go on to the app."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label, state=True)
+
+    def keypress(self, size: Size, key: str) -> str | None:
+        return key if key in (" ", "enter") else super().keypress(cast(tuple[int], size), key)
+
+    def mouse_event(self, size: Size, event: str, button: int, col: int, row: int, focus: bool) -> bool:
+        return False
 
 
 class App:
@@ -368,32 +381,28 @@ class App:
         self.remember("view")
 
     def do_columns(self, _: str = "") -> None:
-        title = "Columns: space ticks or unticks, s sorts by the column, Esc closes"
-        boxes: list[urwid.AbstractFlowWidget] = [urwid.Text(("title", title))]
-        for col in COLUMNS:
-            if col is NAME:
-                boxes.append(urwid.Text(""))  # the name column is always shown
-                continue
-            boxes.append(urwid.CheckBox("", state=col in self.layout.visible, on_state_change=self._toggle_column,
-                                        user_data=col.key))
+        title = urwid.Text(("title", "Columns: space ticks or unticks, s sorts by the column, Esc closes"))
+        boxes: list[urwid.AbstractFlowWidget] = [
+            FixedCheckBox("") if col is NAME else  # the name column is always shown
+            urwid.CheckBox("", state=col in self.layout.visible, on_state_change=self._toggle_column, user_data=col.key)
+            for col in COLUMNS]
         self.chooser[:] = boxes
-        self.chooser.set_focus(0)  # the title shows; down reaches the first check box
+        self.chooser.set_focus(0)
         self.update_chooser()
-        self._overlay(urwid.ListBox(self.chooser), "columns")
+        self._overlay(urwid.Frame(urwid.ListBox(self.chooser), header=title), "columns")
 
     def update_chooser(self) -> None:
         """Each chooser line says what its column is and whether it is on screen at the terminal's width."""
         self.chooser_width = self.width
         visible = self.layout.visible
         shown = {c.key for c, _ in self.layout.fit(self.width)}
-        for col, widget in zip(COLUMNS, list(self.chooser)[1:]):
+        for col, widget in zip(COLUMNS, self.chooser):
             label: list[Any] = [f"{col.header:<14} {col.description}"]
             if col.key == self.sort_key:
                 label.append(" (the sort column)")
             if col is NAME:
-                widget.set_text(["[X] ", *label, " (always shown)"])
-                continue
-            if col in visible and col.key not in shown:
+                label.append(" (always shown)")
+            elif col in visible and col.key not in shown:
                 more = extra_width(visible, col, self.width)
                 label.append(("notice", f" ticked, not shown: needs {more} more columns; widen the terminal or "
                                         "untick another"))
@@ -402,8 +411,8 @@ class App:
     def sort_by_chosen(self) -> None:
         """Sort the list by the column focused in the chooser (shown or not)."""
         _, index = self.chooser.get_focus()
-        if index:
-            self.do_sort_column(COLUMNS[index - 1].key)
+        if index is not None:
+            self.do_sort_column(COLUMNS[index].key)
             self.update_chooser()
 
     def _toggle_column(self, _box: urwid.CheckBox, state: bool, key: str) -> None:

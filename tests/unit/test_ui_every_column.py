@@ -132,7 +132,7 @@ def test_s_in_the_chooser_sorts_by_any_column_even_one_not_shown() -> None:
     app = App(BatchOptions(), 1.0)
     app.apply_frame(make_frame(rich_frame()))
     press(app, "c")
-    listbox = app.top.original_widget.top_w.original_widget
+    listbox = app.top.original_widget.top_w.original_widget.body
     while not (hasattr(listbox.focus, "label") and listbox.focus.label.startswith("EXEC/s ")):
         press(app, "down")
     press(app, "s")

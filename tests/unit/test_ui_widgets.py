@@ -258,7 +258,7 @@ def test_column_picker_hides_and_shows_columns():
 
 
 def toggle(app: App, header: str) -> None:
-    listbox = app.top.original_widget.top_w.original_widget
+    listbox = app.top.original_widget.top_w.original_widget.body
     for _ in range(len(listbox.body)):
         if isinstance(listbox.focus, urwid.CheckBox) and listbox.focus.label.startswith(header + " "):
             press(app, " ")
