@@ -61,7 +61,7 @@ def _collector(config: CollectorConfig) -> Collector:
                    "(the same language as / in the interactive view).")
 @click.option("--config", "config", default=None, metavar="FILE",
               help="The interactive view's settings file (columns, sort, view, filter), read at start and written "
-                   "when they change (default: $XDG_CONFIG_HOME/ctop/config.toml, else ~/.config/ctop/config.toml).")
+                   "when they change (default: $XDG_CONFIG_HOME/ctop/config.ini, else ~/.config/ctop/config.ini).")
 @click.option("--no-ebpf", is_flag=True, help="Do not load the eBPF programs (their fields show as no data).")
 @click.option("--no-containers", is_flag=True, help="Do not ask container runtimes for names.")
 @click.option("--docker-socket", default=None, metavar="PATH",
