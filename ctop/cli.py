@@ -8,6 +8,7 @@ import sys
 import time
 
 import click
+from click.core import ParameterSource
 
 from . import __version__
 from .batch import BatchOptions, render_csv, render_json, render_text
@@ -19,6 +20,7 @@ from .model.fields import FIELDS, ORDER_ALIASES, TIME_DESCRIPTION, TIME_KEY, Fie
 from .model.filters import FILTER_KEYS, parse_filters
 from .model.notices import Notice
 
+COMMANDLINE = ParameterSource.COMMANDLINE
 ORDER_HELP = ", ".join(sorted(ORDER_ALIASES))
 EBPF_WAIT_S = 5.0  # batch mode waits this long at most for eBPF, so that the first printed rows carry its fields
 
@@ -57,7 +59,11 @@ def _collector(config: CollectorConfig) -> Collector:
 @click.option("--proc-root", default="/proc", show_default=True, metavar="DIR", help="Where procfs is mounted.")
 @click.option("--filter", "filters", multiple=True, metavar="EXPR",
               help=f"Show only matching rows: {', '.join(k + '=' for k in FILTER_KEYS)} (substring, "
-                   "case-insensitive) or plain text; repeat to combine.")
+                   "case-insensitive) or plain text; space-separated terms or repeated options must all match "
+                   "(the same language as / in the interactive view).")
+@click.option("--config", "config", default=None, metavar="FILE",
+              help="The interactive view's settings file (columns, sort, view, filter), read at start and written "
+                   "when they change (default: $XDG_CONFIG_HOME/ctop/config.ini, else ~/.config/ctop/config.ini).")
 @click.option("--no-ebpf", is_flag=True, help="Do not load the eBPF programs (their fields show as no data).")
 @click.option("--ebpf-wait", type=click.FloatRange(min=0), default=EBPF_WAIT_S, show_default=True, metavar="SECONDS",
               help="Batch mode: wait this long at most for eBPF before the first refresh (0: do not wait).")
@@ -68,7 +74,7 @@ def _collector(config: CollectorConfig) -> Collector:
 @click.pass_context
 def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, order: Field, reverse: bool,
         depth: int | None, as_json: bool, as_csv: bool, cgroup_root: str, proc_root: str, filters: tuple[str, ...],
-        no_ebpf: bool, ebpf_wait: float, no_containers: bool, docker_socket: str | None) -> None:
+        config: str | None, no_ebpf: bool, ebpf_wait: float, no_containers: bool, docker_socket: str | None) -> None:
     """Live CPU, memory, IO and limits of every cgroup, container and pod on this node.
 
     \b
@@ -102,7 +108,8 @@ def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, o
         if batch:
             run_batch(collector, options, iterations, delay, ebpf_wait)
         else:
-            run_interactive(collector, options, delay)
+            given = {"order", "reverse"} & {p for p in ctx.params if ctx.get_parameter_source(p) is COMMANDLINE}
+            run_interactive(collector, options, delay, config, frozenset(given))
     finally:
         collector.close()
 
@@ -143,7 +150,8 @@ def run_batch(collector: Collector, options: BatchOptions, iterations: int | Non
         count += 1
 
 
-def run_interactive(collector: Collector, options: BatchOptions, delay: float) -> None:
+def run_interactive(collector: Collector, options: BatchOptions, delay: float, config: str | None = None,
+                    explicit: frozenset[str] = frozenset()) -> None:
     """The urwid view; falls back to batch text when stdout is not a terminal."""
     if not sys.stdout.isatty():
         run_batch(collector, options, None, delay)
@@ -152,7 +160,7 @@ def run_interactive(collector: Collector, options: BatchOptions, delay: float) -
         from .ui.app import run_app
     except ImportError:
         raise click.ClickException("The interactive view is not installed in this build: use 'ctop -b'.") from None
-    run_app(collector, options, delay, inspect=collector.inspect)
+    run_app(collector, options, delay, inspect=collector.inspect, config=config, explicit=explicit)
 
 
 @cli.command()

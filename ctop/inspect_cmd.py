@@ -1,4 +1,8 @@
-"""``ctop inspect NAME_OR_ID``: one container's identity, names and kernel facts, as text or JSON."""
+"""``ctop inspect WHAT``: one container's (or cgroup's) identity, names and kernel facts, as text or JSON.
+
+WHAT is a cgroup path (``/system.slice/cron.service``, or under the cgroup mount), an exact name or an id prefix
+of 3+ characters, or else a unique substring of a name (``idle-42`` finds ``ctopsre-idle-42``).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,78 @@ import time
 import click
 
 from .errors import CtopError
-from .runtimes.locate import Located, find_container
+from .runtimes.identify import Identity, identify
+from .runtimes.locate import Located, container_cgroups, matches, walk_root
+from .runtimes.meta import ContainerMeta
 from .runtimes.metadata import MetadataService
 from .sources import procfs_caps, procfs_mounts, procfs_net, procfs_ns, procfs_procs
 from .sources.cgroupfs_layout import detect_layout
 
 CPU_SAMPLE_S = 0.5
+CANDIDATES_SHOWN = 8
+
+
+class Unresolved(CtopError):
+    """WHAT names nothing (``missing``), or more than one container: the message says which and what to give."""
+
+    def __init__(self, message: str, missing: bool = True) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def cgroup_path(query: str, mounts: list[str]) -> str | None:
+    """The cgroup path ``query`` names when it is one (``/docker/...``, or a directory under one of the cgroup
+    ``mounts``, the deepest first); None when it is not a path."""
+    if not query.startswith("/"):
+        return None
+    query = os.path.normpath(query)
+    for mount in sorted(mounts, key=len, reverse=True):
+        mount = os.path.normpath(mount)
+        if query == mount:
+            return "/"
+        if query.startswith(mount.rstrip("/") + "/"):
+            return "/" + os.path.relpath(query, mount)
+    return query
+
+
+def names_of(ident: Identity, meta: ContainerMeta | None) -> list[str]:
+    """The names a container is known by (Docker name, Kubernetes container, pod and namespace/pod/container)."""
+    if meta is None:
+        return []
+    out = [meta.name, meta.pod, f"{meta.namespace}/{meta.pod}/{meta.container}" if meta.pod else ""]
+    if meta.container and meta.container != "POD":
+        out.append(meta.container)
+    return [n for n in out if n]
+
+
+def resolve(query: str, root: str, containers: list[tuple[str, Identity, ContainerMeta | None]],
+            mounts: list[str] | None = None) -> Located:
+    """The one cgroup ``query`` names: a cgroup path (under ``root``, the hierarchy walked; ``mounts`` are every
+    cgroup mount a full path may start with), an exact name or id prefix, else a unique name substring.
+    Unresolved (with the candidates when several match) otherwise."""
+    path = cgroup_path(query, [root, *(mounts or [])])
+    if path is not None:
+        directory = root if path == "/" else root + path
+        if not os.path.isdir(directory):
+            raise Unresolved(f"No cgroup {path} under {root}: give a path as ctop shows it (ctop -b lists them).")
+        known = next(((i, m) for p, i, m in containers if p == path), None)
+        ident, meta = known if known else (identify(path), None)
+        return Located(path, directory, ident, meta)
+    found = [c for c in containers if matches(query, c[1], c[2])]
+    if not found:
+        needle = query.lower()
+        found = [c for c in containers if any(needle in n.lower() for n in names_of(c[1], c[2]))]
+    if len(found) == 1:
+        p, ident, meta = found[0]
+        return Located(p, root + p, ident, meta)
+    if not found:
+        raise Unresolved(f"No running container is named {query!r}, has a name containing it or an id starting "
+                         "with it")
+    shown = ", ".join(f"{(m.name if m and m.name else '') or i.container_id[:12]} ({i.container_id[:12]})"
+                      for _, i, m in found[:CANDIDATES_SHOWN])
+    more = f" and {len(found) - CANDIDATES_SHOWN} more" if len(found) > CANDIDATES_SHOWN else ""
+    raise Unresolved(f"{query!r} matches {len(found)} containers: {shown}{more}; give more of the name or the id.",
+                     missing=False)
 
 
 def container_report(found: Located, proc_root: str = "/proc", cpu_sample_s: float = CPU_SAMPLE_S) -> dict:
@@ -80,6 +150,10 @@ def _human_bytes(n: int | None) -> str:
 def render_text(r: dict) -> str:
     meta = r["metadata"] or {}
     ident = r["identity"]
+    if not ident["container_id"]:
+        lines = [f"Cgroup  {r['cgroup']}  ({ident['kind']}{', ' + ident['detail'] if ident['detail'] else ''})",
+                 f"  main pid   {r['main_pid'] or '-'}"]
+        return "\n".join(lines + _facts(r))
     lines = [
         f"Container  {meta.get('name') or ident['container_id'][:12]}  ({meta.get('runtime') or ident['runtime']})",
         f"  id         {ident['container_id']}",
@@ -92,6 +166,12 @@ def render_text(r: dict) -> str:
                      f"{meta.get('container') or '?'}  QoS {ident['qos_class'] or '-'}  uid {ident['pod_uid']}")
     if meta.get("compose_project"):
         lines.append(f"  compose    {meta['compose_project']}/{meta['compose_service']}")
+    return "\n".join(lines + _facts(r))
+
+
+def _facts(r: dict) -> list[str]:
+    """The kernel facts of a report as text lines: namespaces, capabilities, mounts, network, processes."""
+    lines: list[str] = []
     if r.get("namespaces"):
         lines.append("Namespaces (inode, * = shared with the host)")
         lines.append("  " + "  ".join(f"{t}:{v['inode']}{'*' if v['shared_with_host'] else ''}"
@@ -121,22 +201,26 @@ def render_text(r: dict) -> str:
         cpu = "-" if p["cpu_percent"] is None else f"{p['cpu_percent']:.1f}"
         lines.append(f"  {p['pid']:>8} {p['pid_inside'] or '-':>7} {cpu:>6} {_human_bytes(p['rss_bytes']):>10}  "
                      f"{p['command']}")
-    return "\n".join(lines)
+    return lines
 
 
 @click.command("inspect")
-@click.argument("name_or_id")
+@click.argument("name_or_id", metavar="WHAT")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--docker-socket", default=None, metavar="PATH",
               help="Docker Engine API socket (default: /var/run/docker.sock).")
 @click.pass_context
 def inspect_command(ctx: click.Context, name_or_id: str, as_json: bool, docker_socket: str | None) -> None:
-    """Show one container's names, namespaces, capabilities, mounts, network and processes.
+    """Show one container's (or cgroup's) names, namespaces, capabilities, mounts, network and processes.
+
+    WHAT is a name, an id prefix, a unique part of a name, or a cgroup path.
 
     \b
     Examples:
       ctop inspect web                 by Docker name, Kubernetes container name or namespace/pod/container
+      ctop inspect idle-42             by a part of a name that only one container has
       ctop inspect 27d5449bfc9a --json by id prefix, as JSON
+      ctop inspect /system.slice/cron.service   any cgroup by its path
     """
     obj = ctx.obj if isinstance(ctx.obj, dict) else {}
     cgroup_root = obj.get("cgroup_root", "/sys/fs/cgroup")
@@ -145,22 +229,23 @@ def inspect_command(ctx: click.Context, name_or_id: str, as_json: bool, docker_s
         layout = detect_layout(cgroup_root)
     except CtopError as e:
         raise click.ClickException(str(e)) from e
+    root = walk_root(layout)
     service = MetadataService(docker_socket=docker_socket)
     service.start()
     try:
         service.refresh(3.0)
-        found = find_container(name_or_id, layout, service)
+        containers = [(path, ident, service.lookup(path, ident)) for path, ident in container_cgroups(layout)]
         notices = service.notices()
     finally:
         service.close()
-    if not found:
-        hint = f" ({notices[0].sentence.rstrip('.')})" if notices else ""
-        raise click.ClickException(f"No running container is named {name_or_id!r} or has an id starting with it"
-                                   f"{hint}.")
-    if len(found) > 1:
-        ids = ", ".join(f.identity.container_id[:12] for f in found[:5])
-        raise click.ClickException(f"{name_or_id!r} matches {len(found)} containers ({ids}): give more of the id.")
-    report = container_report(found[0], proc_root)
+    try:
+        mounts = [layout.root, *([layout.unified] if layout.unified else []), *layout.controllers.values()]
+        found = resolve(name_or_id, root, containers, mounts)
+    except Unresolved as e:
+        hint = f" ({notices[0].sentence.rstrip('.')})" if notices and e.missing else ""
+        text = str(e)
+        raise click.ClickException(text + hint + ("" if text.endswith(".") else ".")) from None
+    report = container_report(found, proc_root)
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
     else:

@@ -14,6 +14,18 @@ from support.env import ctop_command, need_root
 from ctop.ebpf.source import EbpfSource
 
 
+@pytest.fixture(autouse=True)
+def private_config_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """XDG_CONFIG_HOME in a fresh temporary directory for each test: no test reads or writes the user's ctop settings
+    or another test's (the interactive view saves them; ctop in tmux or a subprocess inherits this environment)."""
+    path = tempfile.mkdtemp(prefix="ctop-test-config-")
+    monkeypatch.setenv("XDG_CONFIG_HOME", path)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
 def test_cgroup() -> Iterator[TestCgroup]:
     """A fresh, uniquely named cgroup in every hierarchy of this host (root only); removed afterwards."""

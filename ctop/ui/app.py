@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import os
 import queue
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 import urwid
 
 from ..batch import BatchOptions
+from ..config import Loaded, Settings, SettingsFile, default_path
+from ..errors import CtopError
 from ..model import fields
+from ..model.filters import FILTER_KEYS, RowFilter, parse_filter_text
 from ..model.frame import CgroupRow, Frame
 from ..model.notices import NOT_ROOT as NOT_ROOT_NOTICE
 from ..model.notices import NoticeKind
 from . import detail, keys
-from .columns import COLUMNS, COLUMNS_BY_KEY, DEFAULT_COLUMNS, NAME, Column, legend, sort_column
+from .columns import COLUMNS, COLUMNS_BY_KEY, DEFAULT_COLUMNS, NAME, Column, extra_width, legend, sort_column
 from .feed import Feed, inspect_async
 from .history import History
 from .table import VIEWS, VIEWS_BY_KEY, DisplayRow, select
@@ -26,6 +29,8 @@ from .widgets import HeaderWidget, Layout, MessageRow, RowWidget, Size
 Inspect = Callable[[CgroupRow], dict]
 DELAYS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
 NOT_ROOT = NOT_ROOT_NOTICE.sentence
+FILTER_HELP = (f"space-separated terms, all must match: {', '.join(k + '=' for k in FILTER_KEYS)}text (a substring of "
+               "that field) or plain text (in the name, pod, namespace, container or path); case does not matter.")
 EBPF_STARTING = "eBPF is starting: run-queue latency and context switches fill in shortly."
 
 
@@ -45,19 +50,51 @@ class Root(urwid.WidgetPlaceholder):
         super().__init__(widget)
         self.app = app
 
+    def render(self, size: Size, focus: bool = False) -> urwid.Canvas:
+        if size:
+            self.app.set_width(size[0])
+        return super().render(size, focus)
+
     def keypress(self, size: Size, key: str) -> str | None:
+        if size:
+            self.app.set_width(size[0])
         unused = super().keypress(size, key)
         if unused is None:
             return None
         return None if self.app.handle_key(unused) else unused
 
 
+class FixedCheckBox(urwid.CheckBox):
+    """A ticked box that stays ticked (the name column of the chooser); its keys go on to the app."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label, state=True)
+
+    def keypress(self, size: Size, key: str) -> str | None:
+        return key if key in (" ", "enter") else super().keypress(cast(tuple[int], size), key)
+
+    def mouse_event(self, size: Size, event: str, button: int, col: int, row: int, focus: bool) -> bool:
+        return False
+
+
 class App:
-    """All view state and widgets. ``receive`` takes the Feed's messages; ``handle_key`` runs the key table."""
+    """All view state and widgets. ``receive`` takes the Feed's messages; ``handle_key`` runs the key table.
+
+    The starting columns, sort, view, filter and tree come from ``store`` (the settings file), except the sort and
+    filter the command line gave (``explicit`` holds "order" or "reverse"; a non-empty ``options.row_filter``);
+    what the user changes is written back to ``store``.
+    """
 
     def __init__(self, options: BatchOptions | None = None, delay: float = 1.0, *, inspect: Inspect | None = None,
-                 is_root: bool = True, plain: bool = False) -> None:
+                 is_root: bool = True, plain: bool = False, store: SettingsFile | None = None,
+                 explicit: frozenset[str] = frozenset()) -> None:
         options = options or BatchOptions()
+        self.store = store
+        loaded = store.load() if store is not None else Loaded(Settings())
+        saved = loaded.settings
+        self.settings_notice = loaded.warning
+        self._saved = saved
+        self.width = 80  # of the terminal, as last rendered
         self.inspect = inspect
         self.is_root = is_root
         self.plain = plain
@@ -66,11 +103,15 @@ class App:
         self.frame: Frame | None = None
         self.error = ""
         self.history = History()
-        self.view = VIEWS_BY_KEY["containers"]
-        self.needle = ""
-        self.tree = False
-        self.sort_key = sort_column(options.order).key
-        self.reverse = options.reverse
+        self.view = VIEWS_BY_KEY.get(saved.view or "", VIEWS_BY_KEY["containers"])
+        self.filter_text = ""
+        self.row_filter = RowFilter()
+        self.filter_error = ""
+        self.tree = bool(saved.tree)
+        if saved.sort is not None and saved.sort in COLUMNS_BY_KEY and not explicit & {"order", "reverse"}:
+            self.sort_key, self.reverse = saved.sort, bool(saved.reverse)
+        else:
+            self.sort_key, self.reverse = sort_column(options.order).key, options.reverse
         self.screen = "list"  # list, detail, help, columns, filter
         self.detail_path: str | None = None
         self.detail_row: CgroupRow | None = None
@@ -80,8 +121,9 @@ class App:
         self.post: Callable[[tuple[Any, ...]], None] = self.receive
         self.on_quit: Callable[[], None] = lambda: None
         self.quit_requested = False
+        self.save_error = ""
 
-        self.layout = Layout(DEFAULT_COLUMNS)
+        self.layout = Layout(DEFAULT_COLUMNS if saved.columns is None else _columns(saved.columns))
         self.header = HeaderWidget(self.layout, self.sort_by_click)
         self.walker: urwid.SimpleFocusListWalker[urwid.AbstractFlowWidget] = urwid.SimpleFocusListWalker(
             [MessageRow("Collecting the first refresh…")])
@@ -90,6 +132,8 @@ class App:
         self.notice = urwid.Text("")
         self.filter_edit = urwid.Edit("Filter: ")
         urwid.connect_signal(self.filter_edit, "change", self._filter_changed)
+        self.chooser: urwid.SimpleFocusListWalker[urwid.AbstractFlowWidget] = urwid.SimpleFocusListWalker([])
+        self.chooser_width = 0
         self.footer = urwid.Pile([self.notice, urwid.AttrMap(self.status, "status")])
         self.main = urwid.Frame(self.listbox, header=self.header, footer=self.footer)
         self.detail_walker: urwid.SimpleFocusListWalker[urwid.AbstractFlowWidget] = urwid.SimpleFocusListWalker([])
@@ -97,8 +141,38 @@ class App:
         self.detail_frame: urwid.Frame[urwid.ListBox, urwid.AbstractFlowWidget, urwid.Pile] = urwid.Frame(
             self.detail_box, footer=self.footer)
         self.top = Root(self, self.main)
+        if options.row_filter:
+            self.set_filter(options.row_filter.text)
+        elif saved.filter:
+            self.set_filter(saved.filter)
+            if self.filter_error and not self.settings_notice:
+                self.settings_notice = f"The saved filter is not used: {self.filter_error}"
+                self.set_filter("")
         self._sync_layout()
         self.refresh()
+
+    # -- settings ----------------------------------------------------------------------------------------------
+
+    def settings(self) -> Settings:
+        """The current columns, sort, view, filter and tree, as the settings file keeps them."""
+        return Settings(columns=tuple(c.key for c in self.layout.visible), sort=self.sort_key, reverse=self.reverse,
+                        view=self.view.key, filter=self.filter_text, tree=self.tree)
+
+    def remember(self, *names: str) -> None:
+        """Write the settings ``names`` the user just changed (the others keep what the file said)."""
+        now = self.settings()
+        wanted = self._saved.with_values(**{n: getattr(now, n) for n in names})
+        if wanted == self._saved or self.store is None:
+            return
+        self._saved = wanted
+        self.save_error = self.store.save(wanted)
+        self.refresh_status()
+
+    def set_width(self, width: int) -> None:
+        """The terminal width changed (or was first known): the column chooser's notes depend on it."""
+        self.width = width
+        if self.screen == "columns" and width != self.chooser_width:
+            self.update_chooser()
 
     # -- data in -----------------------------------------------------------------------------------------------
 
@@ -136,13 +210,16 @@ class App:
         """Rebuild the list (and the detail view) from the current frame and state, keeping the selection."""
         col = self._sort_column()
         focused = self.focused_path()
-        self.displayed = select(self.frame, self.view, self.needle, col.sort, col.descending != self.reverse,
-                                self.tree)
+        self.displayed = [] if self.filter_error else select(
+            self.frame, self.view, self.row_filter, col.sort, col.descending != self.reverse, self.tree)
         widgets: list[urwid.AbstractFlowWidget]
-        if self.frame is None:
+        if self.filter_error:
+            widgets = [MessageRow(inert(self.filter_error))]
+        elif self.frame is None:
             widgets = [MessageRow("Collecting the first refresh…")]
         elif not self.displayed:
-            text = self.view.empty if not self.needle else f"Nothing matches the filter '{inert(self.needle)}'."
+            shown = inert(self.filter_text)
+            text = self.view.empty if not self.filter_text else f"Nothing matches the filter '{shown}'."
             widgets = [MessageRow(text)]
         else:
             widgets = [RowWidget(d, self.layout) for d in self.displayed]
@@ -165,6 +242,7 @@ class App:
             out.insert(0, NOT_ROOT)
         if self.frame is not None and self.frame.ebpf_state == "starting":
             out.append(EBPF_STARTING)
+        out += [inert(n) for n in (self.settings_notice, self.save_error) if n]
         if self.error:
             out.insert(0, self.error)
         return out
@@ -179,8 +257,8 @@ class App:
         parts.append(f"sort {col.header}{arrow}")
         if self.tree:
             parts.append("tree")
-        if self.needle:
-            parts.append(f"filter '{inert(self.needle)}'")
+        if self.filter_text:
+            parts.append(f"filter '{inert(self.filter_text)}'")
         parts.append("PAUSED" if self.paused else f"every {self.delay:g}s")
         self.status.set_text(" " + " | ".join(parts))
         notes = self.notices()
@@ -219,6 +297,9 @@ class App:
             if key in ("esc", "q", "enter", "?", "h", "f1") or (self.screen == "columns" and key in ("c", "f2")):
                 self.close_overlay()
                 return True
+            if self.screen == "columns" and key == "s":
+                self.sort_by_chosen()
+                return True
             return False
         where = "detail" if self.screen == "detail" else "list"
         binding = keys.lookup(key, where)
@@ -235,6 +316,7 @@ class App:
             self.reverse = False
         self._sync_layout()
         self.refresh()
+        self.remember("sort", "reverse")
 
     def sort_by_click(self, key: str) -> None:
         self.do_sort_column(key)
@@ -246,22 +328,32 @@ class App:
         self.reverse = False
         self._sync_layout()
         self.refresh()
+        self.remember("sort", "reverse")
 
     def do_reverse(self, _: str = "") -> None:
         self.reverse = not self.reverse
         self._sync_layout()
         self.refresh()
+        self.remember("reverse")
 
     def do_filter(self, _: str = "") -> None:
         self.screen = "filter"
-        self.filter_edit.set_edit_text(self.needle)
-        self.filter_edit.set_edit_pos(len(self.needle))
+        self.filter_edit.set_edit_text(self.filter_text)
+        self.filter_edit.set_edit_pos(len(self.filter_text))
         self.footer.contents[0] = (self.filter_edit, self.footer.options())
         self.footer.focus_position = 0
         self.main.focus_position = "footer"
 
+    def set_filter(self, text: str) -> None:
+        """Filter the list by ``text``, in the language of ``--filter``; a mistake in it is shown instead of rows."""
+        self.filter_text = text
+        try:
+            self.row_filter, self.filter_error = parse_filter_text(text), ""
+        except CtopError as e:
+            self.row_filter, self.filter_error = RowFilter(), str(e)
+
     def _filter_changed(self, _edit: urwid.Edit, text: str) -> None:
-        self.needle = text
+        self.set_filter(text)
         self.refresh()
 
     def _filter_key(self, key: str) -> bool:
@@ -273,38 +365,67 @@ class App:
         self.footer.contents[0] = (self.notice, self.footer.options())
         self.main.focus_position = "body"
         self.refresh()
+        self.remember("filter")
         return True
 
     def do_tree(self, _: str = "") -> None:
         self.tree = not self.tree
         self.refresh()
+        self.remember("tree")
 
     def do_view(self, key: str) -> None:
         self.view = VIEWS_BY_KEY[key]
         self.refresh()
+        self.remember("view")
 
     def do_view_next(self, _: str = "") -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
         self.refresh()
+        self.remember("view")
 
     def do_columns(self, _: str = "") -> None:
-        shown = {c.key for c in self.layout.visible}
-        boxes: list[urwid.AbstractFlowWidget] = [urwid.Text(("title", "Columns (space toggles, Esc closes)"))]
-        for col in COLUMNS:
-            label = f"{col.header:<14} {col.description}"
+        title = urwid.Text(("title", "Columns: space ticks or unticks, s sorts by the column, Esc closes"))
+        boxes: list[urwid.AbstractFlowWidget] = [
+            FixedCheckBox("") if col is NAME else  # the name column is always shown
+            urwid.CheckBox("", state=col in self.layout.visible, on_state_change=self._toggle_column, user_data=col.key)
+            for col in COLUMNS]
+        self.chooser[:] = boxes
+        self.chooser.set_focus(0)
+        self.update_chooser()
+        self._overlay(urwid.Frame(urwid.ListBox(self.chooser), header=title), "columns")
+
+    def update_chooser(self) -> None:
+        """Each chooser line says what its column is and whether it is on screen at the terminal's width."""
+        self.chooser_width = self.width
+        visible = self.layout.visible
+        shown = {c.key for c, _ in self.layout.fit(self.width)}
+        for col, widget in zip(COLUMNS, self.chooser):
+            label: list[Any] = [f"{col.header:<14} {col.description}"]
+            if col.key == self.sort_key:
+                label.append(" (the sort column)")
             if col is NAME:
-                boxes.append(urwid.Text(f"[X] {label}"))  # the name column is always shown
-                continue
-            boxes.append(urwid.CheckBox(label, state=col.key in shown, on_state_change=self._toggle_column,
-                                        user_data=col.key))
-        self._overlay(urwid.ListBox(urwid.SimpleFocusListWalker(boxes)), "columns")
+                label.append(" (always shown)")
+            elif col in visible and col.key not in shown:
+                more = extra_width(visible, col, self.width)
+                label.append(("notice", f" ticked, not shown: needs {more} more columns; widen the terminal or "
+                                        "untick another"))
+            widget.set_label(label)
+
+    def sort_by_chosen(self) -> None:
+        """Sort the list by the column focused in the chooser (shown or not)."""
+        _, index = self.chooser.get_focus()
+        if index is not None:
+            self.do_sort_column(COLUMNS[index].key)
+            self.update_chooser()
 
     def _toggle_column(self, _box: urwid.CheckBox, state: bool, key: str) -> None:
         shown = {c.key for c in self.layout.visible}
         shown = shown | {key} if state else shown - {key}
-        self.layout.set_visible([c for c in COLUMNS if c.key in shown])
+        self.layout.set_visible(_columns(shown))
         self.header.changed()
         self.refresh()
+        self.remember("columns")
+        self.update_chooser()
 
     def do_help(self, _: str = "") -> None:
         lines: list[urwid.AbstractFlowWidget] = [urwid.Text(("title", "ctop keys (Esc closes)")), urwid.Divider()]
@@ -312,9 +433,14 @@ class App:
             lines.append(urwid.Text([("key", f"{names:<14}"), " ", meaning]))
         lines += [urwid.Divider(), urwid.Text("Arrows, PgUp/PgDn, Home/End move; a click on a heading sorts."),
                   urwid.Text("Colours: yellow = near a limit or throttled, red = at the limit or OOM-killed."),
-                  urwid.Divider(), urwid.Text(("title", "Columns shown (c chooses)"))]
-        for header, meaning in legend(self.layout.visible):  # wrapped meanings stay indented under their own
-            lines.append(urwid.Columns([(15, urwid.Text(("key", header))), urwid.Text(meaning)]))
+                  urwid.Text("Filter (/ and --filter): " + FILTER_HELP)]
+        on_screen = [c for c, _ in self.layout.fit(self.width)]
+        others = [c for c in COLUMNS if c not in on_screen]
+        for title, columns in (("Columns on screen", on_screen),
+                               ("Other columns (c shows them; s there sorts by one)", others)):
+            lines += [urwid.Divider(), urwid.Text(("title", title))]
+            for header, meaning in legend(columns):  # wrapped meanings stay indented under their own
+                lines.append(urwid.Columns([(15, urwid.Text(("key", header))), urwid.Text(meaning)]))
         self._overlay(urwid.ListBox(urwid.SimpleFocusListWalker(lines)), "help")
 
     def _overlay(self, body: urwid.Widget, screen: str) -> None:
@@ -350,9 +476,10 @@ class App:
             self.detail_row = None
             self.top.original_widget = self.main
             self.refresh()
-        elif self.needle:
-            self.needle = ""
+        elif self.filter_text:
+            self.set_filter("")
             self.refresh()
+            self.remember("filter")
 
     def do_pause(self, _: str = "") -> None:
         self.paused = not self.paused
@@ -380,6 +507,12 @@ class App:
         self.on_quit()
 
 
+def _columns(keys: Iterable[str]) -> list[Column]:
+    """The list columns of these field keys, in the chooser's order; the name column always among them."""
+    wanted = set(keys) | {NAME.key}
+    return [c for c in COLUMNS if c.key in wanted]
+
+
 def _raw_screen() -> urwid.display.raw.Screen:
     display = getattr(urwid, "display", None)  # urwid >= 2.4; older releases have urwid.raw_display
     raw = display.raw if display is not None else getattr(urwid, "raw_display")  # noqa: B009
@@ -387,10 +520,16 @@ def _raw_screen() -> urwid.display.raw.Screen:
     return screen
 
 
-def run_app(collector: Any, options: BatchOptions, delay: float, *, inspect: Inspect | None = None) -> None:
-    """Run the interactive view until the user quits; collection and ``inspect`` run off the UI thread."""
+def run_app(collector: Any, options: BatchOptions, delay: float, *, inspect: Inspect | None = None,
+            config: str | None = None, explicit: frozenset[str] = frozenset()) -> None:
+    """Run the interactive view until the user quits; collection and ``inspect`` run off the UI thread.
+
+    ``config``: the settings file (default: under $XDG_CONFIG_HOME); ``explicit``: the options the command line
+    gave ("order", "reverse"), which win over the saved ones.
+    """
     plain = no_color()
-    app = App(options, delay, inspect=inspect, is_root=os.geteuid() == 0, plain=plain)
+    store = SettingsFile(config or default_path())
+    app = App(options, delay, inspect=inspect, is_root=os.geteuid() == 0, plain=plain, store=store, explicit=explicit)
     screen = _raw_screen()
     if plain:
         screen.set_terminal_properties(colors=1)

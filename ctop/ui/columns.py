@@ -87,7 +87,10 @@ def legend(columns: list[Column]) -> list[tuple[str, str]]:
     return [(c.header, c.description + (f" ({rule})" if (rule := colour_rule(c.field)) else "")) for c in columns]
 
 
-def fit_columns(visible: list[Column], width: int, name_min: int = 20) -> list[tuple[Column, int]]:
+NAME_MIN = 20  # the NAME column's narrowest width before other columns are dropped
+
+
+def fit_columns(visible: list[Column], width: int, name_min: int = NAME_MIN) -> list[tuple[Column, int]]:
     """The columns that fit ``width`` with their widths: low-priority ones dropped first, NAME takes the rest."""
     kept = list(visible)
 
@@ -103,3 +106,20 @@ def fit_columns(visible: list[Column], width: int, name_min: int = 20) -> list[t
         kept.remove(worst)
     rest = max(1, width - needed(kept))
     return [(c, rest if c is NAME else c.width) for c in kept]
+
+
+def extra_width(visible: list[Column], col: Column, width: int) -> int:
+    """How many more terminal columns ``col`` (one of ``visible``) needs to be shown; 0 when it is shown already."""
+    def shown(w: int) -> bool:
+        return any(c is col for c, _ in fit_columns(visible, w))
+
+    if shown(width):
+        return 0
+    low, high = width, width + NAME_MIN + sum(c.width + 1 for c in visible)  # nothing is dropped at ``high``
+    while high - low > 1:  # more width never drops more columns: the first width that shows it
+        middle = (low + high) // 2
+        if shown(middle):
+            high = middle
+        else:
+            low = middle
+    return high - width

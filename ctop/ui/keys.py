@@ -28,7 +28,7 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("<", ","), "sort_move", "sort by the column to the left", "-1"),
     Binding((">", "."), "sort_move", "sort by the column to the right", "1"),
     Binding(("r", "R"), "reverse", "reverse the sort order"),
-    Binding(("/",), "filter", "filter by name, pod, namespace or path (Enter keeps it, Esc clears)"),
+    Binding(("/",), "filter", "filter as --filter does: key=text terms or plain text (Enter keeps it, Esc clears)"),
     Binding(("t",), "tree", "tree: QoS > pod > container, slice > service, or the cgroup path tree"),
     Binding(("v",), "view_next", "next view: containers, pods, QoS classes, systemd units, all cgroups"),
     Binding(("1",), "view", "containers", "containers"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..model.fields import SortGetter, display_name, sort_rows
@@ -53,28 +54,18 @@ def in_view(row: CgroupRow, view: View) -> bool:
     return view.kinds is None or row.identity.kind in view.kinds
 
 
-def matches(row: CgroupRow, needle: str) -> bool:
-    """Case-insensitive substring match on name, pod, namespace, container and path."""
-    if not needle:
-        return True
-    needle = needle.lower()
-    ident = row.identity
-    haystack = (ident.name, ident.pod, ident.namespace, ident.container, row.sample.path)
-    return any(needle in h.lower() for h in haystack if h)
-
-
 def parent_path(path: str) -> str | None:
     if path == "/":
         return None
     return path.rsplit("/", 1)[0] or "/"
 
 
-def select(frame: Frame | None, view: View, needle: str, key: SortGetter, descending: bool,
-           tree: bool) -> list[DisplayRow]:
-    """The rows to list, in order."""
+def select(frame: Frame | None, view: View, row_filter: Callable[[CgroupRow], bool], key: SortGetter,
+           descending: bool, tree: bool) -> list[DisplayRow]:
+    """The rows to list, in order: those of the view that pass ``row_filter`` (a RowFilter: the --filter language)."""
     if frame is None:
         return []
-    chosen = [r for r in frame.rows.values() if in_view(r, view) and matches(r, needle)]
+    chosen = [r for r in frame.rows.values() if in_view(r, view) and row_filter(r)]
     if not tree:
         return [DisplayRow(r) for r in sort_rows(chosen, key, descending)]
     return _tree(frame.rows, chosen, view, key, descending)

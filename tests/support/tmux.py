@@ -26,7 +26,11 @@ class Tmux:
         self.name = f"ctop-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.command = list(command)
         self.width, self.height = width, height
-        self.env = env or {}
+        self.env = dict(env or {})
+        # Each session starts from ctop's default settings (the interactive view saves them) unless told otherwise.
+        self.config_home = "" if "XDG_CONFIG_HOME" in self.env else tempfile.mkdtemp(prefix=self.name + "-config-")
+        if self.config_home:
+            self.env["XDG_CONFIG_HOME"] = self.config_home
         self.started_at = 0.0
         self.status_file = os.path.join(tempfile.gettempdir(), self.name + ".status")
 
@@ -48,6 +52,8 @@ class Tmux:
     def stop(self) -> None:
         """Kill this session's server (it holds only this session); the program gets SIGHUP."""
         self.tmux("kill-server", check=False)
+        if self.config_home:
+            shutil.rmtree(self.config_home, ignore_errors=True)
         try:
             os.unlink(self.status_file)
         except OSError:

@@ -6,6 +6,7 @@ import pytest
 from unit.test_ui_frames import POD_A, POD_B, make_frame, make_row, node_rows
 
 from ctop.model import fields
+from ctop.model.filters import parse_filter_text as F
 from ctop.ui import keys
 from ctop.ui.app import DELAYS, App, _nearest_delay
 from ctop.ui.columns import COLUMNS, COLUMNS_BY_KEY, DEFAULT_COLUMNS, NAME, fit_columns
@@ -72,7 +73,7 @@ def test_a_column_added_from_the_chooser_is_dropped_first():
 
 def test_views_select_rows_by_identity_kind():
     frame = make_frame(node_rows())
-    by = {v: paths(select(frame, VIEWS_BY_KEY[v], "", cpu(), True, False)) for v in VIEWS_BY_KEY}
+    by = {v: paths(select(frame, VIEWS_BY_KEY[v], F(""), cpu(), True, False)) for v in VIEWS_BY_KEY}
     assert by["containers"] == ["/kubepods/burstable/poda1/c1", "/docker/abc", "/kubepods/burstable/poda1/c2",
                                 "/kubepods/besteffort/podb2/c3"]  # CPU descending, no data last
     assert by["pods"] == [POD_A, POD_B]
@@ -90,16 +91,16 @@ def test_sort_puts_rows_without_data_last_in_both_directions():
 def test_filter_matches_name_pod_namespace_and_path_case_insensitively():
     frame = make_frame(node_rows())
     view = VIEWS_BY_KEY["containers"]
-    assert paths(select(frame, view, "NGI", cpu(), True, False)) == [POD_A + "/c1"]
-    assert paths(select(frame, view, "web-7d9", cpu(), True, False)) == [POD_A + "/c1", POD_A + "/c2"]
-    assert paths(select(frame, view, "jobs", cpu(), True, False)) == [POD_B + "/c3"]
-    assert paths(select(frame, view, "/docker/", cpu(), True, False)) == ["/docker/abc"]
-    assert select(frame, view, "nothing-like-this", cpu(), True, False) == []
+    assert paths(select(frame, view, F("NGI"), cpu(), True, False)) == [POD_A + "/c1"]
+    assert paths(select(frame, view, F("web-7d9"), cpu(), True, False)) == [POD_A + "/c1", POD_A + "/c2"]
+    assert paths(select(frame, view, F("jobs"), cpu(), True, False)) == [POD_B + "/c3"]
+    assert paths(select(frame, view, F("/docker/"), cpu(), True, False)) == ["/docker/abc"]
+    assert select(frame, view, F("nothing-like-this"), cpu(), True, False) == []
 
 
 def test_container_tree_is_qos_then_pod_then_container():
     frame = make_frame(node_rows())
-    shown = select(frame, VIEWS_BY_KEY["containers"], "", cpu(), True, True)
+    shown = select(frame, VIEWS_BY_KEY["containers"], F(""), cpu(), True, True)
     lines = [label(d) for d in shown]
     assert lines == ["burstable", "└─web-7d9", "  ├─nginx", "  └─sidecar",
                      "redis",
@@ -109,15 +110,15 @@ def test_container_tree_is_qos_then_pod_then_container():
 
 def test_tree_with_a_filter_keeps_only_the_ancestors_of_matches():
     frame = make_frame(node_rows())
-    shown = select(frame, VIEWS_BY_KEY["containers"], "cruncher", cpu(), True, True)
+    shown = select(frame, VIEWS_BY_KEY["containers"], F("cruncher"), cpu(), True, True)
     assert [label(d) for d in shown] == ["besteffort", "└─batch-x", "  └─cruncher"]
 
 
 def test_unit_tree_is_slice_then_service_and_all_cgroups_is_the_path_tree():
     frame = make_frame(node_rows())
-    units = [label(d) for d in select(frame, VIEWS_BY_KEY["units"], "", cpu(), True, True)]
+    units = [label(d) for d in select(frame, VIEWS_BY_KEY["units"], F(""), cpu(), True, True)]
     assert units == ["system.slice", "└─cron.service"]
-    everything = select(frame, VIEWS_BY_KEY["cgroups"], "", cpu(), True, True)
+    everything = select(frame, VIEWS_BY_KEY["cgroups"], F(""), cpu(), True, True)
     assert everything[0].path == "/" and everything[0].depth == 0
     depth = {d.path: d.depth for d in everything}
     assert all(d.path.startswith(d.parent.rstrip("/") + "/") and d.depth == depth[d.parent] + 1
