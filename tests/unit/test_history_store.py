@@ -34,9 +34,8 @@ counter = st.one_of(st.none(), st.integers(min_value=0, max_value=2**62))
 
 @st.composite
 def samples(draw: st.DrawFn, path: str, inode: int) -> CgroupCounters:
-    pressure = st.one_of(st.none(), st.builds(Pressure, st.one_of(st.none(), st.integers(0, 10000).map(lambda v: v / 100)),
-                                              counter, st.one_of(st.none(), st.integers(0, 10000).map(lambda v: v / 100)),
-                                              counter))
+    avg10 = st.one_of(st.none(), st.integers(0, 10000).map(lambda v: v / 100))
+    pressure = st.one_of(st.none(), st.builds(Pressure, avg10, counter, avg10, counter))
     sample = CgroupSample(
         path=path, inode=inode, cpu_usage_ns=draw(counter), cpu_quota_us=draw(st.one_of(counter, st.just(-1))),
         cpu_period_us=draw(counter), cpuset_cpus=draw(st.one_of(st.none(), st.sampled_from(["0", "0-1", ""]))),
@@ -121,8 +120,7 @@ def test_frames_read_back_exactly(frames: list[FrameRecord]) -> None:
             assert_same(recorded, read)
         middle = frames[len(frames) // 2]
         at = reader.frame_at(middle.host.wall_time_s + 0.25)
-        assert at is not None and at.host == middle.host or frames[len(frames) // 2 + 1:] and \
-            at is not None and at.host.wall_time_s <= middle.host.wall_time_s + 0.25
+        assert at is not None and at.host == middle.host  # frames are at least 0.5 s apart
         assert reader.frame_at(frames[0].host.wall_time_s - 1) is None
         assert reader.problems == []
         reader.close()
