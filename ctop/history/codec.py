@@ -2,17 +2,19 @@
 
 Every cgroup becomes a fixed-width row of signed 64-bit slots (``SLOTS``): the integer fields of its
 CgroupSample, its IO totals, its PSI figures, its network totals and its eBPF counters. ``None`` is the slot value
-``NO_DATA``. A frame's rows are XORed with the same cgroups' rows of the previous frame (an unchanged counter
-becomes eight zero bytes, a slowly growing one a few low bytes), the bytes are regrouped by significance (all
-lowest bytes first, then all second bytes, ...), and the result is zstd-compressed. All of that runs in C: the
-Python work per frame is one loop over cgroups, not over values.
+``NO_DATA``. A frame's rows are zstd-compressed with the same cgroups' rows of the previous frame as the
+dictionary (raw content), so an unchanged counter, or one whose high bytes did not change, is a short match
+into the previous frame. That runs in C: the Python work per frame is one loop over cgroups, not over values.
+(Measured on a synthetic node of 271 cgroups: 0.28 bytes per value and 0.1 ms to decode a frame, where XOR
+against the previous frame, byte planes and zstd gave 0.33 bytes and 1.2 ms, the XOR being done on big
+integers.)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import zstandard
@@ -143,61 +145,55 @@ def unpack_row(data: bytes) -> tuple[int, ...]:
     return _ROW.unpack(data)
 
 
-def _xor(a: bytes, b: bytes) -> bytes:
-    """Byte-wise XOR of two equally long byte strings (one big-integer operation, in C)."""
-    if not a:
-        return b""
-    return (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(len(a), "little")
-
-
-def _shuffle(data: bytes) -> bytes:
-    """All first bytes of every slot, then all second bytes, ...: the zero high bytes end up together."""
-    return b"".join(data[i::SLOT_BYTES] for i in range(SLOT_BYTES))
-
-
-def _unshuffle(data: bytes) -> bytes:
-    n = len(data) // SLOT_BYTES
-    out = bytearray(len(data))
-    for i in range(SLOT_BYTES):
-        out[i::SLOT_BYTES] = data[i * n:(i + 1) * n]
-    return bytes(out)
-
-
 class FrameCodec:
     """Encodes the row blocks of consecutive frames against each other; one instance per direction and stream.
 
-    ``encode(keys, rows)`` takes the frame's cgroup keys and their packed rows (``pack_row``) in the same order
-    and returns the compressed body; ``decode(keys, body)`` needs the same keys and the same previous frame.
-    ``reset()`` forgets the previous frame (a key frame follows).
+    ``encode(keys, block)`` takes the frame's cgroup keys and its rows (``pack_row`` of each, joined) in the same
+    order and returns the compressed body; ``decode(keys, body)`` needs the same keys and the same previous frame
+    and returns the block. ``reset()`` forgets the previous frame (a key frame follows).
     """
 
-    def __init__(self, level: int = 3) -> None:
+    def __init__(self, level: int = 1) -> None:
+        self._level = level
         self._compressor = zstandard.ZstdCompressor(level=level)
         self._decompressor = zstandard.ZstdDecompressor()
-        self._previous: dict[object, bytes] = {}
+        self._keys: Sequence[object] = ()
+        self._block = b""
 
     def reset(self) -> None:
-        self._previous = {}
+        self._keys, self._block = (), b""
 
-    def _base(self, keys: Iterable[object]) -> bytes:
-        previous = self._previous
-        return b"".join([previous.get(k, _ZERO_ROW) for k in keys])
+    def _base(self, keys: Sequence[object]) -> bytes:
+        """The previous frame's rows in the order of ``keys`` (zeros for a cgroup it did not have)."""
+        if keys is self._keys or keys == self._keys:
+            return self._block
+        if not self._keys:
+            return bytes(len(keys) * ROW_BYTES)
+        index = {k: i * ROW_BYTES for i, k in enumerate(self._keys)}
+        block = self._block
+        return b"".join([block[i:i + ROW_BYTES] if (i := index.get(k, -1)) >= 0 else _ZERO_ROW for k in keys])
 
-    def encode(self, keys: Sequence[object], rows: Sequence[bytes]) -> bytes:
-        block = b"".join(rows)
-        body = self._compressor.compress(_shuffle(_xor(block, self._base(keys))))
-        self._previous = dict(zip(keys, rows))
+    def _dictionary(self, keys: Sequence[object]) -> zstandard.ZstdCompressionDict | None:
+        base = self._base(keys)
+        return zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT) if base else None
+
+    def encode(self, keys: Sequence[object], block: bytes) -> bytes:
+        dictionary = self._dictionary(keys) if self._keys else None
+        compressor = zstandard.ZstdCompressor(level=self._level, dict_data=dictionary) if dictionary \
+            else self._compressor
+        body = compressor.compress(block)
+        self._keys, self._block = keys, block
         return body
 
-    def decode(self, keys: Sequence[object], body: bytes) -> list[bytes]:
+    def decode(self, keys: Sequence[object], body: bytes) -> bytes:
         size = len(keys) * ROW_BYTES
+        dictionary = self._dictionary(keys) if self._keys else None
+        decompressor = zstandard.ZstdDecompressor(dict_data=dictionary) if dictionary else self._decompressor
         try:
-            raw = self._decompressor.decompress(body, max_output_size=size)
+            block = decompressor.decompress(body, max_output_size=size) if size else b""
         except zstandard.ZstdError as e:
             raise CorruptFrame(f"frame does not decompress: {e}") from None
-        if len(raw) != size:
-            raise CorruptFrame(f"frame holds {len(raw)} bytes, expected {size}")
-        block = _xor(_unshuffle(raw), self._base(keys))
-        rows = [block[i:i + ROW_BYTES] for i in range(0, size, ROW_BYTES)]
-        self._previous = dict(zip(keys, rows))
-        return rows
+        if len(block) != size:
+            raise CorruptFrame(f"frame holds {len(block)} bytes, expected {size}")
+        self._keys, self._block = keys, block
+        return block

@@ -1,9 +1,10 @@
 """The flight recorder's store: hourly SQLite segments of compressed frames, one writer, any number of readers.
 
 Layout (docs/STORE.md describes it for other tools): a directory of ``seg-<start unix time>.sqlite`` files. Each
-segment stands alone: it starts with a key frame and the identities of every cgroup, so retention can delete
-whole segments. Within a segment a frame is encoded against the previous one (``codec.FrameCodec``); every
-``KEYFRAME_EVERY`` frames there is a key frame, so reading any instant decodes at most that many frames.
+segment stands alone: it starts with a key frame, the layout and the identities of every cgroup (written again
+only when they change), so retention can delete whole segments. Within a segment a frame is encoded against
+the previous one (``codec.FrameCodec``); every ``KEYFRAME_EVERY`` frames there is a key frame, so reading any
+instant decodes at most that many frames.
 Frames carry a CRC32 of their bytes: a frame that does not check ends decoding up to the next key frame.
 """
 
@@ -14,16 +15,25 @@ import os
 import sqlite3
 import struct
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import asdict, dataclass, field
 
 from ..model.frame import Identity
 from ..model.sample import HostSample
-from .codec import SLOTS, CgroupCounters, CorruptFrame, FrameCodec, counters_from_values, pack_row, unpack_row
+from .codec import (
+    ROW_BYTES,
+    SLOTS,
+    CgroupCounters,
+    CorruptFrame,
+    FrameCodec,
+    counters_from_values,
+    pack_row,
+    unpack_row,
+)
 
 FORMAT_VERSION = 1
 SEGMENT_SECONDS = 3600
-KEYFRAME_EVERY = 60
+KEYFRAME_EVERY = 300
 _HEADER = struct.Struct("<dqqiqqI")  # wall time, monotonic ns, host CPU ns, CPUs, memory total, eBPF ns, rows
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,6 +46,7 @@ CREATE TABLE IF NOT EXISTS identities (seq INTEGER PRIMARY KEY, time REAL NOT NU
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, time REAL NOT NULL, type TEXT NOT NULL,
     workload TEXT NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_time ON events (time);
+CREATE INDEX IF NOT EXISTS identities_time ON identities (time);
 """
 NO_DATA_HEADER = -1
 # What reading a damaged segment can raise: SQLite errors, and undecodable text in them or in their messages.
@@ -129,6 +140,9 @@ def _attributes_from_json(text: str) -> Attributes:
     return Attributes(identity=Identity(**known), cpuset_cpus=data.get("cpuset_cpus"))
 
 
+_NO_ATTRIBUTES = Attributes()
+
+
 class StoreWriter:
     """Appends frames and events. One per store directory (a lock file keeps a second writer out)."""
 
@@ -147,9 +161,9 @@ class StoreWriter:
         self._segment = -1
         self._codec = FrameCodec()
         self._frames_since_key = 0
-        self._layout: tuple[tuple[str, int], ...] = ()
+        self._layout: tuple[tuple[str, int], ...] | None = None  # None: write the next frame's layout
         self._layout_id = 0
-        self._attributes: dict[tuple[str, int], str] = {}
+        self._attributes: dict[tuple[str, int], Attributes] = {}
         self.frames_written = 0
         self.frames_dropped = 0
         self.last_error: str = ""
@@ -183,6 +197,7 @@ class StoreWriter:
     def _open_segment(self, start: int) -> sqlite3.Connection:
         self._close_segment()
         db = sqlite3.connect(segment_path(self.directory, start), isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA page_size=65536")  # frames of a few KiB fill pages instead of overflowing them
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
@@ -204,7 +219,7 @@ class StoreWriter:
         """The next frame is a key frame that repeats layout and attributes."""
         self._codec.reset()
         self._frames_since_key = KEYFRAME_EVERY
-        self._layout = ()
+        self._layout = None
         self._attributes = {}
 
     def append(self, record: FrameRecord) -> bool:
@@ -234,26 +249,28 @@ class StoreWriter:
         keys = tuple((path, c.sample.inode) for path, c in record.cgroups.items())
         key_frame = self._frames_since_key >= KEYFRAME_EVERY
         db.execute("BEGIN")
-        if keys != self._layout or key_frame:
+        if keys != self._layout:
             body = zlib.compress(json.dumps(keys, separators=(",", ":")).encode())
             layout_id = self._layout_id + 1
             db.execute("INSERT INTO layouts VALUES (?, ?, ?)", (layout_id, body, _crc(body)))
         else:
             layout_id = self._layout_id
-        attributes = {}
+        attributes: dict[tuple[str, int], Attributes] = {}
+        previous = self._attributes
         for path, inode in keys:
-            text = _attributes_json(record.attributes.get(path) or Attributes())
-            if key_frame or self._attributes.get((path, inode)) != text:
+            current = record.attributes.get(path) or _NO_ATTRIBUTES
+            if previous.get((path, inode)) != current:
+                text = _attributes_json(current)
                 db.execute("INSERT INTO identities (time, path, inode, body, crc) VALUES (?, ?, ?, ?, ?)",
                            (time, path, inode, text, _identity_crc(path, inode, text)))
-            attributes[(path, inode)] = text
+            attributes[(path, inode)] = current
         if key_frame:
             self._codec.reset()
-        rows = [pack_row(c) for c in record.cgroups.values()]
+        rows = b"".join([pack_row(c) for c in record.cgroups.values()])
         host = record.host
         header = _HEADER.pack(time, _ns(host.monotonic_s), host.cpu_time_ns if host.cpu_time_ns is not None else -1,
                               host.online_cpus, host.memory_total_bytes if host.memory_total_bytes is not None
-                              else -1, _ns(record.ebpf_monotonic_s), len(rows))
+                              else -1, _ns(record.ebpf_monotonic_s), len(keys))
         body = self._codec.encode(keys, rows)  # on failure append() resets the codec: a key frame follows
         db.execute("INSERT INTO frames (time, key, layout, header, body, crc) VALUES (?, ?, ?, ?, ?, ?)",
                    (time, int(key_frame), layout_id, header, body, _crc(header, body)))
@@ -383,8 +400,8 @@ class StoreReader:
             last = hi if last is None else max(last, hi)
         return None if first is None or last is None else (first, last)
 
-    def frames(self, start: float, end: float) -> Iterator[RecordedFrame]:
-        """Every frame with ``start <= time <= end``, oldest first."""
+    def frames(self, start: float, end: float, paths: Set[str] | None = None) -> Iterator[RecordedFrame]:
+        """Every frame with ``start <= time <= end``, oldest first; only the cgroups in ``paths`` if given."""
         segments = self.segments()
         for i, (seg_start, path) in enumerate(segments):
             if seg_start > end:
@@ -393,7 +410,7 @@ class StoreReader:
                 continue  # the next segment starts before the range: nothing here is in it
             db = self._db(path)
             if db is not None:
-                yield from self._segment_frames(db, path, start, end)
+                yield from self._segment_frames(db, path, start, end, paths)
 
     def frame_at(self, when: float) -> RecordedFrame | None:
         """The last frame recorded at or before ``when``; None when there is none."""
@@ -453,16 +470,17 @@ class StoreReader:
                     continue
                 yield Event(time, kind, workload, figures if isinstance(figures, dict) else {})
 
-    def _segment_frames(self, db: sqlite3.Connection, path: str, start: float,
-                        end: float) -> Iterator[RecordedFrame]:
+    def _segment_frames(self, db: sqlite3.Connection, path: str, start: float, end: float,
+                        paths: Set[str] | None = None) -> Iterator[RecordedFrame]:
         """Decode from the key frame before ``start`` up to ``end``; damage skips to the next key frame."""
         try:
-            first = db.execute("SELECT MAX(seq) FROM frames WHERE key = 1 AND time <= ?", (start,)).fetchone()[0]
-            if first is None:
-                first = 0
+            key_row = db.execute("SELECT seq, time FROM frames WHERE key = 1 AND time <= ? ORDER BY seq DESC "
+                                 "LIMIT 1", (start,)).fetchone()
+            first = key_row[0] if key_row is not None else 0
             mode_row = db.execute("SELECT value FROM meta WHERE key='mode'").fetchone()
             cursor = db.execute("SELECT seq, time, key, layout, header, body, crc FROM frames "
                                 "WHERE seq >= ? AND time <= ? ORDER BY seq", (first, end))
+            pending = self._identity_rows(db, end)  # written at the segment's start and on every change
         except _READ_ERRORS as e:
             self._problem(f"Skipped {path}: {e}.")
             return
@@ -470,7 +488,7 @@ class StoreReader:
         codec = FrameCodec()
         layouts: dict[int, list[tuple[str, int]]] = {}
         attributes: dict[tuple[str, int], Attributes] = {}
-        last_identity_seq = 0
+        applied = 0
         synced = False
         try:
             for _seq, time, key, layout_id, header, body, crc in cursor:
@@ -497,10 +515,12 @@ class StoreReader:
                     self._problem(f"Skipped damaged frames in {path} from {time:.0f}.")
                     synced = False
                     continue
-                last_identity_seq = self._update_attributes(db, attributes, last_identity_seq, time)
+                while applied < len(pending) and pending[applied][0] <= time:
+                    self._apply_identity(attributes, pending[applied])
+                    applied += 1
                 if time < start:
                     continue
-                yield self._frame(header, mode, keys, rows, attributes)
+                yield self._frame(header, mode, keys, rows, attributes, paths)
         except _READ_ERRORS as e:
             self._problem(f"Skipped the rest of {path}: {e}.")
 
@@ -513,28 +533,32 @@ class StoreReader:
         except (ValueError, TypeError, zlib.error):
             return None
 
-    def _update_attributes(self, db: sqlite3.Connection, attributes: dict[tuple[str, int], Attributes],
-                           after_seq: int, time: float) -> int:
-        rows = db.execute("SELECT seq, path, inode, body, crc FROM identities WHERE seq > ? AND time <= ? "
-                          "ORDER BY seq", (after_seq, time)).fetchall()
-        for seq, path, inode, body, crc in rows:
-            after_seq = seq
-            try:
-                if _identity_crc(path, inode, body) != crc:
-                    raise ValueError("checksum")
-                attributes[(path, inode)] = _attributes_from_json(body)
-            except (ValueError, TypeError, AttributeError):
-                self._problem("Skipped a damaged identity record: some cgroups show without names.")
-        return after_seq
+    def _identity_rows(self, db: sqlite3.Connection, end: float) -> list[tuple[float, str, int, str, int]]:
+        """The identity records of a segment up to ``end``, in the order written."""
+        return db.execute("SELECT time, path, inode, body, crc FROM identities WHERE time <= ? ORDER BY seq",
+                          (end,)).fetchall()
 
-    def _frame(self, header: bytes, mode: str, keys: list[tuple[str, int]], rows: list[bytes],
-               attributes: dict[tuple[str, int], Attributes]) -> RecordedFrame:
+    def _apply_identity(self, attributes: dict[tuple[str, int], Attributes],
+                        row: tuple[float, str, int, str, int]) -> None:
+        _, path, inode, body, crc = row
+        try:
+            if _identity_crc(path, inode, body) != crc:
+                raise ValueError("checksum")
+            attributes[(path, inode)] = _attributes_from_json(body)
+        except (ValueError, TypeError, AttributeError):
+            self._problem("Skipped a damaged identity record: some cgroups show without names.")
+
+    def _frame(self, header: bytes, mode: str, keys: list[tuple[str, int]], block: bytes,
+               attributes: dict[tuple[str, int], Attributes], paths: Set[str] | None) -> RecordedFrame:
         wall, mono_ns, cpu_ns, cpus, mem_total, ebpf_ns, _n = _HEADER.unpack(header)
         host = HostSample(monotonic_s=mono_ns / 1e9, wall_time_s=wall, cpu_time_ns=None if cpu_ns < 0 else cpu_ns,
                           online_cpus=cpus, memory_total_bytes=None if mem_total < 0 else mem_total)
         cgroups: dict[str, CgroupCounters] = {}
         attrs: dict[str, Attributes] = {}
-        for (path, inode), row in zip(keys, rows):
+        for i, (path, inode) in enumerate(keys):
+            if paths is not None and path not in paths:
+                continue
+            row = block[i * ROW_BYTES:(i + 1) * ROW_BYTES]
             a = attributes.get((path, inode))
             if a is None:
                 self._problem("Skipped a damaged identity record: some cgroups show without names.")

@@ -104,7 +104,8 @@ def test_codec_round_trip_with_changing_layout() -> None:
         keys = [(f"/c{i}", 1) for i in range(rng.randrange(6)) if rng.random() < 0.8]
         rows = [pack_row(CgroupCounters(CgroupSample(path=p, inode=1, cpu_usage_ns=step * 10**7 + rng.randrange(9))))
                 for p, _ in keys]
-        assert dec.decode(keys, enc.encode(keys, rows)) == rows
+        block = b"".join(rows)
+        assert dec.decode(keys, enc.encode(keys, block)) == block
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
