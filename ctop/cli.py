@@ -15,6 +15,7 @@ from .batch import BatchOptions, render_csv, render_json, render_text
 from .collector import Collector, CollectorConfig
 from .errors import CtopError
 from .exporter_cmd import exporter_command
+from .history_cmd import events_command, record_command, replay_command
 from .inspect_cmd import inspect_command
 from .model.fields import FIELDS, ORDER_ALIASES, TIME_DESCRIPTION, TIME_KEY, Field, sort_field
 from .model.filters import FILTER_KEYS, parse_filters
@@ -227,6 +228,9 @@ def fields(as_json: bool) -> None:
 
 cli.add_command(inspect_command)
 cli.add_command(exporter_command)
+cli.add_command(record_command)
+cli.add_command(events_command)
+cli.add_command(replay_command)
 
 
 def main() -> None:

@@ -116,7 +116,8 @@ class Collector:
         return dataclasses.replace(
             frame, notices=tuple(self.notices()), ebpf_state=self.ebpf_state(),
             ebpf_execs=dict(reading.execs) if reading is not None else {},
-            ebpf_oom_kills=tuple(reading.oom_kills) if reading is not None else ())
+            ebpf_oom_kills=tuple(reading.oom_kills) if reading is not None else (),
+            ebpf_monotonic_s=reading.monotonic_time if reading is not None else None)
 
     def inspect(self, row: CgroupRow) -> dict[str, object]:
         """Everything ``ctop inspect`` knows about one row's container (slow: call it off the UI thread)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import zstandard
 
-from ..ebpf.reading import RUNQ_SLOTS, EbpfCgroupCounters
+from ..model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters
 from ..model.sample import CgroupSample, IoCounters, Pressure
 
 NO_DATA = -(2**63)

@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Set
 from dataclasses import asdict, dataclass, field
 
+from ..errors import CtopError
 from ..model.frame import Identity
 from ..model.sample import HostSample
 from .codec import (
@@ -53,7 +54,7 @@ NO_DATA_HEADER = -1
 _READ_ERRORS = (sqlite3.Error, ValueError, struct.error)
 
 
-class StoreError(Exception):
+class StoreError(CtopError):
     """A store that cannot be used at all; the message is one sentence for the user."""
 
 
@@ -347,6 +348,7 @@ class StoreReader:
         if not os.path.isdir(directory):
             raise StoreError(f"No ctop recording in {directory}: start one with 'ctop record --dir {directory}'.")
         self.problems: list[str] = []
+        self._problem_keys: set[str] = set()
         self._dbs: dict[str, sqlite3.Connection] = {}
 
     def close(self) -> None:
@@ -363,7 +365,7 @@ class StoreReader:
             db.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
             version = db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
         except _READ_ERRORS as e:
-            self._problem(f"Skipped {path}: {e}.")
+            self._problem(f"Skipped {path}: {e}.", path)
             return None
         if version is None:
             db.close()
@@ -375,8 +377,11 @@ class StoreReader:
         self._dbs[path] = db
         return db
 
-    def _problem(self, text: str) -> None:
-        if text not in self.problems:
+    def _problem(self, text: str, where: str = "") -> None:
+        """Remember one sentence per damaged file (the first), so damage is said once, not once per frame."""
+        key = where or text
+        if key not in self._problem_keys:
+            self._problem_keys.add(key)
             self.problems.append(text)
 
     def segments(self) -> list[tuple[int, str]]:
@@ -392,7 +397,7 @@ class StoreReader:
             try:
                 lo, hi = db.execute("SELECT MIN(time), MAX(time) FROM frames").fetchone()
             except _READ_ERRORS as e:
-                self._problem(f"Skipped {path}: {e}.")
+                self._problem(f"Skipped {path}: {e}.", path)
                 continue
             if lo is None:
                 continue
@@ -423,14 +428,17 @@ class StoreReader:
             try:
                 row = db.execute("SELECT time FROM frames WHERE time <= ? ORDER BY time DESC LIMIT 1",
                                  (when,)).fetchone()
-            except _READ_ERRORS as e:
-                self._problem(f"Skipped {path}: {e}.")
+                start = None if row is None else row[0]
+            except _READ_ERRORS as e:  # a damaged index: read the segment in write order instead
+                self._problem(f"Skipped damaged parts of {path}: {e}.", path)
+                start = float("-inf")
+            if start is None:
                 continue
-            if row is None:
-                continue
-            frames = list(self._segment_frames(db, path, row[0], row[0]))
-            if frames:
-                return frames[-1]
+            last = None
+            for last in self._segment_frames(db, path, start, when):  # noqa: B007 - the last one is wanted
+                pass
+            if last is not None:
+                return last
         return None
 
     def neighbours(self, when: float) -> tuple[float | None, float | None]:
@@ -460,29 +468,39 @@ class StoreReader:
                 rows = db.execute("SELECT time, type, workload, body FROM events WHERE time >= ? AND time <= ? "
                                   "ORDER BY time", (start, end)).fetchall()
             except _READ_ERRORS as e:
-                self._problem(f"Skipped events of {path}: {e}.")
+                self._problem(f"Skipped events of {path}: {e}.", path)
                 continue
             for time, kind, workload, body in rows:
                 try:
                     figures = json.loads(body)
                 except ValueError:
-                    self._problem(f"Skipped a damaged event in {path}.")
+                    self._problem(f"Skipped a damaged event in {path}.", path)
                     continue
                 yield Event(time, kind, workload, figures if isinstance(figures, dict) else {})
 
+    def _first(self, db: sqlite3.Connection, path: str, sql: str, params: tuple[object, ...]) -> tuple | None:
+        """The first row of a query, or None (and a notice) when the segment is damaged there."""
+        try:
+            row: tuple | None = db.execute(sql, params).fetchone()
+            return row
+        except _READ_ERRORS as e:
+            self._problem(f"Skipped damaged parts of {path}: {e}.", path)
+            return None
+
     def _segment_frames(self, db: sqlite3.Connection, path: str, start: float, end: float,
                         paths: Set[str] | None = None) -> Iterator[RecordedFrame]:
-        """Decode from the key frame before ``start`` up to ``end``; damage skips to the next key frame."""
+        """Decode from the key frame before ``start`` up to ``end``; damage skips to the next key frame, and a
+        damaged index or table ends the segment where the damage starts (frames are read in write order)."""
+        key_row = self._first(db, path, "SELECT seq FROM frames WHERE key = 1 AND time <= ? ORDER BY seq DESC "
+                                         "LIMIT 1", (start,))
+        first = key_row[0] if key_row is not None else 0
+        mode_row = self._first(db, path, "SELECT value FROM meta WHERE key='mode'", ())
+        pending = self._identity_rows(db, path, end)  # written at the segment's start and on every change
         try:
-            key_row = db.execute("SELECT seq, time FROM frames WHERE key = 1 AND time <= ? ORDER BY seq DESC "
-                                 "LIMIT 1", (start,)).fetchone()
-            first = key_row[0] if key_row is not None else 0
-            mode_row = db.execute("SELECT value FROM meta WHERE key='mode'").fetchone()
-            cursor = db.execute("SELECT seq, time, key, layout, header, body, crc FROM frames "
-                                "WHERE seq >= ? AND time <= ? ORDER BY seq", (first, end))
-            pending = self._identity_rows(db, end)  # written at the segment's start and on every change
+            cursor = db.execute("SELECT seq, time, key, layout, header, body, crc FROM frames NOT INDEXED "
+                                "WHERE seq >= ? ORDER BY seq", (first,))
         except _READ_ERRORS as e:
-            self._problem(f"Skipped {path}: {e}.")
+            self._problem(f"Skipped {path}: {e}.", path)
             return
         mode = mode_row[0] if mode_row else ""
         codec = FrameCodec()
@@ -492,27 +510,29 @@ class StoreReader:
         synced = False
         try:
             for _seq, time, key, layout_id, header, body, crc in cursor:
+                if time > end:
+                    break
                 if key:
                     codec.reset()
                     synced = True
                 if not synced:
                     continue
                 if _crc(header, body) != crc:
-                    self._problem(f"Skipped damaged frames in {path} from {time:.0f}.")
+                    self._problem(f"Skipped damaged frames in {path} from {time:.0f}.", path)
                     synced = False
                     continue
                 keys = layouts.get(layout_id)
                 if keys is None:
                     keys = self._layout(db, layout_id)
                     if keys is None:
-                        self._problem(f"Skipped damaged frames in {path} from {time:.0f}.")
+                        self._problem(f"Skipped damaged frames in {path} from {time:.0f}.", path)
                         synced = False
                         continue
                     layouts[layout_id] = keys
                 try:
                     rows = codec.decode(keys, body)
                 except CorruptFrame:
-                    self._problem(f"Skipped damaged frames in {path} from {time:.0f}.")
+                    self._problem(f"Skipped damaged frames in {path} from {time:.0f}.", path)
                     synced = False
                     continue
                 while applied < len(pending) and pending[applied][0] <= time:
@@ -522,7 +542,7 @@ class StoreReader:
                     continue
                 yield self._frame(header, mode, keys, rows, attributes, paths)
         except _READ_ERRORS as e:
-            self._problem(f"Skipped the rest of {path}: {e}.")
+            self._problem(f"Skipped the rest of {path}: {e}.", path)
 
     def _layout(self, db: sqlite3.Connection, layout_id: int) -> list[tuple[str, int]] | None:
         row = db.execute("SELECT body, crc FROM layouts WHERE id = ?", (layout_id,)).fetchone()
@@ -533,10 +553,18 @@ class StoreReader:
         except (ValueError, TypeError, zlib.error):
             return None
 
-    def _identity_rows(self, db: sqlite3.Connection, end: float) -> list[tuple[float, str, int, str, int]]:
-        """The identity records of a segment up to ``end``, in the order written."""
-        return db.execute("SELECT time, path, inode, body, crc FROM identities WHERE time <= ? ORDER BY seq",
-                          (end,)).fetchall()
+    def _identity_rows(self, db: sqlite3.Connection, path: str,
+                       end: float) -> list[tuple[float, str, int, str, int]]:
+        """The identity records of a segment up to ``end``, in the order written (those before any damage)."""
+        rows: list[tuple[float, str, int, str, int]] = []
+        try:
+            for row in db.execute("SELECT time, path, inode, body, crc FROM identities NOT INDEXED ORDER BY seq"):
+                if row[0] > end:
+                    break
+                rows.append(row)
+        except _READ_ERRORS as e:
+            self._problem(f"Skipped damaged parts of {path}: {e}.", path)
+        return rows
 
     def _apply_identity(self, attributes: dict[tuple[str, int], Attributes],
                         row: tuple[float, str, int, str, int]) -> None:

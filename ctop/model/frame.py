@@ -90,3 +90,4 @@ class Frame:
     ebpf_state: State = "off"
     ebpf_execs: dict[str, tuple[ExecRecord, ...]] = field(default_factory=dict)  # cgroup path -> recent execs
     ebpf_oom_kills: tuple[OomKill, ...] = ()  # recent OOM kills, oldest first (eBPF)
+    ebpf_monotonic_s: float | None = None  # time.monotonic() of the eBPF reading behind the eBPF rates

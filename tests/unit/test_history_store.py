@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ctop.ebpf.reading import RUNQ_SLOTS, EbpfCgroupCounters
+from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters
 from ctop.history.codec import CgroupCounters, FrameCodec, pack_row
 from ctop.history.store import (
     KEYFRAME_EVERY,

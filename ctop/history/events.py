@@ -1,0 +1,237 @@
+"""Turns consecutive Frames into events: container start, stop and restart, OOM kills, limit changes, and episodes
+of throttling, run-queue latency and exec storms. The same detector runs in the recorder and in the live view.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..model.derive import counter_delta, cpu_limit_cores
+from ..model.frame import CgroupRow, Frame
+from ..model.sample import UNLIMITED
+from .store import Event
+from .workload import workload_key, workload_name
+
+THROTTLE_WINDOW_S = 10.0  # throttling is judged over this many seconds of CFS periods, not one refresh
+THROTTLE_MIN_WINDOW_S = 5.0
+THROTTLE_START = 0.5  # share of periods throttled that starts an episode
+THROTTLE_END = 0.25
+RUNQ_P99_THRESHOLD_S = 0.05
+EXEC_STORM_PER_S = 50.0
+EPISODE_MIN_S = 3.0  # a run-queue or exec episode must last this long
+FORGET_AFTER_S = 3600.0  # a workload gone this long is forgotten (restart counts included)
+
+
+@dataclass
+class WorkloadState:
+    """What the detector remembers about one workload."""
+
+    incarnation: tuple[str, int] | None = None  # (path, inode) of its current cgroup; None while stopped
+    restarts: int = 0
+    last_seen: float = 0.0
+    last_oom_kill: float | None = None
+
+
+@dataclass
+class _Episode:
+    started: float
+    peak: float
+
+
+@dataclass
+class _Incarnation:
+    """Per-cgroup memory for limits and episodes."""
+
+    window: deque[tuple[float, int, int]] = field(default_factory=deque)  # (time, periods, throttled), cumulative
+    throttling: _Episode | None = None
+    runq_since: float | None = None
+    runq: _Episode | None = None
+    exec_since: float | None = None
+    execs: _Episode | None = None
+
+
+def _limits(row: CgroupRow) -> dict[str, object]:
+    s = row.sample
+    memory = s.memory_limit_bytes
+    pids = s.pids_max
+    return {"memory_limit_bytes": None if memory == UNLIMITED else memory,
+            "cpu_limit_cores": cpu_limit_cores(s),
+            "pids_max": None if pids == UNLIMITED else pids}
+
+
+class EventDetector:
+    """Feed it every Frame in order (``observe``); it returns the events that frame revealed."""
+
+    def __init__(self, restarts: Mapping[str, int] | None = None) -> None:
+        self.workloads: dict[str, WorkloadState] = {
+            key: WorkloadState(restarts=count) for key, count in (restarts or {}).items()}
+        self._rows: dict[str, CgroupRow] = {}
+        self._incarnations: dict[tuple[str, int], _Incarnation] = {}
+        self._oom_seen: set[tuple[int, float]] = set()
+        self._first = True
+
+    def state(self, key: str) -> WorkloadState | None:
+        return self.workloads.get(key)
+
+    def observe(self, frame: Frame) -> list[Event]:
+        now = frame.snapshot.host.wall_time_s
+        events: list[Event] = []
+        rows = frame.rows
+        containers = {path: row for path, row in rows.items() if row.identity.kind == "container"}
+        events += self._lifecycle(now, containers)
+        events += self._oom_kills(now, frame)
+        for path, row in containers.items():
+            inc_key = (path, row.sample.inode)
+            inc = self._incarnations.setdefault(inc_key, _Incarnation())
+            previous = self._rows.get(path)
+            if previous is not None and previous.sample.inode == row.sample.inode:
+                before, after = _limits(previous), _limits(row)
+                changed = {k: {"old": before[k], "new": after[k]} for k in after if after[k] != before[k]}
+                if changed:
+                    events.append(self._event(now, "limit_change", row, changes=changed))
+            events += self._throttling(now, row, inc)
+            events += self._runq(now, row, inc)
+            events += self._exec_storm(now, row, inc)
+        live = {(p, r.sample.inode) for p, r in containers.items()}
+        for gone in [k for k in self._incarnations if k not in live]:
+            del self._incarnations[gone]
+        self._rows = dict(containers)
+        self._forget(now)
+        self._first = False
+        return events
+
+    def _event(self, now: float, kind: str, row: CgroupRow, **figures: object) -> Event:
+        key = workload_key(row.identity, row.path)
+        state = self.workloads.get(key)
+        return Event(now, kind, key, {"name": workload_name(row.identity, row.path), "id": row.path,
+                                      "restarts": state.restarts if state else 0, **figures})
+
+    def _lifecycle(self, now: float, containers: Mapping[str, CgroupRow]) -> list[Event]:
+        events: list[Event] = []
+        present: dict[str, tuple[str, int]] = {}
+        for path, row in containers.items():
+            key = workload_key(row.identity, path)
+            present[key] = (path, row.sample.inode)
+            state = self.workloads.get(key)
+            if state is None:
+                state = self.workloads[key] = WorkloadState()
+                if not self._first:
+                    events.append(self._event(now, "start", row))
+            elif state.incarnation != (path, row.sample.inode) and (state.incarnation is not None
+                                                                    or state.last_seen):
+                state.restarts += 1  # a new cgroup for a workload seen before (a seeded one counts on)
+                events.append(self._event(now, "restart", row))
+            state.incarnation = (path, row.sample.inode)
+            state.last_seen = now
+        for key, state in self.workloads.items():
+            if state.incarnation is not None and key not in present:
+                old = self._rows.get(state.incarnation[0])
+                state.incarnation = None
+                if old is not None:
+                    events.append(self._event(now, "stop", old))
+        return events
+
+    def _oom_kills(self, now: float, frame: Frame) -> list[Event]:
+        events: list[Event] = []
+        if frame.ebpf_state == "ready":
+            for kill in frame.ebpf_oom_kills:
+                ident = (kill.pid, kill.unix_time)
+                if ident in self._oom_seen:
+                    continue
+                self._oom_seen.add(ident)
+                path = kill.cgroup or "/"
+                row = frame.rows.get(path) or self._rows.get(path)
+                if row is None:
+                    events.append(Event(kill.unix_time, "oom_kill", f"cgroup:{path}",
+                                        {"name": path, "id": path, "pid": kill.pid, "comm": kill.comm}))
+                    continue
+                events.append(self._oom_event(kill.unix_time, row, pid=kill.pid, comm=kill.comm))
+            if len(self._oom_seen) > 4096:
+                self._oom_seen = set(sorted(self._oom_seen, key=lambda k: k[1])[-1024:])
+            return events
+        for path, row in frame.rows.items():  # without eBPF: the kernel's counter, without the victim
+            previous = self._rows.get(path)
+            if row.identity.kind != "container" or previous is None or previous.sample.inode != row.sample.inode:
+                continue
+            killed = counter_delta(previous.sample.memory_oom_kills, row.sample.memory_oom_kills)
+            if killed:
+                events.append(self._oom_event(now, row, kills=killed))
+        return events
+
+    def _oom_event(self, when: float, row: CgroupRow, **figures: object) -> Event:
+        key = workload_key(row.identity, row.path)
+        state = self.workloads.setdefault(key, WorkloadState(last_seen=when))
+        state.last_oom_kill = when
+        return self._event(when, "oom_kill", row, working_set_bytes=row.sample.working_set_bytes,
+                           memory_limit_bytes=_limits(row)["memory_limit_bytes"], **figures)
+
+    def _throttling(self, now: float, row: CgroupRow, inc: _Incarnation) -> list[Event]:
+        s = row.sample
+        if s.cpu_periods is None or s.cpu_throttled_periods is None or cpu_limit_cores(s) is None:
+            return []
+        window = inc.window
+        window.append((now, s.cpu_periods, s.cpu_throttled_periods))
+        while len(window) > 2 and now - window[1][0] >= THROTTLE_WINDOW_S:
+            window.popleft()
+        t0, p0, th0 = window[0]
+        periods, throttled = s.cpu_periods - p0, s.cpu_throttled_periods - th0
+        if now - t0 < THROTTLE_MIN_WINDOW_S or periods <= 0 or throttled < 0:
+            return []
+        share = throttled / periods
+        if inc.throttling is None and share >= THROTTLE_START:
+            inc.throttling = _Episode(now, share)
+            return [self._event(now, "throttling", row, throttled_percent=round(share * 100, 1),
+                                window_s=round(now - t0, 1), cpu_limit_cores=cpu_limit_cores(s))]
+        if inc.throttling is not None:
+            inc.throttling.peak = max(inc.throttling.peak, share)
+            if share < THROTTLE_END:
+                episode, inc.throttling = inc.throttling, None
+                return [self._event(now, "throttling_end", row, duration_s=round(now - episode.started, 1),
+                                    peak_throttled_percent=round(episode.peak * 100, 1))]
+        return []
+
+    def _runq(self, now: float, row: CgroupRow, inc: _Incarnation) -> list[Event]:
+        p99 = row.ebpf_rates.runq_latency_p99_seconds if row.ebpf_rates is not None else None
+        if p99 is None:
+            return []
+        if p99 >= RUNQ_P99_THRESHOLD_S:
+            inc.runq_since = inc.runq_since if inc.runq_since is not None else now
+            if inc.runq is None and now - inc.runq_since >= EPISODE_MIN_S:
+                inc.runq = _Episode(inc.runq_since, p99)
+                return [self._event(now, "runq_latency", row, runq_latency_p99_seconds=p99,
+                                    threshold_seconds=RUNQ_P99_THRESHOLD_S)]
+            if inc.runq is not None:
+                inc.runq.peak = max(inc.runq.peak, p99)
+            return []
+        inc.runq_since = None
+        if inc.runq is not None:
+            episode, inc.runq = inc.runq, None
+            return [self._event(now, "runq_latency_end", row, duration_s=round(now - episode.started, 1),
+                                peak_runq_latency_p99_seconds=episode.peak)]
+        return []
+
+    def _exec_storm(self, now: float, row: CgroupRow, inc: _Incarnation) -> list[Event]:
+        rate = row.ebpf_rates.execs_per_s if row.ebpf_rates is not None else None
+        if rate is None:
+            return []
+        if rate >= EXEC_STORM_PER_S:
+            inc.exec_since = inc.exec_since if inc.exec_since is not None else now
+            if inc.execs is None and now - inc.exec_since >= EPISODE_MIN_S:
+                inc.execs = _Episode(inc.exec_since, rate)
+                return [self._event(now, "exec_storm", row, execs_per_s=round(rate, 1))]
+            if inc.execs is not None:
+                inc.execs.peak = max(inc.execs.peak, rate)
+            return []
+        inc.exec_since = None
+        if inc.execs is not None:
+            episode, inc.execs = inc.execs, None
+            return [self._event(now, "exec_storm_end", row, duration_s=round(now - episode.started, 1),
+                                peak_execs_per_s=round(episode.peak, 1))]
+        return []
+
+    def _forget(self, now: float) -> None:
+        stale = [k for k, s in self.workloads.items() if s.incarnation is None and now - s.last_seen > FORGET_AFTER_S]
+        for key in stale:
+            del self.workloads[key]

@@ -1,0 +1,242 @@
+"""``ctop record``, ``ctop events`` and ``ctop replay``: the flight recorder's commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+import click
+
+from .errors import CtopError
+
+DEFAULT_DIR = "/var/lib/ctop/history"
+_SIZES = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from "500M", "1G", "1073741824"; raises click.BadParameter."""
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    unit = t[-1:] if t[-1:] in _SIZES and t[-1:] else ""
+    try:
+        value = float(t[: len(t) - len(unit)]) * _SIZES[unit]
+    except ValueError:
+        raise click.BadParameter(f"'{text}' is not a size: use for example 500M or 1G.") from None
+    if value <= 0:
+        raise click.BadParameter("the size must be positive, for example 1G.")
+    return int(value)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from "7d", "36h", "90m"; raises click.BadParameter."""
+    from .history.when import BadTime, parse_when
+
+    try:
+        seconds = 1e9 - parse_when(text.removesuffix(" ago"), 1e9)
+    except BadTime:
+        raise click.BadParameter(f"'{text}' is not a duration: use for example 36h or 7d.") from None
+    if seconds <= 0:
+        raise click.BadParameter(f"'{text}' is not a duration: use for example 36h or 7d.")
+    return seconds
+
+
+def _reader(directory: str) -> Any:
+    from .history.store import StoreError, StoreReader
+
+    try:
+        return StoreReader(directory)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _when(text: str, now: float, flag: str) -> float:
+    from .history.when import BadTime, parse_when
+
+    try:
+        return parse_when(text, now)
+    except BadTime as e:
+        raise click.BadParameter(str(e), param_hint=flag) from None
+
+
+@click.command("record")
+@click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True, metavar="DIR",
+              help="Store directory (created if missing).")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
+              help="Seconds between recorded refreshes.")
+@click.option("--retain", default="7d", show_default=True, metavar="DURATION",
+              help="Delete recordings older than this (e.g. 36h, 7d).")
+@click.option("--max-size", default="1G", show_default=True, metavar="SIZE",
+              help="Keep the store under this size, deleting the oldest hours first (e.g. 500M, 1G).")
+@click.option("--cgroup.include", "include", default="", metavar="REGEX",
+              help="Record only cgroups whose path matches (as ctop exporter).")
+@click.option("--cgroup.exclude", "exclude", default="", metavar="REGEX",
+              help="Do not record cgroups whose path matches (as ctop exporter).")
+@click.option("--no-ebpf", is_flag=True, help="Do not load the eBPF programs.")
+@click.option("--no-containers", is_flag=True, help="Do not ask container runtimes for names.")
+@click.pass_obj
+def record_command(obj: dict[str, Any], directory: str, interval: float, retain: str, max_size: str,
+                   include: str, exclude: str, no_ebpf: bool, no_containers: bool) -> None:
+    """Record every cgroup's counters, names and events until stopped (the flight recorder).
+
+    \b
+    Examples:
+      sudo ctop record                              1 s samples into /var/lib/ctop/history, 7 days, 1 GiB
+      sudo ctop record --retain 2d --max-size 300M
+      ctop events --since 1h                        what happened in the last hour
+      ctop replay --at '10m ago'                    the view as it was ten minutes ago
+    """
+    from .collector import Collector, CollectorConfig
+    from .exporters.labels import compile_filter
+    from .history.events import EventDetector
+    from .history.recorder import Recorder, restart_counts
+    from .history.store import StoreWriter
+
+    retain_s, max_bytes = parse_duration(retain), parse_size(max_size)
+    try:
+        row_filter = compile_filter(include, exclude, False)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    live = os.path.realpath(obj["cgroup_root"]) == "/sys/fs/cgroup" and os.path.realpath(obj["proc_root"]) == "/proc"
+    writer = StoreWriter(directory, retain_s=retain_s, max_bytes=max_bytes)
+    collector = Collector(CollectorConfig(cgroup_root=obj["cgroup_root"], proc_root=obj["proc_root"],
+                                          containers=live and not no_containers, ebpf=live and not no_ebpf,
+                                          docker_socket=obj.get("docker_socket")))
+    told: set[str] = set()
+
+    def tell(text: str) -> None:
+        if text not in told:
+            told.add(text)
+            click.echo(f"ctop record: {text}", err=True)
+
+    recorder = Recorder(writer, EventDetector(restart_counts(directory, time.time())), tell)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    collector.start()
+    click.echo(f"ctop record: recording every {interval:g} s into {directory} (Ctrl-C stops).", err=True)
+    try:
+        next_tick = time.monotonic()
+        while not stop.is_set():
+            frame = collector.collect()
+            for notice in frame.notices:
+                tell(str(notice))
+            rows = {p: r for p, r in frame.rows.items() if row_filter.accepts(r)}
+            recorder.record(frame if len(rows) == len(frame.rows) else _with_rows(frame, rows))
+            next_tick += interval
+            stop.wait(max(0.0, next_tick - time.monotonic()))
+            if next_tick < time.monotonic() - interval:  # fell behind (suspended, overloaded): do not catch up
+                next_tick = time.monotonic()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        collector.close()
+        writer.close()
+
+
+def _with_rows(frame: Any, rows: dict[str, Any]) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(frame, rows=rows)
+
+
+@click.command("events")
+@click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True, metavar="DIR", help="Store directory.")
+@click.option("--since", default="1h", show_default=True, metavar="WHEN",
+              help='From when: "10m", "2h ago", "yesterday 14:05", ISO time or epoch seconds.')
+@click.option("--until", "until", default="now", show_default=True, metavar="WHEN", help="Up to when.")
+@click.option("--type", "types", multiple=True, metavar="TYPE",
+              help="Only these event types (start, stop, restart, oom_kill, limit_change, throttling, "
+                   "runq_latency, exec_storm and their *_end); repeat for more.")
+@click.option("--workload", default="", metavar="TEXT", help="Only workloads whose key or name contains TEXT.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def events_command(directory: str, since: str, until: str, types: tuple[str, ...], workload: str,
+                   as_json: bool) -> None:
+    """Print what the recorder saw happen: restarts, OOM kills, limit changes, throttling, ..."""
+    now = time.time()
+    start, end = _when(since, now, "--since"), _when(until, now, "--until")
+    reader = _reader(directory)
+    try:
+        text = workload.lower()
+        for event in reader.events(start, end):
+            name = str(event.figures.get("name", ""))
+            if types and event.type not in types:
+                continue
+            if text and text not in event.workload.lower() and text not in name.lower():
+                continue
+            if as_json:
+                click.echo(json.dumps({"time": round(event.time, 3), "type": event.type, "workload": event.workload,
+                                       **event.figures, "name": name}, default=str))
+            else:
+                stamp = dt.datetime.fromtimestamp(event.time).strftime("%Y-%m-%d %H:%M:%S")
+                figures = " ".join(f"{k}={v}" for k, v in event.figures.items() if k not in ("name", "id"))
+                click.echo(f"{stamp}  {event.type:<17} {name}  {figures}")
+        for problem in reader.problems:
+            click.echo(f"ctop events: {problem}", err=True)
+    finally:
+        reader.close()
+
+
+@click.command("replay")
+@click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True, metavar="DIR", help="Store directory.")
+@click.option("--at", "at", default=None, metavar="WHEN", help="Open the view at this time (default: 5m ago).")
+@click.option("-b", "--batch", is_flag=True, help="Print the recorded refreshes from --from to --to.")
+@click.option("--from", "from_", default="5m", show_default=True, metavar="WHEN", help="Batch: first refresh.")
+@click.option("--to", "to", default="now", show_default=True, metavar="WHEN", help="Batch: last refresh.")
+@click.option("--json", "as_json", is_flag=True, help="Batch: one JSON array of rows per refresh.")
+@click.option("--csv", "as_csv", is_flag=True, help="Batch: CSV with a header line.")
+@click.option("--order", default="cpu", show_default=True, help="Sort rows by this column (as ctop --order).")
+@click.option("-r", "--reverse", is_flag=True, help="Reverse the sort order.")
+@click.option("--filter", "filters", multiple=True, metavar="EXPR", help="Show only matching rows (as ctop --filter).")
+def replay_command(directory: str, at: str | None, batch: bool, from_: str, to: str, as_json: bool, as_csv: bool,
+                   order: str, reverse: bool, filters: tuple[str, ...]) -> None:
+    """Show what the recorder stored as the live view showed it: the same rows, rates and names."""
+    from .batch import BatchOptions, render_csv, render_json, render_text
+    from .history.frames import replayed_frame
+    from .model.fields import ORDERS
+    from .model.filters import parse_filters
+
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv cannot be used together: choose one output format.")
+    if order not in ORDERS:
+        raise click.BadParameter(f"use one of {', '.join(sorted(ORDERS))}.", param_hint="--order")
+    try:
+        row_filter = parse_filters(filters)
+    except CtopError as e:
+        raise click.UsageError(str(e)) from None
+    now = time.time()
+    output = "json" if as_json else "csv" if as_csv else "text"
+    options = BatchOptions(order=order, reverse=reverse, output=output, row_filter=row_filter)
+    if not (batch or as_json or as_csv):
+        raise click.UsageError("The interactive replay is not built yet: use 'ctop replay -b --from WHEN --to WHEN'.")
+    start, end = _when(from_, now, "--from"), _when(to, now, "--to")
+    reader = _reader(directory)
+    try:
+        before, _ = reader.neighbours(start)
+        previous = None
+        count = 0
+        for recorded in reader.frames(before if before is not None else start, end):
+            if recorded.host.wall_time_s >= start and previous is not None:
+                frame = replayed_frame(recorded, previous)
+                if output == "json":
+                    click.echo(render_json(frame, options))
+                elif output == "csv":
+                    click.echo(render_csv(frame, options, header=count == 0))
+                else:
+                    stamp = dt.datetime.fromtimestamp(recorded.host.wall_time_s).strftime("%Y-%m-%d %H:%M:%S")
+                    click.echo(f"--- {stamp} (recorded)\n{render_text(frame, options)}\n")
+                count += 1
+            previous = recorded
+        for problem in reader.problems:
+            click.echo(f"ctop replay: {problem}", err=True)
+        if count == 0:
+            span = reader.time_range()
+            where = "it is empty" if span is None else "it holds " + " to ".join(
+                dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") for t in span)
+            click.echo(f"ctop replay: nothing recorded in {directory} between those times; {where}.", err=True)
+            sys.exit(1)
+    finally:
+        reader.close()

@@ -1,0 +1,211 @@
+"""Replay shows what live showed; events follow workloads across restarts; times parse as people type them."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import itertools
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from ctop.batch import BatchOptions, render_json
+from ctop.cli import cli
+from ctop.collector import Enrichment, build_frame
+from ctop.model.ebpf import EbpfCgroupCounters, EbpfReading, OomKill
+from ctop.history.events import EventDetector
+from ctop.history.frames import record_of, replayed_frame
+from ctop.history.recorder import Recorder, restart_counts
+from ctop.history.store import StoreReader, StoreWriter
+from ctop.history.when import BadTime, parse_when
+from ctop.history.workload import workload_key
+from ctop.model.frame import Frame, Identity, NetCounters
+from ctop.model.sample import CgroupSample, HostSample, IoCounters, Pressure, Snapshot
+
+T0 = 1_800_000_000.0
+WEB = "/docker/" + "a" * 64
+DB = "/kubepods/burstable/pod1234-5678/" + "b" * 64
+
+
+def sample(path: str, t: int, inode: int = 1, limit: int = 64 * 2**20, oom: int = 0) -> CgroupSample:
+    return CgroupSample(
+        path=path, inode=inode, cpu_usage_ns=t * 3 * 10**8 + 7, cpu_user_ns=t * 2 * 10**8, cpu_system_ns=t * 10**8,
+        cpu_quota_us=50_000, cpu_period_us=100_000, cpu_periods=t * 10, cpu_throttled_periods=t * 6,
+        cpu_throttled_ns=t * 10**7, cpuset_cpus="0-1", memory_usage_bytes=30 * 2**20 + t * 4096,
+        memory_inactive_file_bytes=2**20, memory_limit_bytes=limit, memory_oom_kills=oom, memory_pgmajfault=t * 3,
+        io_total=IoCounters(t * 4096, t * 8192, t, 2 * t), pids_current=4, threads=4, processes=2,
+        pressure_cpu=Pressure(1.5, t * 1000, None, None))
+
+
+IDENTITIES = {
+    "/": Identity(kind="root"),
+    WEB: Identity(kind="container", runtime="docker", name="web", image="busybox", container_id="a" * 64),
+    DB: Identity(kind="container", runtime="containerd", name="db", pod="db-0", namespace="shop", container="db",
+                 qos_class="burstable"),
+}
+
+
+def live_frame(t: int, previous: tuple[Snapshot, Enrichment] | None, web_inode: int = 1,
+               web_limit: int = 64 * 2**20, web_oom: int = 0,
+               kills: tuple[OomKill, ...] = ()) -> tuple[Frame, tuple[Snapshot, Enrichment]]:
+    """A Frame as the collector builds it, from counters that grow with ``t`` (seconds)."""
+    host = HostSample(monotonic_s=100.0 + t, wall_time_s=T0 + t, cpu_time_ns=t * 2 * 10**9, online_cpus=2,
+                      memory_total_bytes=2**34)
+    cgroups = {"/": sample("/", t, 0, -1), WEB: sample(WEB, t, web_inode, web_limit, web_oom), DB: sample(DB, t, 2)}
+    snapshot = Snapshot(host=host, cgroups=cgroups, mode="hybrid")
+    buckets = [0] * 28
+    buckets[5] = 10 * t
+    reading = EbpfReading(monotonic_time=99.5 + t, unattributed=EbpfCgroupCounters(), oom_kills=kills,
+                          by_cgroup={WEB: EbpfCgroupCounters(cgroup_id=web_inode, runq_buckets=tuple(buckets),
+                                                             runq_count=10 * t, runq_sum_seconds=t / 1000,
+                                                             nvcsw=50 * t, forks=t, execs=t)})
+    enrichment = Enrichment(identities=IDENTITIES, net={WEB: {"eth0": NetCounters(rx_bytes=1000 * t,
+                                                                                  tx_bytes=500 * t),
+                                                              "lo": NetCounters(rx_bytes=7 * t, tx_bytes=7 * t)}},
+                            ebpf=reading)
+    frame = build_frame(snapshot, previous[0] if previous else None, enrichment, previous[1] if previous else None)
+    frame = dataclasses.replace(frame, ebpf_state="ready", ebpf_monotonic_s=reading.monotonic_time,
+                                ebpf_oom_kills=kills)
+    return frame, (snapshot, enrichment)
+
+
+@pytest.fixture
+def store_dir() -> Iterator[str]:
+    path = tempfile.mkdtemp(prefix="ctop-replay-test-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_replay_prints_exactly_what_live_batch_printed(store_dir: str) -> None:
+    writer = StoreWriter(store_dir)
+    live_json = []
+    previous = None
+    options = BatchOptions(output="json")
+    for t in range(1, 8):
+        frame, previous = live_frame(t, previous)
+        writer.append(record_of(frame))
+        live_json.append(render_json(frame, options))
+    writer.close()
+    reader = StoreReader(store_dir)
+    recorded = list(reader.frames(0, 2**40))
+    replayed = [render_json(replayed_frame(cur, prev), options) for prev, cur in itertools.pairwise(recorded)]
+    assert replayed == live_json[1:]
+    rows = {r["id"]: r for r in json.loads(replayed[-1])}
+    web = rows[WEB]  # the rates are really there, not all null on both sides
+    assert web["name"] == "web" and web["cpu_percent"] == pytest.approx(30.0)
+    assert web["net_rx_bytes_per_s"] == 1000 and web["forks_per_s"] == pytest.approx(1.0)
+    assert web["runq_latency_p99_seconds"] is not None and rows[DB]["pod"] == "db-0"
+
+
+def test_events_follow_a_workload_across_restarts_and_oom_kills() -> None:
+    detector = EventDetector()
+    previous = None
+    seen = []
+    plan = [dict()] * 3 + [dict(web_oom=1)] + [dict(web_inode=9)] * 2 + [dict(web_inode=9, web_limit=2**27)] * 5
+    for t, changes in enumerate(plan, start=1):
+        frame, previous = live_frame(t, previous, **changes)  # type: ignore[arg-type]
+        seen += detector.observe(dataclasses.replace(frame, ebpf_state="off"))
+    kinds = [(e.type, e.workload) for e in seen]
+    assert ("oom_kill", "docker:web") in kinds
+    assert ("restart", "docker:web") in kinds
+    assert ("limit_change", "docker:web") in kinds
+    restart = next(e for e in seen if e.type == "restart")
+    assert restart.figures["restarts"] == 1 and restart.figures["name"] == "web"
+    change = next(e for e in seen if e.type == "limit_change")
+    assert change.figures["changes"] == {"memory_limit_bytes": {"old": 64 * 2**20, "new": 2**27}}
+    # CPU limited to 0.5 and throttled in 60 % of its periods for 5 s: one episode each, not one per refresh; web's
+    # window starts again with its new cgroup at t=5.
+    throttling = [(e.time - T0, e.workload, e.figures["throttled_percent"]) for e in seen if e.type == "throttling"]
+    assert throttling == [(6, "pod:shop/db-0/db", 60.0), (10, "docker:web", 60.0)]
+    state = detector.state("docker:web")
+    assert state is not None and state.restarts == 1 and state.last_oom_kill == T0 + 4
+
+
+def test_oom_kill_from_ebpf_names_the_victim_after_its_cgroup_is_gone() -> None:
+    detector = EventDetector()
+    frame, previous = live_frame(1, None)
+    detector.observe(frame)
+    kill = OomKill(cgroup=WEB, pid=4242, comm="leak", unix_time=T0 + 1.5)
+    frame, _ = live_frame(2, previous, kills=(kill,))
+    frame = dataclasses.replace(frame, rows={p: r for p, r in frame.rows.items() if p != WEB})
+    events = detector.observe(frame)
+    oom = [e for e in events if e.type == "oom_kill"]
+    assert len(oom) == 1 and oom[0].workload == "docker:web" and oom[0].figures["pid"] == 4242
+    assert oom[0].figures["comm"] == "leak" and oom[0].figures["memory_limit_bytes"] == 64 * 2**20
+    assert ("stop", "docker:web") in [(e.type, e.workload) for e in events]
+    assert detector.observe(frame) == []  # the same kill is reported once
+
+
+def test_restart_counts_carry_over_from_the_store(store_dir: str) -> None:
+    writer = StoreWriter(store_dir)
+    recorder = Recorder(writer)
+    previous = None
+    for t, inode in enumerate([1, 1, 5, 6], start=1):
+        frame, previous = live_frame(t, previous, web_inode=inode)
+        recorder.record(frame)
+    writer.close()
+    assert restart_counts(store_dir, T0 + 10) == {"docker:web": 2}
+    assert EventDetector(restart_counts(store_dir, T0 + 10)).state("docker:web").restarts == 2  # type: ignore[union-attr]
+
+
+def test_workload_keys() -> None:
+    assert workload_key(IDENTITIES[WEB], WEB) == "docker:web"
+    assert workload_key(IDENTITIES[DB], DB) == "pod:shop/db-0/db"
+    assert workload_key(Identity(kind="service", runtime="systemd", name="ssh.service"), "/x") == "unit:ssh.service"
+    assert workload_key(Identity(), "/mine") == "cgroup:/mine"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("10m", T0 - 600), ("2h ago", T0 - 7200), ("1 day 3 hours ago", T0 - 97200), ("90s", T0 - 90),
+    ("now", T0), ("1800000000", 1_800_000_000.0),
+    ("2027-01-15T08:00:00+00:00", dt.datetime(2027, 1, 15, 8, tzinfo=dt.timezone.utc).timestamp()),
+    ("2027-01-15 08:00:00Z", dt.datetime(2027, 1, 15, 8, tzinfo=dt.timezone.utc).timestamp()),
+])
+def test_times_as_people_type_them(text: str, expected: float) -> None:
+    assert parse_when(text, T0) == pytest.approx(expected)
+
+
+def test_relative_day_times_and_bad_times() -> None:
+    yesterday = parse_when("yesterday 14:05", T0)
+    assert T0 - 2 * 86400 < yesterday < T0
+    assert parse_when("14:05", T0) <= T0
+    for bad in ("soon", "10 parsecs ago", "", "25:99"):
+        with pytest.raises(BadTime):
+            parse_when(bad, T0)
+
+
+def test_cli_events_and_replay_from_a_store(store_dir: str) -> None:
+    writer = StoreWriter(store_dir)
+    recorder = Recorder(writer)
+    previous = None
+    for t, inode in enumerate([1, 1, 1, 3, 3], start=1):
+        frame, previous = live_frame(t, previous, web_inode=inode)
+        recorder.record(frame)
+    writer.close()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["events", "--dir", store_dir, "--since", str(T0), "--until", str(T0 + 60),
+                                 "--json", "--type", "restart"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [(e["type"], e["workload"], e["name"], e["restarts"]) for e in lines] == [
+        ("restart", "docker:web", "web", 1)]
+    assert lines[0]["time"] == T0 + 4
+    result = runner.invoke(cli, ["replay", "-b", "--dir", store_dir, "--from", str(T0 + 2), "--to", str(T0 + 5),
+                                 "--json", "--filter", "name=web"])
+    assert result.exit_code == 0, result.output
+    frames = [json.loads(line) for line in result.output.splitlines()]
+    assert len(frames) == 4 and all(len(rows) == 1 and rows[0]["name"] == "web" for rows in frames)
+    assert [rows[0]["time"] for rows in frames] == [T0 + 2, T0 + 3, T0 + 4, T0 + 5]
+    assert frames[2][0]["cpu_percent"] is None  # the restarted container's first refresh has no rate: as live
+    result = runner.invoke(cli, ["replay", "-b", "--dir", store_dir, "--from", str(T0 + 900), "--to", str(T0 + 901)])
+    assert result.exit_code == 1 and "nothing recorded" in result.output and "Traceback" not in result.output
+    result = runner.invoke(cli, ["events", "--dir", store_dir + "/missing"])
+    assert result.exit_code != 0 and "ctop record" in result.output
+    result = runner.invoke(cli, ["events", "--dir", store_dir, "--since", "last tuesday-ish"])
+    assert result.exit_code == 2 and "Cannot read the time" in result.output
