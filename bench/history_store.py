@@ -22,9 +22,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters  # noqa: E402
 from ctop.history.codec import WIDTH, CgroupCounters  # noqa: E402
 from ctop.history.store import Attributes, FrameRecord, StoreReader, StoreWriter, list_segments  # noqa: E402
+from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters  # noqa: E402
 from ctop.model.frame import Identity  # noqa: E402
 from ctop.model.sample import CgroupSample, HostSample, IoCounters  # noqa: E402
 

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from .errors import CtopError
+from .model.fields import Field
 
 DEFAULT_DIR = "/var/lib/ctop/history"
 _SIZES = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
@@ -43,6 +44,13 @@ def parse_duration(text: str) -> float:
     if seconds <= 0:
         raise click.BadParameter(f"'{text}' is not a duration: use for example 36h or 7d.")
     return seconds
+
+
+def _order(ctx: click.Context, param: click.Parameter, value: str) -> Field:
+    """``--order`` exactly as the main command reads it."""
+    from .cli import _order as order_of
+
+    return order_of(ctx, param, value)
 
 
 def _reader(directory: str) -> Any:
@@ -188,21 +196,19 @@ def events_command(directory: str, since: str, until: str, types: tuple[str, ...
 @click.option("--to", "to", default="now", show_default=True, metavar="WHEN", help="Batch: last refresh.")
 @click.option("--json", "as_json", is_flag=True, help="Batch: one JSON array of rows per refresh.")
 @click.option("--csv", "as_csv", is_flag=True, help="Batch: CSV with a header line.")
-@click.option("--order", default="cpu", show_default=True, help="Sort rows by this column (as ctop --order).")
+@click.option("--order", default="cpu", show_default=True, callback=_order, metavar="ORDER",
+              help="Sort rows by this column (as ctop --order).")
 @click.option("-r", "--reverse", is_flag=True, help="Reverse the sort order.")
 @click.option("--filter", "filters", multiple=True, metavar="EXPR", help="Show only matching rows (as ctop --filter).")
 def replay_command(directory: str, at: str | None, batch: bool, from_: str, to: str, as_json: bool, as_csv: bool,
-                   order: str, reverse: bool, filters: tuple[str, ...]) -> None:
+                   order: Field, reverse: bool, filters: tuple[str, ...]) -> None:
     """Show what the recorder stored as the live view showed it: the same rows, rates and names."""
     from .batch import BatchOptions, render_csv, render_json, render_text
     from .history.frames import replayed_frame
-    from .model.fields import ORDERS
     from .model.filters import parse_filters
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv cannot be used together: choose one output format.")
-    if order not in ORDERS:
-        raise click.BadParameter(f"use one of {', '.join(sorted(ORDERS))}.", param_hint="--order")
     try:
         row_filter = parse_filters(filters)
     except CtopError as e:

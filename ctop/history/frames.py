@@ -7,8 +7,8 @@ Replay rebuilds the snapshot and the enrichment a live refresh had and hands the
 from __future__ import annotations
 
 from ..collector import Enrichment, build_frame
-from ..model.ebpf import EbpfCgroupCounters, EbpfReading
 from ..model.derive import net_totals
+from ..model.ebpf import EbpfCgroupCounters, EbpfReading
 from ..model.frame import Frame, NetCounters
 from ..model.sample import Snapshot
 from .codec import CgroupCounters
@@ -52,6 +52,6 @@ def replayed_frame(current: RecordedFrame, previous: RecordedFrame | None) -> Fr
     else:
         prev_snapshot, prev_enrichment = _parts(previous)
         frame = build_frame(snapshot, prev_snapshot, enrichment, prev_enrichment)
-    state = "ready" if current.ebpf_monotonic_s is not None else "off"
-    return Frame(snapshot=frame.snapshot, rows=frame.rows, interval_s=frame.interval_s, ebpf_state=state,
+    return Frame(snapshot=frame.snapshot, rows=frame.rows, interval_s=frame.interval_s,
+                 ebpf_state="ready" if current.ebpf_monotonic_s is not None else "off",
                  ebpf_monotonic_s=current.ebpf_monotonic_s)

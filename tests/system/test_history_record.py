@@ -28,7 +28,7 @@ def recorder(ctop: str, directory: str, *args: str, docker_socket: str | None = 
              interval: float = 0.5) -> Iterator[subprocess.Popen[str]]:
     """``ctop record`` running into ``directory``; stopped (SIGTERM, then SIGKILL) afterwards."""
     command = [ctop] + (["--docker-socket", docker_socket] if docker_socket else [])
-    log = tempfile.TemporaryFile(mode="w+")
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed below, after the recorder stopped
     proc = subprocess.Popen([*command, "record", "--dir", directory, "--interval", str(interval), *args],
                             stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     proc.log = log  # type: ignore[attr-defined]

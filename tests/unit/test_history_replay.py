@@ -16,13 +16,13 @@ from click.testing import CliRunner
 from ctop.batch import BatchOptions, render_json
 from ctop.cli import cli
 from ctop.collector import Enrichment, build_frame
-from ctop.model.ebpf import EbpfCgroupCounters, EbpfReading, OomKill
 from ctop.history.events import EventDetector
 from ctop.history.frames import record_of, replayed_frame
 from ctop.history.recorder import Recorder, restart_counts
 from ctop.history.store import StoreReader, StoreWriter
 from ctop.history.when import BadTime, parse_when
 from ctop.history.workload import workload_key
+from ctop.model.ebpf import EbpfCgroupCounters, EbpfReading, OomKill
 from ctop.model.frame import Frame, Identity, NetCounters
 from ctop.model.sample import CgroupSample, HostSample, IoCounters, Pressure, Snapshot
 

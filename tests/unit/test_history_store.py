@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters
 from ctop.history.codec import CgroupCounters, FrameCodec, pack_row
 from ctop.history.store import (
     KEYFRAME_EVERY,
@@ -25,6 +24,7 @@ from ctop.history.store import (
     StoreWriter,
     list_segments,
 )
+from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters
 from ctop.model.frame import Identity
 from ctop.model.sample import CgroupSample, HostSample, IoCounters, Pressure
 
