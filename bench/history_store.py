@@ -3,7 +3,7 @@
 Synthetic counters shaped like a Kubernetes node (3 QoS classes, 67 pods, 200 containers; a fifth of them busy,
 their CPU, memory, IO, network and eBPF counters moving every second, the rest idle) are appended for one hour
 of frames. Reported: bytes on disk per stored counter value, CPU per appended frame, the time to open the store
-cold at random instants (over 168 hourly segments: one real hour copied with shifted times, a 7-day store), and
+cold at random instants (over 168 hourly segments: one real hour re-encoded with shifted times), and
 the time to read one hour of one container.
 """
 
@@ -14,7 +14,7 @@ import json
 import os
 import random
 import shutil
-import sqlite3
+import struct
 import sys
 import tempfile
 import time
@@ -23,7 +23,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from ctop.history.codec import WIDTH, CgroupCounters  # noqa: E402
-from ctop.history.store import Attributes, FrameRecord, StoreReader, StoreWriter, list_segments  # noqa: E402
+from ctop.history.store import (  # noqa: E402
+    FRAME,
+    Attributes,
+    FrameRecord,
+    StoreReader,
+    StoreWriter,
+    encode_record,
+    list_segments,
+    scan,
+)
 from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters  # noqa: E402
 from ctop.model.frame import Identity  # noqa: E402
 from ctop.model.sample import CgroupSample, HostSample, IoCounters  # noqa: E402
@@ -122,17 +131,21 @@ def record_hour(directory: str, seconds: int, containers: int) -> dict[str, floa
 
 
 def seven_days(directory: str, hour_segment: str) -> None:
-    """167 more hourly segments: copies of the recorded hour with their frame times shifted."""
+    """167 more hourly segments: the recorded hour re-encoded with every time shifted back by whole hours."""
+    with open(hour_segment, "rb") as f:
+        data = f.read()
+    entries, _, _ = scan(data)
     for h in range(1, 168):
-        start = int(START) - h * 3600
-        path = os.path.join(directory, f"seg-{start}.sqlite")
-        shutil.copyfile(hour_segment, path)
-        db = sqlite3.connect(path)
-        for table in ("frames", "identities", "events"):
-            db.execute(f"UPDATE {table} SET time = time - ?", (h * 3600,))
-        db.execute("UPDATE meta SET value = ? WHERE key = 'start'", (str(start),))
-        db.commit()
-        db.close()
+        shift = h * 3600
+        out = []
+        for e in entries:
+            payload = bytearray(data[e.offset:e.offset + e.length])
+            if e.kind == FRAME:  # the frame header's wall time (after frame number and layout id)
+                (wall,) = struct.unpack_from("<d", payload, 8)
+                struct.pack_into("<d", payload, 8, wall - shift)
+            out.append(encode_record(e.kind, e.time - shift, bytes(payload), e.flags))
+        with open(os.path.join(directory, f"seg-{int(START) - shift}.ctr"), "wb") as f:
+            f.write(b"".join(out))
 
 
 def run(seconds: int = 3600, containers: int = 200, opens: int = 20) -> dict[str, object]:

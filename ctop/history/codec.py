@@ -155,7 +155,7 @@ class FrameCodec:
 
     def __init__(self, level: int = 1) -> None:
         self._level = level
-        self._compressor = zstandard.ZstdCompressor(level=level)
+        self._compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
         self._decompressor = zstandard.ZstdDecompressor()
         self._keys: Sequence[object] = ()
         self._block = b""
@@ -179,8 +179,8 @@ class FrameCodec:
 
     def encode(self, keys: Sequence[object], block: bytes) -> bytes:
         dictionary = self._dictionary(keys) if self._keys else None
-        compressor = zstandard.ZstdCompressor(level=self._level, dict_data=dictionary) if dictionary \
-            else self._compressor
+        compressor = zstandard.ZstdCompressor(level=self._level, dict_data=dictionary, write_checksum=True) \
+            if dictionary else self._compressor
         body = compressor.compress(block)
         self._keys, self._block = keys, block
         return body

@@ -1,18 +1,24 @@
-"""The flight recorder's store: hourly SQLite segments of compressed frames, one writer, any number of readers.
+"""The flight recorder's store: hourly append-only segment files of checksummed records, one writer, many readers.
 
-Layout (docs/STORE.md describes it for other tools): a directory of ``seg-<start unix time>.sqlite`` files. Each
-segment stands alone: it starts with a key frame, the layout and the identities of every cgroup (written again
-only when they change), so retention can delete whole segments. Within a segment a frame is encoded against
-the previous one (``codec.FrameCodec``); every ``KEYFRAME_EVERY`` frames there is a key frame, so reading any
-instant decodes at most that many frames.
-Frames carry a CRC32 of their bytes: a frame that does not check ends decoding up to the next key frame.
+Layout (docs/STORE.md is the contract): a directory of ``seg-<start unix time>.ctr`` files. A segment is a
+sequence of records, each a fixed header (magic, type, flags, length, time, CRC-32) and a payload. Each segment
+stands alone: a writer starts it (and every later session in it) with the layout, the identities of every cgroup
+and a key frame, and writes layouts and identities again only when they change, so retention deletes whole
+segments. Frames are encoded against the previous one (``codec.FrameCodec``); every ``KEYFRAME_EVERY`` frames
+there is a key frame, so reading any instant decodes at most that many frames.
+
+Damage is contained: a record whose CRC does not match is skipped and reading resumes at the next record that
+checks (frames at the next key frame); a file cut short is read up to the cut. ``kill -9`` of the writer loses at
+most the record being written; the next writer cuts that partial record off before appending.
 """
 
 from __future__ import annotations
 
+import bisect
+import fcntl
 import json
+import mmap
 import os
-import sqlite3
 import struct
 import zlib
 from collections.abc import Iterator, Mapping, Set
@@ -35,23 +41,19 @@ from .codec import (
 FORMAT_VERSION = 1
 SEGMENT_SECONDS = 3600
 KEYFRAME_EVERY = 300
-_HEADER = struct.Struct("<dqqiqqI")  # wall time, monotonic ns, host CPU ns, CPUs, memory total, eBPF ns, rows
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS layouts (id INTEGER PRIMARY KEY, body BLOB NOT NULL, crc INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS frames (seq INTEGER PRIMARY KEY, time REAL NOT NULL, key INTEGER NOT NULL,
-    layout INTEGER NOT NULL, header BLOB NOT NULL, body BLOB NOT NULL, crc INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS frames_time ON frames (time);
-CREATE TABLE IF NOT EXISTS identities (seq INTEGER PRIMARY KEY, time REAL NOT NULL, path TEXT NOT NULL,
-    inode INTEGER NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, time REAL NOT NULL, type TEXT NOT NULL,
-    workload TEXT NOT NULL, body TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_time ON events (time);
-CREATE INDEX IF NOT EXISTS identities_time ON identities (time);
-"""
-NO_DATA_HEADER = -1
-# What reading a damaged segment can raise: SQLite errors, and undecodable text in them or in their messages.
-_READ_ERRORS = (sqlite3.Error, ValueError, struct.error)
+SUFFIX = ".ctr"
+MAGIC = 0x31525443  # "CTR1" little-endian
+# magic, type, flags, reserved, payload length, time, CRC-32 of the payload, CRC-32 of this header from type to
+# the payload's CRC. Scanning checks headers only; a payload is checked when it is used.
+_RECORD = struct.Struct("<IBBHIdII")
+_HEADER_CRC_SPAN = slice(4, _RECORD.size - 4)
+_MAGIC_BYTES = struct.pack("<I", MAGIC)
+META, LAYOUT, IDENTITY, FRAME, EVENT = 1, 2, 3, 4, 5
+KEY = 1  # flag: a key frame
+# frame number in its stream, layout id, wall time, monotonic ns, host CPU ns, CPUs, memory total, eBPF ns, rows
+_FRAME_HEADER = struct.Struct("<IIdqqiqqI")
+MAX_PAYLOAD = 1 << 30
+NO_DATA = -1
 
 
 class StoreError(CtopError):
@@ -87,12 +89,26 @@ class Event:
     figures: Mapping[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RecordedFrame:
+    """One frame read back: what was recorded, keyed by cgroup path."""
+
+    host: HostSample
+    mode: str
+    cgroups: dict[str, CgroupCounters]
+    attributes: dict[str, Attributes]
+    ebpf_monotonic_s: float | None
+
+
+_NO_ATTRIBUTES = Attributes()
+
+
 def segment_start(wall_time: float, segment_s: int = SEGMENT_SECONDS) -> int:
     return int(wall_time // segment_s * segment_s)
 
 
 def segment_path(directory: str, start: int) -> str:
-    return os.path.join(directory, f"seg-{start}.sqlite")
+    return os.path.join(directory, f"seg-{start}{SUFFIX}")
 
 
 def list_segments(directory: str) -> list[tuple[int, str]]:
@@ -105,43 +121,85 @@ def list_segments(directory: str) -> list[tuple[int, str]]:
         raise StoreError(f"Cannot read the store directory {directory}: {e.strerror}.") from None
     out = []
     for name in names:
-        if name.startswith("seg-") and name.endswith(".sqlite"):
+        if name.startswith("seg-") and name.endswith(SUFFIX):
             try:
-                out.append((int(name[4:-7]), os.path.join(directory, name)))
+                out.append((int(name[4:-len(SUFFIX)]), os.path.join(directory, name)))
             except ValueError:
                 continue
     return sorted(out)
 
 
-def _crc(*parts: bytes) -> int:
-    crc = 0
-    for part in parts:
-        crc = zlib.crc32(part, crc)
-    return crc
-
-
-def _identity_crc(path: str, inode: int, body: str) -> int:
-    return _crc(f"{path}\0{inode}\0{body}".encode("utf-8", "surrogateescape"))
+def encode_record(kind: int, time: float, payload: bytes, flags: int = 0) -> bytes:
+    """One record: its header (with the payload's CRC and its own) and the payload."""
+    head = _RECORD.pack(MAGIC, kind, flags, 0, len(payload), time, zlib.crc32(payload), 0)
+    return head[:-4] + struct.pack("<I", zlib.crc32(head[_HEADER_CRC_SPAN])) + payload
 
 
 def _ns(seconds: float | None) -> int:
-    return NO_DATA_HEADER if seconds is None else round(seconds * 1e9)
+    return NO_DATA if seconds is None else round(seconds * 1e9)
 
 
-def _attributes_json(attributes: Attributes) -> str:
-    ident = asdict(attributes.identity)
-    return json.dumps({"identity": ident, "cpuset_cpus": attributes.cpuset_cpus}, separators=(",", ":"),
-                      sort_keys=True)
+def _json(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str).encode()
 
 
-def _attributes_from_json(text: str) -> Attributes:
-    data = json.loads(text)
+def _attributes_value(attributes: Attributes) -> dict[str, object]:
+    return {"identity": asdict(attributes.identity), "cpuset_cpus": attributes.cpuset_cpus}
+
+
+def _attributes_from(data: object) -> Attributes:
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
     ident = data.get("identity") or {}
+    if not isinstance(ident, dict):
+        raise ValueError("identity is not an object")
     known = {k: v for k, v in ident.items() if k in Identity.__dataclass_fields__}
-    return Attributes(identity=Identity(**known), cpuset_cpus=data.get("cpuset_cpus"))
+    cpuset = data.get("cpuset_cpus")
+    return Attributes(identity=Identity(**known), cpuset_cpus=cpuset if isinstance(cpuset, str) else None)
 
 
-_NO_ATTRIBUTES = Attributes()
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """Where one record of a segment is: its type, flags, time, and payload offset and length."""
+
+    kind: int
+    flags: int
+    time: float
+    offset: int  # of the payload
+    length: int
+    crc: int  # of the payload
+
+
+def scan(data: bytes | mmap.mmap, start: int = 0) -> tuple[list[Entry], int, bool]:
+    """The records of a segment from ``start``: (entries, end of the last whole record, damage seen).
+
+    A header whose CRC does not match counts as damage: scanning goes on at the next magic number whose header
+    checks. Payloads are checked when they are read (``payload``). An incomplete record at the very end is not
+    damage (it may be being written): the returned end stops before it.
+    """
+    entries: list[Entry] = []
+    size = len(data)
+    offset = start
+    good_end = start
+    damaged = False
+    header = _RECORD.size
+    crc32, unpack = zlib.crc32, _RECORD.unpack_from
+    while offset + header <= size:
+        magic, kind, flags, _, length, time, crc, header_crc = unpack(data, offset)
+        if magic == MAGIC and crc32(data[offset + 4:offset + header - 4]) == header_crc:
+            end = offset + header + length
+            if end > size:
+                break  # the last record is not all there (yet)
+            entries.append(Entry(kind, flags, time, offset + header, length, crc))
+            offset = good_end = end
+            continue
+        damaged = True
+        found = data.find(_MAGIC_BYTES, offset + 1)
+        if found < 0:
+            offset = size
+            break
+        offset = found
+    return entries, good_end, damaged
 
 
 class StoreWriter:
@@ -158,21 +216,25 @@ class StoreWriter:
         except OSError as e:
             raise StoreError(f"Cannot create the store directory {directory}: {e.strerror}.") from None
         self._lock_fd = self._lock()
-        self._db: sqlite3.Connection | None = None
+        self._fd = -1
         self._segment = -1
+        self._size = 0
         self._codec = FrameCodec()
-        self._frames_since_key = 0
-        self._layout: tuple[tuple[str, int], ...] | None = None  # None: write the next frame's layout
+        self._frames_since_key = KEYFRAME_EVERY
+        self._frame_number = 0  # within the stream since the last key frame: a reader checks they follow
+        self._layout: tuple[tuple[str, int], ...] | None = None
         self._layout_id = 0
         self._attributes: dict[tuple[str, int], Attributes] = {}
+        self._mode = ""
         self.frames_written = 0
         self.frames_dropped = 0
-        self.last_error: str = ""
+        self.last_error = ""
 
     def _lock(self) -> int:
-        import fcntl
-
-        fd = os.open(os.path.join(self.directory, "writer.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fd = os.open(os.path.join(self.directory, "writer.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise StoreError(f"Cannot record into {self.directory}: {e.strerror}.") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -181,40 +243,12 @@ class StoreWriter:
         return fd
 
     def close(self) -> None:
-        self._close_segment()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
-
-    def _close_segment(self) -> None:
-        if self._db is not None:
-            try:
-                self._db.execute("PRAGMA journal_mode=DELETE")  # readers without write access need no -shm
-            except sqlite3.Error:
-                pass
-            self._db.close()
-            self._db = None
-
-    def _open_segment(self, start: int) -> sqlite3.Connection:
-        self._close_segment()
-        db = sqlite3.connect(segment_path(self.directory, start), isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA page_size=65536")  # frames of a few KiB fill pages instead of overflowing them
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
-        version = db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
-        if version is not None and int(version[0]) != FORMAT_VERSION:
-            db.close()
-            raise StoreError(f"Segment {start} of {self.directory} has format {version[0]}; "
-                             f"this ctop writes format {FORMAT_VERSION}: record into another directory.")
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('format_version', ?), ('slots', ?), ('start', ?)",
-                   (str(FORMAT_VERSION), json.dumps(SLOTS), str(start)))
-        self._db = db
-        self._segment = start
-        self._reset_stream()
-        self._layout_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM layouts").fetchone()[0]
-        self._apply_retention(start)
-        return db
 
     def _reset_stream(self) -> None:
         """The next frame is a key frame that repeats layout and attributes."""
@@ -222,74 +256,107 @@ class StoreWriter:
         self._frames_since_key = KEYFRAME_EVERY
         self._layout = None
         self._attributes = {}
+        self._mode = ""
+
+    def _open_segment(self, start: int) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        path = segment_path(self.directory, start)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            _, end, _ = scan(data)
+            if end < len(data):
+                os.ftruncate(fd, end)  # a record cut short by a crash (or damage past the last good record)
+            os.lseek(fd, end, os.SEEK_SET)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd, self._segment, self._size = fd, start, end
+        self._reset_stream()
+        self._layout_id = 0
+        self._apply_retention(start)
+
+    def _write(self, data: bytes) -> None:
+        """Append ``data`` whole, or leave the file as it was (a failed write is cut off again)."""
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):
+                raise OSError(28, "No space left on device")
+        except OSError:
+            try:
+                os.ftruncate(self._fd, self._size)
+                os.lseek(self._fd, self._size, os.SEEK_SET)
+            except OSError:
+                pass
+            raise
+        self._size += len(data)
 
     def append(self, record: FrameRecord) -> bool:
         """Write one frame; False (and the reason in ``last_error``) when it could not be written."""
         try:
             start = segment_start(record.host.wall_time_s, self.segment_s)
-            if start != self._segment or self._db is None:
+            if start != self._segment or self._fd < 0:
                 self._open_segment(start)
-            assert self._db is not None
-            self._write(self._db, record)
-        except (sqlite3.Error, OSError) as e:
+            self._write(self._encode(record))
+        except OSError as e:
             self.frames_dropped += 1
-            self.last_error = str(e)
+            self.last_error = f"{e.strerror or e}"
             self._reset_stream()
-            if self._db is not None and self._db.in_transaction:
-                try:
-                    self._db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    self._close_segment()
             return False
         self.frames_written += 1
         self.last_error = ""
         return True
 
-    def _write(self, db: sqlite3.Connection, record: FrameRecord) -> None:
+    def _encode(self, record: FrameRecord) -> bytes:
+        """The records of one frame (meta, layout, identities as needed), advancing the stream's state."""
         time = record.host.wall_time_s
+        out: list[bytes] = []
+        if record.mode != self._mode:
+            out.append(encode_record(META, time, _json({"format_version": FORMAT_VERSION, "slots": SLOTS,
+                                                        "mode": record.mode, "segment_s": self.segment_s})))
         keys = tuple((path, c.sample.inode) for path, c in record.cgroups.items())
-        key_frame = self._frames_since_key >= KEYFRAME_EVERY
-        db.execute("BEGIN")
         if keys != self._layout:
-            body = zlib.compress(json.dumps(keys, separators=(",", ":")).encode())
-            layout_id = self._layout_id + 1
-            db.execute("INSERT INTO layouts VALUES (?, ?, ?)", (layout_id, body, _crc(body)))
-        else:
-            layout_id = self._layout_id
+            self._layout_id += 1
+            out.append(encode_record(LAYOUT, time, struct.pack("<I", self._layout_id)
+                                     + zlib.compress(_json(keys))))
         attributes: dict[tuple[str, int], Attributes] = {}
         previous = self._attributes
-        for path, inode in keys:
-            current = record.attributes.get(path) or _NO_ATTRIBUTES
-            if previous.get((path, inode)) != current:
-                text = _attributes_json(current)
-                db.execute("INSERT INTO identities (time, path, inode, body, crc) VALUES (?, ?, ?, ?, ?)",
-                           (time, path, inode, text, _identity_crc(path, inode, text)))
-            attributes[(path, inode)] = current
+        for key in keys:
+            current = record.attributes.get(key[0]) or _NO_ATTRIBUTES
+            if previous.get(key) != current:
+                out.append(encode_record(IDENTITY, time, _json([key[0], key[1], _attributes_value(current)])))
+            attributes[key] = current
+        key_frame = self._frames_since_key >= KEYFRAME_EVERY
         if key_frame:
             self._codec.reset()
-        rows = b"".join([pack_row(c) for c in record.cgroups.values()])
+        block = b"".join([pack_row(c) for c in record.cgroups.values()])
         host = record.host
-        header = _HEADER.pack(time, _ns(host.monotonic_s), host.cpu_time_ns if host.cpu_time_ns is not None else -1,
-                              host.online_cpus, host.memory_total_bytes if host.memory_total_bytes is not None
-                              else -1, _ns(record.ebpf_monotonic_s), len(keys))
-        body = self._codec.encode(keys, rows)  # on failure append() resets the codec: a key frame follows
-        db.execute("INSERT INTO frames (time, key, layout, header, body, crc) VALUES (?, ?, ?, ?, ?, ?)",
-                   (time, int(key_frame), layout_id, header, body, _crc(header, body)))
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('mode', ?)", (record.mode,))
-        db.execute("COMMIT")
-        self._layout, self._layout_id = keys, layout_id
-        self._attributes = attributes
+        if key_frame:
+            self._frame_number = 0
+        cpu_ns = NO_DATA if host.cpu_time_ns is None else host.cpu_time_ns
+        memory = NO_DATA if host.memory_total_bytes is None else host.memory_total_bytes
+        header = _FRAME_HEADER.pack(self._frame_number, self._layout_id, time, _ns(host.monotonic_s), cpu_ns,
+                                    host.online_cpus, memory, _ns(record.ebpf_monotonic_s), len(keys))
+        out.append(encode_record(FRAME, time, header + self._codec.encode(keys, block), KEY if key_frame else 0))
+        # On a failed write append() resets all of this: the next frame starts a new key frame.
+        self._mode, self._layout, self._attributes = record.mode, keys, attributes
         self._frames_since_key = 1 if key_frame else self._frames_since_key + 1
+        self._frame_number += 1
+        return b"".join(out)
 
     def add_event(self, event: Event) -> bool:
         """Record one event in the current segment (opening one if needed)."""
         try:
             start = segment_start(event.time, self.segment_s)
-            db = self._db if self._db is not None and start == self._segment else self._open_segment(start)
-            db.execute("INSERT INTO events (time, type, workload, body) VALUES (?, ?, ?, ?)",
-                       (event.time, event.type, event.workload, json.dumps(dict(event.figures), default=str)))
-        except (sqlite3.Error, OSError) as e:
-            self.last_error = str(e)
+            if start != self._segment or self._fd < 0:
+                self._open_segment(start)
+            self._write(encode_record(EVENT, event.time, _json({"type": event.type, "workload": event.workload,
+                                                                "figures": dict(event.figures)})))
+        except OSError as e:
+            self.last_error = f"{e.strerror or e}"
             return False
         return True
 
@@ -300,110 +367,152 @@ class StoreWriter:
         for i, (start, path) in enumerate(segments):
             end = segments[i + 1][0] if i + 1 < len(segments) else None
             if start != current and end is not None and end <= oldest_allowed:
-                _remove_segment(path)
+                _remove(path)
             else:
                 keep.append((start, path))
-        total = sum(_segment_bytes(p) for _, p in keep)
+        total = sum(_size(p) for _, p in keep)
         for start, path in keep:
             if total <= self.max_bytes or start == current:
                 break
-            total -= _segment_bytes(path)
-            _remove_segment(path)
+            total -= _size(path)
+            _remove(path)
 
 
-def _segment_bytes(path: str) -> int:
-    size = 0
-    for suffix in ("", "-wal", "-shm"):
-        try:
-            size += os.stat(path + suffix).st_size
-        except OSError:
-            pass
-    return size
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
-def _remove_segment(path: str) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        try:
-            os.unlink(path + suffix)
-        except FileNotFoundError:
-            pass
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
-@dataclass(frozen=True)
-class RecordedFrame:
-    """One frame read back: what was recorded, keyed by cgroup path."""
+@dataclass
+class _Segment:
+    """A segment as a reader knows it: its bytes (mapped) and the records found in them so far."""
 
-    host: HostSample
-    mode: str
-    cgroups: dict[str, CgroupCounters]
-    attributes: dict[str, Attributes]
-    ebpf_monotonic_s: float | None
+    path: str
+    data: bytes | mmap.mmap
+    entries: list[Entry]
+    frame_times: list[float]  # time of each FRAME entry, in file order
+    frame_index: list[int]  # position in ``entries`` of each FRAME entry
+    end: int
+    damaged: bool
+    version: int = 0
 
 
 class StoreReader:
-    """Reads a store, also while its writer is appending. Damage is skipped and counted in ``problems``."""
+    """Reads a store, also while its writer is appending. Damage is skipped and said once per file."""
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
         if not os.path.isdir(directory):
             raise StoreError(f"No ctop recording in {directory}: start one with 'ctop record --dir {directory}'.")
         self.problems: list[str] = []
-        self._problem_keys: set[str] = set()
-        self._dbs: dict[str, sqlite3.Connection] = {}
+        self._problem_paths: set[str] = set()
+        self._segments: dict[str, _Segment] = {}
+        self._wanted_cache: tuple[list[tuple[str, int]], Set[str], list[tuple[int, tuple[str, int]]]] | None = None
 
     def close(self) -> None:
-        for db in self._dbs.values():
-            db.close()
-        self._dbs.clear()
+        for seg in self._segments.values():
+            if isinstance(seg.data, mmap.mmap):
+                seg.data.close()
+        self._segments.clear()
 
-    def _db(self, path: str) -> sqlite3.Connection | None:
-        db = self._dbs.get(path)
-        if db is not None:
-            return db
-        try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-            db.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
-            version = db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
-        except _READ_ERRORS as e:
-            self._problem(f"Skipped {path}: {e}.", path)
-            return None
-        if version is None:
-            db.close()
-            return None
-        if int(version[0]) > FORMAT_VERSION:
-            db.close()
-            raise StoreError(f"{path} was written by a newer ctop (store format {version[0]}, this ctop reads "
-                             f"up to {FORMAT_VERSION}): replay it with that version.")
-        self._dbs[path] = db
-        return db
-
-    def _problem(self, text: str, where: str = "") -> None:
-        """Remember one sentence per damaged file (the first), so damage is said once, not once per frame."""
-        key = where or text
-        if key not in self._problem_keys:
-            self._problem_keys.add(key)
+    def _problem(self, path: str, text: str) -> None:
+        if path not in self._problem_paths:
+            self._problem_paths.add(path)
             self.problems.append(text)
 
     def segments(self) -> list[tuple[int, str]]:
         return list_segments(self.directory)
 
+    def _open(self, path: str) -> _Segment | None:
+        """The segment at ``path``, scanned up to its current end (re-scanned from where it was if it grew)."""
+        seg = self._segments.get(path)
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            return None
+        if seg is not None and len(seg.data) == size:
+            return seg
+        try:
+            with open(path, "rb") as f:
+                data: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        except (OSError, ValueError) as e:
+            self._problem(path, f"Skipped {path}: {getattr(e, 'strerror', None) or e}.")
+            return None
+        start = seg.end if seg is not None else 0
+        entries, end, damaged = scan(data, start)
+        if seg is None:
+            seg = _Segment(path, data, [], [], [], 0, False)
+        elif isinstance(seg.data, mmap.mmap):
+            seg.data.close()
+        seg.data, seg.end, seg.damaged = data, end, seg.damaged or damaged
+        for entry in entries:
+            if entry.kind == FRAME:
+                seg.frame_times.append(entry.time)
+                seg.frame_index.append(len(seg.entries))
+            elif entry.kind == META:
+                self._check_version(seg, entry)
+            seg.entries.append(entry)
+        if damaged:
+            self._problem(path, f"Skipped damaged records in {path}; the rest of it was read.")
+        elif end < len(data) and not self._being_written(path):
+            self._problem(path, f"{path} ends in a partly written record (cut short or the recorder died "
+                                "while writing): read up to it.")
+        self._segments[path] = seg
+        return seg
+
+    def _being_written(self, path: str) -> bool:
+        """Whether a recorder holds the store's lock and ``path`` is its newest segment (its tail may be moving)."""
+        segments = self.segments()
+        if not segments or segments[-1][1] != path:
+            return False
+        try:
+            fd = os.open(os.path.join(self.directory, "writer.lock"), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # also drops the shared lock if it was taken
+        return False
+
+    def _payload(self, seg: _Segment, entry: Entry, what: str) -> bytes | None:
+        """The payload of ``entry`` if its CRC checks; None (said once per file) if it does not."""
+        payload = seg.data[entry.offset:entry.offset + entry.length]
+        if zlib.crc32(payload) != entry.crc:
+            self._problem(seg.path, f"Skipped damaged {what} in {seg.path}; the rest of it was read.")
+            return None
+        return payload
+
+    def _check_version(self, seg: _Segment, entry: Entry) -> None:
+        payload = self._payload(seg, entry, "records")
+        if payload is None:
+            return
+        try:
+            meta = json.loads(payload)
+            version = int(meta.get("format_version", 0))
+        except (ValueError, TypeError, AttributeError):
+            return
+        if version > FORMAT_VERSION:
+            raise StoreError(f"{seg.path} was written by a newer ctop (store format {version}, this ctop reads up "
+                             f"to {FORMAT_VERSION}): replay it with that version.")
+        seg.version = max(seg.version, version)
+
     def time_range(self) -> tuple[float, float] | None:
         """First and last recorded frame time; None for an empty store."""
-        first = last = None
-        for _, path in self.segments():
-            db = self._db(path)
-            if db is None:
-                continue
-            try:
-                lo, hi = db.execute("SELECT MIN(time), MAX(time) FROM frames").fetchone()
-            except _READ_ERRORS as e:
-                self._problem(f"Skipped {path}: {e}.", path)
-                continue
-            if lo is None:
-                continue
-            first = lo if first is None else min(first, lo)
-            last = hi if last is None else max(last, hi)
-        return None if first is None or last is None else (first, last)
+        times = [t for _, path in self.segments() if (seg := self._open(path)) for t in seg.frame_times[:1]]
+        last = [seg.frame_times[-1] for _, path in self.segments() if (seg := self._open(path)) and seg.frame_times]
+        return (min(times), max(last)) if times and last else None
 
     def frames(self, start: float, end: float, paths: Set[str] | None = None) -> Iterator[RecordedFrame]:
         """Every frame with ``start <= time <= end``, oldest first; only the cgroups in ``paths`` if given."""
@@ -413,29 +522,23 @@ class StoreReader:
                 break
             if i + 1 < len(segments) and segments[i + 1][0] <= start:
                 continue  # the next segment starts before the range: nothing here is in it
-            db = self._db(path)
-            if db is not None:
-                yield from self._segment_frames(db, path, start, end, paths)
+            seg = self._open(path)
+            if seg is not None:
+                yield from self._decode(seg, start, end, paths)
 
     def frame_at(self, when: float) -> RecordedFrame | None:
         """The last frame recorded at or before ``when``; None when there is none."""
         for seg_start, path in reversed(self.segments()):
             if seg_start > when:
                 continue
-            db = self._db(path)
-            if db is None:
+            seg = self._open(path)
+            if seg is None:
                 continue
-            try:
-                row = db.execute("SELECT time FROM frames WHERE time <= ? ORDER BY time DESC LIMIT 1",
-                                 (when,)).fetchone()
-                start = None if row is None else row[0]
-            except _READ_ERRORS as e:  # a damaged index: read the segment in write order instead
-                self._problem(f"Skipped damaged parts of {path}: {e}.", path)
-                start = float("-inf")
-            if start is None:
+            i = bisect.bisect_right(seg.frame_times, when)
+            if i == 0:
                 continue
             last = None
-            for last in self._segment_frames(db, path, start, when):  # noqa: B007 - the last one is wanted
+            for last in self._decode(seg, seg.frame_times[i - 1], when):  # noqa: B007 - the last one is wanted
                 pass
             if last is not None:
                 return last
@@ -445,153 +548,150 @@ class StoreReader:
         """The frame times just before and just after ``when`` (None at either end)."""
         before = after = None
         for _, path in self.segments():
-            db = self._db(path)
-            if db is None:
+            seg = self._open(path)
+            if seg is None or not seg.frame_times:
                 continue
-            try:
-                b = db.execute("SELECT MAX(time) FROM frames WHERE time < ?", (when,)).fetchone()[0]
-                a = db.execute("SELECT MIN(time) FROM frames WHERE time > ?", (when,)).fetchone()[0]
-            except _READ_ERRORS:
-                continue
-            if b is not None and (before is None or b > before):
-                before = b
-            if a is not None and (after is None or a < after):
-                after = a
+            times = seg.frame_times
+            i = bisect.bisect_left(times, when)
+            if i > 0 and (before is None or times[i - 1] > before):
+                before = times[i - 1]
+            j = bisect.bisect_right(times, when)
+            if j < len(times) and (after is None or times[j] < after):
+                after = times[j]
         return before, after
 
     def events(self, start: float, end: float) -> Iterator[Event]:
         for _, path in self.segments():
-            db = self._db(path)
-            if db is None:
+            seg = self._open(path)
+            if seg is None:
                 continue
-            try:
-                rows = db.execute("SELECT time, type, workload, body FROM events WHERE time >= ? AND time <= ? "
-                                  "ORDER BY time", (start, end)).fetchall()
-            except _READ_ERRORS as e:
-                self._problem(f"Skipped events of {path}: {e}.", path)
-                continue
-            for time, kind, workload, body in rows:
-                try:
-                    figures = json.loads(body)
-                except ValueError:
-                    self._problem(f"Skipped a damaged event in {path}.", path)
+            for entry in seg.entries:
+                if entry.kind != EVENT or not start <= entry.time <= end:
                     continue
-                yield Event(time, kind, workload, figures if isinstance(figures, dict) else {})
+                payload = self._payload(seg, entry, "events")
+                if payload is None:
+                    continue
+                try:
+                    data = json.loads(payload)
+                    figures = data["figures"]
+                    yield Event(entry.time, str(data["type"]), str(data["workload"]),
+                                figures if isinstance(figures, dict) else {})
+                except (ValueError, TypeError, KeyError):
+                    self._problem(path, f"Skipped a damaged event in {path}.")
 
-    def _first(self, db: sqlite3.Connection, path: str, sql: str, params: tuple[object, ...]) -> tuple | None:
-        """The first row of a query, or None (and a notice) when the segment is damaged there."""
-        try:
-            row: tuple | None = db.execute(sql, params).fetchone()
-            return row
-        except _READ_ERRORS as e:
-            self._problem(f"Skipped damaged parts of {path}: {e}.", path)
-            return None
-
-    def _segment_frames(self, db: sqlite3.Connection, path: str, start: float, end: float,
-                        paths: Set[str] | None = None) -> Iterator[RecordedFrame]:
-        """Decode from the key frame before ``start`` up to ``end``; damage skips to the next key frame, and a
-        damaged index or table ends the segment where the damage starts (frames are read in write order)."""
-        key_row = self._first(db, path, "SELECT seq FROM frames WHERE key = 1 AND time <= ? ORDER BY seq DESC "
-                                         "LIMIT 1", (start,))
-        first = key_row[0] if key_row is not None else 0
-        mode_row = self._first(db, path, "SELECT value FROM meta WHERE key='mode'", ())
-        pending = self._identity_rows(db, path, end)  # written at the segment's start and on every change
-        try:
-            cursor = db.execute("SELECT seq, time, key, layout, header, body, crc FROM frames NOT INDEXED "
-                                "WHERE seq >= ? ORDER BY seq", (first,))
-        except _READ_ERRORS as e:
-            self._problem(f"Skipped {path}: {e}.", path)
-            return
-        mode = mode_row[0] if mode_row else ""
-        codec = FrameCodec()
+    def _decode(self, seg: _Segment, start: float, end: float,
+                paths: Set[str] | None = None) -> Iterator[RecordedFrame]:
+        """Frames from ``start`` to ``end``: decoding begins at the last key frame at or before ``start``."""
+        times = seg.frame_times
+        first = bisect.bisect_right(times, start) - 1
+        while first > 0 and not seg.entries[seg.frame_index[first]].flags & KEY:
+            first -= 1
+        first_entry = seg.frame_index[first] if first >= 0 else 0
         layouts: dict[int, list[tuple[str, int]]] = {}
         attributes: dict[tuple[str, int], Attributes] = {}
-        applied = 0
+        mode = ""
+        for entry in seg.entries[:first_entry]:  # what was in force when decoding starts
+            if entry.kind == IDENTITY:
+                self._apply_identity(seg, entry, attributes)
+            elif entry.kind == LAYOUT:
+                self._apply_layout(seg, entry, layouts)
+            elif entry.kind == META:
+                mode = self._mode(seg, entry) or mode
+        codec = FrameCodec()
         synced = False
-        try:
-            for _seq, time, key, layout_id, header, body, crc in cursor:
-                if time > end:
-                    break
-                if key:
-                    codec.reset()
-                    synced = True
-                if not synced:
-                    continue
-                if _crc(header, body) != crc:
-                    self._problem(f"Skipped damaged frames in {path} from {time:.0f}.", path)
-                    synced = False
-                    continue
-                keys = layouts.get(layout_id)
-                if keys is None:
-                    keys = self._layout(db, layout_id)
-                    if keys is None:
-                        self._problem(f"Skipped damaged frames in {path} from {time:.0f}.", path)
-                        synced = False
-                        continue
-                    layouts[layout_id] = keys
-                try:
-                    rows = codec.decode(keys, body)
-                except CorruptFrame:
-                    self._problem(f"Skipped damaged frames in {path} from {time:.0f}.", path)
-                    synced = False
-                    continue
-                while applied < len(pending) and pending[applied][0] <= time:
-                    self._apply_identity(attributes, pending[applied])
-                    applied += 1
-                if time < start:
-                    continue
-                yield self._frame(header, mode, keys, rows, attributes, paths)
-        except _READ_ERRORS as e:
-            self._problem(f"Skipped the rest of {path}: {e}.", path)
+        expected = 0
+        for entry in seg.entries[first_entry:]:
+            if entry.time > end and entry.kind == FRAME:
+                break
+            if entry.kind == IDENTITY:
+                self._apply_identity(seg, entry, attributes)
+                continue
+            if entry.kind == LAYOUT:
+                self._apply_layout(seg, entry, layouts)
+                continue
+            if entry.kind == META:
+                mode = self._mode(seg, entry) or mode
+                continue
+            if entry.kind != FRAME:
+                continue
+            if entry.flags & KEY:
+                codec.reset()
+                synced = True
+            if not synced:
+                continue
+            payload = self._payload(seg, entry, "frames up to the next key frame")
+            try:
+                if payload is None:
+                    raise CorruptFrame("checksum")
+                number, layout_id, *host_fields = _FRAME_HEADER.unpack_from(payload)
+                if number != (0 if entry.flags & KEY else expected):
+                    raise CorruptFrame("a frame is missing before this one")  # its base is not what we decoded
+                expected = number + 1
+                keys = layouts[layout_id]
+                block = codec.decode(keys, payload[_FRAME_HEADER.size:])
+            except (struct.error, KeyError, CorruptFrame):
+                self._problem(seg.path, f"Skipped damaged frames in {seg.path} up to its next key frame.")
+                synced = False
+                continue
+            if entry.time >= start:
+                yield self._frame(seg.path, host_fields, mode, keys, block, attributes, paths)
 
-    def _layout(self, db: sqlite3.Connection, layout_id: int) -> list[tuple[str, int]] | None:
-        row = db.execute("SELECT body, crc FROM layouts WHERE id = ?", (layout_id,)).fetchone()
-        if row is None or _crc(row[0]) != row[1]:
-            return None
+    def _apply_identity(self, seg: _Segment, entry: Entry, attributes: dict[tuple[str, int], Attributes]) -> None:
+        payload = self._payload(seg, entry, "identity records")
+        if payload is None:
+            return
         try:
-            return [(str(p), int(i)) for p, i in json.loads(zlib.decompress(row[0]))]
-        except (ValueError, TypeError, zlib.error):
-            return None
+            path, inode, value = json.loads(payload)
+            attributes[(str(path), int(inode))] = _attributes_from(value)
+        except (ValueError, TypeError):
+            self._problem(seg.path, f"Skipped a damaged identity record in {seg.path}.")
 
-    def _identity_rows(self, db: sqlite3.Connection, path: str,
-                       end: float) -> list[tuple[float, str, int, str, int]]:
-        """The identity records of a segment up to ``end``, in the order written (those before any damage)."""
-        rows: list[tuple[float, str, int, str, int]] = []
+    def _apply_layout(self, seg: _Segment, entry: Entry, layouts: dict[int, list[tuple[str, int]]]) -> None:
+        payload = self._payload(seg, entry, "layout records")
+        if payload is None:
+            return
         try:
-            for row in db.execute("SELECT time, path, inode, body, crc FROM identities NOT INDEXED ORDER BY seq"):
-                if row[0] > end:
-                    break
-                rows.append(row)
-        except _READ_ERRORS as e:
-            self._problem(f"Skipped damaged parts of {path}: {e}.", path)
-        return rows
+            (layout_id,) = struct.unpack_from("<I", payload)
+            layouts[layout_id] = [(str(p), int(i)) for p, i in json.loads(zlib.decompress(payload[4:]))]
+        except (struct.error, ValueError, TypeError, zlib.error):
+            self._problem(seg.path, f"Skipped a damaged layout record in {seg.path}.")
 
-    def _apply_identity(self, attributes: dict[tuple[str, int], Attributes],
-                        row: tuple[float, str, int, str, int]) -> None:
-        _, path, inode, body, crc = row
+    def _mode(self, seg: _Segment, entry: Entry) -> str:
+        payload = self._payload(seg, entry, "records")
+        if payload is None:
+            return ""
         try:
-            if _identity_crc(path, inode, body) != crc:
-                raise ValueError("checksum")
-            attributes[(path, inode)] = _attributes_from_json(body)
-        except (ValueError, TypeError, AttributeError):
-            self._problem("Skipped a damaged identity record: some cgroups show without names.")
+            meta = json.loads(payload)
+            return str(meta.get("mode", ""))
+        except (ValueError, AttributeError):
+            return ""
 
-    def _frame(self, header: bytes, mode: str, keys: list[tuple[str, int]], block: bytes,
+    def _wanted(self, keys: list[tuple[str, int]],
+                paths: Set[str] | None) -> list[tuple[int, tuple[str, int]]] | enumerate[tuple[str, int]]:
+        """(row number, key) of the cgroups to build: all, or those in ``paths`` (worked out once per layout)."""
+        if paths is None:
+            return enumerate(keys)
+        cached = self._wanted_cache
+        if cached is None or cached[0] is not keys or cached[1] is not paths:
+            cached = self._wanted_cache = (keys, paths, [(i, k) for i, k in enumerate(keys) if k[0] in paths])
+        return cached[2]
+
+    def _frame(self, path: str, host_fields: list[object], mode: str, keys: list[tuple[str, int]], block: bytes,
                attributes: dict[tuple[str, int], Attributes], paths: Set[str] | None) -> RecordedFrame:
-        wall, mono_ns, cpu_ns, cpus, mem_total, ebpf_ns, _n = _HEADER.unpack(header)
+        wall, mono_ns, cpu_ns, cpus, mem_total, ebpf_ns, _rows = host_fields
+        assert isinstance(wall, float) and isinstance(mono_ns, int) and isinstance(cpu_ns, int)
+        assert isinstance(cpus, int) and isinstance(mem_total, int) and isinstance(ebpf_ns, int)
         host = HostSample(monotonic_s=mono_ns / 1e9, wall_time_s=wall, cpu_time_ns=None if cpu_ns < 0 else cpu_ns,
                           online_cpus=cpus, memory_total_bytes=None if mem_total < 0 else mem_total)
         cgroups: dict[str, CgroupCounters] = {}
         attrs: dict[str, Attributes] = {}
-        for i, (path, inode) in enumerate(keys):
-            if paths is not None and path not in paths:
-                continue
-            row = block[i * ROW_BYTES:(i + 1) * ROW_BYTES]
-            a = attributes.get((path, inode))
+        for i, (cgroup, inode) in self._wanted(keys, paths):
+            a = attributes.get((cgroup, inode))
             if a is None:
-                self._problem("Skipped a damaged identity record: some cgroups show without names.")
-                a = Attributes()
-            cgroups[path] = counters_from_values(path, inode, unpack_row(row), a.cpuset_cpus)
-            attrs[path] = a
+                self._problem(path, f"Skipped a damaged identity record in {path}: some cgroups show without names.")
+                a = _NO_ATTRIBUTES
+            cgroups[cgroup] = counters_from_values(cgroup, inode, unpack_row(block[i * ROW_BYTES:(i + 1) * ROW_BYTES]),
+                                                   a.cpuset_cpus)
+            attrs[cgroup] = a
         return RecordedFrame(host=host, mode=mode, cgroups=cgroups, attributes=attrs,
-                             ebpf_monotonic_s=None if ebpf_ns == NO_DATA_HEADER else ebpf_ns / 1e9)
+                             ebpf_monotonic_s=None if ebpf_ns == NO_DATA else ebpf_ns / 1e9)

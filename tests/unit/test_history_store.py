@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Iterator
 
@@ -15,14 +14,18 @@ from hypothesis import strategies as st
 
 from ctop.history.codec import CgroupCounters, FrameCodec, pack_row
 from ctop.history.store import (
+    FRAME,
     KEYFRAME_EVERY,
+    META,
     Attributes,
     Event,
     FrameRecord,
     StoreError,
     StoreReader,
     StoreWriter,
+    encode_record,
     list_segments,
+    scan,
 )
 from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters
 from ctop.model.frame import Identity
@@ -178,10 +181,17 @@ def test_truncation_at_any_byte_loses_only_the_tail(cut: float) -> None:
         frames = steady_frames(2 * KEYFRAME_EVERY)
         write_all(directory, frames)
         [(_, path)] = list_segments(directory)
-        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            data = f.read()
+        at = int(len(data) * cut)
+        whole = sum(1 for e in scan(data)[0] if e.kind == FRAME and e.offset + e.length <= at)
         with open(path, "r+b") as f:
-            f.truncate(int(size * cut))
-        damaged_reads(directory, frames)
+            f.truncate(at)
+        assert damaged_reads(directory, frames) == whole  # every frame before the cut, in order
+        reader = StoreReader(directory)
+        list(reader.frames(0, 2**40))
+        cut_inside_a_record = at not in {0, len(data)} | {e.offset + e.length for e in scan(data)[0]}
+        assert len(reader.problems) == int(cut_inside_a_record)  # said once, and only when something was lost
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -208,15 +218,36 @@ def test_a_damaged_frame_skips_to_the_next_key_frame(store_dir: str) -> None:
     frames = steady_frames(2 * KEYFRAME_EVERY)
     write_all(store_dir, frames)
     [(_, path)] = list_segments(store_dir)
-    db = sqlite3.connect(path)
-    db.execute("UPDATE frames SET body = X'00' WHERE seq = 10")
-    db.commit()
-    db.close()
+    with open(path, "rb") as f:
+        entries = [e for e in scan(f.read())[0] if e.kind == FRAME]
+    last_byte = entries[10].offset + entries[10].length - 1
+    with open(path, "r+b") as f:  # one byte of frame 10's body
+        f.seek(last_byte)
+        flipped = bytes([f.read(1)[0] ^ 0xFF])
+        f.seek(last_byte)
+        f.write(flipped)
     reader = StoreReader(store_dir)
     got = [f.host.wall_time_s for f in reader.frames(0, 2**40)]
-    expected = [f.host.wall_time_s for i, f in enumerate(frames) if not 9 <= i < KEYFRAME_EVERY]
+    expected = [f.host.wall_time_s for i, f in enumerate(frames) if not 10 <= i < KEYFRAME_EVERY]
     assert got == expected
     assert len(reader.problems) == 1 and "damaged" in reader.problems[0]
+
+
+def test_a_lost_frame_is_never_decoded_against_the_wrong_base(store_dir: str) -> None:
+    """Frame 10 cut out whole (its neighbours intact): frame 11 must not be decoded against frame 9."""
+    frames = steady_frames(KEYFRAME_EVERY)
+    write_all(store_dir, frames)
+    [(_, path)] = list_segments(store_dir)
+    with open(path, "rb") as f:
+        data = f.read()
+    entries = [e for e in scan(data)[0] if e.kind == FRAME]
+    start = entries[9].offset + entries[9].length  # frame 10's record begins where frame 9 ends
+    with open(path, "wb") as f:
+        f.write(data[:start] + data[entries[10].offset + entries[10].length:])
+    reader = StoreReader(store_dir)
+    got = [f.host.wall_time_s for f in reader.frames(0, 2**40)]
+    assert got == [f.host.wall_time_s for f in frames[:10]]
+    assert len(reader.problems) == 1
 
 
 def test_retention_by_age_and_size_deletes_whole_segments(store_dir: str) -> None:
@@ -258,10 +289,8 @@ def test_reading_while_writing(store_dir: str) -> None:
 def test_newer_format_gets_one_sentence(store_dir: str) -> None:
     write_all(store_dir, steady_frames(2))
     [(_, path)] = list_segments(store_dir)
-    db = sqlite3.connect(path)
-    db.execute("UPDATE meta SET value = '99' WHERE key = 'format_version'")
-    db.commit()
-    db.close()
+    with open(path, "ab") as f:
+        f.write(encode_record(META, T0 + 5, b'{"format_version": 99, "mode": "v2"}'))
     with pytest.raises(StoreError, match="newer ctop"):
         list(StoreReader(store_dir).frames(0, 2**40))
 
