@@ -17,7 +17,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Distribution packages. bcc comes from here (python3-bpfcc), never from PyPI.
-packages=(python3 python3-venv python3-bpfcc bpftool linux-headers-amd64 docker.io containerd runc
+packages=(python3 python3-venv python3-bpfcc python3-zstandard bpftool linux-headers-amd64 docker.io containerd runc
           busybox-static prometheus tmux iproute2 procps curl make gcc systemd debootstrap)
 missing=()
 for p in "${packages[@]}"; do

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from .ebpf.health import fill_ratios
 from .model.derive import derive_row
 from .model.ebpf import EbpfReading, State
 from .model.ebpf_rates import ebpf_rates
+from .model.events import Event, EventDetector
 from .model.frame import CgroupRow, Frame, Identity, NetCounters
 from .model.notices import NOT_ROOT, Notice, NoticeKind
 from .model.sample import CgroupSample, Snapshot
@@ -34,6 +36,10 @@ if TYPE_CHECKING:
     from .runtimes.metadata import MetadataService
 
 
+DEFAULT_HISTORY_DIR = "/var/lib/ctop/history"
+HISTORY_SEED_S = 7 * 86400.0  # restart counts and OOM kills of this long ago carry over from a recorder's store
+
+
 @dataclass(frozen=True)
 class CollectorConfig:
     """Where to read from and how much."""
@@ -48,6 +54,8 @@ class CollectorConfig:
     ebpf: bool = True  # load the eBPF programs (after start(); root only)
     bpf_run_stats: bool = False  # keep the kernel's BPF run-time statistics on from start() to close()
     derive: bool = True  # rates and subtree totals per row; the exporter, which exports counters only, turns it off
+    events: bool = True  # detect restarts, OOM kills, limit changes and episodes (needs derive)
+    history_dir: str | None = DEFAULT_HISTORY_DIR  # a recorder's store: restart counts and OOM kills carry over
 
 
 @dataclass(frozen=True)
@@ -70,13 +78,16 @@ class Collector:
         self.host = HostReader(self.config.proc_root, self.read_errors)
         self.metadata: MetadataService | None = None
         self.ebpf: EbpfSource | None = None
+        self.events = EventDetector() if self.config.events and self.config.derive else None
         self._previous: Snapshot | None = None
         self._previous_enrichment = Enrichment()
         self._path_identities: dict[str, PathIdentity] = {}  # of the cgroups of the latest refresh only
         self._throttling = ThrottleWindow()  # CFS counters over >= 10 s, of the cgroups of the latest refresh only
 
     def start(self) -> None:
-        """Start the background sources (container metadata, eBPF); returns at once."""
+        """Start the background sources (container metadata, eBPF) and read a recorder's events; returns at once."""
+        if self.events is not None and self.config.history_dir:
+            self.events.seed(recorded_events(self.config.history_dir, time.time() - HISTORY_SEED_S))
         if self.config.containers and self.metadata is None:
             from .runtimes.metadata import MetadataService
 
@@ -113,11 +124,12 @@ class Collector:
         frame = build_frame(current, previous, enrichment, previous_enrichment, throttling,
                             derive=self.config.derive)
         reading = enrichment.ebpf
-        return dataclasses.replace(
+        frame = dataclasses.replace(
             frame, notices=tuple(self.notices()), ebpf_state=self.ebpf_state(),
             ebpf_execs=dict(reading.execs) if reading is not None else {},
             ebpf_oom_kills=tuple(reading.oom_kills) if reading is not None else (),
             ebpf_monotonic_s=reading.monotonic_time if reading is not None else None)
+        return frame if self.events is None else with_history(frame, self.events)
 
     def inspect(self, row: CgroupRow) -> dict[str, object]:
         """Everything ``ctop inspect`` knows about one row's container (slow: call it off the UI thread)."""
@@ -202,6 +214,35 @@ class Collector:
                                               tx_errors=d.tx_errors, tx_dropped=d.tx_drops)
                             for name, d in devices.items()}
         return owners
+
+
+def with_history(frame: Frame, detector: EventDetector) -> Frame:
+    """``frame`` with the events it revealed and, on container rows, their workload's restarts and last OOM kill."""
+    events = tuple(detector.observe(frame))
+    now = frame.snapshot.host.wall_time_s
+    rows = dict(frame.rows)
+    for path, state in detector.by_path.items():
+        row = rows.get(path)
+        if row is not None:
+            age = None if state.last_oom_kill is None else max(0.0, now - state.last_oom_kill)
+            rows[path] = dataclasses.replace(row, restarts=state.restarts, oom_kill_age_seconds=age)
+    return dataclasses.replace(frame, rows=rows, events=events)
+
+
+def recorded_events(directory: str, since: float) -> list[Event]:
+    """The events a recorder stored since ``since``; none when there is no readable store."""
+    from .history.store import StoreReader
+
+    if not os.path.isdir(directory):
+        return []
+    try:
+        reader = StoreReader(directory)
+        try:
+            return list(reader.events(since, float("inf")))
+        finally:
+            reader.close()
+    except Exception:  # a store we cannot read only means no history: the live view goes on without it
+        return []
 
 
 def identity_of(ident: PathIdentity, meta: ContainerMeta | None) -> Identity:

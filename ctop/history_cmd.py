@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -9,12 +10,16 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import CtopError
 from .model.fields import Field
+from .model.frame import Frame
+
+if TYPE_CHECKING:
+    from .exporters.labels import CgroupFilter
 
 DEFAULT_DIR = "/var/lib/ctop/history"
 _SIZES = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
@@ -100,8 +105,7 @@ def record_command(obj: dict[str, Any], directory: str, interval: float, retain:
     """
     from .collector import Collector, CollectorConfig
     from .exporters.labels import compile_filter
-    from .history.events import EventDetector
-    from .history.recorder import Recorder, restart_counts
+    from .history.recorder import Recorder
     from .history.store import StoreWriter
 
     retain_s, max_bytes = parse_duration(retain), parse_size(max_size)
@@ -113,7 +117,7 @@ def record_command(obj: dict[str, Any], directory: str, interval: float, retain:
     writer = StoreWriter(directory, retain_s=retain_s, max_bytes=max_bytes)
     collector = Collector(CollectorConfig(cgroup_root=obj["cgroup_root"], proc_root=obj["proc_root"],
                                           containers=live and not no_containers, ebpf=live and not no_ebpf,
-                                          docker_socket=obj.get("docker_socket")))
+                                          docker_socket=obj.get("docker_socket"), history_dir=directory))
     told: set[str] = set()
 
     def tell(text: str) -> None:
@@ -121,19 +125,20 @@ def record_command(obj: dict[str, Any], directory: str, interval: float, retain:
             told.add(text)
             click.echo(f"ctop record: {text}", err=True)
 
-    recorder = Recorder(writer, EventDetector(restart_counts(directory, time.time())), tell)
+    recorder = Recorder(writer, tell)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     collector.start()
     click.echo(f"ctop record: recording every {interval:g} s into {directory} (Ctrl-C stops).", err=True)
+    recorded: set[str] = set()  # paths of the previous frame (a stopped container's event names its old path)
     try:
         next_tick = time.monotonic()
         while not stop.is_set():
             frame = collector.collect()
             for notice in frame.notices:
-                tell(str(notice))
-            rows = {p: r for p, r in frame.rows.items() if row_filter.accepts(r)}
-            recorder.record(frame if len(rows) == len(frame.rows) else _with_rows(frame, rows))
+                tell(notice.sentence)
+            recorder.record(_filtered(frame, row_filter, recorded))
+            recorded = set(frame.rows)
             next_tick += interval
             stop.wait(max(0.0, next_tick - time.monotonic()))
             if next_tick < time.monotonic() - interval:  # fell behind (suspended, overloaded): do not catch up
@@ -145,10 +150,16 @@ def record_command(obj: dict[str, Any], directory: str, interval: float, retain:
         writer.close()
 
 
-def _with_rows(frame: Any, rows: dict[str, Any]) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(frame, rows=rows)
+def _filtered(frame: Frame, row_filter: CgroupFilter, previous: set[str]) -> Frame:
+    """``frame`` with only the rows (and the events of rows) that ``--cgroup.include/exclude`` accept."""
+    rows = {p: r for p, r in frame.rows.items() if row_filter.accepts(r)}
+    if len(rows) == len(frame.rows):
+        return frame
+    gone = previous - set(frame.rows)
+    events = tuple(e for e in frame.events
+                   if e.figures.get("id") in rows or (e.figures.get("id") in gone and row_filter.accepts_path(
+                       str(e.figures.get("id")))))
+    return dataclasses.replace(frame, rows=rows, events=events)
 
 
 @click.command("events")

@@ -97,6 +97,10 @@ class CgroupFilter:
         path = row.sample.path or "/"
         if self.containers_only and row.identity.kind not in CONTAINERS_ONLY_KINDS and path != "/":
             return False
+        return self.accepts_path(path)
+
+    def accepts_path(self, path: str) -> bool:
+        """Whether the include/exclude patterns accept a cgroup path (the kind filter aside)."""
         if self.include is not None and not self.include.search(path):
             return False
         return not (self.exclude is not None and self.exclude.search(path))

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping, Set
 from dataclasses import asdict, dataclass, field
 
 from ..errors import CtopError
+from ..model.events import Event
 from ..model.frame import Identity
 from ..model.sample import HostSample
 from .codec import (
@@ -77,16 +78,6 @@ class FrameRecord:
     cgroups: Mapping[str, CgroupCounters]
     attributes: Mapping[str, Attributes]
     ebpf_monotonic_s: float | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something that happened to a workload, at a time, with its figures."""
-
-    time: float
-    type: str
-    workload: str
-    figures: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

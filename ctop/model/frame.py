@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .ebpf import EbpfCgroupCounters, ExecRecord, OomKill, State
 from .ebpf_rates import EbpfRates
 from .notices import Notice
 from .sample import CgroupSample, Snapshot
+
+if TYPE_CHECKING:
+    from .events import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,10 @@ class CgroupRow:
     # CFS throttling over at least 10 s (model/window.py); None without a CPU limit or before a second reading.
     throttled_percent_avg: float | None = None
     throttled_seconds_per_s: float | None = None
+    # The workload's history (containers only; None elsewhere or while nobody watched it): restarts seen by ctop
+    # or its recorder, and how long ago a task of it was last OOM-killed.
+    restarts: int | None = None
+    oom_kill_age_seconds: float | None = None
 
     @property
     def path(self) -> str:
@@ -91,3 +99,4 @@ class Frame:
     ebpf_execs: dict[str, tuple[ExecRecord, ...]] = field(default_factory=dict)  # cgroup path -> recent execs
     ebpf_oom_kills: tuple[OomKill, ...] = ()  # recent OOM kills, oldest first (eBPF)
     ebpf_monotonic_s: float | None = None  # time.monotonic() of the eBPF reading behind the eBPF rates
+    events: tuple[Event, ...] = ()  # what this refresh revealed: restarts, OOM kills, limit changes, episodes

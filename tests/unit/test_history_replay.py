@@ -15,16 +15,16 @@ from click.testing import CliRunner
 
 from ctop.batch import BatchOptions, render_json
 from ctop.cli import cli
-from ctop.collector import Enrichment, build_frame
-from ctop.history.events import EventDetector
+from ctop.collector import Enrichment, build_frame, recorded_events, with_history
 from ctop.history.frames import record_of, replayed_frame
-from ctop.history.recorder import Recorder, restart_counts
+from ctop.history.recorder import Recorder
 from ctop.history.store import StoreReader, StoreWriter
 from ctop.history.when import BadTime, parse_when
-from ctop.history.workload import workload_key
 from ctop.model.ebpf import EbpfCgroupCounters, EbpfReading, OomKill
+from ctop.model.events import EventDetector
 from ctop.model.frame import Frame, Identity, NetCounters
 from ctop.model.sample import CgroupSample, HostSample, IoCounters, Pressure, Snapshot
+from ctop.model.workload import workload_key
 
 T0 = 1_800_000_000.0
 WEB = "/docker/" + "a" * 64
@@ -142,16 +142,28 @@ def test_oom_kill_from_ebpf_names_the_victim_after_its_cgroup_is_gone() -> None:
     assert detector.observe(frame) == []  # the same kill is reported once
 
 
-def test_restart_counts_carry_over_from_the_store(store_dir: str) -> None:
+def test_rows_carry_restarts_and_oom_age_which_carry_over_from_the_store(store_dir: str) -> None:
     writer = StoreWriter(store_dir)
     recorder = Recorder(writer)
+    detector = EventDetector()
     previous = None
-    for t, inode in enumerate([1, 1, 5, 6], start=1):
-        frame, previous = live_frame(t, previous, web_inode=inode)
-        recorder.record(frame)
+    for t, (inode, oom) in enumerate([(1, 0), (1, 1), (5, 0), (6, 0)], start=1):
+        frame, previous = live_frame(t, previous, web_inode=inode, web_oom=oom)
+        frame = with_history(dataclasses.replace(frame, ebpf_state="off"), detector)
+        assert recorder.record(frame)
     writer.close()
-    assert restart_counts(store_dir, T0 + 10) == {"docker:web": 2}
-    assert EventDetector(restart_counts(store_dir, T0 + 10)).state("docker:web").restarts == 2  # type: ignore[union-attr]
+    web, db = frame.rows[WEB], frame.rows[DB]
+    assert web.restarts == 2 and web.oom_kill_age_seconds == 2.0  # killed at t=2, now t=4
+    assert db.restarts == 0 and db.oom_kill_age_seconds is None and frame.rows["/"].restarts is None
+    assert [e.type for e in frame.events] == ["restart"]
+    # A new process (a live ctop, a restarted recorder) starts from what the store says, not from zero ...
+    fresh = EventDetector()
+    fresh.seed(recorded_events(store_dir, 0))
+    frame, _ = live_frame(10, None, web_inode=6)
+    row = with_history(frame, fresh).rows[WEB]
+    assert row.restarts == 2 and row.oom_kill_age_seconds == 8.0
+    # ... and its first sight of a running container is not a restart.
+    assert with_history(frame, fresh).events == ()
 
 
 def test_workload_keys() -> None:
@@ -183,10 +195,11 @@ def test_relative_day_times_and_bad_times() -> None:
 def test_cli_events_and_replay_from_a_store(store_dir: str) -> None:
     writer = StoreWriter(store_dir)
     recorder = Recorder(writer)
+    detector = EventDetector()
     previous = None
     for t, inode in enumerate([1, 1, 1, 3, 3], start=1):
         frame, previous = live_frame(t, previous, web_inode=inode)
-        recorder.record(frame)
+        recorder.record(with_history(frame, detector))
     writer.close()
     runner = CliRunner()
     result = runner.invoke(cli, ["events", "--dir", store_dir, "--since", str(T0), "--until", str(T0 + 60),

@@ -5,14 +5,24 @@ of throttling, run-queue latency and exec storms. The same detector runs in the 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ..model.derive import counter_delta, cpu_limit_cores
-from ..model.frame import CgroupRow, Frame
-from ..model.sample import UNLIMITED
-from .store import Event
+from .derive import counter_delta, cpu_limit_cores
+from .frame import CgroupRow, Frame
+from .sample import UNLIMITED
 from .workload import workload_key, workload_name
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a workload, at a time, with its figures (JSON-able values)."""
+
+    time: float
+    type: str
+    workload: str
+    figures: Mapping[str, object] = field(default_factory=dict)
+
 
 THROTTLE_WINDOW_S = 10.0  # throttling is judged over this many seconds of CFS periods, not one refresh
 THROTTLE_MIN_WINDOW_S = 5.0
@@ -62,11 +72,15 @@ def _limits(row: CgroupRow) -> dict[str, object]:
 
 
 class EventDetector:
-    """Feed it every Frame in order (``observe``); it returns the events that frame revealed."""
+    """Feed it every Frame in order (``observe``); it returns the events that frame revealed.
+
+    ``seed`` takes earlier events (a recorder's store) so restart counts and OOM kills carry over.
+    """
 
     def __init__(self, restarts: Mapping[str, int] | None = None) -> None:
         self.workloads: dict[str, WorkloadState] = {
             key: WorkloadState(restarts=count) for key, count in (restarts or {}).items()}
+        self.by_path: dict[str, WorkloadState] = {}  # the containers of the latest frame
         self._rows: dict[str, CgroupRow] = {}
         self._incarnations: dict[tuple[str, int], _Incarnation] = {}
         self._oom_seen: set[tuple[int, float]] = set()
@@ -74,6 +88,17 @@ class EventDetector:
 
     def state(self, key: str) -> WorkloadState | None:
         return self.workloads.get(key)
+
+    def seed(self, events: Iterable[Event]) -> None:
+        """Take restart counts and OOM-kill times from earlier events (oldest first)."""
+        for event in events:
+            state = self.workloads.setdefault(event.workload, WorkloadState(last_seen=event.time))
+            restarts = event.figures.get("restarts")
+            if isinstance(restarts, int) and not isinstance(restarts, bool):
+                state.restarts = restarts
+            if event.type == "oom_kill":
+                state.last_oom_kill = max(state.last_oom_kill or 0.0, event.time)
+            state.last_seen = max(state.last_seen, event.time)
 
     def observe(self, frame: Frame) -> list[Event]:
         now = frame.snapshot.host.wall_time_s
@@ -111,6 +136,7 @@ class EventDetector:
     def _lifecycle(self, now: float, containers: Mapping[str, CgroupRow]) -> list[Event]:
         events: list[Event] = []
         present: dict[str, tuple[str, int]] = {}
+        self.by_path = {}
         for path, row in containers.items():
             key = workload_key(row.identity, path)
             present[key] = (path, row.sample.inode)
@@ -119,12 +145,13 @@ class EventDetector:
                 state = self.workloads[key] = WorkloadState()
                 if not self._first:
                     events.append(self._event(now, "start", row))
-            elif state.incarnation != (path, row.sample.inode) and (state.incarnation is not None
-                                                                    or state.last_seen):
+            elif not self._first and state.incarnation != (path, row.sample.inode) and (
+                    state.incarnation is not None or state.last_seen):
                 state.restarts += 1  # a new cgroup for a workload seen before (a seeded one counts on)
                 events.append(self._event(now, "restart", row))
             state.incarnation = (path, row.sample.inode)
             state.last_seen = now
+            self.by_path[path] = state
         for key, state in self.workloads.items():
             if state.incarnation is not None and key not in present:
                 old = self._rows.get(state.incarnation[0])

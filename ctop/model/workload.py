@@ -7,7 +7,7 @@ cgroup (path and inode) each time it is (re)created.
 
 from __future__ import annotations
 
-from ..model.frame import Identity
+from .frame import Identity
 
 
 def workload_key(identity: Identity, path: str) -> str:
