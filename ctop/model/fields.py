@@ -22,18 +22,20 @@ Value = str | int | float | None  # what a getter returns; None (or "" for text)
 SortValue = str | int | float | tuple[str, str] | None
 Getter = Callable[[CgroupRow], Value]
 SortGetter = Callable[[CgroupRow], SortValue]
-Unit = Literal["", "percent", "bytes", "bytes_per_s", "count", "per_s", "cores", "seconds", "duration", "ratio"]
+Unit = Literal["", "percent", "bytes", "bytes_per_s", "count", "per_s", "cores", "seconds", "duration", "ratio",
+               "age"]
 Level = Literal["warn", "crit"] | None  # a cell that needs attention: the palette entries of the interactive view
 
 
 @dataclass(frozen=True)
 class Threshold:
     """Colour rule: "warn" from ``warn``, "crit" from ``crit``; judged on the fields keyed ``on`` (the worst of them)
-    instead of the field's own value when given."""
+    instead of the field's own value when given. ``falling``: the smaller the value, the worse (an age)."""
 
     warn: float
     crit: float
     on: tuple[str, ...] = ()
+    falling: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -291,6 +293,16 @@ THROTTLED_SECONDS_PER_S = Field(
     "seconds throttled per second (cpu.stat throttled time), over the same window as throttled_percent_avg; null "
     "without a CPU limit", lambda r: r.throttled_seconds_per_s, 7,
     metric="container_cpu_cfs_throttled_seconds_total")
+RESTARTS = Field(
+    "restarts", "RESTARTS", "count",
+    "times the workload was restarted (a new cgroup under the same container name, or pod and container name), as "
+    "seen by ctop or the node's recorder (ctop record); null for cgroups that are not containers",
+    lambda r: r.restarts, 8, place=17, priority=3, colour=Threshold(1, 5), long_name="restarts")
+OOM_KILL_AGE_SECONDS = Field(
+    "oom_kill_age_seconds", "LASTOOM", "age",
+    "seconds since a task of the workload was last OOM-killed, across restarts (from eBPF, the kernel's counter or "
+    "the node's recorder); null when none was seen", lambda r: r.oom_kill_age_seconds, 7, place=18, priority=3,
+    colour=Threshold(3600, 300, falling=True), long_name="time since the last OOM kill")
 
 # Only the interactive list shows these (not JSON/CSV keys).
 DISPLAY_NAME = Field("display_name", "NAME", "", "container, unit or pod name; the cgroup path when unknown",
@@ -336,6 +348,8 @@ def sort_rows(rows: Iterable[CgroupRow], key: SortGetter, descending: bool) -> l
 def _judged(rule: Threshold, value: Value) -> Level:
     if not isinstance(value, (int, float)):
         return None
+    if rule.falling:
+        return "crit" if value <= rule.crit else "warn" if value <= rule.warn else None
     return "crit" if value >= rule.crit else "warn" if value >= rule.warn else None
 
 
@@ -364,6 +378,14 @@ def _duration(value: float) -> str:
     return f"{value * 1e3:.1f}ms" if value < 1 else f"{value:.2f}s"
 
 
+def _age(value: float) -> str:
+    """How long ago, in the largest whole unit: 45s, 12m, 5h, 3d."""
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if value >= size:
+            return f"{value // size:.0f}{unit}"
+    return f"{value:.0f}s"
+
+
 FORMATS: dict[Unit, Callable[[float], str]] = {
     "percent": lambda v: f"{v:.1f}",
     "bytes": _human_bytes,
@@ -373,6 +395,7 @@ FORMATS: dict[Unit, Callable[[float], str]] = {
     "per_s": lambda v: f"{v:.0f}",
     "ratio": lambda v: f"{v:.2f}",
     "duration": _duration,
+    "age": _age,
 }
 
 

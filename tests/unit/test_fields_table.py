@@ -65,9 +65,9 @@ def test_the_batch_table_and_the_list_keep_their_default_columns():
         "NETTX/s", "RQP99"]
     assert [c.header for c in DEFAULT_COLUMNS] == [
         "NAME", "NAMESPACE/POD", "QOS", "CPU%", "%CPULIM", "THR%", "MEM", "MEMLIM", "%MEMLIM", "RQP99", "CSW/s",
-        "NETRX/s", "NETTX/s", "IOR/s", "IOW/s", "PIDS", "OOMK"]
-    assert [c.width for c in DEFAULT_COLUMNS[1:]] == [20, 10, 6, 8, 5, 7, 7, 8, 7, 6, 8, 8, 8, 8, 5, 5]
-    assert [c.priority for c in DEFAULT_COLUMNS] == [0, 6, 7, 0, 3, 2, 0, 4, 1, 3, 6, 5, 5, 4, 4, 2, 1]
+        "NETRX/s", "NETTX/s", "IOR/s", "IOW/s", "PIDS", "OOMK", "RESTARTS", "LASTOOM"]  # the last two: history
+    assert [c.width for c in DEFAULT_COLUMNS[1:]] == [20, 10, 6, 8, 5, 7, 7, 8, 7, 6, 8, 8, 8, 8, 5, 5, 9, 8]
+    assert [c.priority for c in DEFAULT_COLUMNS] == [0, 6, 7, 0, 3, 2, 0, 4, 1, 3, 6, 5, 5, 4, 4, 2, 1, 3, 3]
 
 
 def test_every_reference_to_a_field_resolves_to_an_entry():

@@ -36,8 +36,9 @@ def rich_row(i: int, rng: random.Random) -> CgroupRow:
     sample = dataclasses.replace(base.sample, **numbers, cpuset_cpus=f"0-{rng.randrange(8)}",
                                  **{f"pressure_{r}": Pressure(rng.random() * 100, 1, rng.random() * 100, 1)
                                     for r in ("cpu", "memory", "io")})
-    rates = {f.name: rng.random() * 100 for f in dataclasses.fields(CgroupRow)
-             if f.type == "float | None"}
+    rates: dict[str, float | int] = {f.name: rng.random() * 100 for f in dataclasses.fields(CgroupRow)
+                                     if f.type == "float | None"}
+    rates.update({f.name: rng.randrange(100) for f in dataclasses.fields(CgroupRow) if f.type == "int | None"})
     ebpf = EbpfRates(**{f.name: rng.random() for f in dataclasses.fields(EbpfRates)})
     ebpf = dataclasses.replace(ebpf, oom_kills=rng.randrange(9))
     return dataclasses.replace(base, sample=sample, net={}, ebpf_rates=ebpf, **rates)

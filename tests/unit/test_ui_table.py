@@ -66,9 +66,9 @@ def test_narrow_terminals_drop_low_priority_columns_first():
 def test_a_column_added_from_the_chooser_is_dropped_first():
     extra = COLUMNS_BY_KEY[fields.PSI_CPU_SOME_AVG10.key]
     assert extra not in DEFAULT_COLUMNS
-    fitted = [c for c, _ in fit_columns([*DEFAULT_COLUMNS, extra], 165)]
+    fitted = [c for c, _ in fit_columns([*DEFAULT_COLUMNS, extra], 184)]
     assert extra not in fitted and len(fitted) == len(DEFAULT_COLUMNS)
-    assert extra in [c for c, _ in fit_columns([*DEFAULT_COLUMNS, extra], 260)]
+    assert extra in [c for c, _ in fit_columns([*DEFAULT_COLUMNS, extra], 280)]
 
 
 def test_views_select_rows_by_identity_kind():

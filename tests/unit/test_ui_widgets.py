@@ -159,7 +159,7 @@ def test_every_line_fits_80_columns_and_long_names_get_an_ellipsis():
     first = body(app)[0]
     assert "…" in first and first.split()[0].endswith("END")  # the middle is cut, the end kept
     assert "CPU%" in lines[0] and "%MEMLIM" in lines[0] and "NAMESPACE/POD" not in lines[0]
-    wide = screen(app, (260, 24))
+    wide = screen(app, (280, 24))
     assert "NAMESPACE/POD" in wide[0] and long in "\n".join(wide)
 
 
