@@ -12,7 +12,7 @@ from click.core import ParameterSource
 
 from . import __version__
 from .batch import BatchOptions, render_csv, render_json, render_text
-from .collector import Collector, CollectorConfig
+from .collector import DEFAULT_HISTORY_DIR, Collector, CollectorConfig
 from .errors import CtopError
 from .exporter_cmd import exporter_command
 from .history_cmd import events_command, record_command, replay_command
@@ -71,11 +71,15 @@ def _collector(config: CollectorConfig) -> Collector:
 @click.option("--no-containers", is_flag=True, help="Do not ask container runtimes for names.")
 @click.option("--docker-socket", default=None, metavar="PATH",
               help="Docker Engine API socket (default: /var/run/docker.sock).")
+@click.option("--history", "history_dir", default=DEFAULT_HISTORY_DIR, show_default=True, metavar="DIR",
+              help="A recorder's store (ctop record): restart counts and OOM kills of the last 7 days carry over "
+                   "from it; ignored when missing.")
 @click.version_option(__version__, "-V", "--version", prog_name="ctop")
 @click.pass_context
 def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, order: Field, reverse: bool,
         depth: int | None, as_json: bool, as_csv: bool, cgroup_root: str, proc_root: str, filters: tuple[str, ...],
-        config: str | None, no_ebpf: bool, ebpf_wait: float, no_containers: bool, docker_socket: str | None) -> None:
+        config: str | None, no_ebpf: bool, ebpf_wait: float, no_containers: bool, docker_socket: str | None,
+        history_dir: str) -> None:
     """Live CPU, memory, IO and limits of every cgroup, container and pod on this node.
 
     \b
@@ -103,7 +107,7 @@ def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, o
     live = os.path.realpath(cgroup_root) == "/sys/fs/cgroup" and os.path.realpath(proc_root) == "/proc"
     collector = _collector(CollectorConfig(cgroup_root=cgroup_root, proc_root=proc_root, max_depth=depth,
                                            containers=live and not no_containers, docker_socket=docker_socket,
-                                           ebpf=live and not no_ebpf))
+                                           ebpf=live and not no_ebpf, history_dir=history_dir or None))
     collector.start()
     try:
         if batch:

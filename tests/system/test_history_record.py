@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import pytest
 from support.dockerd import IMAGE, PrivateDockerd, dockerd, unique  # noqa: F401
 from support.env import need_binary, need_root
+from support.tmux import tmux_session
 
 from ctop.history.store import StoreReader, list_segments
 
@@ -66,6 +67,13 @@ def wait_until(check, timeout: float, what: str, proc: subprocess.Popen[str] | N
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})"
                          + (f"; recorder said: {output(proc)}" if proc else ""))
+
+
+def cell(screen: str, needle: str, header: str) -> str:
+    """The cell under ``header`` in the first line of ``screen`` holding ``needle``."""
+    heads = [h.rstrip("▲▼") for h in screen.splitlines()[0].split()]
+    row = next(line.split() for line in screen.splitlines()[1:] if needle in line)
+    return row[heads.index(header)]
 
 
 def latest_frame(directory: str):  # type: ignore[no-untyped-def]
@@ -119,6 +127,18 @@ def test_oom_killed_container_restarts_and_keeps_its_history(ctop: str, dockerd:
             text = subprocess.run([ctop, "events", "--dir", store, "--since", "1h", "--workload", name],
                                   capture_output=True, text=True, timeout=60).stdout
             assert "oom_kill" in text and "comm=dd" in text and "restart" in text
+            # A live view started now knows the restarts and the OOM kill from the recorder's store.
+            with tmux_session([ctop, "--docker-socket", dockerd.socket, "--history", store, "--no-ebpf"], 250,
+                              20) as t:
+                t.wait_for(lambda s: s.startswith("NAME"), 10, "the first screen")
+                t.send("/")
+                t.type(f"name={name}")
+                t.send("Enter")
+                screen = t.wait_for(lambda s: name in s and int(cell(s, name, "RESTARTS")) >= restart["restarts"],
+                                    20, "the restart count")
+                age = cell(screen, name, "LASTOOM")
+                assert age[-1] in "sm" and int(age[:-1]) >= 0, screen
+                t.send("q")
         finally:
             dockerd.run("rm", "-f", name, check=False)
 

@@ -204,7 +204,7 @@ def test_escape_sequences_in_a_cgroup_name_stay_inert(ctop: str, test_cgroup: Te
     evil = test_cgroup.child(f"x\x1b]2;{marker}\x07\x1b[31mred")  # would set the pane title and colour
     evil.spawn(["sleep", "300"])
     test_cgroup.processes += evil.processes
-    with tmux_session([ctop], 200, 30) as t:
+    with tmux_session([ctop], 240, 30) as t:
         first_screen_time(t)
         t.send("5", "/")
         t.type(test_cgroup.path.lstrip("/"))
