@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 DEFAULT_HISTORY_DIR = "/var/lib/ctop/history"
 HISTORY_SEED_S = 7 * 86400.0  # restart counts and OOM kills of this long ago carry over from a recorder's store
+UNTAKEN_EVENTS = 10_000  # events kept for take_events() when no recorder takes them
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Collector:
         self.host = HostReader(self.config.proc_root, self.read_errors)
         self.metadata: MetadataService | None = None
         self.ebpf: EbpfSource | None = None
+        self._untaken: deque[Event] = deque(maxlen=UNTAKEN_EVENTS)
         self.events = EventDetector() if self.config.events and self.config.derive else None
         self._previous: Snapshot | None = None
         self._previous_enrichment = Enrichment()
@@ -129,7 +132,19 @@ class Collector:
             ebpf_execs=dict(reading.execs) if reading is not None else {},
             ebpf_oom_kills=tuple(reading.oom_kills) if reading is not None else (),
             ebpf_monotonic_s=reading.monotonic_time if reading is not None else None)
-        return frame if self.events is None else with_history(frame, self.events)
+        if self.events is None:
+            return frame
+        frame = with_history(frame, self.events)
+        self._untaken.extend(frame.events)
+        return frame
+
+    def take_events(self) -> list[Event]:
+        """The events of every collection since the last call (a recorder stores them even when several collections
+        happened between two of its frames); the oldest go first when nobody takes them for long."""
+        taken = []
+        while self._untaken:
+            taken.append(self._untaken.popleft())
+        return taken
 
     def inspect(self, row: CgroupRow) -> dict[str, object]:
         """Everything ``ctop inspect`` knows about one row's container (slow: call it off the UI thread)."""

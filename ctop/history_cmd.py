@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -16,10 +15,9 @@ import click
 
 from .errors import CtopError
 from .model.fields import Field
-from .model.frame import Frame
 
 if TYPE_CHECKING:
-    from .exporters.labels import CgroupFilter
+    pass
 
 DEFAULT_DIR = "/var/lib/ctop/history"
 _SIZES = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
@@ -125,20 +123,18 @@ def record_command(obj: dict[str, Any], directory: str, interval: float, retain:
             told.add(text)
             click.echo(f"ctop record: {text}", err=True)
 
-    recorder = Recorder(writer, tell)
+    recorder = Recorder(writer, tell, row_filter)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     collector.start()
     click.echo(f"ctop record: recording every {interval:g} s into {directory} (Ctrl-C stops).", err=True)
-    recorded: set[str] = set()  # paths of the previous frame (a stopped container's event names its old path)
     try:
         next_tick = time.monotonic()
         while not stop.is_set():
             frame = collector.collect()
             for notice in frame.notices:
                 tell(notice.sentence)
-            recorder.record(_filtered(frame, row_filter, recorded))
-            recorded = set(frame.rows)
+            recorder.record(frame, collector.take_events())
             next_tick += interval
             stop.wait(max(0.0, next_tick - time.monotonic()))
             if next_tick < time.monotonic() - interval:  # fell behind (suspended, overloaded): do not catch up
@@ -150,18 +146,6 @@ def record_command(obj: dict[str, Any], directory: str, interval: float, retain:
         writer.close()
 
 
-def _filtered(frame: Frame, row_filter: CgroupFilter, previous: set[str]) -> Frame:
-    """``frame`` with only the rows (and the events of rows) that ``--cgroup.include/exclude`` accept."""
-    rows = {p: r for p, r in frame.rows.items() if row_filter.accepts(r)}
-    if len(rows) == len(frame.rows):
-        return frame
-    gone = previous - set(frame.rows)
-    events = tuple(e for e in frame.events
-                   if e.figures.get("id") in rows or (e.figures.get("id") in gone and row_filter.accepts_path(
-                       str(e.figures.get("id")))))
-    return dataclasses.replace(frame, rows=rows, events=events)
-
-
 @click.command("events")
 @click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True, metavar="DIR", help="Store directory.")
 @click.option("--since", default="1h", show_default=True, metavar="WHEN",
@@ -170,7 +154,8 @@ def _filtered(frame: Frame, row_filter: CgroupFilter, previous: set[str]) -> Fra
 @click.option("--type", "types", multiple=True, metavar="TYPE",
               help="Only these event types (start, stop, restart, oom_kill, limit_change, throttling, "
                    "runq_latency, exec_storm and their *_end); repeat for more.")
-@click.option("--workload", default="", metavar="TEXT", help="Only workloads whose key or name contains TEXT.")
+@click.option("--workload", default="", metavar="TEXT",
+              help="Only workloads whose key, name or cgroup path contains TEXT.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def events_command(directory: str, since: str, until: str, types: tuple[str, ...], workload: str,
                    as_json: bool) -> None:
@@ -184,7 +169,7 @@ def events_command(directory: str, since: str, until: str, types: tuple[str, ...
             name = str(event.figures.get("name", ""))
             if types and event.type not in types:
                 continue
-            if text and text not in event.workload.lower() and text not in name.lower():
+            if text and not any(text in str(v).lower() for v in (event.workload, name, event.figures.get("id"))):
                 continue
             if as_json:
                 click.echo(json.dumps({"time": round(event.time, 3), "type": event.type, "workload": event.workload,

@@ -244,3 +244,34 @@ def test_a_truncated_store_is_read_up_to_the_damage_with_one_notice(ctop: str, s
     assert len(notices) == 1 and "read up to it" in notices[0], result.stderr
     printed, complete = result.stdout.splitlines(), intact.stdout.splitlines()
     assert 0 < len(printed) < len(complete) and printed == complete[:len(printed)]  # the frames before the damage
+
+
+def test_the_exporter_records_the_same_collections_as_it_serves(dockerd: PrivateDockerd, store: str) -> None:  # noqa: F811
+    """`ctop exporter --record` after dropping to nobody (the DaemonSet's way): scrapes answer, frames and a
+    container restart land in the store, and replay shows the container."""
+    need_root()
+    from support.prometheus import running_exporter
+
+    name = unique("exprec")
+    with running_exporter(f"--record={store}", "--record.interval=0.5", "--no-ebpf", "--user=nobody",
+                          f"--docker.socket={dockerd.socket}") as exp:
+        cid = dockerd.out("run", "-d", "--name", name, "--restart=always", IMAGE, "sh", "-c", "sleep 2; exit 3")
+        try:
+            # As nobody, the private daemon's socket may be out of reach: the workload is then known by its cgroup.
+            wait_until(lambda: any(e["type"] == "restart" for e in events(ctop_cmd(), store, "--workload", cid)),
+                       60, "a restart recorded by the exporter")
+            assert f'id="/docker/{cid}"' in exp.scrape()
+        finally:
+            dockerd.run("rm", "-f", name, check=False)
+    assert all(os.stat(os.path.join(store, f)).st_uid == 65534 for f in os.listdir(store))  # written as nobody
+    replay = subprocess.run([ctop_cmd(), "replay", "-b", "--dir", store, "--from", "2m", "--to", "now", "--json",
+                             "--filter", f"id={cid}"], capture_output=True, text=True, timeout=60)
+    assert replay.returncode == 0, replay.stderr
+    rows = [r for line in replay.stdout.splitlines() for r in json.loads(line)]
+    assert rows and all(r["id"] == f"/docker/{cid}" for r in rows)
+
+
+def ctop_cmd() -> str:
+    from support.env import ctop_command
+
+    return ctop_command()
