@@ -23,6 +23,8 @@ BENCHMARKS = {
     "exporter_scrape": "exporter scrape latency, size, CPU and RSS vs container count",
     "steady_state": "steady CPU and RSS of the interactive view and the exporter, with `docker stats` as a peer",
     "exporter_load": "exporter under 50 clients scraping back to back for 60 s plus 20 slow-loris connections",
+    "history_store": "flight recorder store, 200 containers (271 cgroups) at 1 s for an hour: bytes per value, CPU, "
+                     "opening a 7-day store, one hour of one container",
     "exporter_render": "the exporter's hand-written text renderer vs prometheus_client's generate_latest, same "
                        "families of the 500-container scrape (outputs checked equal after parsing)",
     "identify_refresh": "naming 2000 Kubernetes-shaped cgroup paths: identify() uncached vs the collector's "
@@ -98,6 +100,15 @@ def summary(results: dict[str, object]) -> list[str]:
                      f"{names['enrich_repeated_refresh_ms']} ms repeated ({names['identify_calls_on_repeated_refresh']}"
                      f" parses), {names['enrich_all_paths_new_ms']} ms all new",
                      f"identify() alone {names['identify_uncached_us_per_path']} us per path"))
+    store = results.get("history_store")
+    if isinstance(store, dict) and "recording" in store:
+        rec = store["recording"]
+        opened = store["open_7_day_store_at_random_instants_ms"]
+        rows.append((f"flight recorder, {rec['cgroups']} cgroups at 1 s ({rec['counters_per_cgroup']} counters each)",
+                     f"{rec['bytes_per_counter_value']} bytes per value, {rec['append_cpu_percent_of_one_cpu_at_1s']} %"
+                     " of one CPU",
+                     f"budget 0.5 B and 0.5 %; open a 7-day store: median {opened['median']} ms, max {opened['max']} ms"
+                     f" (budget 200); one hour of one container {store['one_hour_of_one_container_s']} s (budget 1)"))
     load = results.get("exporter_load")
     if isinstance(load, dict) and "p99_s" in load:
         rows.append((f"exporter under {load['clients']} clients + {load['slow_clients']} slow ones, "

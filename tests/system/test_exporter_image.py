@@ -14,7 +14,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from support.dockerd import IMAGE, cgroup_of, dockerd, unique  # noqa: F401
-from support.env import need_root
+from support.env import ctop_command, need_root
 from support.exporter_image import base_tarball, plan_from_daemonset
 from support.prometheus import free_port
 
@@ -116,7 +116,7 @@ def test_exporter_image_builds_and_serves_containers_and_ebpf_like_the_daemonset
     base, image = f"{tag}:base", f"{tag}:test"
     busy, exporter = unique("ctop-image-busy"), unique("ctop-image-exporter")
     figures: dict[str, str] = {}
-    context = ""
+    context = history = ""
     try:
         # A Debian base made here (no registry is reachable), cached by suite under /var/cache/ctop-tests.
         tarball = base_tarball(suite)
@@ -155,8 +155,9 @@ def test_exporter_image_builds_and_serves_containers_and_ebpf_like_the_daemonset
         port = free_port()
         wanted = set(container["securityContext"]["capabilities"]["add"])
         unusable = {cap: "not in this machine's bounding set" for cap in wanted - _held_capabilities(dockerd.pid or 0)}
+        history = tempfile.mkdtemp(prefix="ctop-image-history-")  # the node's /var/lib/ctop (DirectoryOrCreate)
         host_paths = {"/var/run/docker.sock": dockerd.socket,
-                      "/run/containerd": os.path.join(dockerd.exec_root, "containerd")}
+                      "/run/containerd": os.path.join(dockerd.exec_root, "containerd"), "/var/lib/ctop": history}
         for _ in range(4):
             plan = plan_from_daemonset(daemonset, host_paths, f"127.0.0.1:{port}", unusable)
             started = time.monotonic()
@@ -214,6 +215,13 @@ def test_exporter_image_builds_and_serves_containers_and_ebpf_like_the_daemonset
             assert _samples(second, "container_cpu_usage_seconds_total", id=f"/docker/{cid}", name=busy), logs
         assert _scrape(port, "/healthz")
         assert sum(_samples(second, "ctop_collection_errors_total")) == 0
+        # The flight recorder of the DaemonSet wrote the node's store, as the user it dropped to.
+        segments = [f for f in os.listdir(os.path.join(history, "history")) if f.endswith(".ctr")]
+        assert segments and "paused" not in logs, logs
+        replay = subprocess.run([ctop_command(), "replay", "-b", "--dir", os.path.join(history, "history"), "--from",
+                                 "1m", "--to", "now", "--json", "--filter", f"id={cid}"], capture_output=True,
+                                text=True, timeout=60)
+        assert replay.returncode == 0 and f"/docker/{cid}" in replay.stdout, replay.stderr
 
         peak = _peak_memory_bytes(pid)
         limit = container["resources"]["limits"]["memory"]
@@ -223,6 +231,8 @@ def test_exporter_image_builds_and_serves_containers_and_ebpf_like_the_daemonset
     finally:
         if context:
             shutil.rmtree(context, ignore_errors=True)
+        if history:
+            shutil.rmtree(history, ignore_errors=True)
         for name in (exporter, busy):
             dockerd.run("rm", "-f", name, check=False, timeout=60)
         dockerd.run("rmi", "-f", image, base, check=False, timeout=120)
