@@ -180,7 +180,7 @@ def exporter_command(ctx: click.Context, listen_address: str, telemetry_path: st
 def open_store(directory: str, retain: str, max_size: str, run_as: str | None,
                docker_socket: str | None) -> StoreWriter:
     """The store ``--record`` writes, opened while still root, and handed to the ``--user`` it will write as."""
-    from .history.store import StoreWriter
+    from .history.store import StoreError, StoreWriter
     from .history_cmd import parse_duration, parse_size
 
     writer = StoreWriter(directory, retain_s=parse_duration(retain), max_bytes=parse_size(max_size))
@@ -189,8 +189,13 @@ def open_store(directory: str, retain: str, max_size: str, run_as: str | None,
         from .runtimes.docker_api import DEFAULT_SOCKET
 
         target = resolve_target(run_as, socket_groups([docker_socket or DEFAULT_SOCKET]))
-        for name in ("", *os.listdir(directory)):
-            os.chown(os.path.join(directory, name), target.uid, target.gid)
+        try:
+            for name in ("", *os.listdir(directory)):
+                os.chown(os.path.join(directory, name), target.uid, target.gid)
+        except OSError as exc:
+            writer.close()
+            raise StoreError(f"Cannot hand {directory} to user {target.user} for --record ({exc.strerror}): give "
+                             "the exporter CAP_CHOWN, or create the directory owned by that user.") from None
     return writer
 
 

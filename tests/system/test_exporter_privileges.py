@@ -7,6 +7,7 @@ import json
 import os
 import pwd
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -225,9 +226,11 @@ def test_systemd_unit_and_daemonset_capabilities_are_enough_to_load_and_drop():
     assert user_flags and user_flags == [a for a in container["args"] if a.startswith("--user=")]
     keep = "-all," + ",".join("+" + c.removeprefix("CAP_").lower() for c in caps)
     port = free_port()
+    store = tempfile.mkdtemp(prefix="ctop-priv-store-")  # --record as the unit and the DaemonSet run it
+    os.chmod(store, 0o755)  # like /var/lib/ctop: the dropped user must reach the store inside
     with tempfile_log() as (log, read_log):
         proc = subprocess.Popen([setpriv, f"--bounding-set={keep}", "--inh-caps=-all", ctop_command(), "exporter",
-                                 f"--web.listen-address=127.0.0.1:{port}", *user_flags],
+                                 f"--web.listen-address=127.0.0.1:{port}", *user_flags, f"--record={store}/h"],
                                 stdout=log, stderr=subprocess.STDOUT, cwd="/")
         try:
             exp = Exporter(proc, port)
@@ -242,6 +245,10 @@ def test_systemd_unit_and_daemonset_capabilities_are_enough_to_load_and_drop():
             need(value_for(text, "ctop_ebpf_enabled") == 1, f"eBPF loaded ({read_log()})")
             st = status(proc.pid)
             assert int(st["CapEff"], 16) == KEPT_MASK and st["Uid"].split()[0] != "0", st
+            segments = [f for f in os.listdir(f"{store}/h") if f.endswith(".ctr")]
+            assert segments and os.stat(f"{store}/h/{segments[0]}").st_uid == int(st["Uid"].split()[0]), read_log()
+            assert "paused" not in read_log() and "Traceback" not in read_log()
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+            shutil.rmtree(store, ignore_errors=True)
