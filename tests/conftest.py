@@ -59,3 +59,9 @@ def scratch() -> Iterator[str]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def store_dir(tmp_path: object) -> str:
+    """An empty directory for a flight-recorder store (pytest removes it)."""
+    return str(tmp_path)

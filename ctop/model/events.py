@@ -51,15 +51,35 @@ class _Episode:
 
 
 @dataclass
+class _Watch:
+    """A value that starts an episode once it stays at or above a threshold for EPISODE_MIN_S, and ends it below."""
+
+    since: float | None = None
+    episode: _Episode | None = None
+
+    def update(self, now: float, value: float, threshold: float) -> _Episode | None:
+        """The episode that started (it is ``self.episode`` then) or ended with this value; None otherwise."""
+        if value >= threshold:
+            self.since = self.since if self.since is not None else now
+            if self.episode is None and now - self.since >= EPISODE_MIN_S:
+                self.episode = _Episode(self.since, value)
+                return self.episode
+            if self.episode is not None:
+                self.episode.peak = max(self.episode.peak, value)
+            return None
+        self.since = None
+        ended, self.episode = self.episode, None
+        return ended
+
+
+@dataclass
 class _Incarnation:
     """Per-cgroup memory for limits and episodes."""
 
     window: deque[tuple[float, int, int]] = field(default_factory=deque)  # (time, periods, throttled), cumulative
     throttling: _Episode | None = None
-    runq_since: float | None = None
-    runq: _Episode | None = None
-    exec_since: float | None = None
-    execs: _Episode | None = None
+    runq: _Watch = field(default_factory=_Watch)
+    execs: _Watch = field(default_factory=_Watch)
 
 
 def _limits(row: CgroupRow) -> dict[str, object]:
@@ -221,42 +241,24 @@ class EventDetector:
 
     def _runq(self, now: float, row: CgroupRow, inc: _Incarnation) -> list[Event]:
         p99 = row.ebpf_rates.runq_latency_p99_seconds if row.ebpf_rates is not None else None
-        if p99 is None:
+        change = None if p99 is None else inc.runq.update(now, p99, RUNQ_P99_THRESHOLD_S)
+        if change is None:
             return []
-        if p99 >= RUNQ_P99_THRESHOLD_S:
-            inc.runq_since = inc.runq_since if inc.runq_since is not None else now
-            if inc.runq is None and now - inc.runq_since >= EPISODE_MIN_S:
-                inc.runq = _Episode(inc.runq_since, p99)
-                return [self._event(now, "runq_latency", row, runq_latency_p99_seconds=p99,
-                                    threshold_seconds=RUNQ_P99_THRESHOLD_S)]
-            if inc.runq is not None:
-                inc.runq.peak = max(inc.runq.peak, p99)
-            return []
-        inc.runq_since = None
-        if inc.runq is not None:
-            episode, inc.runq = inc.runq, None
-            return [self._event(now, "runq_latency_end", row, duration_s=round(now - episode.started, 1),
-                                peak_runq_latency_p99_seconds=episode.peak)]
-        return []
+        if change is inc.runq.episode:
+            return [self._event(now, "runq_latency", row, runq_latency_p99_seconds=p99,
+                                threshold_seconds=RUNQ_P99_THRESHOLD_S)]
+        return [self._event(now, "runq_latency_end", row, duration_s=round(now - change.started, 1),
+                            peak_runq_latency_p99_seconds=change.peak)]
 
     def _exec_storm(self, now: float, row: CgroupRow, inc: _Incarnation) -> list[Event]:
         rate = row.ebpf_rates.execs_per_s if row.ebpf_rates is not None else None
-        if rate is None:
+        change = None if rate is None else inc.execs.update(now, rate, EXEC_STORM_PER_S)
+        if change is None or rate is None:
             return []
-        if rate >= EXEC_STORM_PER_S:
-            inc.exec_since = inc.exec_since if inc.exec_since is not None else now
-            if inc.execs is None and now - inc.exec_since >= EPISODE_MIN_S:
-                inc.execs = _Episode(inc.exec_since, rate)
-                return [self._event(now, "exec_storm", row, execs_per_s=round(rate, 1))]
-            if inc.execs is not None:
-                inc.execs.peak = max(inc.execs.peak, rate)
-            return []
-        inc.exec_since = None
-        if inc.execs is not None:
-            episode, inc.execs = inc.execs, None
-            return [self._event(now, "exec_storm_end", row, duration_s=round(now - episode.started, 1),
-                                peak_execs_per_s=round(episode.peak, 1))]
-        return []
+        if change is inc.execs.episode:
+            return [self._event(now, "exec_storm", row, execs_per_s=round(rate, 1))]
+        return [self._event(now, "exec_storm_end", row, duration_s=round(now - change.started, 1),
+                            peak_execs_per_s=round(change.peak, 1))]
 
     def _forget(self, now: float) -> None:
         stale = [k for k, s in self.workloads.items() if s.incarnation is None and now - s.last_seen > FORGET_AFTER_S]

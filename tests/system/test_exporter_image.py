@@ -156,6 +156,7 @@ def test_exporter_image_builds_and_serves_containers_and_ebpf_like_the_daemonset
         wanted = set(container["securityContext"]["capabilities"]["add"])
         unusable = {cap: "not in this machine's bounding set" for cap in wanted - _held_capabilities(dockerd.pid or 0)}
         history = tempfile.mkdtemp(prefix="ctop-image-history-")  # the node's /var/lib/ctop (DirectoryOrCreate)
+        os.chmod(history, 0o755)  # as Kubernetes creates it: the dropped user reaches the store inside
         host_paths = {"/var/run/docker.sock": dockerd.socket,
                       "/run/containerd": os.path.join(dockerd.exec_root, "containerd"), "/var/lib/ctop": history}
         for _ in range(4):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import pytest
 from click.testing import CliRunner
 from support.trees import tree
+from unit.test_filters_and_ebpf_rates import ids as cli_ids
 from unit.test_ui_frames import POD_A, make_frame, make_row, node_rows
 from unit.test_ui_widgets import body, press, screen
 
@@ -109,15 +109,6 @@ def test_several_terms_in_one_text_are_several_filters() -> None:
 def test_a_filter_shown_as_text_parses_back_to_itself(text: str) -> None:
     parsed = parse_filter_text(text)
     assert parse_filter_text(parsed.text) == parsed
-
-
-def cli_ids(*filters: str) -> list[str]:
-    args = ["--cgroup-root", V2[0], "--proc-root", V2[1], "-b", "--json", "-n", "1", "-d", "0.05"]
-    for f in filters:
-        args += ["--filter", f]
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return sorted(r["id"] for r in json.loads(result.output))
 
 
 def test_one_filter_option_with_spaces_is_the_same_as_repeated_options() -> None:

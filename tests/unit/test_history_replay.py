@@ -6,9 +6,6 @@ import dataclasses
 import datetime as dt
 import itertools
 import json
-import shutil
-import tempfile
-from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -21,6 +18,7 @@ from ctop.history.recorder import Recorder
 from ctop.history.store import StoreReader, StoreWriter
 from ctop.history.when import BadTime, parse_when
 from ctop.model.ebpf import EbpfCgroupCounters, EbpfReading, OomKill
+from ctop.model.ebpf_rates import EbpfRates
 from ctop.model.events import EventDetector
 from ctop.model.frame import Frame, Identity, NetCounters
 from ctop.model.sample import CgroupSample, HostSample, IoCounters, Pressure, Snapshot
@@ -71,15 +69,6 @@ def live_frame(t: int, previous: tuple[Snapshot, Enrichment] | None, web_inode: 
     frame = dataclasses.replace(frame, ebpf_state="ready", ebpf_monotonic_s=reading.monotonic_time,
                                 ebpf_oom_kills=kills)
     return frame, (snapshot, enrichment)
-
-
-@pytest.fixture
-def store_dir() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="ctop-replay-test-")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def test_replay_prints_exactly_what_live_batch_printed(store_dir: str) -> None:
@@ -222,3 +211,27 @@ def test_cli_events_and_replay_from_a_store(store_dir: str) -> None:
     assert result.exit_code != 0 and "ctop record" in result.output
     result = runner.invoke(cli, ["events", "--dir", store_dir, "--since", "last tuesday-ish"])
     assert result.exit_code == 2 and "Cannot read the time" in result.output
+
+
+def episode_frames(values: list[tuple[float | None, float | None]]) -> list[Frame]:
+    """One container's frames a second apart with these (run-queue p99, execs per second) eBPF rates."""
+    out = []
+    for t, (p99, execs) in enumerate(values):
+        frame, _ = live_frame(t + 1, None)
+        row = dataclasses.replace(frame.rows[WEB], ebpf_rates=EbpfRates(runq_latency_p99_seconds=p99,
+                                                                        execs_per_s=execs))
+        out.append(dataclasses.replace(frame, rows={WEB: row}))
+    return out
+
+
+def test_run_queue_and_exec_episodes_start_after_3_s_and_end_once() -> None:
+    detector = EventDetector()
+    slow, busy = (0.08, 120.0), (0.001, 2.0)
+    seen = []
+    for frame in episode_frames([busy, slow, slow, slow, slow, slow, busy, (None, None), slow, busy]):
+        seen += [(e.time - T0, e.type, e.figures) for e in detector.observe(frame) if "throttling" not in e.type]
+    kinds = [(t, kind) for t, kind, _ in seen]
+    assert kinds == [(5, "runq_latency"), (5, "exec_storm"), (7, "runq_latency_end"), (7, "exec_storm_end")]
+    figures = {kind: f for _, kind, f in seen}
+    assert figures["runq_latency"]["runq_latency_p99_seconds"] == 0.08
+    assert figures["runq_latency_end"]["duration_s"] == 5.0 and figures["exec_storm_end"]["peak_execs_per_s"] == 120

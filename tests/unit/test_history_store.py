@@ -6,7 +6,6 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -72,15 +71,6 @@ def records(draw: st.DrawFn) -> list[FrameRecord]:
                                ebpf_monotonic_s=draw(st.one_of(st.none(), st.just(t - T0 + 4.5)))))
         t += draw(st.sampled_from([1.0, 1.0, 0.5, 700.0]))  # 700 s steps cross segment boundaries
     return out
-
-
-@pytest.fixture
-def store_dir() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="ctop-store-test-")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def write_all(directory: str, frames: list[FrameRecord], **options: float) -> None:
