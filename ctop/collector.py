@@ -274,7 +274,8 @@ def identity_of(ident: PathIdentity, meta: ContainerMeta | None) -> Identity:
         kind="cgroup" if kind == "other" else kind, runtime=runtime,
         container_id=ident.container_id or meta.container_id, name=meta.name, image=meta.image, pod=meta.pod,
         pod_uid=ident.pod_uid or meta.pod_uid, namespace=meta.namespace, container=meta.container,
-        qos_class=ident.qos_class, labels=dict(meta.labels), start_time_s=meta.started_at)
+        qos_class=ident.qos_class, compose_project=meta.compose_project, compose_service=meta.compose_service,
+        labels=dict(meta.labels), start_time_s=meta.started_at)
 
 
 def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrichment | None = None,

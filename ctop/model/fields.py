@@ -304,6 +304,11 @@ OOM_KILL_AGE_SECONDS = Field(
     "the node's recorder); null when none was seen", lambda r: r.oom_kill_age_seconds, 7, place=18, priority=3,
     colour=Threshold(3600, 300, falling=True), long_name="time since the last OOM kill")
 
+COMPOSE_PROJECT = Field("compose_project", "PROJECT", "", "Docker Compose project (com.docker.compose.project)",
+                        lambda r: r.identity.compose_project, 14, filter="project")
+COMPOSE_SERVICE = Field("compose_service", "SERVICE", "", "Docker Compose service (com.docker.compose.service)",
+                        lambda r: r.identity.compose_service, 14, filter="service")
+
 # Only the interactive list shows these (not JSON/CSV keys).
 DISPLAY_NAME = Field("display_name", "NAME", "", "container, unit or pod name; the cgroup path when unknown",
                      display_name, 12, in_json=False, place=0, priority=0,

@@ -28,6 +28,8 @@ class Identity:
     namespace: str = ""
     container: str = ""  # Kubernetes container name; "POD" for a pause container
     qos_class: str = ""  # guaranteed, burstable, besteffort
+    compose_project: str = ""  # Docker Compose project and service (com.docker.compose.* labels)
+    compose_service: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     start_time_s: float | None = None
 
