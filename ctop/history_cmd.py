@@ -199,6 +199,29 @@ def events_command(directory: str, since: str, until: str, types: tuple[str, ...
         reader.close()
 
 
+def _interactive(directory: str, at: float, options: Any, explicit: frozenset[str]) -> None:
+    """The interactive view over the store, opened at ``at``."""
+    from .history.replay import open_replay
+    from .history.store import StoreError
+
+    try:
+        source, _ = open_replay(directory, at)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        if not sys.stdout.isatty():
+            raise click.UsageError("The interactive replay needs a terminal: use 'ctop replay -b --from WHEN --to "
+                                   "WHEN' to print the recorded rows.")
+        try:
+            from .ui.app import run_app
+        except ImportError:
+            raise click.ClickException("The interactive view is not installed in this build: use 'ctop replay -b'.") \
+                from None
+        run_app(None, options, 1.0, explicit=explicit, replay=source)
+    finally:
+        source.reader.close()
+
+
 @click.command("replay")
 @click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True, metavar="DIR", help="Store directory.")
 @click.option("--at", "at", default=None, metavar="WHEN", help="Open the view at this time (default: 5m ago).")
@@ -228,7 +251,10 @@ def replay_command(directory: str, at: str | None, batch: bool, from_: str, to: 
     output = "json" if as_json else "csv" if as_csv else "text"
     options = BatchOptions(order=order, reverse=reverse, output=output, row_filter=row_filter)
     if not (batch or as_json or as_csv):
-        raise click.UsageError("The interactive replay is not built yet: use 'ctop replay -b --from WHEN --to WHEN'.")
+        ctx = click.get_current_context()
+        given = {p for p in ctx.params if ctx.get_parameter_source(p) is click.core.ParameterSource.COMMANDLINE}
+        _interactive(directory, _when(at or "5m", now, "--at"), options, frozenset({"order", "reverse"} & given))
+        return
     start, end = _when(from_, now, "--from"), _when(to, now, "--to")
     reader = _reader(directory)
     try:
