@@ -302,8 +302,9 @@ class App:
         if self.detail_row is None:
             return
         execs, ooms = detail.ebpf_logs(self.frame, self.detail_path)
+        timeline, timeline_at = self._timeline(self.detail_row)
         widgets = detail.build(self.detail_row, self.history, self._inspected(), gone, execs, ooms,
-                               *self._timeline(self.detail_row))
+                               timeline=timeline, timeline_at=timeline_at)
         focus = self.detail_walker.focus if len(self.detail_walker) else 0
         self.detail_walker[:] = widgets
         if widgets:
