@@ -236,7 +236,21 @@ def _interactive(directory: str, at: float, options: Any, explicit: frozenset[st
 @click.option("--filter", "filters", multiple=True, metavar="EXPR", help="Show only matching rows (as ctop --filter).")
 def replay_command(directory: str, at: str | None, batch: bool, from_: str, to: str, as_json: bool, as_csv: bool,
                    order: Field, reverse: bool, filters: tuple[str, ...]) -> None:
-    """Show what the recorder stored as the live view showed it: the same rows, rates and names."""
+    """Show what the recorder stored as the live view showed it: the same rows, rates and names.
+
+    \b
+    Without -b, the interactive view opens at --at under a REPLAY banner:
+      [ ]  one sample back / forward      { }  one minute back / forward
+      b f  ten minutes back / forward     p    follow in real time / stay put
+    Views, filters, sorting and the detail view (with the workload's timeline)
+    work as they do live.
+
+    \b
+    Examples:
+      ctop replay --at '10m ago'
+      ctop replay --at 'yesterday 14:05' --dir /var/lib/ctop/history
+      ctop replay -b --from 14:00 --to 14:05 --json
+    """
     from .batch import BatchOptions, render_csv, render_json, render_text
     from .history.frames import replayed_frame
     from .model.filters import parse_filters

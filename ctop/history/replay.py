@@ -22,6 +22,7 @@ from .store import RecordedFrame, StoreError, StoreReader
 Post = Callable[[tuple[Any, ...]], None]
 EVENTS_AROUND_S = 3600.0  # the timeline shows events this long before and after the position
 EVENTS_REFRESH_S = 5.0  # how often events near the end of a growing store are read again
+SERIES_SAMPLES = 300  # the detail view's sparklines: this many samples up to the position (as History keeps live)
 START, END = "start", "end"
 
 
@@ -36,6 +37,17 @@ class ReplayState:
     last: float | None = None
     events: tuple[Event, ...] = ()
     problems: tuple[str, ...] = ()
+    series: Series | None = None  # the detail view's cgroup: its CPU % and working set up to the position
+
+
+@dataclass(frozen=True)
+class Series:
+    """The last values of one cgroup up to the position, oldest first (None: no value then)."""
+
+    path: str
+    time: float
+    cpu: tuple[float | None, ...]
+    memory: tuple[float | None, ...]
 
 
 @dataclass
@@ -64,9 +76,12 @@ class ReplaySource:
         self._anchor = (at, clock())  # (position, wall clock) when following began
         self._edge = ""
         self._cache: _EventCache | None = None
+        self._detail = ""  # the cgroup the detail view shows: its series goes with each state
+        self._series: Series | None = None
 
     def request(self, command: str) -> None:
-        """Queue a move for the next ``collect``: "step:-1", "jump:600", "follow", "pause"."""
+        """Queue a move for the next ``collect``: "step:-1", "jump:600", "follow", "pause"; or "detail:PATH" (""
+        when the detail view closes)."""
         with self._lock:
             self._commands.append(command)
 
@@ -94,12 +109,16 @@ class ReplaySource:
         events = self._events_around(shown, last)
         frame = self._with_history(replayed_frame(current, previous), events, shown,
                                    previous.host.wall_time_s if previous is not None else None)
+        series = self._series_of(frame, previous) if self._detail else None
         self.post(("replay", ReplayState(shown, self._following, self._edge, first, last, events,
-                                         tuple(self.reader.problems))))
+                                         tuple(self.reader.problems), series)))
         return frame
 
     def _apply(self, command: str, first: float, last: float) -> None:
         name, _, arg = command.partition(":")
+        if name == "detail":
+            self._detail = arg
+            return
         position = self._position if self._position is not None else first
         if name == "step":
             self._position, self._edge = self._step(position, int(arg))
@@ -138,6 +157,32 @@ class ReplaySource:
         if not frames:
             return None, None
         return frames[-1], frames[-2] if len(frames) > 1 else None
+
+    def _series_of(self, frame: Frame, previous: RecordedFrame | None) -> Series | None:
+        """The detail cgroup's CPU % and working set over the last samples: one value added when the position moved
+        to the next sample, otherwise read again from the store (that cgroup only)."""
+        path, shown = self._detail, frame.snapshot.host.wall_time_s
+        row = frame.rows.get(path)
+        ws = row.sample.working_set_bytes if row is not None else None
+        value = (row.cpu_percent if row is not None else None, None if ws is None else float(ws))
+        old = self._series
+        if old is not None and old.path == path and old.time == shown:
+            return old
+        if old is not None and old.path == path and previous is not None and old.time == previous.host.wall_time_s:
+            cpu, memory = (*old.cpu, value[0])[-SERIES_SAMPLES:], (*old.memory, value[1])[-SERIES_SAMPLES:]
+        else:
+            interval = frame.interval_s or 1.0
+            recorded = list(self.reader.frames(shown - SERIES_SAMPLES * interval, shown, {path}))
+            cpu_list: list[float | None] = []
+            mem_list: list[float | None] = []
+            for before, current in zip([None, *recorded[:-1]], recorded):
+                past = replayed_frame(current, before).rows.get(path)
+                ws = past.sample.working_set_bytes if past is not None else None
+                cpu_list.append(past.cpu_percent if past is not None else None)
+                mem_list.append(None if ws is None else float(ws))
+            cpu, memory = tuple(cpu_list[-SERIES_SAMPLES:]), tuple(mem_list[-SERIES_SAMPLES:])
+        self._series = Series(path, shown, cpu, memory)
+        return self._series
 
     def _events_around(self, position: float, last: float) -> tuple[Event, ...]:
         """The store's events within ``EVENTS_AROUND_S`` of ``position``, read again only when needed."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -208,11 +209,12 @@ class App:
                 self.refresh_detail()
 
     def apply_frame(self, frame: Frame) -> None:
-        if self.replay is not None and not _follows(self.frame, frame):
-            self.history = History()  # the sparklines start again where a replay jumped to
         self.frame = frame
         self.error = ""
-        self.history.add(frame)
+        if self.replay is not None:
+            self.history = replay_history(frame, self.replay_state)
+        else:
+            self.history.add(frame)
         if self.replay is None:
             self.recent_events.add(frame.events)
         self.refresh()
@@ -504,6 +506,7 @@ class App:
         self.detail_row = self.frame.rows[path]
         self.screen = "detail"
         self.detail_walker[:] = []
+        self._move(f"detail:{path}")  # replay: the source sends this cgroup's recorded sparkline values
         if self.inspect is not None and self.replay is None:
             self.inspected.pop(path, None)
             inspect_async(self.inspect, self.detail_row, self.post)
@@ -512,6 +515,7 @@ class App:
 
     def do_back(self, _: str = "") -> None:
         if self.screen == "detail":
+            self._move("detail:")
             self.screen = "list"
             self.detail_path = None
             self.detail_row = None
@@ -569,12 +573,15 @@ class App:
         self.on_quit()
 
 
-def _follows(before: Frame | None, after: Frame) -> bool:
-    """Whether ``after`` is the next refresh or so after ``before`` (not a jump, not a step back)."""
-    if before is None:
-        return False
-    gap = after.snapshot.host.wall_time_s - before.snapshot.host.wall_time_s
-    return 0 < gap <= 10 * max(before.interval_s or 1.0, 1.0)
+def replay_history(frame: Frame, state: ReplayState | None) -> History:
+    """The sparklines' values in replay: the recorded ones of the detail view's cgroup, else the shown frame's."""
+    history = History()
+    history.add(frame)
+    series = state.series if state is not None else None
+    if series is not None and series.time == frame.snapshot.host.wall_time_s:
+        history.cpu[series.path] = deque(series.cpu, maxlen=history.length)
+        history.memory[series.path] = deque(series.memory, maxlen=history.length)
+    return history
 
 
 def _columns(keys: Iterable[str]) -> list[Column]:

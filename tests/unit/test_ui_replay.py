@@ -21,7 +21,7 @@ from ctop.collector import with_history
 from ctop.history.frames import record_of
 from ctop.history.recorder import Recorder
 from ctop.history.replay import ReplaySource, open_replay
-from ctop.history.store import StoreError, StoreReader, StoreWriter
+from ctop.history.store import META, StoreError, StoreReader, StoreWriter, encode_record, list_segments
 from ctop.model.events import EventDetector
 from ctop.ui import keys
 from ctop.ui.app import App
@@ -287,3 +287,56 @@ def test_errors_are_one_sentence(store: str, tmp_path: object) -> None:
     result = runner.invoke(cli, ["replay", "--dir", store, "--at", "soonish"])
     assert result.exit_code == 2 and "--at" in result.output
 
+
+
+def test_a_newer_or_damaged_store_is_one_sentence(store: str, tmp_path: object) -> None:
+    newer = os.path.join(str(tmp_path), "newer")
+    shutil.copytree(store, newer)
+    [(_, path)] = list_segments(newer)
+    with open(path, "ab") as f:
+        f.write(encode_record(META, T0 + 500, b'{"format_version": 99, "mode": "v2"}'))
+    result = CliRunner().invoke(cli, ["replay", "--dir", newer, "--at", str(T0 + 10)])
+    assert result.exit_code == 1 and "newer ctop" in result.output and "Traceback" not in result.output
+    damaged = os.path.join(str(tmp_path), "damaged")
+    shutil.copytree(store, damaged)
+    [(_, path)] = list_segments(damaged)
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:  # garbage over the last third: what comes before it still replays
+        f.seek(size * 2 // 3)
+        f.write(b"\xff" * 4096)
+    app, source = replay_app(damaged, T0 + 10)
+    assert shown_time(app) == T0 + 10
+    lines = screen(app, (200, 24))
+    assert any("damaged" in line for line in lines), lines
+    source.reader.close()
+
+
+def test_detail_sparklines_in_replay_are_the_recorded_values_up_to_the_moment(store: str) -> None:
+    app, source = replay_app(store, T0 + 100)
+    press(app, "/")
+    for ch in "name=web":
+        press(app, ch)
+    press(app, "enter", "enter", size=BIG)
+    pump(app, source)
+    cpu = list(app.history.cpu[WEB])
+    assert len(cpu) == 100 and cpu[0] is None and cpu[RESTART_AT - 1] is None  # no rate: first sample, new cgroup
+    assert all(v == pytest.approx(30.0) for i, v in enumerate(cpu) if i not in (0, RESTART_AT - 1))
+    assert app.frame is not None and len(app.history.memory[WEB]) == 100
+    assert app.history.memory[WEB][-1] == app.frame.rows[WEB].sample.working_set_bytes
+    line = next(line for line in screen(app, BIG) if line.startswith("CPU %"))
+    assert sum(ch in "▁▂▃▄▅▆▇█" for ch in line) >= 90
+    reads: list[object] = []
+    frames = source.reader.frames
+    source.reader.frames = lambda *a: reads.append(a[2:]) or frames(*a)  # type: ignore[method-assign]
+    press(app, "]")
+    pump(app, source)
+    assert len(app.history.cpu[WEB]) == 101  # one more, added without reading the series from the store again
+    assert reads and all(r == () for r in reads)
+    press(app, "{")
+    pump(app, source)
+    assert shown_time(app) == T0 + 41 and len(app.history.cpu[WEB]) == 41
+    press(app, "esc")
+    pump(app, source)
+    assert app.replay_state is not None and app.replay_state.series is None
+    assert len(app.history.cpu[WEB]) == 1
+    source.reader.close()
