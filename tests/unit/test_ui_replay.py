@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import urwid
 from click.testing import CliRunner
 from unit.test_history_replay import DB, T0, WEB, live_frame
 from unit.test_ui_widgets import attrs_of, press, screen
@@ -22,8 +23,8 @@ from ctop.history.frames import record_of
 from ctop.history.recorder import Recorder
 from ctop.history.replay import ReplaySource, open_replay
 from ctop.history.store import META, StoreError, StoreReader, StoreWriter, encode_record, list_segments
-from ctop.model.events import EventDetector
-from ctop.ui import keys
+from ctop.model.events import Event, EventDetector
+from ctop.ui import detail, keys
 from ctop.ui.app import App
 from ctop.ui.feed import Feed
 
@@ -340,3 +341,18 @@ def test_detail_sparklines_in_replay_are_the_recorded_values_up_to_the_moment(st
     assert app.replay_state is not None and app.replay_state.series is None
     assert len(app.history.cpu[WEB]) == 1
     source.reader.close()
+
+
+def test_timeline_lines_say_what_happened_with_its_figures() -> None:
+    oom = Event(T0 + 5, "oom_kill", "docker:web", {"name": "web", "id": WEB, "restarts": 2, "pid": 4242,
+                                                      "comm": "leak", "memory_limit_bytes": 64 * 2**20})
+    line = detail.event_line(oom, T0 + 65)
+    assert line.split() == [stamp(T0 + 5), "-1m00s", "oom_kill", "pid=4242", "comm=leak",
+                            "memory_limit_bytes=64.0M"]  # no name, id or restart count: the view says those
+    change = Event(T0, "limit_change", "docker:web", {"changes": {"memory_limit_bytes": {"old": 2**26, "new": None}}})
+    assert detail.event_line(change, T0).endswith("limit_change      memory_limit_bytes 64.0M -> none")
+    restart = Event(T0 + 90, "restart", "docker:web", {"restarts": 3})
+    assert "+1m30s  restart           restarts=3" in detail.event_line(restart, T0)
+    widgets = detail.timeline_section([], None)
+    text = [w.text for w in widgets if isinstance(w, urwid.Text)]
+    assert text[0].startswith("Timeline") and "no start, stop, restart, OOM kill" in text[1]
