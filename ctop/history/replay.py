@@ -98,7 +98,7 @@ class ReplaySource:
             self._anchor = (self._position, self._clock())
         for command in commands:
             self._apply(command, first, last)
-        if self._following and not commands:
+        if self._following and all(c.startswith("detail:") for c in commands):  # a move re-anchors instead
             target = self._anchor[0] + (self._clock() - self._anchor[1])
             self._position, self._edge = self._clamp(target, first, last)
         position = self._position
