@@ -62,11 +62,12 @@ def status_part(state: ReplayState | None, delay: float) -> str:
 
 
 def workload_events(events: Iterable[Event], row: CgroupRow) -> list[Event]:
-    """The events of ``row``'s workload (for a pod: of its containers too), oldest first."""
+    """The events of ``row``'s workload (for a pod: of its containers too), oldest first, and the OOM kills the
+    detector could only name by this cgroup's path."""
     key = workload_key(row.identity, row.path)
-    path = row.path
+    by_path = f"cgroup:{row.path}"
     return sorted((e for e in events if e.workload == key or e.workload.startswith(key + "/")
-                   or e.figures.get("id") == path), key=lambda e: e.time)
+                   or (e.workload == by_path and e.type == "oom_kill")), key=lambda e: e.time)
 
 
 class RecentEvents:

@@ -81,8 +81,9 @@ def test_a_removed_container_is_back_in_the_interactive_replay(ctop: str, docker
             assert "not available in replay" in screen
             timeline = screen[screen.index("Timeline"):].splitlines()
             marker = next(i for i, line in enumerate(timeline) if "the replayed moment" in line)
-            stop = next(i for i, line in enumerate(timeline) if re.search(r"\bstop\b", line))
-            assert stop > marker  # it stopped after the moment shown
+            stops = [i for i, line in enumerate(timeline) if re.search(r"\bstop\b", line)]
+            recorded = events(ctop, store, "--workload", name)
+            assert stops and stops[-1] > marker, (timeline, recorded)  # it stopped after the moment shown
             t.send("}")  # a minute on: the recorder's newest sample (the recording is shorter than that)
             t.wait_for(lambda s: shown(s) > at + 2 and "end of the recording" in s.splitlines()[0], 10,
                        "a minute forward")

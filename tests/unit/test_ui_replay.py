@@ -27,6 +27,7 @@ from ctop.model.events import Event, EventDetector
 from ctop.ui import detail, keys
 from ctop.ui.app import App
 from ctop.ui.feed import Feed
+from ctop.ui.replay import workload_events
 
 SECONDS = 130  # frames at T0+1 .. T0+130, one a second
 OOM_AT = 40  # web's kernel OOM counter goes up here ...
@@ -356,3 +357,14 @@ def test_timeline_lines_say_what_happened_with_its_figures() -> None:
     widgets = detail.timeline_section([], None)
     text = [w.text for w in widgets if isinstance(w, urwid.Text)]
     assert text[0].startswith("Timeline") and "no start, stop, restart, OOM kill" in text[1]
+
+
+def test_a_named_containers_timeline_leaves_out_what_its_path_did_before_it_had_a_name(store: str) -> None:
+    app, source = replay_app(store, T0 + 10)
+    assert app.frame is not None
+    web = app.frame.rows[WEB]
+    early = [Event(T0, "start", f"cgroup:{WEB}", {"id": WEB}), Event(T0 + 1, "stop", f"cgroup:{WEB}", {"id": WEB}),
+             Event(T0 + 2, "oom_kill", f"cgroup:{WEB}", {"id": WEB, "pid": 7}),
+             Event(T0 + 3, "restart", "docker:web", {"id": WEB}), Event(T0 + 4, "stop", "docker:other", {})]
+    assert [(e.type, e.time) for e in workload_events(early, web)] == [("oom_kill", T0 + 2), ("restart", T0 + 3)]
+    source.reader.close()
