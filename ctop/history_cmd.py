@@ -184,6 +184,29 @@ def events_command(directory: str, since: str, until: str, types: tuple[str, ...
         reader.close()
 
 
+def _interactive(directory: str, at: float, options: Any, explicit: frozenset[str]) -> None:
+    """The interactive view over the store, opened at ``at``."""
+    from .history.replay import open_replay
+    from .history.store import StoreError
+
+    try:
+        source, _ = open_replay(directory, at)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        if not sys.stdout.isatty():
+            raise click.UsageError("The interactive replay needs a terminal: use 'ctop replay -b --from WHEN --to "
+                                   "WHEN' to print the recorded rows.")
+        try:
+            from .ui.app import run_app
+        except ImportError:
+            raise click.ClickException("The interactive view is not installed in this build: use 'ctop replay -b'.") \
+                from None
+        run_app(None, options, 1.0, explicit=explicit, replay=source)
+    finally:
+        source.reader.close()
+
+
 @click.command("replay")
 @click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True, metavar="DIR", help="Store directory.")
 @click.option("--at", "at", default=None, metavar="WHEN", help="Open the view at this time (default: 5m ago).")
@@ -198,7 +221,21 @@ def events_command(directory: str, since: str, until: str, types: tuple[str, ...
 @click.option("--filter", "filters", multiple=True, metavar="EXPR", help="Show only matching rows (as ctop --filter).")
 def replay_command(directory: str, at: str | None, batch: bool, from_: str, to: str, as_json: bool, as_csv: bool,
                    order: Field, reverse: bool, filters: tuple[str, ...]) -> None:
-    """Show what the recorder stored as the live view showed it: the same rows, rates and names."""
+    """Show what the recorder stored as the live view showed it: the same rows, rates and names.
+
+    \b
+    Without -b, the interactive view opens at --at under a REPLAY banner:
+      [ ]  one sample back / forward      { }  one minute back / forward
+      b f  ten minutes back / forward     p    follow in real time / stay put
+    Views, filters, sorting and the detail view (with the workload's timeline)
+    work as they do live.
+
+    \b
+    Examples:
+      ctop replay --at '10m ago'
+      ctop replay --at 'yesterday 14:05' --dir /var/lib/ctop/history
+      ctop replay -b --from 14:00 --to 14:05 --json
+    """
     from .batch import BatchOptions, render_csv, render_json, render_text
     from .history.frames import replayed_frame
     from .model.filters import parse_filters
@@ -213,7 +250,10 @@ def replay_command(directory: str, at: str | None, batch: bool, from_: str, to: 
     output = "json" if as_json else "csv" if as_csv else "text"
     options = BatchOptions(order=order, reverse=reverse, output=output, row_filter=row_filter)
     if not (batch or as_json or as_csv):
-        raise click.UsageError("The interactive replay is not built yet: use 'ctop replay -b --from WHEN --to WHEN'.")
+        ctx = click.get_current_context()
+        given = {p for p in ctx.params if ctx.get_parameter_source(p) is click.core.ParameterSource.COMMANDLINE}
+        _interactive(directory, _when(at or "5m", now, "--at"), options, frozenset({"order", "reverse"} & given))
+        return
     start, end = _when(from_, now, "--from"), _when(to, now, "--to")
     reader = _reader(directory)
     try:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import queue
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import urwid
 
@@ -18,13 +20,18 @@ from ..model.frame import CgroupRow, Frame
 from ..model.notices import NOT_ROOT as NOT_ROOT_NOTICE
 from ..model.notices import NoticeKind
 from . import detail, keys
+from . import replay as replay_text
 from .columns import COLUMNS, COLUMNS_BY_KEY, DEFAULT_COLUMNS, NAME, Column, extra_width, legend, sort_column
 from .feed import Feed, inspect_async
 from .history import History
+from .replay import NOT_IN_REPLAY, RecentEvents, ReplayControl
 from .table import VIEWS, VIEWS_BY_KEY, DisplayRow, select
 from .text import inert
 from .themes import no_color, palette
 from .widgets import HeaderWidget, Layout, MessageRow, RowWidget, Size
+
+if TYPE_CHECKING:
+    from ..history.replay import ReplayState
 
 Inspect = Callable[[CgroupRow], dict]
 DELAYS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -82,12 +89,13 @@ class App:
 
     The starting columns, sort, view, filter and tree come from ``store`` (the settings file), except the sort and
     filter the command line gave (``explicit`` holds "order" or "reverse"; a non-empty ``options.row_filter``);
-    what the user changes is written back to ``store``.
+    what the user changes is written back to ``store``. ``replay``: the replay source the view moves (the Frames
+    then come from a recording: a banner says so on every screen, and replay keys step and jump).
     """
 
     def __init__(self, options: BatchOptions | None = None, delay: float = 1.0, *, inspect: Inspect | None = None,
                  is_root: bool = True, plain: bool = False, store: SettingsFile | None = None,
-                 explicit: frozenset[str] = frozenset()) -> None:
+                 explicit: frozenset[str] = frozenset(), replay: ReplayControl | None = None) -> None:
         options = options or BatchOptions()
         self.store = store
         loaded = store.load() if store is not None else Loaded(Settings())
@@ -99,7 +107,10 @@ class App:
         self.is_root = is_root
         self.plain = plain
         self.delay = delay
-        self.paused = False
+        self.replay = replay
+        self.replay_state: ReplayState | None = None
+        self.paused = replay is not None  # a replay opens staying put at its time
+        self.recent_events = RecentEvents()
         self.frame: Frame | None = None
         self.error = ""
         self.history = History()
@@ -135,11 +146,15 @@ class App:
         self.chooser: urwid.SimpleFocusListWalker[urwid.AbstractFlowWidget] = urwid.SimpleFocusListWalker([])
         self.chooser_width = 0
         self.footer = urwid.Pile([self.notice, urwid.AttrMap(self.status, "status")])
-        self.main = urwid.Frame(self.listbox, header=self.header, footer=self.footer)
+        self.banner = urwid.Text("", wrap="clip")
+        banner = urwid.AttrMap(self.banner, "replay")
+        top: urwid.Widget = self.header if replay is None else urwid.Pile([banner, self.header])
+        self.main: urwid.Frame[urwid.ListBox, Any, urwid.Pile] = urwid.Frame(self.listbox, header=top,
+                                                                              footer=self.footer)
         self.detail_walker: urwid.SimpleFocusListWalker[urwid.AbstractFlowWidget] = urwid.SimpleFocusListWalker([])
         self.detail_box = urwid.ListBox(self.detail_walker)
-        self.detail_frame: urwid.Frame[urwid.ListBox, urwid.AbstractFlowWidget, urwid.Pile] = urwid.Frame(
-            self.detail_box, footer=self.footer)
+        self.detail_frame: urwid.Frame[urwid.ListBox, Any, urwid.Pile] = urwid.Frame(
+            self.detail_box, header=None if replay is None else banner, footer=self.footer)
         self.top = Root(self, self.main)
         if options.row_filter:
             self.set_filter(options.row_filter.text)
@@ -184,6 +199,10 @@ class App:
         elif kind == "error":
             self.error = inert(message[1])
             self.refresh_status()
+        elif kind == "replay":
+            self.replay_state = message[1]
+            self.paused = not message[1].following
+            self.refresh_status()
         elif kind == "inspect":
             self.inspected[message[1]] = message[2]
             if self.screen == "detail" and self.detail_path == message[1]:
@@ -192,7 +211,12 @@ class App:
     def apply_frame(self, frame: Frame) -> None:
         self.frame = frame
         self.error = ""
-        self.history.add(frame)
+        if self.replay is not None:
+            self.history = replay_history(frame, self.replay_state)
+        else:
+            self.history.add(frame)
+        if self.replay is None:
+            self.recent_events.add(frame.events)
         self.refresh()
 
     # -- drawing -----------------------------------------------------------------------------------------------
@@ -243,6 +267,8 @@ class App:
         if self.frame is not None and self.frame.ebpf_state == "starting":
             out.append(EBPF_STARTING)
         out += [inert(n) for n in (self.settings_notice, self.save_error) if n]
+        if self.replay_state is not None:
+            out += [inert(p) for p in self.replay_state.problems]
         if self.error:
             out.insert(0, self.error)
         return out
@@ -259,7 +285,11 @@ class App:
             parts.append("tree")
         if self.filter_text:
             parts.append(f"filter '{inert(self.filter_text)}'")
-        parts.append("PAUSED" if self.paused else f"every {self.delay:g}s")
+        if self.replay is not None:
+            parts.append(replay_text.status_part(self.replay_state, self.delay))
+            self.banner.set_text(replay_text.banner(self.replay_state, time.time()))
+        else:
+            parts.append("PAUSED" if self.paused else f"every {self.delay:g}s")
         self.status.set_text(" " + " | ".join(parts))
         notes = self.notices()
         self.notice.set_text([("notice", " " + " ".join(notes))] if notes else "")
@@ -274,13 +304,26 @@ class App:
         if self.detail_row is None:
             return
         execs, ooms = detail.ebpf_logs(self.frame, self.detail_path)
-        widgets = detail.build(self.detail_row, self.history, self._inspected(), gone, execs, ooms)
+        timeline, timeline_at = self._timeline(self.detail_row)
+        widgets = detail.build(self.detail_row, self.history, self._inspected(), gone, execs, ooms,
+                               timeline=timeline, timeline_at=timeline_at)
         focus = self.detail_walker.focus if len(self.detail_walker) else 0
         self.detail_walker[:] = widgets
         if widgets:
             self.detail_walker.set_focus(min(focus or 0, len(widgets) - 1))
 
+    def _timeline(self, row: CgroupRow) -> tuple[list[Any], float | None]:
+        """The events of ``row``'s workload: from the recording around the replayed moment, or seen live."""
+        if self.replay is None:
+            return self.recent_events.for_row(row), None
+        state = self.replay_state
+        if state is None:
+            return [], None
+        return replay_text.workload_events(state.events, row), state.time
+
     def _inspected(self) -> Any:
+        if self.replay is not None:
+            return NOT_IN_REPLAY
         if self.detail_path in self.inspected:
             return self.inspected[self.detail_path]
         if self.inspect is None:
@@ -302,7 +345,7 @@ class App:
                 return True
             return False
         where = "detail" if self.screen == "detail" else "list"
-        binding = keys.lookup(key, where)
+        binding = keys.lookup(key, where, replay=self.replay is not None)
         if binding is None:
             return False
         getattr(self, "do_" + binding.action)(binding.arg)
@@ -429,7 +472,7 @@ class App:
 
     def do_help(self, _: str = "") -> None:
         lines: list[urwid.AbstractFlowWidget] = [urwid.Text(("title", "ctop keys (Esc closes)")), urwid.Divider()]
-        for names, meaning in keys.help_lines():
+        for names, meaning in keys.help_lines(replay=self.replay is not None):
             lines.append(urwid.Text([("key", f"{names:<14}"), " ", meaning]))
         lines += [urwid.Divider(), urwid.Text("Arrows, PgUp/PgDn, Home/End move; a click on a heading sorts."),
                   urwid.Text("Colours: yellow = near a limit or throttled, red = at the limit or OOM-killed."),
@@ -463,7 +506,8 @@ class App:
         self.detail_row = self.frame.rows[path]
         self.screen = "detail"
         self.detail_walker[:] = []
-        if self.inspect is not None:
+        self._move(f"detail:{path}")  # replay: the source sends this cgroup's recorded sparkline values
+        if self.inspect is not None and self.replay is None:
             self.inspected.pop(path, None)
             inspect_async(self.inspect, self.detail_row, self.post)
         self.refresh_detail()
@@ -471,6 +515,7 @@ class App:
 
     def do_back(self, _: str = "") -> None:
         if self.screen == "detail":
+            self._move("detail:")
             self.screen = "list"
             self.detail_path = None
             self.detail_row = None
@@ -483,9 +528,30 @@ class App:
 
     def do_pause(self, _: str = "") -> None:
         self.paused = not self.paused
+        if self.replay is not None:
+            self._move("pause" if self.paused else "follow")
         if self.feed is not None:
             self.feed.set_paused(self.paused)
         self.refresh_status()
+
+    def _move(self, command: str) -> None:
+        """Ask the replay source to move; the Feed's thread reads the store and posts the Frame there."""
+        if self.replay is None:
+            return
+        self.replay.request(command)
+        if self.feed is not None:
+            self.feed.poke()
+
+    def do_replay_step(self, count: str) -> None:
+        if self.replay is not None and not self.paused:
+            self.paused = True  # a step stays put where it went
+            if self.feed is not None:
+                self.feed.set_paused(True)
+        self._move(f"step:{count}")
+        self.refresh_status()
+
+    def do_replay_jump(self, seconds: str) -> None:
+        self._move(f"jump:{seconds}")
 
     def _set_delay(self, delay: float) -> None:
         self.delay = delay
@@ -507,6 +573,17 @@ class App:
         self.on_quit()
 
 
+def replay_history(frame: Frame, state: ReplayState | None) -> History:
+    """The sparklines' values in replay: the recorded ones of the detail view's cgroup, else the shown frame's."""
+    history = History()
+    history.add(frame)
+    series = state.series if state is not None else None
+    if series is not None and series.time == frame.snapshot.host.wall_time_s:
+        history.cpu[series.path] = deque(series.cpu, maxlen=history.length)
+        history.memory[series.path] = deque(series.memory, maxlen=history.length)
+    return history
+
+
 def _columns(keys: Iterable[str]) -> list[Column]:
     """The list columns of these field keys, in the chooser's order; the name column always among them."""
     wanted = set(keys) | {NAME.key}
@@ -521,15 +598,17 @@ def _raw_screen() -> urwid.display.raw.Screen:
 
 
 def run_app(collector: Any, options: BatchOptions, delay: float, *, inspect: Inspect | None = None,
-            config: str | None = None, explicit: frozenset[str] = frozenset()) -> None:
+            config: str | None = None, explicit: frozenset[str] = frozenset(), replay: Any = None) -> None:
     """Run the interactive view until the user quits; collection and ``inspect`` run off the UI thread.
 
     ``config``: the settings file (default: under $XDG_CONFIG_HOME); ``explicit``: the options the command line
-    gave ("order", "reverse"), which win over the saved ones.
+    gave ("order", "reverse"), which win over the saved ones. ``replay``: a replay source (``collect``, ``request``
+    and ``post``, as ctop.history.replay.ReplaySource); ``collector`` is then not used.
     """
     plain = no_color()
     store = SettingsFile(config or default_path())
-    app = App(options, delay, inspect=inspect, is_root=os.geteuid() == 0, plain=plain, store=store, explicit=explicit)
+    app = App(options, delay, inspect=inspect, is_root=os.geteuid() == 0 or replay is not None, plain=plain,
+              store=store, explicit=explicit, replay=replay)
     screen = _raw_screen()
     if plain:
         screen.set_terminal_properties(colors=1)
@@ -557,7 +636,13 @@ def run_app(collector: Any, options: BatchOptions, delay: float, *, inspect: Ins
 
     app.post = post
     app.on_quit = quit_loop
-    app.feed = Feed(collector.collect, delay, post)
+    if replay is not None:
+        replay.post = post  # the source posts its state from the Feed's thread, just before each Frame
+        app.feed = Feed(replay.collect, delay, post)
+        app.feed.set_paused(True)
+        app.feed.poke()  # the first Frame, at the requested time
+    else:
+        app.feed = Feed(collector.collect, delay, post)
     app.feed.start()
     try:
         loop.run()

@@ -11,9 +11,11 @@ import urwid
 from ..model import fields
 from ..model.ebpf import RUNQ_BUCKET_LOWER_SECONDS, RUNQ_BUCKET_UPPER_SECONDS
 from ..model.ebpf_rates import EBPF_KEYS
+from ..model.events import Event
 from ..model.fields import JSON_FIELDS, Field, format_value
 from ..model.frame import CgroupRow, Frame
 from .history import History
+from .replay import ago
 from .text import inert
 from .widgets import Sparkline
 
@@ -141,9 +143,11 @@ def ebpf_logs(frame: Frame | None, path: str) -> tuple[list[Any], list[Any]]:
 
 
 def build(row: CgroupRow, history: History, inspected: Any, gone: bool, execs: Sequence[Any] = (),
-          ooms: Sequence[Any] = ()) -> list[urwid.AbstractFlowWidget]:
+          ooms: Sequence[Any] = (), timeline: Sequence[Event] | None = None,
+          timeline_at: float | None = None) -> list[urwid.AbstractFlowWidget]:
     """The widgets of the detail view for ``row``; ``inspected`` is the inspect dict, an error text, or None;
-    ``execs`` and ``ooms`` are the recent eBPF exec and OOM-kill records of this cgroup."""
+    ``execs`` and ``ooms`` are the recent eBPF exec and OOM-kill records of this cgroup; ``timeline`` the events
+    of its workload (None: no timeline section), around the replayed moment ``timeline_at`` (None: live)."""
     ident = row.identity
     path = row.sample.path
     out: list[urwid.AbstractFlowWidget] = [_title(f"{ident.name or path}  ({path})")]
@@ -180,6 +184,9 @@ def build(row: CgroupRow, history: History, inspected: Any, gone: bool, execs: S
     numbers = [(f.header, format_value(f, f.get(row)), fields.level(f, row)) for f in JSON_FIELDS if f.unit != ""]
     out += _pairs(texts, 10)
     out.append(_grid(numbers, 9, 9))
+    if timeline is not None:
+        out.append(urwid.Divider())
+        out += timeline_section(timeline, timeline_at)
     return out
 
 
@@ -200,4 +207,58 @@ def _ebpf_section(row: CgroupRow, execs: Sequence[Any], ooms: Sequence[Any]) -> 
     out.append(urwid.Text(("crit" if kills else None, f"  kernel counter: {'-' if kills is None else kills}")))
     out += [urwid.Text(("crit", "  " + _when(o) + _record_line(o, ("pid", "comm"))))
             for o in list(ooms)[-MAX_LOG_LINES:]]
+    return out
+
+
+TIMELINE_BEFORE = 15  # events shown before the moment (live: now), and after it in replay
+TIMELINE_AFTER = 8
+EVENT_LEVEL = {"oom_kill": "crit", "restart": "warn", "stop": "warn", "throttling": "warn", "runq_latency": "warn",
+               "exec_storm": "warn", "limit_change": "warn"}
+
+
+def _offset(seconds: float) -> str:
+    """A signed short offset: "-2m10s", "+45s", "0s"."""
+    text = ago(abs(seconds))
+    return text if text == "0s" else ("-" if seconds < 0 else "+") + text
+
+
+def _figure(key: str, value: object) -> str:
+    if isinstance(value, Mapping) and "old" in value and "new" in value:
+        return f"{key} {_figure_value(key, value['old'])} -> {_figure_value(key, value['new'])}"
+    if isinstance(value, Mapping):
+        return " ".join(_figure(k, v) for k, v in value.items())
+    return f"{key}={_figure_value(key, value)}"
+
+
+def _figure_value(key: str, value: object) -> str:
+    if value is None:
+        return "none"
+    if key.endswith("_bytes") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format_value(fields.MEMORY_LIMIT_BYTES, value)
+    return inert(value)
+
+
+def event_line(event: Event, reference: float) -> str:
+    """One timeline line: "14:05:03  -2m10s  oom_kill          pid=4242 comm=leak working_set_bytes=64.0M"."""
+    skip = {"name", "id"} | (set() if event.type in ("restart", "start") else {"restarts"})
+    figures = " ".join(_figure(k, v) for k, v in event.figures.items() if k not in skip)
+    when = time.strftime("%H:%M:%S", time.localtime(event.time))
+    return f"  {when} {_offset(event.time - reference):>8}  {inert(event.type):<17} {figures}".rstrip()
+
+
+def timeline_section(events: Sequence[Event], at: float | None) -> list[urwid.AbstractFlowWidget]:
+    """The workload's timeline: restarts, OOM kills, limit changes and episodes with their times; in replay
+    (``at`` given) the events around the replayed moment with a line marking it, live the latest ones."""
+    reference = time.time() if at is None else at
+    title = "Timeline (recorded, within an hour of this moment)" if at is not None else \
+        "Timeline (what this ctop saw since it started)"
+    out: list[urwid.AbstractFlowWidget] = [_title(title)]
+    before = [e for e in events if at is None or e.time <= at][-TIMELINE_BEFORE:]
+    after = [e for e in events if at is not None and e.time > at][:TIMELINE_AFTER]
+    if not before and not after:
+        out.append(urwid.Text("  - no start, stop, restart, OOM kill, limit change or episode"))
+    out += [urwid.Text((EVENT_LEVEL.get(e.type), event_line(e, reference))) for e in before]
+    if at is not None:
+        out.append(urwid.Text(("replay", f"  {time.strftime('%H:%M:%S', time.localtime(at))}  <- the replayed moment")))
+    out += [urwid.Text((EVENT_LEVEL.get(e.type), event_line(e, reference))) for e in after]
     return out

@@ -31,6 +31,7 @@ class Feed:
         self._post = post
         self._delay = delay
         self._paused = False
+        self._poked = False
         self._stopped = False
         self._wake = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="ctop-collect", daemon=True)
@@ -55,14 +56,21 @@ class Feed:
             self._paused = paused
             self._wake.notify_all()
 
+    def poke(self) -> None:
+        """Collect once as soon as possible, also while paused (a replay moved)."""
+        with self._wake:
+            self._poked = True
+            self._wake.notify_all()
+
     def _run(self) -> None:
         count = 0
         while True:
             with self._wake:
-                while self._paused and not self._stopped:
+                while self._paused and not self._stopped and not self._poked:
                     self._wake.wait()
                 if self._stopped:
                     return
+                self._poked = False
             try:
                 frame = self._collect()
             except Exception as e:  # any failure of a source must reach the status line, not kill the thread
@@ -80,8 +88,8 @@ class Feed:
                 self._wake.wait_for(partial(self._woken, delay_then), timeout=wait)
 
     def _woken(self, delay_then: float) -> bool:
-        """Whether the wait between refreshes should end early: stopped, or the delay changed."""
-        return self._stopped or self._delay != delay_then
+        """Whether the wait between refreshes should end early: stopped, poked, or the delay changed."""
+        return self._stopped or self._poked or self._delay != delay_then
 
 
 def inspect_async(inspect: Callable[[CgroupRow], dict], row: CgroupRow, post: Post) -> threading.Thread:

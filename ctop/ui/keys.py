@@ -16,6 +16,7 @@ class Binding:
     help: str
     arg: str = ""
     where: str = "list"
+    replay: bool = False  # only in `ctop replay` (and only listed there)
 
 
 # The sort hotkeys come from the field table (Field.hotkey), in the order of the list's columns.
@@ -39,7 +40,13 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("c", "f2"), "columns", "choose the columns to show"),
     Binding(("enter",), "detail", "details of the selected row"),
     Binding(("esc",), "back", "back (clears the filter in the list)", where="any"),
-    Binding(("p", " "), "pause", "pause or resume refreshing", where="any"),
+    Binding(("p", " "), "pause", "pause or resume refreshing (replay: stay put or follow in real time)", where="any"),
+    Binding(("[",), "replay_step", "replay: one sample back (and stay put)", "-1", where="any", replay=True),
+    Binding(("]",), "replay_step", "replay: one sample forward (and stay put)", "1", where="any", replay=True),
+    Binding(("{",), "replay_jump", "replay: one minute back", "-60", where="any", replay=True),
+    Binding(("}",), "replay_jump", "replay: one minute forward", "60", where="any", replay=True),
+    Binding(("b",), "replay_jump", "replay: ten minutes back", "-600", where="any", replay=True),
+    Binding(("f",), "replay_jump", "replay: ten minutes forward", "600", where="any", replay=True),
     Binding(("+", "="), "faster", "refresh more often", where="any"),
     Binding(("-", "_"), "slower", "refresh less often", where="any"),
     Binding(("?", "h", "f1"), "help", "this help", where="any"),
@@ -47,11 +54,12 @@ BINDINGS: tuple[Binding, ...] = (
 )
 
 
-def lookup(key: str, where: str) -> Binding | None:
-    """The binding of ``key`` in screen ``where``; a screen's own bindings win over "any"."""
+def lookup(key: str, where: str, replay: bool = False) -> Binding | None:
+    """The binding of ``key`` in screen ``where``; a screen's own bindings win over "any"; replay keys only in
+    replay."""
     fallback = None
     for b in BINDINGS:
-        if key in b.keys:
+        if key in b.keys and (replay or not b.replay):
             if b.where == where:
                 return b
             if b.where == "any":
@@ -59,7 +67,7 @@ def lookup(key: str, where: str) -> Binding | None:
     return fallback
 
 
-def help_lines() -> list[tuple[str, str]]:
-    """(keys, meaning) for the help screen, in table order."""
+def help_lines(replay: bool = False) -> list[tuple[str, str]]:
+    """(keys, meaning) for the help screen, in table order; the replay keys only in replay."""
     names = {" ": "space", "enter": "Enter", "esc": "Esc", "f1": "F1", "f2": "F2"}
-    return [(" ".join(names.get(k, k) for k in b.keys), b.help) for b in BINDINGS]
+    return [(" ".join(names.get(k, k) for k in b.keys), b.help) for b in BINDINGS if replay or not b.replay]

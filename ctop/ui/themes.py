@@ -23,6 +23,7 @@ COLOUR: dict[str, tuple[str, str, str]] = {
     "key": ("default,bold", "default", "bold"),
     "spark": ("dark cyan", "default", "default"),
     "dialog": ("default", "default", "default"),
+    "replay": ("white,bold", "dark magenta", "standout,bold"),
 }
 
 # Attributes a focused row maps its cells to.

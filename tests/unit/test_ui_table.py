@@ -177,7 +177,12 @@ def test_key_table_has_no_duplicates_and_every_action_exists():
             assert b.arg in COLUMNS_BY_KEY
     assert keys.lookup("q", "detail").action == "quit"
     assert keys.lookup("P", "list").action == "sort_column"
-    assert len(keys.help_lines()) == len(keys.BINDINGS)
+    assert len(keys.help_lines(replay=True)) == len(keys.BINDINGS)
+    live = [b for b in keys.BINDINGS if not b.replay]
+    assert len(keys.help_lines()) == len(live)
+    # The replay keys are free everywhere: no live binding of any screen uses them.
+    assert not {k for b in keys.BINDINGS if b.replay for k in b.keys} & {k for b in live for k in b.keys}
+    assert keys.lookup("[", "list") is None and keys.lookup("[", "detail", replay=True).action == "replay_step"
 
 
 def test_refresh_delay_steps():

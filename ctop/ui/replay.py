@@ -1,0 +1,92 @@
+"""What the interactive view says in replay: the banner that cannot be taken for live, and events per workload."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from ..model.events import Event
+from ..model.frame import CgroupRow
+from ..model.workload import workload_key
+
+if TYPE_CHECKING:
+    from ..history.replay import ReplayState
+
+NOT_IN_REPLAY = "not available in replay: inspect reads the running system, and this is a recording."
+EVENTS_PER_WORKLOAD = 50
+WORKLOADS_KEPT = 2000
+
+
+class ReplayControl(Protocol):
+    """What the view asks of a replay source (from the UI thread): queue a move."""
+
+    def request(self, command: str) -> None: ...
+
+
+def ago(seconds: float) -> str:
+    """A short age: "12s", "7m12s", "2h05m", "3d04h"."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def stamp(when: float) -> str:
+    return dt.datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def banner(state: ReplayState | None, now: float) -> str:
+    """The replay line at the top of every screen: "REPLAY 2026-11-29 14:05:03 (7m12s ago) — paused"."""
+    if state is None:
+        return " REPLAY — reading the recording…"
+    parts = [f" REPLAY {stamp(state.time)} ({ago(now - state.time)} ago)",
+             "following" if state.following else "paused"]
+    if state.edge == "start":
+        parts.append("start of the recording")
+    elif state.edge == "end":
+        parts.append("end of the recording" + (": waiting for new samples" if state.following else ""))
+    return " — ".join(parts)
+
+
+def status_part(state: ReplayState | None, delay: float) -> str:
+    """The replay's part of the status line, where live says "every 1s" or "PAUSED"."""
+    if state is None or not state.following:
+        return "REPLAY paused: [ ] { } b f move, p follows"
+    return f"REPLAY following every {delay:g}s"
+
+
+def workload_events(events: Iterable[Event], row: CgroupRow) -> list[Event]:
+    """The events of ``row``'s workload (for a pod: of its containers too), oldest first, and the OOM kills the
+    detector could only name by this cgroup's path."""
+    key = workload_key(row.identity, row.path)
+    by_path = f"cgroup:{row.path}"
+    return sorted((e for e in events if e.workload == key or e.workload.startswith(key + "/")
+                   or (e.workload == by_path and e.type == "oom_kill")), key=lambda e: e.time)
+
+
+class RecentEvents:
+    """The last events of every workload this process saw in live Frames (bounded)."""
+
+    def __init__(self) -> None:
+        self._by_key: OrderedDict[str, deque[Event]] = OrderedDict()
+
+    def add(self, events: Sequence[Event]) -> None:
+        for e in events:
+            if e.workload not in self._by_key:
+                self._by_key[e.workload] = deque(maxlen=EVENTS_PER_WORKLOAD)
+                while len(self._by_key) > WORKLOADS_KEPT:
+                    self._by_key.popitem(last=False)
+            self._by_key.move_to_end(e.workload)
+            self._by_key[e.workload].append(e)
+
+    def for_row(self, row: CgroupRow) -> list[Event]:
+        """The events kept of ``row``'s workload (for a pod: of its containers too), oldest first."""
+        key = workload_key(row.identity, row.path)
+        keys = [k for k in self._by_key if k in (key, f"cgroup:{row.path}") or k.startswith(key + "/")]
+        return workload_events((e for k in keys for e in self._by_key[k]), row)
