@@ -101,6 +101,7 @@ class EventDetector:
         self.workloads: dict[str, WorkloadState] = {
             key: WorkloadState(restarts=count) for key, count in (restarts or {}).items()}
         self.by_path: dict[str, WorkloadState] = {}  # the containers of the latest frame
+        self._keys: dict[tuple[str, int], str] = {}  # workload key of each cgroup of the latest frame
         self._rows: dict[str, CgroupRow] = {}
         self._incarnations: dict[tuple[str, int], _Incarnation] = {}
         self._oom_seen: set[tuple[int, float]] = set()
@@ -157,9 +158,21 @@ class EventDetector:
         events: list[Event] = []
         present: dict[str, tuple[str, int]] = {}
         self.by_path = {}
+        keys: dict[tuple[str, int], str] = {}
         for path, row in containers.items():
             key = workload_key(row.identity, path)
-            present[key] = (path, row.sample.inode)
+            incarnation = (path, row.sample.inode)
+            present[key] = incarnation
+            keys[incarnation] = key
+            renamed_from = self._keys.get(incarnation)
+            if renamed_from is not None and renamed_from != key:
+                # The same cgroup, now with a name (names come from the runtime a moment after the cgroup): it is
+                # the same workload, not a stop and a start.
+                old_state = self.workloads.pop(renamed_from, None)
+                if old_state is not None and key not in self.workloads:
+                    self.workloads[key] = old_state
+                elif old_state is not None and self.workloads[key].incarnation is None:
+                    self.workloads[key].incarnation = old_state.incarnation  # known (seeded): not a restart
             state = self.workloads.get(key)
             if state is None:
                 state = self.workloads[key] = WorkloadState()
@@ -169,9 +182,10 @@ class EventDetector:
                     state.incarnation is not None or state.last_seen):
                 state.restarts += 1  # a new cgroup for a workload seen before (a seeded one counts on)
                 events.append(self._event(now, "restart", row))
-            state.incarnation = (path, row.sample.inode)
+            state.incarnation = incarnation
             state.last_seen = now
             self.by_path[path] = state
+        self._keys = keys
         for key, state in self.workloads.items():
             if state.incarnation is not None and key not in present:
                 old = self._rows.get(state.incarnation[0])

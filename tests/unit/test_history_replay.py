@@ -19,7 +19,7 @@ from ctop.history.store import StoreReader, StoreWriter
 from ctop.history.when import BadTime, parse_when
 from ctop.model.ebpf import EbpfCgroupCounters, EbpfReading, OomKill
 from ctop.model.ebpf_rates import EbpfRates
-from ctop.model.events import EventDetector
+from ctop.model.events import Event, EventDetector
 from ctop.model.frame import Frame, Identity, NetCounters
 from ctop.model.sample import CgroupSample, HostSample, IoCounters, Pressure, Snapshot
 from ctop.model.workload import workload_key
@@ -235,3 +235,23 @@ def test_run_queue_and_exec_episodes_start_after_3_s_and_end_once() -> None:
     figures = {kind: f for _, kind, f in seen}
     assert figures["runq_latency"]["runq_latency_p99_seconds"] == 0.08
     assert figures["runq_latency_end"]["duration_s"] == 5.0 and figures["exec_storm_end"]["peak_execs_per_s"] == 120
+
+
+def test_a_container_named_a_moment_after_its_cgroup_appears_is_one_workload() -> None:
+    """The runtime's name comes after the cgroup: no stop of ``cgroup:<path>``, no second start, no restart."""
+    for seeded in (False, True):
+        detector = EventDetector()
+        if seeded:  # the store knows the workload from before: its count carries on, untouched
+            detector.seed([Event(T0 - 100, "restart", "docker:web", {"restarts": 3})])
+        nameless = dataclasses.replace(IDENTITIES[WEB], name="")
+        seen = []
+        previous = None
+        for t in range(1, 5):
+            frame, previous = live_frame(t, previous)
+            if t <= 2:
+                frame = dataclasses.replace(frame, rows={
+                    p: dataclasses.replace(r, identity=nameless) if p == WEB else r for p, r in frame.rows.items()})
+            seen += [(e.type, e.workload) for e in detector.observe(frame) if "throttling" not in e.type]
+        assert seen == [], seen
+        assert detector.state("docker:web").restarts == (3 if seeded else 0)  # type: ignore[union-attr]
+        assert detector.state(f"cgroup:{WEB}") is None
