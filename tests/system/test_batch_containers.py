@@ -125,3 +125,25 @@ def test_pod_rows_qos_and_filter(dockerd: PrivateDockerd) -> None:  # noqa: F811
     finally:
         for cid in started:
             dockerd.run("rm", "-f", cid)
+
+
+def test_compose_project_and_service_are_fields_and_filters(dockerd: PrivateDockerd) -> None:  # noqa: F811
+    need_root()
+    project = unique("shop").replace("-", "")
+    ids = {}
+    for service in ("web", "db"):
+        ids[service] = dockerd.out("run", "-d", "--name", unique(service), "--label",
+                                   f"com.docker.compose.project={project}", "--label",
+                                   f"com.docker.compose.service={service}", IMAGE, "sleep", "60")
+    plain = dockerd.out("run", "-d", "--name", unique("plain"), IMAGE, "sleep", "60")
+    try:
+        rows = ctop_json(dockerd, "--filter", f"project={project}", iterations=1, delay=0.5)[-1]
+        got = {r["container_id"]: (r["compose_project"], r["compose_service"]) for r in rows}
+        assert got == {ids["web"]: (project, "web"), ids["db"]: (project, "db")}
+        rows = ctop_json(dockerd, "--filter", f"project={project} service=db", iterations=1, delay=0.5)[-1]
+        assert [r["container_id"] for r in rows] == [ids["db"]]
+        rows = ctop_json(dockerd, "--filter", f"id={plain}", iterations=1, delay=0.5)[-1]
+        assert [(r["compose_project"], r["compose_service"]) for r in rows] == [("", "")]
+    finally:
+        for cid in (*ids.values(), plain):
+            dockerd.run("rm", "-f", cid, check=False)
