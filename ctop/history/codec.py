@@ -42,7 +42,6 @@ SLOTS: tuple[str, ...] = (*SAMPLE_SLOTS, *IO_SLOTS, *PSI_SLOTS, *NET_SLOTS, *EBP
 WIDTH = len(SLOTS)
 ROW_BYTES = WIDTH * SLOT_BYTES
 _ROW = struct.Struct(f"<{WIDTH}q")
-_ZERO_ROW = bytes(ROW_BYTES)
 
 
 class CorruptFrame(ValueError):
@@ -145,6 +144,29 @@ def unpack_row(data: bytes) -> tuple[int, ...]:
     return _ROW.unpack(data)
 
 
+class SlotMap:
+    """Rows written with ``written`` slots (a store's META) read as this version's ``SLOTS``: matched by name, a slot
+    this version has and the writer did not is no data, one only the writer had is left out."""
+
+    def __init__(self, written: Sequence[str]) -> None:
+        self.same = tuple(written) == SLOTS
+        self.row_bytes = len(written) * SLOT_BYTES
+        self._struct = struct.Struct(f"<{len(written)}q")
+        position = {name: i for i, name in enumerate(written)}
+        self._take = [position.get(name, -1) for name in SLOTS]
+
+    def values(self, data: bytes) -> Sequence[int]:
+        """One written row as values in ``SLOTS`` order."""
+        if self.same:
+            return _ROW.unpack(data)
+        written = self._struct.unpack(data)
+        return [written[i] if i >= 0 else (0 if name == PRESENCE_SLOT else NO_DATA)
+                for i, name in zip(self._take, SLOTS)]
+
+
+CURRENT_SLOTS = SlotMap(SLOTS)
+
+
 class FrameCodec:
     """Encodes the row blocks of consecutive frames against each other; one instance per direction and stream.
 
@@ -153,8 +175,9 @@ class FrameCodec:
     and returns the block. ``reset()`` forgets the previous frame (a key frame follows).
     """
 
-    def __init__(self, level: int = 1) -> None:
+    def __init__(self, level: int = 1, row_bytes: int = ROW_BYTES) -> None:
         self._level = level
+        self._row = row_bytes  # a reader of a store written with other slots gives their width
         self._compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
         self._decompressor = zstandard.ZstdDecompressor()
         self._keys: Sequence[object] = ()
@@ -163,15 +186,20 @@ class FrameCodec:
     def reset(self) -> None:
         self._keys, self._block = (), b""
 
+    @property
+    def row_bytes(self) -> int:
+        return self._row
+
     def _base(self, keys: Sequence[object]) -> bytes:
         """The previous frame's rows in the order of ``keys`` (zeros for a cgroup it did not have)."""
         if keys is self._keys or keys == self._keys:
             return self._block
+        row = self._row
         if not self._keys:
-            return bytes(len(keys) * ROW_BYTES)
-        index = {k: i * ROW_BYTES for i, k in enumerate(self._keys)}
-        block = self._block
-        return b"".join([block[i:i + ROW_BYTES] if (i := index.get(k, -1)) >= 0 else _ZERO_ROW for k in keys])
+            return bytes(len(keys) * row)
+        index = {k: i * row for i, k in enumerate(self._keys)}
+        block, zero = self._block, bytes(row)
+        return b"".join([block[i:i + row] if (i := index.get(k, -1)) >= 0 else zero for k in keys])
 
     def _dictionary(self, keys: Sequence[object]) -> zstandard.ZstdCompressionDict | None:
         base = self._base(keys)
@@ -186,7 +214,7 @@ class FrameCodec:
         return body
 
     def decode(self, keys: Sequence[object], body: bytes) -> bytes:
-        size = len(keys) * ROW_BYTES
+        size = len(keys) * self._row
         dictionary = self._dictionary(keys) if self._keys else None
         decompressor = zstandard.ZstdDecompressor(dict_data=dictionary) if dictionary else self._decompressor
         try:

@@ -29,14 +29,14 @@ from ..model.events import Event
 from ..model.frame import Identity
 from ..model.sample import HostSample
 from .codec import (
-    ROW_BYTES,
+    CURRENT_SLOTS,
     SLOTS,
     CgroupCounters,
     CorruptFrame,
     FrameCodec,
+    SlotMap,
     counters_from_values,
     pack_row,
-    unpack_row,
 )
 
 FORMAT_VERSION = 1
@@ -580,15 +580,15 @@ class StoreReader:
         first_entry = seg.frame_index[first] if first >= 0 else 0
         layouts: dict[int, list[tuple[str, int]]] = {}
         attributes: dict[tuple[str, int], Attributes] = {}
-        mode = ""
+        mode, slots = "", CURRENT_SLOTS
         for entry in seg.entries[:first_entry]:  # what was in force when decoding starts
             if entry.kind == IDENTITY:
                 self._apply_identity(seg, entry, attributes)
             elif entry.kind == LAYOUT:
                 self._apply_layout(seg, entry, layouts)
             elif entry.kind == META:
-                mode = self._mode(seg, entry) or mode
-        codec = FrameCodec()
+                mode, slots = self._meta(seg, entry, mode, slots)
+        codec = FrameCodec(row_bytes=slots.row_bytes)
         synced = False
         expected = 0
         for entry in seg.entries[first_entry:]:
@@ -601,7 +601,9 @@ class StoreReader:
                 self._apply_layout(seg, entry, layouts)
                 continue
             if entry.kind == META:
-                mode = self._mode(seg, entry) or mode
+                mode, slots = self._meta(seg, entry, mode, slots)
+                if codec.row_bytes != slots.row_bytes:
+                    codec, synced = FrameCodec(row_bytes=slots.row_bytes), False  # rows of another width follow
                 continue
             if entry.kind != FRAME:
                 continue
@@ -625,7 +627,7 @@ class StoreReader:
                 synced = False
                 continue
             if entry.time >= start:
-                yield self._frame(seg.path, host_fields, mode, keys, block, attributes, paths)
+                yield self._frame(seg.path, host_fields, mode, slots, keys, block, attributes, paths)
 
     def _apply_identity(self, seg: _Segment, entry: Entry, attributes: dict[tuple[str, int], Attributes]) -> None:
         payload = self._payload(seg, entry, "identity records")
@@ -647,15 +649,19 @@ class StoreReader:
         except (struct.error, ValueError, TypeError, zlib.error):
             self._problem(seg.path, f"Skipped a damaged layout record in {seg.path}.")
 
-    def _mode(self, seg: _Segment, entry: Entry) -> str:
+    def _meta(self, seg: _Segment, entry: Entry, mode: str, slots: SlotMap) -> tuple[str, SlotMap]:
+        """The cgroup layout mode and the row slots a META record sets (what was in force if it is damaged)."""
         payload = self._payload(seg, entry, "records")
         if payload is None:
-            return ""
+            return mode, slots
         try:
             meta = json.loads(payload)
-            return str(meta.get("mode", ""))
+            written = meta.get("slots")
+            if isinstance(written, list) and all(isinstance(n, str) for n in written) and written:
+                slots = CURRENT_SLOTS if tuple(written) == SLOTS else SlotMap(written)
+            return str(meta.get("mode", mode)), slots
         except (ValueError, AttributeError):
-            return ""
+            return mode, slots
 
     def _wanted(self, keys: list[tuple[str, int]],
                 paths: Set[str] | None) -> list[tuple[int, tuple[str, int]]] | enumerate[tuple[str, int]]:
@@ -667,8 +673,8 @@ class StoreReader:
             cached = self._wanted_cache = (keys, paths, [(i, k) for i, k in enumerate(keys) if k[0] in paths])
         return cached[2]
 
-    def _frame(self, path: str, host_fields: list[object], mode: str, keys: list[tuple[str, int]], block: bytes,
-               attributes: dict[tuple[str, int], Attributes], paths: Set[str] | None) -> RecordedFrame:
+    def _frame(self, path: str, host_fields: list[object], mode: str, slots: SlotMap, keys: list[tuple[str, int]],
+               block: bytes, attributes: dict[tuple[str, int], Attributes], paths: Set[str] | None) -> RecordedFrame:
         wall, mono_ns, cpu_ns, cpus, mem_total, ebpf_ns, _rows = host_fields
         assert isinstance(wall, float) and isinstance(mono_ns, int) and isinstance(cpu_ns, int)
         assert isinstance(cpus, int) and isinstance(mem_total, int) and isinstance(ebpf_ns, int)
@@ -681,7 +687,8 @@ class StoreReader:
             if a is None:
                 self._problem(path, f"Skipped a damaged identity record in {path}: some cgroups show without names.")
                 a = _NO_ATTRIBUTES
-            cgroups[cgroup] = counters_from_values(cgroup, inode, unpack_row(block[i * ROW_BYTES:(i + 1) * ROW_BYTES]),
+            row = slots.row_bytes
+            cgroups[cgroup] = counters_from_values(cgroup, inode, slots.values(block[i * row:(i + 1) * row]),
                                                    a.cpuset_cpus)
             attrs[cgroup] = a
         return RecordedFrame(host=host, mode=mode, cgroups=cgroups, attributes=attrs,

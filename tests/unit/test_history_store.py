@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
+import struct
 import tempfile
+import zlib
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ctop.history.codec import CgroupCounters, FrameCodec, pack_row
+from ctop.history.codec import NO_DATA, SLOTS, CgroupCounters, FrameCodec, pack_row
 from ctop.history.store import (
     FRAME,
+    IDENTITY,
     KEYFRAME_EVERY,
+    LAYOUT,
     META,
     Attributes,
     Event,
@@ -300,3 +305,30 @@ def test_events_round_trip(store_dir: str) -> None:
 def test_missing_store_says_how_to_start_one(store_dir: str) -> None:
     with pytest.raises(StoreError, match="ctop record"):
         StoreReader(os.path.join(store_dir, "nope"))
+
+
+def test_a_store_written_with_other_slots_is_read_by_name(store_dir: str) -> None:
+    """A store from another version: a slot it lacks is no data, a slot it has and this version does not is left
+    out, and the rest land where they belong."""
+    written = [s for s in SLOTS if s not in ("memory_usage_bytes", "pids_current")] + ["some_future_counter"]
+    row = {name: NO_DATA for name in written}
+    row.update(cpu_usage_ns=123_000, threads=7, some_future_counter=99, pressure_present=0,
+               ebpf_cgroup_id=NO_DATA)
+    block = struct.pack(f"<{len(written)}q", *[row[n] for n in written])
+    keys = [("/docker/old", 42)]
+    body = FrameCodec(row_bytes=len(written) * 8).encode(keys, block)
+    header = struct.pack("<IIdqqiqqI", 0, 1, T0 + 1, 5 * 10**9, 10**10, 2, 2**34, -1, 1)
+    records = [
+        encode_record(META, T0 + 1, json.dumps({"format_version": 1, "slots": written, "mode": "v2"}).encode()),
+        encode_record(LAYOUT, T0 + 1, struct.pack("<I", 1) + zlib.compress(json.dumps(keys).encode())),
+        encode_record(IDENTITY, T0 + 1, json.dumps(["/docker/old", 42, {"identity": {"name": "old"}}]).encode()),
+        encode_record(FRAME, T0 + 1, header + body, flags=1),
+    ]
+    with open(os.path.join(store_dir, f"seg-{int(T0)}.ctr"), "wb") as f:
+        f.write(b"".join(records))
+    reader = StoreReader(store_dir)
+    [frame] = list(reader.frames(0, 2**40))
+    sample = frame.cgroups["/docker/old"].sample
+    assert sample.cpu_usage_ns == 123_000 and sample.threads == 7
+    assert sample.memory_usage_bytes is None and sample.pids_current is None and sample.pressure_cpu is None
+    assert frame.attributes["/docker/old"].identity.name == "old" and frame.mode == "v2" and reader.problems == []
