@@ -165,7 +165,8 @@ def run_interactive(collector: Collector, options: BatchOptions, delay: float, c
         from .ui.app import run_app
     except ImportError:
         raise click.ClickException("The interactive view is not installed in this build: use 'ctop -b'.") from None
-    run_app(collector, options, delay, inspect=collector.inspect, config=config, explicit=explicit)
+    run_app(collector, options, delay, inspect=collector.inspect, config=config, explicit=explicit,
+            recorded=collector.recorded_history)
 
 
 @cli.command()

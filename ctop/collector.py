@@ -33,6 +33,7 @@ from .sources.readfile import ReadErrors, read_bytes
 
 if TYPE_CHECKING:
     from .ebpf.source import EbpfSource
+    from .history.series import RecordedSeries
     from .runtimes.meta import ContainerMeta
     from .runtimes.metadata import MetadataService
 
@@ -137,6 +138,24 @@ class Collector:
         frame = with_history(frame, self.events)
         self._untaken.extend(frame.events)
         return frame
+
+    def recorded_history(self, row: CgroupRow) -> RecordedSeries | None:
+        """``row``'s workload over the last minutes from the recorder's store, across restarts (slow: call it off
+        the UI thread); None without a store or a recording of it."""
+        from .history.series import workload_series
+        from .history.store import StoreError, StoreReader
+
+        directory = self.config.history_dir
+        if not directory or not os.path.isdir(directory):
+            return None
+        try:
+            reader = StoreReader(directory)
+        except StoreError:
+            return None
+        try:
+            return workload_series(reader, row, time.time())
+        finally:
+            reader.close()
 
     def take_events(self) -> list[Event]:
         """The events of every collection since the last call (a recorder stores them even when several collections

@@ -95,7 +95,8 @@ class App:
 
     def __init__(self, options: BatchOptions | None = None, delay: float = 1.0, *, inspect: Inspect | None = None,
                  is_root: bool = True, plain: bool = False, store: SettingsFile | None = None,
-                 explicit: frozenset[str] = frozenset(), replay: ReplayControl | None = None) -> None:
+                 explicit: frozenset[str] = frozenset(), replay: ReplayControl | None = None,
+                 recorded: Callable[[CgroupRow], Any] | None = None) -> None:
         options = options or BatchOptions()
         self.store = store
         loaded = store.load() if store is not None else Loaded(Settings())
@@ -104,6 +105,8 @@ class App:
         self._saved = saved
         self.width = 80  # of the terminal, as last rendered
         self.inspect = inspect
+        self.recorded = recorded  # a workload's recent values from the node's recorder (called off the UI thread)
+        self.recorded_from: dict[str, Any] = {}  # path -> the RecordedSeries its sparklines were backfilled with
         self.is_root = is_root
         self.plain = plain
         self.delay = delay
@@ -203,6 +206,13 @@ class App:
             self.replay_state = message[1]
             self.paused = not message[1].following
             self.refresh_status()
+        elif kind == "recorded":
+            series = message[2]
+            if hasattr(series, "cpu") and hasattr(series, "memory"):
+                self.history.backfill(message[1], series.cpu, series.memory)
+                self.recorded_from[message[1]] = series
+                if self.screen == "detail" and self.detail_path == message[1]:
+                    self.refresh_detail()
         elif kind == "inspect":
             self.inspected[message[1]] = message[2]
             if self.screen == "detail" and self.detail_path == message[1]:
@@ -306,7 +316,7 @@ class App:
         execs, ooms = detail.ebpf_logs(self.frame, self.detail_path)
         timeline, timeline_at = self._timeline(self.detail_row)
         widgets = detail.build(self.detail_row, self.history, self._inspected(), gone, execs, ooms,
-                               timeline=timeline, timeline_at=timeline_at)
+                               timeline=timeline, timeline_at=timeline_at, span=self._span(self.detail_row.path))
         focus = self.detail_walker.focus if len(self.detail_walker) else 0
         self.detail_walker[:] = widgets
         if widgets:
@@ -320,6 +330,17 @@ class App:
         if state is None:
             return [], None
         return replay_text.workload_events(state.events, row), state.time
+
+    def _span(self, path: str) -> str:
+        """The time the detail view's sparklines cover, for the line under them."""
+        values = len(self.history.cpu.get(path, ()))
+        if self.replay is not None:
+            return f"{values} recorded samples up to the shown time"
+        series = self.recorded_from.get(path)
+        if series is None:
+            return f"the last {fields.FORMATS['age'](values * self.delay)} (since ctop started)"
+        restarts = f", {series.cgroups} cgroups of this workload" if series.cgroups > 1 else ""
+        return f"the last {fields.FORMATS['age'](time.time() - series.first_time)} (the node's recorder{restarts})"
 
     def _inspected(self) -> Any:
         if self.replay is not None:
@@ -510,6 +531,8 @@ class App:
         if self.inspect is not None and self.replay is None:
             self.inspected.pop(path, None)
             inspect_async(self.inspect, self.detail_row, self.post)
+        if self.recorded is not None and self.replay is None and path not in self.recorded_from:
+            inspect_async(self.recorded, self.detail_row, self.post, kind="recorded")
         self.refresh_detail()
         self.top.original_widget = self.detail_frame
 
@@ -598,7 +621,8 @@ def _raw_screen() -> urwid.display.raw.Screen:
 
 
 def run_app(collector: Any, options: BatchOptions, delay: float, *, inspect: Inspect | None = None,
-            config: str | None = None, explicit: frozenset[str] = frozenset(), replay: Any = None) -> None:
+            config: str | None = None, explicit: frozenset[str] = frozenset(), replay: Any = None,
+            recorded: Callable[[CgroupRow], Any] | None = None) -> None:
     """Run the interactive view until the user quits; collection and ``inspect`` run off the UI thread.
 
     ``config``: the settings file (default: under $XDG_CONFIG_HOME); ``explicit``: the options the command line
@@ -608,7 +632,7 @@ def run_app(collector: Any, options: BatchOptions, delay: float, *, inspect: Ins
     plain = no_color()
     store = SettingsFile(config or default_path())
     app = App(options, delay, inspect=inspect, is_root=os.geteuid() == 0 or replay is not None, plain=plain,
-              store=store, explicit=explicit, replay=replay)
+              store=store, explicit=explicit, replay=replay, recorded=recorded)
     screen = _raw_screen()
     if plain:
         screen.set_terminal_properties(colors=1)

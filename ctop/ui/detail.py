@@ -142,12 +142,23 @@ def ebpf_logs(frame: Frame | None, path: str) -> tuple[list[Any], list[Any]]:
     return list(execs.get(path, ())), [k for k in kills if _get(k, "cgroup") == path]
 
 
+def sparkline_axis(history: History, path: str, cpu_top: float | None, mem_top: float | None, span: str) -> str:
+    """What the sparklines show: their scale (the limit, or the highest value) and the time they cover."""
+    cpu = [v for v in history.cpu.get(path, ()) if v is not None]
+    memory = [v for v in history.memory.get(path, ()) if v is not None]
+    cpu_scale = f"{cpu_top:.0f} % (limit)" if cpu_top else f"{max(cpu, default=0):.1f} % (max)"
+    mem_scale = (format_value(fields.MEMORY_LIMIT_BYTES, mem_top) + " (limit)" if mem_top
+                 else format_value(fields.MEMORY_WORKING_SET_BYTES, max(memory, default=0)) + " (max)")
+    return f"      top: CPU {cpu_scale}, MEM {mem_scale}; {span or 'since ctop started'} → now"
+
+
 def build(row: CgroupRow, history: History, inspected: Any, gone: bool, execs: Sequence[Any] = (),
           ooms: Sequence[Any] = (), timeline: Sequence[Event] | None = None,
-          timeline_at: float | None = None) -> list[urwid.AbstractFlowWidget]:
+          timeline_at: float | None = None, span: str = "") -> list[urwid.AbstractFlowWidget]:
     """The widgets of the detail view for ``row``; ``inspected`` is the inspect dict, an error text, or None;
     ``execs`` and ``ooms`` are the recent eBPF exec and OOM-kill records of this cgroup; ``timeline`` the events
-    of its workload (None: no timeline section), around the replayed moment ``timeline_at`` (None: live)."""
+    of its workload (None: no timeline section), around the replayed moment ``timeline_at`` (None: live); ``span``
+    says what time the sparklines cover."""
     ident = row.identity
     path = row.sample.path
     out: list[urwid.AbstractFlowWidget] = [_title(f"{ident.name or path}  ({path})")]
@@ -170,6 +181,7 @@ def build(row: CgroupRow, history: History, inspected: Any, gone: bool, execs: S
     cpu_top = row.cpu_limit_cores * 100 if row.cpu_limit_cores else None
     out.append(Sparkline(f"CPU % {cpu_now:>7} ", history.cpu.get(path, ()), cpu_top))
     out.append(Sparkline(f"MEM   {mem_now:>7} ", history.memory.get(path, ()), mem_top))
+    out.append(urwid.Text(("key", sparkline_axis(history, path, cpu_top, mem_top, span))))
     out.append(urwid.Divider())
     out += _ebpf_section(row, execs, ooms)
     out.append(urwid.Divider())

@@ -92,16 +92,17 @@ class Feed:
         return self._stopped or self._poked or self._delay != delay_then
 
 
-def inspect_async(inspect: Callable[[CgroupRow], dict], row: CgroupRow, post: Post) -> threading.Thread:
-    """Run ``inspect(row)`` in a daemon thread; post ("inspect", path, dict) or ("inspect", path, error text)."""
+def inspect_async(inspect: Callable[[CgroupRow], Any], row: CgroupRow, post: Post,
+                  kind: str = "inspect") -> threading.Thread:
+    """Run ``inspect(row)`` in a daemon thread; post (kind, path, result) or (kind, path, error text)."""
 
     def run() -> None:
         try:
             result: Any = inspect(row)
         except Exception as e:  # inspect reads many sources; a failure is shown in the detail view
-            result = f"inspect failed: {describe(e)}"
-        post(("inspect", row.sample.path, result))
+            result = f"{kind} failed: {describe(e)}"
+        post((kind, row.sample.path, result))
 
-    thread = threading.Thread(target=run, name="ctop-inspect", daemon=True)
+    thread = threading.Thread(target=run, name=f"ctop-{kind}", daemon=True)
     thread.start()
     return thread

@@ -18,6 +18,11 @@ class History:
         self.cpu: dict[str, deque[float | None]] = {}
         self.memory: dict[str, deque[float | None]] = {}
 
+    def backfill(self, path: str, cpu: Sequence[float | None], memory: Sequence[float | None]) -> None:
+        """Put earlier values (a recorder's) before those seen live, keeping the newest ``length``."""
+        for series, earlier in ((self.cpu, cpu), (self.memory, memory)):
+            series[path] = deque([*earlier, *series.get(path, ())], maxlen=self.length)
+
     def add(self, frame: Frame) -> None:
         for path, row in frame.rows.items():
             self.cpu.setdefault(path, deque(maxlen=self.length)).append(row.cpu_percent)

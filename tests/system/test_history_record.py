@@ -138,6 +138,10 @@ def test_oom_killed_container_restarts_and_keeps_its_history(ctop: str, dockerd:
                                     20, "the restart count")
                 age = cell(screen, name, "LASTOOM")
                 assert age[-1] in "sm" and int(age[:-1]) >= 0, screen
+                # Its detail view: the sparklines reach back through the restarts, from the recorder.
+                t.send("Enter")
+                t.wait_for(lambda s: "the node's recorder, " in s and "cgroups of this workload" in s, 20,
+                           "recorded values across restarts")
                 t.send("q")
         finally:
             dockerd.run("rm", "-f", name, check=False)

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -255,3 +256,40 @@ def test_a_container_named_a_moment_after_its_cgroup_appears_is_one_workload() -
         assert seen == [], seen
         assert detector.state("docker:web").restarts == (3 if seeded else 0)  # type: ignore[union-attr]
         assert detector.state(f"cgroup:{WEB}") is None
+
+
+def test_the_live_detail_view_gets_the_workloads_recorded_values_across_restarts(store_dir: str) -> None:
+    from unit.test_ui_widgets import press, screen
+
+    from ctop.history.series import workload_series
+    from ctop.ui.app import App
+
+    writer = StoreWriter(store_dir)
+    recorder = Recorder(writer)
+    detector = EventDetector()
+    previous = None
+    for t, inode in enumerate([1, 1, 1, 4, 4, 4], start=1):  # restarted at t=4: a new cgroup, the same workload
+        frame, previous = live_frame(t, previous, web_inode=inode)
+        recorder.record(with_history(frame, detector))
+    writer.close()
+    reader = StoreReader(store_dir)
+    series = workload_series(reader, frame.rows[WEB], T0 + 6)
+    assert series is not None and series.cgroups == 2 and len(series.cpu) == 6
+    assert series.cpu[0] is None and series.cpu[3] is None  # no rate at a cgroup's first sample, as live
+    assert series.cpu[1] == pytest.approx(30.0) and series.cpu[5] == pytest.approx(30.0)
+    assert series.memory[-1] == 30 * 2**20 + 6 * 4096 - 2**20
+    assert workload_series(reader, frame.rows[DB], T0 + 6) is not None
+    # The view asks for them off its thread and draws them before what it saw itself, saying where they come from.
+    asked = []
+    app = App(BatchOptions(), 1.0, recorded=asked.append)  # called (here at once) when the detail view opens
+    app.apply_frame(frame)
+    press(app, "/", *"name=web", "enter", "enter")
+    deadline = time.monotonic() + 10  # the view's worker thread calls it
+    while not asked and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [row.path for row in asked] == [WEB]
+    app.receive(("recorded", WEB, series))  # what the thread posts
+    assert len(app.history.cpu[WEB]) == 7  # six recorded, one live
+    app.refresh_detail()
+    text = "\n".join(screen(app, (160, 40)))
+    assert "the node's recorder, 2 cgroups of this workload" in text and "top: CPU 50 % (limit)" in text
