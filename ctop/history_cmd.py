@@ -87,11 +87,13 @@ def _when(text: str, now: float, flag: str) -> float:
               help="Record only cgroups whose path matches (as ctop exporter).")
 @click.option("--cgroup.exclude", "exclude", default="", metavar="REGEX",
               help="Do not record cgroups whose path matches (as ctop exporter).")
+@click.option("--containers-only", is_flag=True,
+              help="Record only containers, the pods that hold them, and the root cgroup (as ctop exporter).")
 @click.option("--no-ebpf", is_flag=True, help="Do not load the eBPF programs.")
 @click.option("--no-containers", is_flag=True, help="Do not ask container runtimes for names.")
 @click.pass_obj
 def record_command(obj: dict[str, Any], directory: str, interval: float, retain: str, max_size: str,
-                   include: str, exclude: str, no_ebpf: bool, no_containers: bool) -> None:
+                   include: str, exclude: str, containers_only: bool, no_ebpf: bool, no_containers: bool) -> None:
     """Record every cgroup's counters, names and events until stopped (the flight recorder).
 
     \b
@@ -108,7 +110,7 @@ def record_command(obj: dict[str, Any], directory: str, interval: float, retain:
 
     retain_s, max_bytes = parse_duration(retain), parse_size(max_size)
     try:
-        row_filter = compile_filter(include, exclude, False)
+        row_filter = compile_filter(include, exclude, containers_only)
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
     live = os.path.realpath(obj["cgroup_root"]) == "/sys/fs/cgroup" and os.path.realpath(obj["proc_root"]) == "/proc"
