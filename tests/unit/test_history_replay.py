@@ -293,3 +293,23 @@ def test_the_live_detail_view_gets_the_workloads_recorded_values_across_restarts
     app.refresh_detail()
     text = "\n".join(screen(app, (160, 40)))
     assert "the node's recorder, 2 cgroups of this workload" in text and "top: CPU 50 % (limit)" in text
+
+
+def test_the_recorder_keeps_only_what_the_exporters_filters_accept(store_dir: str) -> None:
+    from ctop.exporters.labels import compile_filter
+
+    writer = StoreWriter(store_dir)
+    recorder = Recorder(writer, row_filter=compile_filter("", "^/kubepods", True))  # containers only, no kubepods
+    detector = EventDetector()
+    previous = None
+    for t, inode in enumerate([1, 1, 2], start=1):
+        frame, previous = live_frame(t, previous, web_inode=inode)
+        slice_row = dataclasses.replace(frame.rows["/"], sample=dataclasses.replace(frame.rows["/"].sample,
+                                                                                    path="/system.slice"),
+                                        identity=Identity(kind="slice", runtime="systemd", name="system.slice"))
+        frame = dataclasses.replace(frame, rows={**frame.rows, "/system.slice": slice_row})
+        recorder.record(with_history(frame, detector))
+    writer.close()
+    reader = StoreReader(store_dir)
+    assert all(set(f.cgroups) == {"/", WEB} for f in reader.frames(0, 2**40))
+    assert [(e.type, e.workload) for e in reader.events(0, 2**40)] == [("restart", "docker:web")]
