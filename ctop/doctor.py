@@ -9,15 +9,12 @@ from dataclasses import dataclass
 
 from .errors import CtopError
 from .model.notices import NOT_ROOT
+from .runtimes.oci_config import CONTAINERD_TASK_DIRS, STORAGE_GRAPH_ROOTS, STORAGE_RUN_ROOTS
 from .sources.cgroupfs_layout import detect_layout
 from .sources.readfile import read_bytes
 
-RUNTIME_SOCKETS = (
-    ("docker", "/var/run/docker.sock"),
-    ("containerd", "/run/containerd/containerd.sock"),
-    ("cri-o", "/var/run/crio/crio.sock"),
-    ("podman", "/run/podman/podman.sock"),
-)
+DOCKER_SOCKET = "/var/run/docker.sock"
+DOCKER_DATA = "/var/lib/docker"
 
 
 @dataclass(frozen=True)
@@ -96,17 +93,32 @@ def check_btf() -> Check:
     return Check("warn", "btf", "no kernel BTF: eBPF still works on tracepoint arguments only")
 
 
-def check_socket(runtime: str, path: str) -> Check:
+def check_docker(path: str = DOCKER_SOCKET, data: str = DOCKER_DATA) -> Check:
+    """Docker containers are named through the Engine API: does its socket answer?"""
     if not os.path.exists(path):
-        return Check("warn", runtime, f"no socket at {path}: {runtime} containers will show without names")
+        if os.path.isdir(data):
+            return Check("warn", "docker", f"{data} exists but no socket at {path}: Docker containers will show "
+                                           "without names (is dockerd running? --docker-socket for another path)")
+        return Check("ok", "docker", "no Docker on this node")
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(1.0)
             s.connect(path)
     except OSError as e:
-        return Check("warn", runtime, f"socket {path} does not accept connections ({e.strerror}): "
-                                      f"is the {runtime} daemon running?")
-    return Check("ok", runtime, f"socket {path} answers")
+        return Check("warn", "docker", f"socket {path} does not accept connections ({e.strerror}): Docker "
+                                       "containers will show without names; is dockerd running?")
+    return Check("ok", "docker", f"named through the Engine API at {path}")
+
+
+def check_state_files(runtime: str, dirs: tuple[str, ...]) -> Check:
+    """containerd, CRI-O and podman containers are named from their own state files, with no daemon asked."""
+    found = [d for d in dirs if os.path.isdir(d)]
+    if not found:
+        return Check("ok", runtime, f"no {runtime} state on this node ({', '.join(dirs)})")
+    if not all(os.access(d, os.R_OK | os.X_OK) for d in found):
+        return Check("warn", runtime, f"cannot read {', '.join(found)}: {runtime} containers will show without "
+                                      "names; run ctop as root")
+    return Check("ok", runtime, f"named from state files in {', '.join(found)}")
 
 
 def run_checks(cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc") -> list[Check]:
@@ -116,7 +128,10 @@ def run_checks(cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc") ->
     basic = [c for c in (check_tracefs(), check_bcc(), check_headers(), check_btf()) if c.name.lower() not in covered]
     checks = [check_root(), check_cgroups(cgroup_root), check_proc(proc_root), check_psi(cgroup_root), *basic]
     checks.extend(c for c in ebpf if c.name.lower() != "root")
-    checks.extend(check_socket(runtime, path) for runtime, path in RUNTIME_SOCKETS)
+    checks.append(check_docker())
+    checks.append(check_state_files("containerd", CONTAINERD_TASK_DIRS))
+    storage = STORAGE_RUN_ROOTS + STORAGE_GRAPH_ROOTS
+    checks.append(check_state_files("cri-o/podman", storage))
     return checks
 
 

@@ -145,3 +145,29 @@ def test_fields_lines_keep_key_header_unit_meaning_and_add_sorting_and_metrics()
     assert [r["key"] for r in records if r["json"]] == ["time", *(f.key for f in JSON_FIELDS)]
     p99 = next(r for r in records if r["key"] == "runq_latency_p99_seconds")
     assert (p99["hotkey"], p99["sortable"], p99["metric"]) == ("Q", True, "ctop_runqueue_latency_seconds")
+
+
+def test_doctor_says_how_each_runtime_is_named_here(tmp_path) -> None:
+    import socket as socketlib
+
+    from ctop.doctor import check_docker, check_state_files
+
+    missing = str(tmp_path / "docker.sock")
+    assert check_docker(missing, str(tmp_path / "no-data")).status == "ok"  # no Docker: nothing to warn about
+    data = tmp_path / "docker-data"
+    data.mkdir()
+    warned = check_docker(missing, str(data))
+    assert warned.status == "warn" and "without names" in warned.message
+    listening = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    listening.bind(missing)
+    listening.listen(8)
+    try:
+        answered = check_docker(missing, str(data))
+        assert answered.status == "ok" and "Engine API" in answered.message
+    finally:
+        listening.close()
+    tasks = tmp_path / "tasks"
+    assert check_state_files("containerd", (str(tasks),)).message.startswith("no containerd state")
+    tasks.mkdir()
+    named = check_state_files("containerd", (str(tasks),))
+    assert named.status == "ok" and named.message == f"named from state files in {tasks}"
