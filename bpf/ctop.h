@@ -20,7 +20,21 @@
 /* REAL_PARENT_OFFSET, TGID_OFFSET: offsets of task_struct.real_parent and .tgid from BTF (ppid of execs). */
 /* CURRENT_CGROUP_V2: bpf_get_current_cgroup_id() names cgroups of the tracked (cgroup2) hierarchy. */
 
-#define RUNQ_SLOTS 28              /* slot s >= 1 holds waits in [2^(s+9), 2^(s+10)) ns; slot 0 below 1024 ns */
+#ifndef CULPRITS_MAX
+#define CULPRITS_MAX 8192          /* (victim cgroup, culprit cgroup) pairs kept; the least recently used go first */
+#endif
+
+/* Run-queue wait histogram, log-linear: RUNQ_SUBS buckets per power of two. With u = wait >> RUNQ_UNIT_SHIFT
+ * (units of 256 ns): u < RUNQ_SUBS goes to slot u (linear, [u, u+1) units, the first slot starts at 0);
+ * otherwise, e = floor(log2 u), slot (e - RUNQ_SUB_BITS + 1) * RUNQ_SUBS + the RUNQ_SUB_BITS bits of u below
+ * its top bit. Slot s = o * RUNQ_SUBS + m (o >= 1) holds [(RUNQ_SUBS + m) << (o - 1), (RUNQ_SUBS + m + 1)
+ * << (o - 1)) units. The last slot also takes every longer wait. These defines are the only definition of the
+ * bounds: ctop/model/ebpf.py derives its bucket bounds from them (through ctop/ebpf/layout.py). */
+#define RUNQ_UNIT_SHIFT 8
+#define RUNQ_SUB_BITS 2
+#define RUNQ_SUBS (1 << RUNQ_SUB_BITS)
+#define RUNQ_OCTAVES 27            /* powers of two above the linear range: slots reach 2^37 ns (137 s) */
+#define RUNQ_SLOTS ((RUNQ_OCTAVES + 1) * RUNQ_SUBS)
 #define EXEC_LOG_SIZE 256
 #define OOM_LOG_SIZE 64
 #define CGROUP_LOG_SIZE 256
@@ -66,6 +80,13 @@ struct cgroup_counters {
     u64 execs;
     u64 exits;
     u64 oom_kills;
+};
+
+/* Key of the `culprits` map: preemptions of `victim`'s tasks in favour of a task of `culprit` (both cgroup ids
+ * of the tracked hierarchy; ROOT_CGROUP_ID is the host). The value is a per-CPU count. */
+struct culprit_key {
+    u64 victim;
+    u64 culprit;
 };
 
 struct exec_record {

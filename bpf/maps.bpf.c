@@ -8,6 +8,8 @@ BPF_HASH(threads, u32, struct thread_state, THREADS_MAX);
 BPF_ARRAY(threads, struct thread_state, THREADS_MAX);
 #endif
 BPF_PERCPU_HASH(cgroups, u64, struct cgroup_counters, CGROUPS_MAX);
+BPF_ARRAY(zero_counters, struct cgroup_counters, 1);  /* never written: new entries start from it (too big for the stack) */
+BPF_TABLE("lru_percpu_hash", struct culprit_key, u64, culprits, CULPRITS_MAX);
 BPF_PERCPU_ARRAY(counters, u64, N_COUNTERS);
 BPF_ARRAY(seqs, u64, N_SEQS);
 BPF_ARRAY(exec_log, struct exec_record, EXEC_LOG_SIZE);
@@ -85,8 +87,11 @@ static __always_inline struct cgroup_counters *cgroup_get(u64 id)
     struct cgroup_counters *c = cgroups.lookup(&id);
     if (c)
         return c;
-    struct cgroup_counters zero = {};
-    if (cgroups.update(&id, &zero)) {
+    u32 first = 0;
+    struct cgroup_counters *zero = zero_counters.lookup(&first);
+    if (!zero)
+        return 0;
+    if (cgroups.update(&id, zero)) {
         count(C_CGROUP_MAP_FULL);
         return 0;
     }

@@ -1,16 +1,61 @@
 /* ctop: scheduler programs: run-queue latency, voluntary/involuntary switches and who preempted whom. */
 #include "ctop.h"
 
+/* floor(log2 v) for v >= 1, by halving the search range: no loop. */
+static __always_inline u64 log2_floor(u64 v)
+{
+    u64 r = (v > 0xFFFFFFFFULL) << 5;
+    v >>= r;
+    u64 shift = (v > 0xFFFF) << 4;
+    v >>= shift;
+    r |= shift;
+    shift = (v > 0xFF) << 3;
+    v >>= shift;
+    r |= shift;
+    shift = (v > 0xF) << 2;
+    v >>= shift;
+    r |= shift;
+    shift = (v > 0x3) << 1;
+    v >>= shift;
+    r |= shift;
+    return r | (v >> 1);
+}
+
+/* The histogram slot of a wait (the bucket layout is described in ctop.h). */
+static __always_inline u64 runq_slot(u64 wait_ns)
+{
+    u64 u = wait_ns >> RUNQ_UNIT_SHIFT;
+    if (u < RUNQ_SUBS)
+        return u;
+    u64 e = log2_floor(u);
+    u64 slot = ((e - RUNQ_SUB_BITS + 1) << RUNQ_SUB_BITS) | ((u >> (e - RUNQ_SUB_BITS)) & (RUNQ_SUBS - 1));
+    return slot < RUNQ_SLOTS ? slot : RUNQ_SLOTS - 1;
+}
+
 static __always_inline void record_wait(struct cgroup_counters *c, u64 wait_ns)
 {
-    u64 slot = bpf_log2l(wait_ns >> 10);
+    u64 slot = runq_slot(wait_ns);
+    asm volatile("" : "+r"(slot));  /* keep the check below: the verifier needs it on the register it indexes with */
     if (slot >= RUNQ_SLOTS)
-        slot = RUNQ_SLOTS - 1;
+        return;
     c->runq_hist[slot] += 1;
     c->runq_sum_ns += wait_ns;
     c->runq_count += 1;
     if (wait_ns > c->runq_max_ns)
         c->runq_max_ns = wait_ns;
+}
+
+/* One more preemption of `victim`'s tasks by `culprit`'s (an evicted pair starts again from zero). */
+static __always_inline void count_culprit(u64 victim, u64 culprit)
+{
+    struct culprit_key key = {.victim = victim, .culprit = culprit};
+    u64 *n = culprits.lookup(&key);
+    if (n) {
+        *n += 1;
+        return;
+    }
+    u64 one = 1;
+    culprits.update(&key, &one);
 }
 
 TRACEPOINT_PROBE(sched, sched_switch)
@@ -25,7 +70,11 @@ TRACEPOINT_PROBE(sched, sched_switch)
     u64 now = bpf_ktime_get_ns();
 #endif
 
+#ifdef RUN_DELAY_OFFSET
+    if (next && preempted) {  /* next's cgroup only names who preempted prev */
+#else
     if (next) {
+#endif
         nt = thread_get(next);
         if (nt)
             next_cgroup = nt->cgroup_id;
@@ -63,6 +112,8 @@ TRACEPOINT_PROBE(sched, sched_switch)
                 c->preempted_by_host += 1;
             else if (next_cgroup)
                 c->preempted_by_others += 1;
+            if (next_cgroup && prev_cgroup)
+                count_culprit(prev_cgroup, next_cgroup);
         }
     } else {
         c->nvcsw += 1;

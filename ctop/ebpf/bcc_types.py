@@ -48,6 +48,19 @@ class PerCpuHash(Protocol):
     def items_lookup_batch(self) -> Iterator[tuple[int, ctypes.Array[ctypes.Structure]]]: ...
 
 
+class CulpritKey(Protocol):
+    """struct culprit_key."""
+
+    victim: int
+    culprit: int
+
+
+class CulpritTable(Protocol):
+    """The per-CPU ``culprits`` LRU hash: a batch yields (struct culprit_key, one u64 count per CPU)."""
+
+    def items_lookup_batch(self) -> Iterator[tuple[CulpritKey, Iterable[int]]]: ...
+
+
 class ThreadTable(Protocol):
     """The ``threads`` map (an array indexed by tid, or a hash): u32 tid -> struct thread_state."""
 

@@ -24,6 +24,7 @@ V1_TRACKED = ("cpu", "cpuacct", "memory", "pids", "cpuset", "blkio")
 ARRAY_PID_MAX_LIMIT = 1 << 18  # above this pid_max, threads go in a bounded hash instead of a pid-indexed array
 DEFAULT_HASH_THREADS = 1 << 17
 DEFAULT_CGROUPS_MAX = 2048
+DEFAULT_CULPRITS_MAX = 8192  # (victim, culprit) cgroup pairs; an LRU map: the least recently used pairs go first
 
 
 class LoadError(Exception):
@@ -47,6 +48,7 @@ class LoadOptions:
     threads_max: int | None = None
     cgroups_max: int = DEFAULT_CGROUPS_MAX
     use_btf: bool = True
+    culprits_max: int = DEFAULT_CULPRITS_MAX
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Loaded:
     cgroups_max: int
     runq_method: str
     seeded_threads: int = 0
+    culprits_max: int = DEFAULT_CULPRITS_MAX
 
 
 def _v1_hierarchy_ids() -> dict[str, int]:
@@ -118,7 +121,7 @@ def thread_map(options: LoadOptions, pid_max: int) -> ThreadMap:
 def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, int], threads: ThreadMap) -> list[str]:
     """Compiler flags for one load; every option of the programs is a -D here."""
     flags = [f"-I{program_dir()}", f"-DTRACK_HIERARCHY={tracking.hierarchy_id}",
-             f"-DROOT_CGROUP_ID={tracking.root_id}", f"-DCGROUPS_MAX={options.cgroups_max}"]
+             f"-DROOT_CGROUP_ID={tracking.root_id}", f"-DCGROUPS_MAX={options.cgroups_max}", f"-DCULPRITS_MAX={options.culprits_max}"]
     if tracking.v2:
         flags.append("-DCURRENT_CGROUP_V2")
     if threads.hashed:
@@ -144,7 +147,7 @@ def load(bcc: ModuleType, layout: CgroupLayout, options: LoadOptions = LoadOptio
         raise LoadError(f"eBPF fields are off because compiling or attaching ctop's programs failed: "
                         f"{first.strip()[:200]}") from e
     loaded = Loaded(bpf=bpf, tracking=tracking, threads_hash=threads.hashed, threads_max=threads.max_entries,
-                    cgroups_max=options.cgroups_max,
+                    cgroups_max=options.cgroups_max, culprits_max=options.culprits_max,
                     runq_method="sched_info" if "RUN_DELAY_OFFSET" in offsets else "timestamps")
     loaded.seeded_threads = seed_threads(loaded)
     return loaded

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import dataclasses
 import os
 import struct
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar, cast
 
@@ -113,6 +115,20 @@ def sum_counters(raw: bytes, columns: CounterColumns, unpacker: struct.Struct, c
     )
 
 
+def culprits_by_path(pairs: Iterable[tuple[int, int, int]],
+                     path_of: Callable[[int], str | None]) -> dict[str, tuple[tuple[str, int], ...]]:
+    """(victim id, culprit id, count) pairs as victim path -> ((culprit path, count), ...), largest first; pairs
+    with an id that has no name are left out."""
+    out: dict[str, dict[str, int]] = {}
+    for victim_id, culprit_id, count in pairs:
+        victim, culprit = path_of(victim_id), path_of(culprit_id)
+        if victim is None or culprit is None or count <= 0:
+            continue
+        by = out.setdefault(victim, {})
+        by[culprit] = by.get(culprit, 0) + count
+    return {v: tuple(sorted(by.items(), key=lambda kv: (-kv[1], kv[0]))) for v, by in out.items()}
+
+
 class MapReader:
     """Keeps what one reading needs from the previous one: id->path names, log positions, recent execs."""
 
@@ -120,6 +136,7 @@ class MapReader:
         self.loaded = loaded
         bpf = loaded.bpf
         self._cgroups = cast(bt.PerCpuHash, bpf[b"cgroups"])
+        self._culprits = cast(bt.CulpritTable, bpf[b"culprits"])
         self._counters = cast(bt.PerCpuCounters, bpf[b"counters"])
         self._seqs = cast(bt.ArrayTable[bt.Counter], bpf[b"seqs"])
         self._exec_log = cast(bt.ArrayTable[bt.ExecRecord], bpf[b"exec_log"])
@@ -220,6 +237,16 @@ class MapReader:
             by_cgroup[path] = counters
         return by_cgroup, unattributed, used, unresolved
 
+    def _with_culprits(self, by_cgroup: dict[str, EbpfCgroupCounters]) -> int:
+        """Put each cgroup's preemptions by culprit path into its counters; returns the pairs in the map."""
+        pairs = [(int(key.victim), int(key.culprit), sum(int(c) for c in counts))
+                 for key, counts in self._culprits.items_lookup_batch()]
+        for victim, counts in culprits_by_path(pairs, self.path_of).items():
+            counters = by_cgroup.get(victim)
+            if counters is not None:
+                by_cgroup[victim] = dataclasses.replace(counters, preempted_by=counts)
+        return len(pairs)
+
     def _log_execs(self, boot_to_unix: float) -> None:
         """Keep the execs logged since the previous read, by cgroup path."""
         for rec in self._new_records(self._exec_log, self._slots.seq_exec, "exec_log_overwritten"):
@@ -242,6 +269,7 @@ class MapReader:
         lost_before = self._dropped_logs["cgroup_log_overwritten"]
         new_cgroups, removed, removed_ids = self._cgroup_changes()
         by_cgroup, unattributed, used, unresolved = self._counters_by_path()
+        culprit_pairs = self._with_culprits(by_cgroup)
         self._log_execs(boot_to_unix)
         self._log_oom_kills(boot_to_unix)
         for path in removed:
@@ -273,6 +301,7 @@ class MapReader:
             map_fill={
                 "cgroups": MapFill(used=used, capacity=self.loaded.cgroups_max),
                 "threads": MapFill(used=max(threads_used, 0), capacity=self.loaded.threads_max),
+                "culprits": MapFill(used=culprit_pairs, capacity=self.loaded.culprits_max),
             },
             dropped=dropped,
             runq_method=self.loaded.runq_method,
