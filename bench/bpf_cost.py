@@ -32,9 +32,15 @@ def _snapshot(fds: dict[str, dict[bytes, int]]) -> dict[str, dict[bytes, progsta
 
 
 @contextlib.contextmanager
-def busy_loops(enabled: bool) -> Iterator[list[int]]:
-    """One busy loop pinned to each online CPU while the block runs (background load); yields their pids."""
+def busy_loops(enabled: bool, cgroup_root: str | None) -> Iterator[list[int]]:
+    """One busy loop pinned to each online CPU while the block runs (background load); yields their pids.
+
+    With ``cgroup_root`` (a cgroup2 mount) the loops run in a cgroup of their own, like a noisy neighbour: the
+    ping-pong's wake-ups then preempt another cgroup's tasks, which is the culprit-counting path."""
     pids: list[int] = []
+    group = os.path.join(cgroup_root, f"ctop-bench-{os.getpid()}") if enabled and cgroup_root else None
+    if group:
+        os.mkdir(group)
     if enabled:
         for cpu in sorted(os.sched_getaffinity(0)):
             pid = os.fork()
@@ -46,6 +52,9 @@ def busy_loops(enabled: bool) -> Iterator[list[int]]:
                 finally:
                     os._exit(0)
             pids.append(pid)
+            if group:
+                with open(os.path.join(group, "cgroup.procs"), "w") as f:
+                    f.write(str(pid))
         time.sleep(0.2)
     try:
         yield pids
@@ -53,6 +62,8 @@ def busy_loops(enabled: bool) -> Iterator[list[int]]:
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+        if group:
+            os.rmdir(group)
 
 
 def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background_load: bool = False) -> dict:
@@ -81,7 +92,7 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
     was_on = progstats.stats_enabled()
     progstats.set_stats_enabled(True)
     try:
-        with busy_loops(background_load) as loops:
+        with busy_loops(background_load, layout.unified) as loops:
             before = _snapshot(fds)
             t0 = time.monotonic()
             progstats.pipe_pingpong(round_trips)
@@ -110,6 +121,7 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
         "empty_ns_per_switch": round(empty_per_switch, 1),
         "target_ratio": TARGET_RATIO,
         "background_busy_loops": len(loops),
+        "busy_loops_in_own_cgroup": bool(loops and layout.unified),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     for label in sets:

@@ -121,7 +121,8 @@ def thread_map(options: LoadOptions, pid_max: int) -> ThreadMap:
 def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, int], threads: ThreadMap) -> list[str]:
     """Compiler flags for one load; every option of the programs is a -D here."""
     flags = [f"-I{program_dir()}", f"-DTRACK_HIERARCHY={tracking.hierarchy_id}",
-             f"-DROOT_CGROUP_ID={tracking.root_id}", f"-DCGROUPS_MAX={options.cgroups_max}", f"-DCULPRITS_MAX={options.culprits_max}"]
+             f"-DROOT_CGROUP_ID={tracking.root_id}", f"-DCGROUPS_MAX={options.cgroups_max}",
+             f"-DCULPRITS_MAX={options.culprits_max}"]
     if tracking.v2:
         flags.append("-DCURRENT_CGROUP_V2")
     if threads.hashed:

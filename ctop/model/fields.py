@@ -10,7 +10,7 @@ order is the order of this table. Adding a field is one entry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,8 +18,10 @@ from .ebpf_rates import EbpfRates
 from .frame import CgroupRow
 from .sample import UNLIMITED, Pressure
 
-Value = str | int | float | None  # what a getter returns; None (or "" for text) is "no data"
-SortValue = str | int | float | tuple[str, str] | None
+# What a getter returns; None (or "" for text) is "no data". A mapping (preempted_by) is a JSON object whose str()
+# is its text and CSV form.
+Value = str | int | float | Mapping[str, float] | None
+SortValue = str | int | float | tuple[str, str] | Mapping[str, float] | None
 Getter = Callable[[CgroupRow], Value]
 SortGetter = Callable[[CgroupRow], SortValue]
 Unit = Literal["", "percent", "bytes", "bytes_per_s", "count", "per_s", "cores", "seconds", "duration", "ratio"]
@@ -274,6 +276,13 @@ PSI_IO_SOME_AVG10 = Field("psi_io_some_avg10", "PSIIO", "percent", "share of tim
                           _psi("some_avg10", "io"), 6, metric="container_pressure_io_waiting_seconds_total")
 PSI_IO_FULL_AVG10 = Field("psi_io_full_avg10", "PSIIOF", "percent", "share of time all tasks stalled on IO (10 s avg)",
                           _psi("full_avg10", "io"), 6, metric="container_pressure_io_stalled_seconds_total")
+TOP_PREEMPTOR = Field("top_preemptor", "PREEMPTOR", "",
+                      "eBPF: who preempted its tasks most: a container's name, host (processes outside containers) "
+                      "or a cgroup; null when nothing did", _ebpf(lambda e: e.top_preemptor), 14)
+PREEMPTED_BY = Field("preempted_by", "PREEMPTED_BY", "",
+                     "eBPF: preemptions per second by culprit, largest first: a JSON object name -> rate; "
+                     "name:rate,... in CSV and text", _ebpf(lambda e: e.preempted_by), 24, listable=False,
+                     sortable=False)
 
 # Only the interactive list shows these (not JSON/CSV keys).
 DISPLAY_NAME = Field("display_name", "NAME", "", "container, unit or pod name; the cgroup path when unknown",
@@ -364,7 +373,7 @@ def format_value(field: Field, value: Value) -> str:
     if value is None or value == "":
         return "-"
     fmt = FORMATS.get(field.unit)
-    return fmt(value) if fmt is not None and not isinstance(value, str) else str(value)
+    return fmt(value) if fmt is not None and isinstance(value, (int, float)) else str(value)
 
 
 def problems() -> list[str]:

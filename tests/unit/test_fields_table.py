@@ -34,7 +34,8 @@ JSON_KEYS = (
     "runq_latency_p50_seconds", "runq_latency_p99_seconds", "runq_wait_seconds_per_s", "ctx_switches_voluntary_per_s",
     "ctx_switches_involuntary_per_s", "preempted_by_others_per_s", "preempted_by_host_per_s", "forks_per_s",
     "execs_per_s", "exits_per_s", "oom_kills", "pids", "pids_max", "processes", "threads", "psi_cpu_some_avg10",
-    "psi_memory_some_avg10", "psi_memory_full_avg10", "psi_io_some_avg10", "psi_io_full_avg10",
+    "psi_memory_some_avg10", "psi_memory_full_avg10", "psi_io_some_avg10", "psi_io_full_avg10", "top_preemptor",
+    "preempted_by",
 )
 
 

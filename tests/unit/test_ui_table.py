@@ -6,6 +6,7 @@ import pytest
 from unit.test_ui_frames import POD_A, POD_B, make_frame, make_row, node_rows
 
 from ctop.model import fields
+from ctop.model.ebpf import RUNQ_SLOTS
 from ctop.ui import keys
 from ctop.ui.app import DELAYS, App, _nearest_delay
 from ctop.ui.columns import COLUMNS, COLUMNS_BY_KEY, DEFAULT_COLUMNS, NAME, fit_columns
@@ -142,10 +143,10 @@ def test_history_keeps_a_bounded_series_per_cgroup_and_forgets_removed_ones():
 
 
 def test_runq_histogram_buckets_follow_the_bpf_slot_layout():
-    hist = [0] * 28
-    hist[0], hist[3] = 5, 10  # below 1024 ns; [2^12, 2^13) ns
+    hist = [0] * RUNQ_SLOTS
+    hist[0], hist[13] = 5, 10  # below 256 ns; [5 * 2^10, 6 * 2^10) ns
     buckets = runq_buckets(hist)
-    assert buckets[0] == (0.0, 1024e-9, 5) and buckets[-1] == (4096e-9, 8192e-9, 10) and len(buckets) == 4
+    assert buckets[0] == (0.0, 256e-9, 5) and buckets[-1] == (5120e-9, 6144e-9, 10) and len(buckets) == 14
     lines = histogram_lines(hist)
     assert lines[-1].endswith(" 10") and "█" * 30 in lines[-1]
     assert histogram_lines(None) == ["-"]
