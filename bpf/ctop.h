@@ -83,7 +83,9 @@ struct cgroup_counters {
 };
 
 /* Key of the `culprits` map: preemptions of `victim`'s tasks in favour of a task of `culprit` (both cgroup ids
- * of the tracked hierarchy; ROOT_CGROUP_ID is the host). The value is a per-CPU count. */
+ * of the tracked hierarchy; ROOT_CGROUP_ID is the host). The value is a per-CPU count. A host task (kernel
+ * threads: RCU, softirqs, workers) that preempts and sleeps again at once is passed over: the culprit is the
+ * workload that runs after it, which is what took the CPU from the victim at the end of its slice. */
 struct culprit_key {
     u64 victim;
     u64 culprit;

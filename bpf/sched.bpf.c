@@ -69,9 +69,12 @@ TRACEPOINT_PROBE(sched, sched_switch)
 #ifndef RUN_DELAY_OFFSET
     u64 now = bpf_ktime_get_ns();
 #endif
+    u32 first = 0;
+    u64 *pending = pending_victims.lookup(&first);
+    u64 victim = pending ? *pending : 0;
 
 #ifdef RUN_DELAY_OFFSET
-    if (next && preempted) {  /* next's cgroup only names who preempted prev */
+    if (next && (preempted || victim)) {  /* next's cgroup only names who preempted a task */
 #else
     if (next) {
 #endif
@@ -102,6 +105,17 @@ TRACEPOINT_PROBE(sched, sched_switch)
         prev_cgroup = current_cgroup(prev);
         pt = thread_get(prev);
     }
+    if (victim && pending) {
+        /* A host task took this CPU from `victim`'s task. When it only woke briefly (it sleeps again now), the
+         * culprit is the workload that runs after it (host tasks that come in between are passed over too);
+         * when it ran until preempted, or the CPU goes back to the victim's cgroup, the culprit is the host. */
+        int brief = prev_cgroup == ROOT_CGROUP_ID && !preempted;
+        if (!(brief && next && next_cgroup == ROOT_CGROUP_ID)) {
+            count_culprit(victim, (brief && next && next_cgroup && next_cgroup != victim) ? next_cgroup
+                                                                                         : ROOT_CGROUP_ID);
+            *pending = 0;
+        }
+    }
     struct cgroup_counters *c = cgroup_get(prev_cgroup);
     if (!c)
         return 0;
@@ -112,7 +126,9 @@ TRACEPOINT_PROBE(sched, sched_switch)
                 c->preempted_by_host += 1;
             else if (next_cgroup)
                 c->preempted_by_others += 1;
-            if (next_cgroup && prev_cgroup)
+            if (next_cgroup == ROOT_CGROUP_ID && prev_cgroup && pending)
+                *pending = prev_cgroup;  /* named at the next switch on this CPU */
+            else if (next_cgroup && prev_cgroup)
                 count_culprit(prev_cgroup, next_cgroup);
         }
     } else {
