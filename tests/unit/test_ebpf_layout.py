@@ -12,7 +12,7 @@ import pytest
 from ctop.ebpf import bcc_types, layout, loader
 from ctop.ebpf.layout import LayoutError, Member, ctypes_members, parse_header
 from ctop.ebpf.maps import CounterColumns, Slots, sum_counters
-from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_SLOTS, EbpfCgroupCounters
+from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_GEOMETRY, RUNQ_SLOTS, EbpfCgroupCounters
 
 BPF_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "bpf")
 HEADER_PATH = os.path.join(BPF_DIR, "ctop.h")
@@ -145,3 +145,23 @@ def test_unparseable_members_are_named() -> None:
         parse_header("struct s {\n    float x;\n};\n")
     with pytest.raises(LayoutError, match="NOPE"):
         parse_header("struct s {\n    u64 x[NOPE];\n};\n")
+
+
+def test_run_queue_bounds_come_from_the_header_defines() -> None:
+    geometry = layout.runq_geometry(parse_header(header_text()))
+    assert geometry == RUNQ_GEOMETRY and geometry.slots == RUNQ_SLOTS == len(RUNQ_BUCKET_UPPER_SECONDS)
+    finer = layout.runq_geometry(parse_header(re.sub(r"#define RUNQ_SUB_BITS \d+", "#define RUNQ_SUB_BITS 3",
+                                                     header_text())))
+    assert finer.slots == 2 * RUNQ_SLOTS and finer.bounds_ns()[8] == (2048, 2304)  # 8 per power of two
+
+
+def test_a_header_without_run_queue_geometry_is_refused() -> None:
+    with pytest.raises(LayoutError, match="RUNQ_SUB_BITS"):
+        layout.runq_geometry(layout.Header({"RUNQ_UNIT_SHIFT": 8, "RUNQ_SLOTS": 112}, {}))
+    with pytest.raises(LayoutError, match="whole number"):
+        layout.runq_geometry(layout.Header({"RUNQ_UNIT_SHIFT": 8, "RUNQ_SUB_BITS": 2, "RUNQ_SLOTS": 30}, {}))
+
+
+def test_the_culprit_key_is_two_cgroup_ids() -> None:
+    members = parse_header(header_text()).structs["culprit_key"]
+    assert [(m.name, m.size, m.count) for m in members] == [("victim", 8, 1), ("culprit", 8, 1)]
