@@ -41,8 +41,8 @@ def busy_loops(enabled: bool, cgroup_root: str | None) -> Iterator[list[int]]:
     group = os.path.join(cgroup_root, f"ctop-bench-{os.getpid()}") if enabled and cgroup_root else None
     if group:
         os.mkdir(group)
-    if enabled:
-        for cpu in sorted(os.sched_getaffinity(0)):
+    try:
+        for cpu in sorted(os.sched_getaffinity(0)) if enabled else ():
             pid = os.fork()
             if pid == 0:  # child: spin until killed
                 try:
@@ -55,8 +55,8 @@ def busy_loops(enabled: bool, cgroup_root: str | None) -> Iterator[list[int]]:
             if group:
                 with open(os.path.join(group, "cgroup.procs"), "w") as f:
                     f.write(str(pid))
-        time.sleep(0.2)
-    try:
+        if pids:
+            time.sleep(0.2)
         yield pids
     finally:
         for pid in pids:
