@@ -17,6 +17,7 @@
 #define ROOT_CGROUP_ID 1           /* inode of the tracked hierarchy's root: tasks there count as "host" */
 #endif
 /* RUN_DELAY_OFFSET: offset of task_struct.sched_info.run_delay from BTF; without it, wake-up timestamps. */
+/* CURRENT_TASK_BTF: bpf_get_current_task_btf() works in tracepoint programs (Linux >= 5.11): run_delay is a load. */
 /* REAL_PARENT_OFFSET, TGID_OFFSET: offsets of task_struct.real_parent and .tgid from BTF (ppid of execs). */
 /* CURRENT_CGROUP_V2: bpf_get_current_cgroup_id() names cgroups of the tracked (cgroup2) hierarchy. */
 

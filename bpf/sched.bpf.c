@@ -138,8 +138,13 @@ TRACEPOINT_PROBE(sched, sched_switch)
     /* BTF mode: prev is current; its run_delay grew by the wait that preceded the run now ending. */
     if (pt) {
         u64 run_delay = 0;
+#ifdef CURRENT_TASK_BTF
+        /* A BTF-typed task pointer: a plain load the verifier checks against the kernel's own layout (no helper). */
+        run_delay = *(volatile u64 *)((char *)bpf_get_current_task_btf() + RUN_DELAY_OFFSET);
+#else
         void *task = (void *)bpf_get_current_task();
         bpf_probe_read_kernel(&run_delay, sizeof(run_delay), task + RUN_DELAY_OFFSET);
+#endif
         if (pt->last & VALID_BASELINE)
             record_wait(c, run_delay - (pt->last & ~VALID_BASELINE));
         pt->last = run_delay | VALID_BASELINE;

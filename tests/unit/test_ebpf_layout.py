@@ -132,7 +132,8 @@ def test_every_option_flag_is_one_the_programs_know() -> None:
     tracking = loader.Tracking(hierarchy_id=0, root="/sys/fs/cgroup", root_id=1, v2=True)
     offsets = {"RUN_DELAY_OFFSET": 1, "REAL_PARENT_OFFSET": 2, "TGID_OFFSET": 3}
     for threads in (loader.ThreadMap(False, 4096), loader.ThreadMap(True, 1 << 17)):
-        flags = loader.build_cflags(tracking, loader.LoadOptions(), offsets, threads)
+        flags = loader.build_cflags(tracking, loader.LoadOptions(), offsets, threads, task_btf=True)
+        assert "-DCURRENT_TASK_BTF" in flags
         names = [f[2:].split("=", 1)[0] for f in flags if f.startswith("-D")]
         assert ("THREADS_HASH" in names) is threads.hashed
         assert f"-DTHREADS_MAX={threads.max_entries}" in flags
@@ -165,3 +166,9 @@ def test_a_header_without_run_queue_geometry_is_refused() -> None:
 def test_the_culprit_key_is_two_cgroup_ids() -> None:
     members = parse_header(header_text()).structs["culprit_key"]
     assert [(m.name, m.size, m.count) for m in members] == [("victim", 8, 1), ("culprit", 8, 1)]
+
+
+def test_kernel_versions_are_read_from_the_release() -> None:
+    assert loader.kernel_version("6.18.44-fc-v657") == (6, 18) >= loader.TASK_BTF_KERNEL
+    assert loader.kernel_version("5.4.0-150-generic") < loader.TASK_BTF_KERNEL
+    assert loader.kernel_version("weird") == (0, 0)
