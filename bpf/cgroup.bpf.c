@@ -50,8 +50,10 @@ TRACEPOINT_PROBE(cgroup, cgroup_attach_task)
         return 0;
     u32 tid = args->pid;
     struct thread_state *t = thread_get(tid);
-    if (t)
+    if (t) {
         t->cgroup_id = args->dst_id;
+        t->slot = 0;
+    }
     else
         thread_put(tid, args->dst_id, 0);
     return 0;

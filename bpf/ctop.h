@@ -66,6 +66,7 @@
 struct thread_state {
     u64 cgroup_id;                 /* 0: unknown (the slot is free) */
     u64 last;                      /* run_delay at the last switch-out, or wake-up/preemption time; | VALID */
+    u64 slot;                      /* 1 + its cgroup's index in `slotted` once user space gave it one; 0: not yet */
 };
 
 struct cgroup_counters {

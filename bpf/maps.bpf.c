@@ -8,6 +8,11 @@ BPF_HASH(threads, u32, struct thread_state, THREADS_MAX);
 BPF_ARRAY(threads, struct thread_state, THREADS_MAX);
 #endif
 BPF_PERCPU_HASH(cgroups, u64, struct cgroup_counters, CGROUPS_MAX);
+/* sched_switch's counters, by a small index user space gives each cgroup (`cgroup_slots`, cgroup id -> index) and
+ * threads remember: an array lookup instead of a hash lookup on every context switch. A cgroup's counters are its
+ * `cgroups` entry plus its `slotted` entry; user space zeroes an index before it gives it to another cgroup. */
+BPF_HASH(cgroup_slots, u64, u32, CGROUPS_MAX);
+BPF_PERCPU_ARRAY(slotted, struct cgroup_counters, CGROUPS_MAX);
 BPF_ARRAY(zero_counters, struct cgroup_counters, 1);  /* never written: new entries start from it (too big for the stack) */
 BPF_TABLE("lru_percpu_hash", struct culprit_key, u64, culprits, CULPRITS_MAX);
 BPF_PERCPU_ARRAY(pending_victims, u64, 1);  /* cgroup whose task a host task just preempted on this CPU, or 0 */
@@ -45,6 +50,7 @@ static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u
     if (t) {
         t->cgroup_id = cgroup_id;
         t->last = last;
+        t->slot = 0;
         return t;
     }
     if (threads.update(&tid, &fresh)) {
@@ -63,6 +69,7 @@ static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u
         count(C_THREADS_ADDED);
     t->cgroup_id = cgroup_id;
     t->last = last;
+    t->slot = 0;
     return t;
 #endif
 }
@@ -77,6 +84,7 @@ static __always_inline void thread_forget(u32 tid)
     if (t && t->cgroup_id) {
         t->cgroup_id = 0;
         t->last = 0;
+        t->slot = 0;
         count(C_THREADS_REMOVED);
     }
 #endif
@@ -97,6 +105,28 @@ static __always_inline struct cgroup_counters *cgroup_get(u64 id)
         return 0;
     }
     return cgroups.lookup(&id);
+}
+
+/* The counters of thread `t` in cgroup `id`: through the index the thread remembers (or finds now in
+ * `cgroup_slots`), else the cgroup's hash entry (a cgroup user space has not indexed yet, or no thread state). */
+static __always_inline struct cgroup_counters *thread_counters(struct thread_state *t, u64 id)
+{
+    if (t) {
+        u32 slot;
+        if (t->slot) {
+            slot = t->slot - 1;
+        } else {
+            u32 *found = cgroup_slots.lookup(&id);
+            if (!found)
+                return cgroup_get(id);
+            slot = *found;
+            t->slot = (u64)slot + 1;
+        }
+        struct cgroup_counters *c = slotted.lookup(&slot);
+        if (c)
+            return c;
+    }
+    return cgroup_get(id);
 }
 
 /* The cgroup of the current task: from the thread map, else (cgroup2 hosts) from the helper, cached. */

@@ -87,7 +87,7 @@ TRACEPOINT_PROBE(sched, sched_switch)
     if (nt && (nt->last & VALID_BASELINE)) {
         u64 waited = now - (nt->last & ~VALID_BASELINE);
         nt->last = 0;
-        struct cgroup_counters *nc = cgroup_get(next_cgroup);
+        struct cgroup_counters *nc = thread_counters(nt, next_cgroup);
         if (nc)
             record_wait(nc, waited);
     }
@@ -116,7 +116,7 @@ TRACEPOINT_PROBE(sched, sched_switch)
             *pending = 0;
         }
     }
-    struct cgroup_counters *c = cgroup_get(prev_cgroup);
+    struct cgroup_counters *c = thread_counters(pt, prev_cgroup);
     if (!c)
         return 0;
     if (preempted) {

@@ -16,6 +16,7 @@ from ..model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, ExecRecord
 from . import bcc_types as bt
 from .layout import Header, LayoutError, ctypes_members, read_header, u64_columns
 from .loader import Loaded, LoadError
+from .slots import CgroupSlots
 
 EXECS_PER_CGROUP = 32       # recent execs kept per cgroup in user space
 OOM_KILLS_KEPT = 64
@@ -136,6 +137,7 @@ class MapReader:
         self.loaded = loaded
         bpf = loaded.bpf
         self._cgroups = cast(bt.PerCpuHash, bpf[b"cgroups"])
+        self._indexed = CgroupSlots(bpf[b"cgroup_slots"], bpf[b"slotted"], loaded.cgroups_max)
         self._culprits = cast(bt.CulpritTable, bpf[b"culprits"])
         self._counters = cast(bt.PerCpuCounters, bpf[b"counters"])
         self._seqs = cast(bt.ArrayTable[bt.Counter], bpf[b"seqs"])
@@ -217,24 +219,33 @@ class MapReader:
                 removed.append(path)
         return created, removed, removed_ids
 
-    def _counters_by_path(self) -> tuple[dict[str, EbpfCgroupCounters], EbpfCgroupCounters, int, int]:
-        """(counters by cgroup path, unattributed counters, entries in the map, entries whose id has no name)."""
+    def _counters_by_path(self, removed: set[int]) -> tuple[dict[str, EbpfCgroupCounters], EbpfCgroupCounters, int,
+                                                           int]:
+        """(counters by cgroup path, unattributed counters, entries in the map, entries whose id has no name);
+        cgroups ``removed`` since the previous read are left out."""
         by_cgroup: dict[str, EbpfCgroupCounters] = {}
         unattributed = EbpfCgroupCounters()
         used = unresolved = 0
         columns, unpacker = self._columns, self._unpacker
-        for key, value in self._cgroups.items_lookup_batch():
-            used += 1
-            cgroup_id = int(key)
-            counters = sum_counters(bytes(value), columns, unpacker, cgroup_id)
+        indexed = self._indexed.raw_by_id()
+        hashed = {int(key): bytes(value) for key, value in self._cgroups.items_lookup_batch()}
+        used = len(hashed)
+        for cgroup_id in hashed.keys() | indexed.keys():
+            # A cgroup's counters: its hash entry and its indexed entry, per-CPU copies side by side.
+            raw = hashed.get(cgroup_id, b"") + indexed.get(cgroup_id, b"")
+            counters = sum_counters(raw, columns, unpacker, cgroup_id)
             if cgroup_id == 0:
                 unattributed = counters
+                continue
+            if cgroup_id in removed:
                 continue
             path = self.path_of(cgroup_id)
             if path is None:
                 unresolved += 1
+                self._indexed.take_back(cgroup_id)
                 continue
             by_cgroup[path] = counters
+            self._indexed.give(cgroup_id)
         return by_cgroup, unattributed, used, unresolved
 
     def _with_culprits(self, by_cgroup: dict[str, EbpfCgroupCounters]) -> int:
@@ -268,7 +279,7 @@ class MapReader:
         boot_to_unix = time.time() - now_mono  # bpf_ktime_get_ns() is CLOCK_MONOTONIC
         lost_before = self._dropped_logs["cgroup_log_overwritten"]
         new_cgroups, removed, removed_ids = self._cgroup_changes()
-        by_cgroup, unattributed, used, unresolved = self._counters_by_path()
+        by_cgroup, unattributed, used, unresolved = self._counters_by_path(set(removed_ids))
         culprit_pairs = self._with_culprits(by_cgroup)
         self._log_execs(boot_to_unix)
         self._log_oom_kills(boot_to_unix)
@@ -276,8 +287,12 @@ class MapReader:
             self._execs.pop(path, None)
         for cgroup_id in removed_ids:  # forgotten only after this read has named their last events
             self._paths.pop(cgroup_id, None)
+            self._indexed.take_back(cgroup_id)
         if self._dropped_logs["cgroup_log_overwritten"] > lost_before:
             self._walk(replace=True)  # removals were lost with the overwritten records: forget what is gone
+            for cgroup_id in [i for i in self._indexed.index_of if i not in self._paths]:
+                self._indexed.take_back(cgroup_id)
+        self._indexed.next_read()
 
         slot = self._slots
         counter_sums = [sum(int(c) for c in self._counters[ctypes.c_int(i)]) for i in range(slot.n_counters)]
