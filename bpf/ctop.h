@@ -59,14 +59,15 @@
 #define SEQ_EXEC 0
 #define SEQ_OOM 1
 #define SEQ_CGROUP 2
-#define N_SEQS 3
+#define SEQ_INDEX 3                /* indices of the `cgroups` array given out for the first time */
+#define N_SEQS 4
 
 #define VALID_BASELINE (1ULL << 63) /* thread_state.last: bit set once a run_delay/timestamp baseline is known */
 
 struct thread_state {
     u64 cgroup_id;                 /* 0: unknown (the slot is free) */
     u64 last;                      /* run_delay at the last switch-out, or wake-up/preemption time; | VALID */
-    u64 slot;                      /* 1 + its cgroup's index in `slotted` once user space gave it one; 0: not yet */
+    u64 slot;                      /* 1 + its cgroup's index in `cgroups`, once looked up; 0: not yet */
 };
 
 struct cgroup_counters {

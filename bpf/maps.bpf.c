@@ -7,12 +7,13 @@ BPF_HASH(threads, u32, struct thread_state, THREADS_MAX);
 #else
 BPF_ARRAY(threads, struct thread_state, THREADS_MAX);
 #endif
-BPF_PERCPU_HASH(cgroups, u64, struct cgroup_counters, CGROUPS_MAX);
-/* sched_switch's counters, by a small index user space gives each cgroup (`cgroup_slots`, cgroup id -> index) and
- * threads remember: an array lookup instead of a hash lookup on every context switch. A cgroup's counters are its
- * `cgroups` entry plus its `slotted` entry; user space zeroes an index before it gives it to another cgroup. */
-BPF_HASH(cgroup_slots, u64, u32, CGROUPS_MAX);
-BPF_PERCPU_ARRAY(slotted, struct cgroup_counters, CGROUPS_MAX);
+/* Per-cgroup counters in a per-CPU array: an index lookup, no hash, on every context switch. A cgroup gets its index
+ * at its first event (`cgroup_index`: cgroup id -> index) and each thread remembers its cgroup's. When a cgroup
+ * goes, user space reads its counters one last time, drops its index from `cgroup_index`, zeroes the entry and,
+ * a few reads later, zeroes it again and queues the index in `free_indices` for the next new cgroup. */
+BPF_HASH(cgroup_index, u64, u32, CGROUPS_MAX);
+BPF_PERCPU_ARRAY(cgroups, struct cgroup_counters, CGROUPS_MAX);
+BPF_QUEUE(free_indices, u32, CGROUPS_MAX);
 BPF_ARRAY(zero_counters, struct cgroup_counters, 1);  /* never written: new entries start from it (too big for the stack) */
 BPF_TABLE("lru_percpu_hash", struct culprit_key, u64, culprits, CULPRITS_MAX);
 BPF_PERCPU_ARRAY(pending_victims, u64, 1);  /* cgroup whose task a host task just preempted on this CPU, or 0 */
@@ -38,6 +39,14 @@ static __always_inline struct thread_state *thread_get(u32 tid)
 #else
     return (t && t->cgroup_id) ? t : 0;
 #endif
+}
+
+static __always_inline u64 next_seq(u32 which)
+{
+    u64 *s = seqs.lookup(&which);
+    if (!s)
+        return 0;
+    return __sync_fetch_and_add(s, 1) + 1;
 }
 
 /* Start tracking a thread in `cgroup_id` (baseline unknown); returns its state or NULL when the map is full. */
@@ -90,43 +99,54 @@ static __always_inline void thread_forget(u32 tid)
 #endif
 }
 
-/* Counters of a cgroup (0 = unattributed), created on first use; NULL (and counted) when the map is full. */
-static __always_inline struct cgroup_counters *cgroup_get(u64 id)
+/* The index of cgroup `id`'s counters (0 = unattributed), given out now when it has none; CGROUPS_MAX (and counted)
+ * when every index is taken. */
+static __always_inline u32 cgroup_index_of(u64 id)
 {
-    struct cgroup_counters *c = cgroups.lookup(&id);
-    if (c)
-        return c;
-    u32 first = 0;
-    struct cgroup_counters *zero = zero_counters.lookup(&first);
-    if (!zero)
-        return 0;
-    if (cgroups.update(&id, zero)) {
-        count(C_CGROUP_MAP_FULL);
-        return 0;
+    u32 *found = cgroup_index.lookup(&id);
+    if (found)
+        return *found;
+    u32 index;
+    if (free_indices.pop(&index)) {
+        u64 fresh = next_seq(SEQ_INDEX) - 1;
+        if (fresh >= CGROUPS_MAX) {
+            count(C_CGROUP_MAP_FULL);
+            return CGROUPS_MAX;
+        }
+        index = fresh;
     }
-    return cgroups.lookup(&id);
+    if (cgroup_index.insert(&id, &index)) {  /* another CPU gave it one first (or the map is full) */
+        free_indices.push(&index, 0);
+        found = cgroup_index.lookup(&id);
+        if (!found) {
+            count(C_CGROUP_MAP_FULL);
+            return CGROUPS_MAX;
+        }
+        return *found;
+    }
+    return index;
 }
 
-/* The counters of thread `t` in cgroup `id`: through the index the thread remembers (or finds now in
- * `cgroup_slots`), else the cgroup's hash entry (a cgroup user space has not indexed yet, or no thread state). */
+/* Counters of a cgroup (0 = unattributed); NULL when every index is taken. */
+static __always_inline struct cgroup_counters *cgroup_get(u64 id)
+{
+    u32 index = cgroup_index_of(id);
+    return cgroups.lookup(&index);
+}
+
+/* The counters of thread `t`, of cgroup `id`: through the index the thread remembers (looked up on first use). */
 static __always_inline struct cgroup_counters *thread_counters(struct thread_state *t, u64 id)
 {
-    if (t) {
-        u32 slot;
-        if (t->slot) {
-            slot = t->slot - 1;
-        } else {
-            u32 *found = cgroup_slots.lookup(&id);
-            if (!found)
-                return cgroup_get(id);
-            slot = *found;
-            t->slot = (u64)slot + 1;
-        }
-        struct cgroup_counters *c = slotted.lookup(&slot);
-        if (c)
-            return c;
+    if (!t)
+        return cgroup_get(id);
+    if (!t->slot) {
+        u32 index = cgroup_index_of(id);
+        if (index >= CGROUPS_MAX)
+            return 0;
+        t->slot = (u64)index + 1;
     }
-    return cgroup_get(id);
+    u32 index = t->slot - 1;
+    return cgroups.lookup(&index);
 }
 
 /* The cgroup of the current task: from the thread map, else (cgroup2 hosts) from the helper, cached. */
@@ -145,11 +165,4 @@ static __always_inline u64 current_cgroup(u32 tid)
 #endif
 }
 
-static __always_inline u64 next_seq(u32 which)
-{
-    u64 *s = seqs.lookup(&which);
-    if (!s)
-        return 0;
-    return __sync_fetch_and_add(s, 1) + 1;
-}
 

@@ -16,7 +16,7 @@ from ..model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, ExecRecord
 from . import bcc_types as bt
 from .layout import Header, LayoutError, ctypes_members, read_header, u64_columns
 from .loader import Loaded, LoadError
-from .slots import CgroupSlots
+from .slots import CgroupIndex
 
 EXECS_PER_CGROUP = 32       # recent execs kept per cgroup in user space
 OOM_KILLS_KEPT = 64
@@ -136,8 +136,8 @@ class MapReader:
     def __init__(self, loaded: Loaded) -> None:
         self.loaded = loaded
         bpf = loaded.bpf
-        self._cgroups = cast(bt.PerCpuHash, bpf[b"cgroups"])
-        self._indexed = CgroupSlots(bpf[b"cgroup_slots"], bpf[b"slotted"], loaded.cgroups_max)
+        self._cgroups = cast(bt.PerCpuArrayTable, bpf[b"cgroups"])
+        self._index = CgroupIndex(bpf[b"cgroup_index"], self._cgroups, bpf[b"free_indices"])
         self._culprits = cast(bt.CulpritTable, bpf[b"culprits"])
         self._counters = cast(bt.PerCpuCounters, bpf[b"counters"])
         self._seqs = cast(bt.ArrayTable[bt.Counter], bpf[b"seqs"])
@@ -227,12 +227,9 @@ class MapReader:
         unattributed = EbpfCgroupCounters()
         used = unresolved = 0
         columns, unpacker = self._columns, self._unpacker
-        indexed = self._indexed.raw_by_id()
-        hashed = {int(key): bytes(value) for key, value in self._cgroups.items_lookup_batch()}
-        used = len(hashed)
-        for cgroup_id in hashed.keys() | indexed.keys():
-            # A cgroup's counters: its hash entry and its indexed entry, per-CPU copies side by side.
-            raw = hashed.get(cgroup_id, b"") + indexed.get(cgroup_id, b"")
+        raw_by_id = self._index.raw_by_id()
+        used = len(raw_by_id)
+        for cgroup_id, raw in raw_by_id.items():
             counters = sum_counters(raw, columns, unpacker, cgroup_id)
             if cgroup_id == 0:
                 unattributed = counters
@@ -240,12 +237,11 @@ class MapReader:
             if cgroup_id in removed:
                 continue
             path = self.path_of(cgroup_id)
-            if path is None:
+            if path is None:  # gone before its removal was read, or counted by a task that was ending
                 unresolved += 1
-                self._indexed.take_back(cgroup_id)
+                self._index.take_back(cgroup_id)
                 continue
             by_cgroup[path] = counters
-            self._indexed.give(cgroup_id)
         return by_cgroup, unattributed, used, unresolved
 
     def _with_culprits(self, by_cgroup: dict[str, EbpfCgroupCounters]) -> int:
@@ -287,12 +283,10 @@ class MapReader:
             self._execs.pop(path, None)
         for cgroup_id in removed_ids:  # forgotten only after this read has named their last events
             self._paths.pop(cgroup_id, None)
-            self._indexed.take_back(cgroup_id)
+            self._index.take_back(cgroup_id)
         if self._dropped_logs["cgroup_log_overwritten"] > lost_before:
             self._walk(replace=True)  # removals were lost with the overwritten records: forget what is gone
-            for cgroup_id in [i for i in self._indexed.index_of if i not in self._paths]:
-                self._indexed.take_back(cgroup_id)
-        self._indexed.next_read()
+        self._index.next_read()
 
         slot = self._slots
         counter_sums = [sum(int(c) for c in self._counters[ctypes.c_int(i)]) for i in range(slot.n_counters)]

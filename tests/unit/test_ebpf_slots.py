@@ -1,23 +1,16 @@
-"""Indices of the `slotted` counters: lowest first, and a returned index rests before another cgroup gets it."""
+"""Indices of the per-cgroup counters: one taken back rests for some reads before a new cgroup may get it."""
 
 from __future__ import annotations
 
-from ctop.ebpf.slots import REUSE_AFTER_READS, IndexPool
+from ctop.ebpf.slots import REUSE_AFTER_READS, Resting
 
 
-def test_indices_are_given_lowest_first_until_none_is_left() -> None:
-    pool = IndexPool(3)
-    assert [pool.take(), pool.take(), pool.take(), pool.take()] == [0, 1, 2, None]
-
-
-def test_a_returned_index_rests_for_some_reads_then_is_the_first_given() -> None:
-    pool = IndexPool(4)
-    taken = [pool.take() for _ in range(3)]
-    assert taken == [0, 1, 2]
-    pool.give_back(1)
+def test_a_taken_back_index_rests_for_some_reads() -> None:
+    resting = Resting()
+    resting.add(7)
     for _ in range(REUSE_AFTER_READS - 1):
-        pool.next_read()
-        assert pool.take() == 3 or pool.free == []
-    pool.next_read()
-    assert pool.take() == 1  # rested long enough (a thread that was ending may have counted into it meanwhile)
-    assert pool.take() is None
+        assert resting.next_read() == []  # a thread that was ending may still count into it
+    resting.add(9)
+    assert resting.next_read() == [7]
+    assert resting.entries == [(resting.reads + REUSE_AFTER_READS - 1, 9)]
+    assert resting.next_read() == [9] and resting.entries == []
