@@ -14,7 +14,6 @@ BPF_ARRAY(threads, struct thread_state, THREADS_MAX);
 BPF_HASH(cgroup_index, u64, u32, CGROUPS_MAX);
 BPF_PERCPU_ARRAY(cgroups, struct cgroup_counters, CGROUPS_MAX);
 BPF_QUEUE(free_indices, u32, CGROUPS_MAX);
-BPF_ARRAY(zero_counters, struct cgroup_counters, 1);  /* never written: new entries start from it (too big for the stack) */
 BPF_TABLE("lru_percpu_hash", struct culprit_key, u64, culprits, CULPRITS_MAX);
 BPF_PERCPU_ARRAY(pending_victims, u64, 1);  /* cgroup whose task a host task just preempted on this CPU, or 0 */
 BPF_PERCPU_ARRAY(counters, u64, N_COUNTERS);
