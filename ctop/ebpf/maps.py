@@ -20,6 +20,7 @@ from .slots import CgroupIndex
 
 EXECS_PER_CGROUP = 32       # recent execs kept per cgroup in user space
 OOM_KILLS_KEPT = 64
+GONE_KEPT = 4096  # removed cgroup ids remembered, to take back an index a task that was ending made them take again
 RecordT = TypeVar("RecordT", bound=bt.Logged)
 
 
@@ -155,6 +156,7 @@ class MapReader:
         self._last_seq = [int(self._seqs[ctypes.c_int(i)].value) for i in range(self._seqs.max_entries)]
         self._execs: dict[str, collections.deque[ExecRecord]] = {}
         self._ooms: collections.deque[OomKill] = collections.deque(maxlen=OOM_KILLS_KEPT)
+        self._gone: dict[int, None] = {}  # ids of removed cgroups, oldest first (bounded)
         self._dropped_logs = {"exec_log_overwritten": 0, "oom_log_overwritten": 0, "cgroup_log_overwritten": 0}
         self._walk()
 
@@ -237,12 +239,21 @@ class MapReader:
             if cgroup_id in removed:
                 continue
             path = self.path_of(cgroup_id)
-            if path is None:  # gone before its removal was read, or counted by a task that was ending
+            if path is None:
                 unresolved += 1
-                self._index.take_back(cgroup_id)
+                if cgroup_id in self._gone:  # counted again by a task that was ending: take the index back again
+                    self._index.take_back(cgroup_id)
                 continue
             by_cgroup[path] = counters
         return by_cgroup, unattributed, used, unresolved
+
+    def _forget(self, cgroup_id: int) -> None:
+        """A removed cgroup: its counters' index goes back (only ids known to be gone: a live cgroup that cannot be
+        named keeps its index, which its threads remember)."""
+        self._gone[cgroup_id] = None
+        while len(self._gone) > GONE_KEPT:
+            del self._gone[next(iter(self._gone))]
+        self._index.take_back(cgroup_id)
 
     def _with_culprits(self, by_cgroup: dict[str, EbpfCgroupCounters]) -> int:
         """Put each cgroup's preemptions by culprit path into its counters; returns the pairs in the map."""
@@ -283,9 +294,12 @@ class MapReader:
             self._execs.pop(path, None)
         for cgroup_id in removed_ids:  # forgotten only after this read has named their last events
             self._paths.pop(cgroup_id, None)
-            self._index.take_back(cgroup_id)
+            self._forget(cgroup_id)
         if self._dropped_logs["cgroup_log_overwritten"] > lost_before:
+            named = set(self._paths)
             self._walk(replace=True)  # removals were lost with the overwritten records: forget what is gone
+            for cgroup_id in named - set(self._paths):
+                self._forget(cgroup_id)
         self._index.next_read()
 
         slot = self._slots
