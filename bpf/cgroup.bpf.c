@@ -1,4 +1,4 @@
-/* ctop: cgroup lifecycle programs: new cgroups at once, counters dropped when a cgroup goes, task moves. */
+/* ctop: cgroup lifecycle programs: new and removed cgroups at once (user space drops their counters), task moves. */
 #include "ctop.h"
 
 static __always_inline void log_cgroup(u32 kind, u64 id, u32 level, const void *args_base, u32 data_loc)
@@ -29,18 +29,7 @@ TRACEPOINT_PROBE(cgroup, cgroup_rmdir)
 {
     if (args->root != TRACK_HIERARCHY)
         return 0;
-    u64 id = args->id;
-    cgroups.delete(&id);
-    log_cgroup(2, id, args->level, args, args->data_loc_path);
-    return 0;
-}
-
-TRACEPOINT_PROBE(cgroup, cgroup_release)
-{
-    if (args->root != TRACK_HIERARCHY)
-        return 0;
-    u64 id = args->id;
-    cgroups.delete(&id);
+    log_cgroup(2, args->id, args->level, args, args->data_loc_path);  /* its counters are dropped by user space */
     return 0;
 }
 
@@ -50,8 +39,10 @@ TRACEPOINT_PROBE(cgroup, cgroup_attach_task)
         return 0;
     u32 tid = args->pid;
     struct thread_state *t = thread_get(tid);
-    if (t)
+    if (t) {
         t->cgroup_id = args->dst_id;
+        t->slot = 0;
+    }
     else
         thread_put(tid, args->dst_id, 0);
     return 0;

@@ -17,10 +17,25 @@
 #define ROOT_CGROUP_ID 1           /* inode of the tracked hierarchy's root: tasks there count as "host" */
 #endif
 /* RUN_DELAY_OFFSET: offset of task_struct.sched_info.run_delay from BTF; without it, wake-up timestamps. */
+/* CURRENT_TASK_BTF: bpf_get_current_task_btf() works in tracepoint programs (Linux >= 5.11): run_delay is a load. */
 /* REAL_PARENT_OFFSET, TGID_OFFSET: offsets of task_struct.real_parent and .tgid from BTF (ppid of execs). */
 /* CURRENT_CGROUP_V2: bpf_get_current_cgroup_id() names cgroups of the tracked (cgroup2) hierarchy. */
 
-#define RUNQ_SLOTS 28              /* slot s >= 1 holds waits in [2^(s+9), 2^(s+10)) ns; slot 0 below 1024 ns */
+#ifndef CULPRITS_MAX
+#define CULPRITS_MAX 8192          /* (victim cgroup, culprit cgroup) pairs kept; the least recently used go first */
+#endif
+
+/* Run-queue wait histogram, log-linear: RUNQ_SUBS buckets per power of two. With u = wait >> RUNQ_UNIT_SHIFT
+ * (units of 256 ns): u < RUNQ_SUBS goes to slot u (linear, [u, u+1) units, the first slot starts at 0);
+ * otherwise, e = floor(log2 u), slot (e - RUNQ_SUB_BITS + 1) * RUNQ_SUBS + the RUNQ_SUB_BITS bits of u below
+ * its top bit. Slot s = o * RUNQ_SUBS + m (o >= 1) holds [(RUNQ_SUBS + m) << (o - 1), (RUNQ_SUBS + m + 1)
+ * << (o - 1)) units. The last slot also takes every longer wait. These defines are the only definition of the
+ * bounds: ctop/model/ebpf.py derives its bucket bounds from them (through ctop/ebpf/layout.py). */
+#define RUNQ_UNIT_SHIFT 8
+#define RUNQ_SUB_BITS 2
+#define RUNQ_SUBS (1 << RUNQ_SUB_BITS)
+#define RUNQ_OCTAVES 27            /* powers of two above the linear range: slots reach 2^37 ns (137 s) */
+#define RUNQ_SLOTS ((RUNQ_OCTAVES + 1) * RUNQ_SUBS)
 #define EXEC_LOG_SIZE 256
 #define OOM_LOG_SIZE 64
 #define CGROUP_LOG_SIZE 256
@@ -44,13 +59,15 @@
 #define SEQ_EXEC 0
 #define SEQ_OOM 1
 #define SEQ_CGROUP 2
-#define N_SEQS 3
+#define SEQ_INDEX 3                /* indices of the `cgroups` array given out for the first time */
+#define N_SEQS 4
 
 #define VALID_BASELINE (1ULL << 63) /* thread_state.last: bit set once a run_delay/timestamp baseline is known */
 
 struct thread_state {
     u64 cgroup_id;                 /* 0: unknown (the slot is free) */
     u64 last;                      /* run_delay at the last switch-out, or wake-up/preemption time; | VALID */
+    u64 slot;                      /* 1 + its cgroup's index in `cgroups`, once looked up; 0: not yet */
 };
 
 struct cgroup_counters {
@@ -66,6 +83,15 @@ struct cgroup_counters {
     u64 execs;
     u64 exits;
     u64 oom_kills;
+};
+
+/* Key of the `culprits` map: preemptions of `victim`'s tasks in favour of a task of `culprit` (both cgroup ids
+ * of the tracked hierarchy; ROOT_CGROUP_ID is the host). The value is a per-CPU count. A host task (kernel
+ * threads: RCU, softirqs, workers) that preempts and sleeps again at once is passed over: the culprit is the
+ * workload that runs after it, which is what took the CPU from the victim at the end of its slice. */
+struct culprit_key {
+    u64 victim;
+    u64 culprit;
 };
 
 struct exec_record {

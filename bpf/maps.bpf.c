@@ -7,7 +7,15 @@ BPF_HASH(threads, u32, struct thread_state, THREADS_MAX);
 #else
 BPF_ARRAY(threads, struct thread_state, THREADS_MAX);
 #endif
-BPF_PERCPU_HASH(cgroups, u64, struct cgroup_counters, CGROUPS_MAX);
+/* Per-cgroup counters in a per-CPU array: an index lookup, no hash, on every context switch. A cgroup gets its index
+ * at its first event (`cgroup_index`: cgroup id -> index) and each thread remembers its cgroup's. When a cgroup
+ * goes, user space reads its counters one last time, drops its index from `cgroup_index`, zeroes the entry and,
+ * a few reads later, zeroes it again and queues the index in `free_indices` for the next new cgroup. */
+BPF_HASH(cgroup_index, u64, u32, CGROUPS_MAX);
+BPF_PERCPU_ARRAY(cgroups, struct cgroup_counters, CGROUPS_MAX);
+BPF_QUEUE(free_indices, u32, CGROUPS_MAX);
+BPF_TABLE("lru_percpu_hash", struct culprit_key, u64, culprits, CULPRITS_MAX);
+BPF_PERCPU_ARRAY(pending_victims, u64, 1);  /* cgroup whose task a host task just preempted on this CPU, or 0 */
 BPF_PERCPU_ARRAY(counters, u64, N_COUNTERS);
 BPF_ARRAY(seqs, u64, N_SEQS);
 BPF_ARRAY(exec_log, struct exec_record, EXEC_LOG_SIZE);
@@ -32,6 +40,14 @@ static __always_inline struct thread_state *thread_get(u32 tid)
 #endif
 }
 
+static __always_inline u64 next_seq(u32 which)
+{
+    u64 *s = seqs.lookup(&which);
+    if (!s)
+        return 0;
+    return __sync_fetch_and_add(s, 1) + 1;
+}
+
 /* Start tracking a thread in `cgroup_id` (baseline unknown); returns its state or NULL when the map is full. */
 static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u64 last)
 {
@@ -42,6 +58,7 @@ static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u
     if (t) {
         t->cgroup_id = cgroup_id;
         t->last = last;
+        t->slot = 0;
         return t;
     }
     if (threads.update(&tid, &fresh)) {
@@ -60,6 +77,7 @@ static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u
         count(C_THREADS_ADDED);
     t->cgroup_id = cgroup_id;
     t->last = last;
+    t->slot = 0;
     return t;
 #endif
 }
@@ -74,23 +92,60 @@ static __always_inline void thread_forget(u32 tid)
     if (t && t->cgroup_id) {
         t->cgroup_id = 0;
         t->last = 0;
+        t->slot = 0;
         count(C_THREADS_REMOVED);
     }
 #endif
 }
 
-/* Counters of a cgroup (0 = unattributed), created on first use; NULL (and counted) when the map is full. */
+/* The index of cgroup `id`'s counters (0 = unattributed), given out now when it has none; CGROUPS_MAX (and counted)
+ * when every index is taken. */
+static __always_inline u32 cgroup_index_of(u64 id)
+{
+    u32 *found = cgroup_index.lookup(&id);
+    if (found)
+        return *found;
+    u32 index;
+    if (free_indices.pop(&index)) {
+        u64 fresh = next_seq(SEQ_INDEX) - 1;
+        if (fresh >= CGROUPS_MAX) {
+            count(C_CGROUP_MAP_FULL);
+            return CGROUPS_MAX;
+        }
+        index = fresh;
+    }
+    if (cgroup_index.insert(&id, &index)) {  /* another CPU gave it one first (or the map is full) */
+        free_indices.push(&index, 0);
+        found = cgroup_index.lookup(&id);
+        if (!found) {
+            count(C_CGROUP_MAP_FULL);
+            return CGROUPS_MAX;
+        }
+        return *found;
+    }
+    return index;
+}
+
+/* Counters of a cgroup (0 = unattributed); NULL when every index is taken. */
 static __always_inline struct cgroup_counters *cgroup_get(u64 id)
 {
-    struct cgroup_counters *c = cgroups.lookup(&id);
-    if (c)
-        return c;
-    struct cgroup_counters zero = {};
-    if (cgroups.update(&id, &zero)) {
-        count(C_CGROUP_MAP_FULL);
-        return 0;
+    u32 index = cgroup_index_of(id);
+    return cgroups.lookup(&index);
+}
+
+/* The counters of thread `t`, of cgroup `id`: through the index the thread remembers (looked up on first use). */
+static __always_inline struct cgroup_counters *thread_counters(struct thread_state *t, u64 id)
+{
+    if (!t)
+        return cgroup_get(id);
+    if (!t->slot) {
+        u32 index = cgroup_index_of(id);
+        if (index >= CGROUPS_MAX)
+            return 0;
+        t->slot = (u64)index + 1;
     }
-    return cgroups.lookup(&id);
+    u32 index = t->slot - 1;
+    return cgroups.lookup(&index);
 }
 
 /* The cgroup of the current task: from the thread map, else (cgroup2 hosts) from the helper, cached. */
@@ -109,11 +164,4 @@ static __always_inline u64 current_cgroup(u32 tid)
 #endif
 }
 
-static __always_inline u64 next_seq(u32 which)
-{
-    u64 *s = seqs.lookup(&which);
-    if (!s)
-        return 0;
-    return __sync_fetch_and_add(s, 1) + 1;
-}
 

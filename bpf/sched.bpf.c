@@ -1,16 +1,61 @@
 /* ctop: scheduler programs: run-queue latency, voluntary/involuntary switches and who preempted whom. */
 #include "ctop.h"
 
+/* floor(log2 v) for v >= 1, by halving the search range: no loop. */
+static __always_inline u64 log2_floor(u64 v)
+{
+    u64 r = (v > 0xFFFFFFFFULL) << 5;
+    v >>= r;
+    u64 shift = (v > 0xFFFF) << 4;
+    v >>= shift;
+    r |= shift;
+    shift = (v > 0xFF) << 3;
+    v >>= shift;
+    r |= shift;
+    shift = (v > 0xF) << 2;
+    v >>= shift;
+    r |= shift;
+    shift = (v > 0x3) << 1;
+    v >>= shift;
+    r |= shift;
+    return r | (v >> 1);
+}
+
+/* The histogram slot of a wait (the bucket layout is described in ctop.h). */
+static __always_inline u64 runq_slot(u64 wait_ns)
+{
+    u64 u = wait_ns >> RUNQ_UNIT_SHIFT;
+    if (u < RUNQ_SUBS)
+        return u;
+    u64 e = log2_floor(u);
+    u64 slot = ((e - RUNQ_SUB_BITS + 1) << RUNQ_SUB_BITS) | ((u >> (e - RUNQ_SUB_BITS)) & (RUNQ_SUBS - 1));
+    return slot < RUNQ_SLOTS ? slot : RUNQ_SLOTS - 1;
+}
+
 static __always_inline void record_wait(struct cgroup_counters *c, u64 wait_ns)
 {
-    u64 slot = bpf_log2l(wait_ns >> 10);
+    u64 slot = runq_slot(wait_ns);
+    asm volatile("" : "+r"(slot));  /* keep the check below: the verifier needs it on the register it indexes with */
     if (slot >= RUNQ_SLOTS)
-        slot = RUNQ_SLOTS - 1;
+        return;
     c->runq_hist[slot] += 1;
     c->runq_sum_ns += wait_ns;
     c->runq_count += 1;
     if (wait_ns > c->runq_max_ns)
         c->runq_max_ns = wait_ns;
+}
+
+/* One more preemption of `victim`'s tasks by `culprit`'s (an evicted pair starts again from zero). */
+static __always_inline void count_culprit(u64 victim, u64 culprit)
+{
+    struct culprit_key key = {.victim = victim, .culprit = culprit};
+    u64 *n = culprits.lookup(&key);
+    if (n) {
+        *n += 1;
+        return;
+    }
+    u64 one = 1;
+    culprits.update(&key, &one);
 }
 
 TRACEPOINT_PROBE(sched, sched_switch)
@@ -24,8 +69,15 @@ TRACEPOINT_PROBE(sched, sched_switch)
 #ifndef RUN_DELAY_OFFSET
     u64 now = bpf_ktime_get_ns();
 #endif
+    u32 first = 0;
+    u64 *pending = pending_victims.lookup(&first);
+    u64 victim = pending ? *pending : 0;
 
+#ifdef RUN_DELAY_OFFSET
+    if (next && (preempted || victim)) {  /* next's cgroup only names who preempted a task */
+#else
     if (next) {
+#endif
         nt = thread_get(next);
         if (nt)
             next_cgroup = nt->cgroup_id;
@@ -35,7 +87,7 @@ TRACEPOINT_PROBE(sched, sched_switch)
     if (nt && (nt->last & VALID_BASELINE)) {
         u64 waited = now - (nt->last & ~VALID_BASELINE);
         nt->last = 0;
-        struct cgroup_counters *nc = cgroup_get(next_cgroup);
+        struct cgroup_counters *nc = thread_counters(nt, next_cgroup);
         if (nc)
             record_wait(nc, waited);
     }
@@ -53,7 +105,18 @@ TRACEPOINT_PROBE(sched, sched_switch)
         prev_cgroup = current_cgroup(prev);
         pt = thread_get(prev);
     }
-    struct cgroup_counters *c = cgroup_get(prev_cgroup);
+    if (victim && pending) {
+        /* A host task took this CPU from `victim`'s task. When it only woke briefly (it sleeps again now), the
+         * culprit is the workload that runs after it (host tasks that come in between are passed over too);
+         * when it ran until preempted, or the CPU goes back to the victim's cgroup, the culprit is the host. */
+        int brief = prev_cgroup == ROOT_CGROUP_ID && !preempted;
+        if (!(brief && next && next_cgroup == ROOT_CGROUP_ID)) {
+            count_culprit(victim, (brief && next && next_cgroup && next_cgroup != victim) ? next_cgroup
+                                                                                         : ROOT_CGROUP_ID);
+            *pending = 0;
+        }
+    }
+    struct cgroup_counters *c = thread_counters(pt, prev_cgroup);
     if (!c)
         return 0;
     if (preempted) {
@@ -63,6 +126,10 @@ TRACEPOINT_PROBE(sched, sched_switch)
                 c->preempted_by_host += 1;
             else if (next_cgroup)
                 c->preempted_by_others += 1;
+            if (next_cgroup == ROOT_CGROUP_ID && prev_cgroup && pending)
+                *pending = prev_cgroup;  /* named at the next switch on this CPU */
+            else if (next_cgroup && prev_cgroup)
+                count_culprit(prev_cgroup, next_cgroup);
         }
     } else {
         c->nvcsw += 1;
@@ -71,8 +138,13 @@ TRACEPOINT_PROBE(sched, sched_switch)
     /* BTF mode: prev is current; its run_delay grew by the wait that preceded the run now ending. */
     if (pt) {
         u64 run_delay = 0;
+#ifdef CURRENT_TASK_BTF
+        /* A BTF-typed task pointer: a plain load the verifier checks against the kernel's own layout (no helper). */
+        run_delay = *(volatile u64 *)((char *)bpf_get_current_task_btf() + RUN_DELAY_OFFSET);
+#else
         void *task = (void *)bpf_get_current_task();
         bpf_probe_read_kernel(&run_delay, sizeof(run_delay), task + RUN_DELAY_OFFSET);
+#endif
         if (pt->last & VALID_BASELINE)
             record_wait(c, run_delay - (pt->last & ~VALID_BASELINE));
         pt->last = run_delay | VALID_BASELINE;

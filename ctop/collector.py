@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .ebpf.health import fill_ratios
+from .model.culprits import workload_namer
 from .model.derive import derive_row
 from .model.ebpf import EbpfReading, State
 from .model.ebpf_rates import ebpf_rates
@@ -317,6 +318,7 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
     if reading is not None and prev_reading is not None:
         ebpf_seconds = reading.monotonic_time - prev_reading.monotonic_time
     rows: dict[str, CgroupRow] = {}
+    name_of = workload_namer(enrichment.identities)  # culprits of preemptions, named as the list names them
     for path, sample in current.cgroups.items():
         identity = enrichment.identities.get(path) or root_identity(path)
         if not derive:
@@ -327,7 +329,7 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
         if reading is not None:
             counters = reading.by_cgroup.get(path)
             old = prev_reading.by_cgroup.get(path) if prev_reading is not None else None
-            rates = ebpf_rates(counters, old, ebpf_seconds)
+            rates = ebpf_rates(counters, old, ebpf_seconds, name_of)
         rows[path] = derive_row(sample, prev_cgroups.get(path), current.host, host_prev, identity,
                                 enrichment.net.get(path), previous_enrichment.net.get(path),
                                 tasks_recursive=tasks.get(path), ebpf=counters, ebpf_rates=rates,

@@ -135,7 +135,7 @@ def build_families(collected: Collected, cgroup_filter: CgroupFilter) -> list[Fa
     if frame is not None:
         families.extend(cadvisor_families(frame, rows))
         families.extend(info_families(rows))
-        families.extend(ebpf_families(rows))
+        families.extend(ebpf_families(rows, frame))
     families.extend(health_families(frame, collected.health, len(rows)))
     return families
 

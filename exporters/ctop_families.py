@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import ctop
-from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS
+from ctop.model.culprits import workload_namer
+from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_POWER_OF_TWO_ENDS
 from ctop.model.frame import Frame
 
 from .cadvisor import Labeled
@@ -15,6 +16,7 @@ from .families import Family, escape_label_value, format_value
 from .labels import clean
 
 NS_PER_S = 1e9
+CULPRITS_EXPORTED = 5  # culprits per cgroup in ctop_preemptions_by_culprit_total: the series stay bounded
 
 
 @dataclass(frozen=True)
@@ -31,17 +33,19 @@ class Health:
 
 
 def runq_buckets(counts: Sequence[int]) -> list[tuple[str, int]]:
-    """Cumulative Prometheus buckets (``le`` in seconds) from ctop's log2 run-queue histogram.
+    """Cumulative Prometheus buckets (``le`` in seconds) from ctop's run-queue histogram, at powers of two only.
 
-    Slot i counts waits below ``RUNQ_BUCKET_UPPER_SECONDS[i]``; the last slot also takes every longer wait, so
-    it has no finite bound and only feeds ``+Inf``. Every cgroup gets the same fixed set of bounds.
+    ctop keeps several buckets per power of two; the exposition adds them up to the buckets that end on a power of
+    two (1.024 µs ... 68.7 s), so the series and dashboards stay what they were. The last slot also takes every
+    longer wait, so it has no finite bound and only feeds ``+Inf``. Every cgroup gets the same fixed set of bounds.
     """
     out: list[tuple[str, int]] = []
-    total = 0
-    for i, count in enumerate(counts):
-        total += int(count)
-        if i < len(counts) - 1:
-            out.append((format_value(RUNQ_BUCKET_UPPER_SECONDS[i]), total))
+    total = start = 0
+    for end in RUNQ_POWER_OF_TWO_ENDS:
+        total += sum(int(c) for c in counts[start:end + 1])
+        start = end + 1
+        out.append((format_value(RUNQ_BUCKET_UPPER_SECONDS[end]), total))
+    total += sum(int(c) for c in counts[start:])
     out.append(("+Inf", total))
     return out
 
@@ -60,14 +64,20 @@ def info_families(rows: list[Labeled]) -> list[Family]:
     return [info]
 
 
-def ebpf_families(rows: list[Labeled]) -> list[Family]:
-    """Run-queue latency, context switches, preemptions, process churn and OOM kills per cgroup (eBPF)."""
+def ebpf_families(rows: list[Labeled], frame: Frame | None = None) -> list[Family]:
+    """Run-queue latency, context switches, preemptions (and their culprits, named with the identities of
+    ``frame``), process churn and OOM kills per cgroup (eBPF)."""
     runq = Family("ctop_runqueue_latency_seconds", "histogram",
                   "Time tasks of the cgroup waited on a run queue before running (eBPF).")
     switches = Family("ctop_context_switches_total", "counter",
                       "Context switches of the cgroup's tasks by kind (voluntary, involuntary).")
     preempt = Family("ctop_preemptions_total", "counter",
                      "Involuntary switches of the cgroup's tasks in favour of another cgroup's or the host's task.")
+    culprits = Family("ctop_preemptions_by_culprit_total", "counter",
+                      f"Involuntary switches of the cgroup's tasks by the workload that ran instead (host: "
+                      f"processes outside containers), for its {CULPRITS_EXPORTED} main culprits.")
+    identities = {path: row.identity for path, row in frame.rows.items()} if frame is not None else {}
+    name_of = workload_namer(identities or {row.path: row.identity for _, row in rows})
     forks = Family("ctop_forks_total", "counter", "Processes and threads created in the cgroup.")
     execs = Family("ctop_execs_total", "counter", "Programs executed in the cgroup.")
     exits = Family("ctop_exits_total", "counter", "Tasks of the cgroup that exited.")
@@ -85,11 +95,22 @@ def ebpf_families(rows: list[Labeled]) -> list[Family]:
         switches.add(f'{labels},kind="involuntary"', ev.nivcsw)
         preempt.add(f'{labels},by="other_cgroup"', ev.preempted_by_others)
         preempt.add(f'{labels},by="host"', ev.preempted_by_host)
+        for name, count in culprit_totals(ev.preempted_by, name_of)[:CULPRITS_EXPORTED]:
+            culprits.add(f"{labels},{_label('culprit', name)}", count)
         forks.add(labels, ev.forks)
         execs.add(labels, ev.execs)
         exits.add(labels, ev.exits)
         ooms.add(labels, ev.oom_kills)
-    return [runq, switches, preempt, forks, execs, exits, ooms]
+    return [runq, switches, preempt, culprits, forks, execs, exits, ooms]
+
+
+def culprit_totals(by_path: Sequence[tuple[str, int]], name_of: Callable[[str], str]) -> list[tuple[str, int]]:
+    """Cumulative preemptions by culprit name (paths with one name add up), largest first."""
+    totals: dict[str, int] = {}
+    for path, count in by_path:
+        name = name_of(path)
+        totals[name] = totals.get(name, 0) + count
+    return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _single(name: str, kind: str, help_text: str, value: float) -> Family:

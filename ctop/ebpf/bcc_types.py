@@ -39,13 +39,33 @@ class ArrayTable(Protocol[LeafT]):
     def __getitem__(self, key: ctypes.c_int) -> LeafT: ...
 
 
-class PerCpuHash(Protocol):
-    """The per-CPU ``cgroups`` hash: ``sLeaf`` is one CPU's record type; a batch yields (u64 key, all CPUs' copies)."""
+class PerCpuArrayTable(Protocol):
+    """The per-CPU ``cgroups`` array: ``sLeaf`` is one CPU's record type, ``Leaf`` all CPUs' copies."""
 
     @property
     def sLeaf(self) -> type[ctypes.Structure]: ...
 
-    def items_lookup_batch(self) -> Iterator[tuple[int, ctypes.Array[ctypes.Structure]]]: ...
+    @property
+    def Leaf(self) -> type[ctypes.Array[ctypes.Structure]]: ...
+
+    @property
+    def map_fd(self) -> int: ...
+
+    @property
+    def max_entries(self) -> int: ...
+
+
+class CulpritKey(Protocol):
+    """struct culprit_key."""
+
+    victim: int
+    culprit: int
+
+
+class CulpritTable(Protocol):
+    """The per-CPU ``culprits`` LRU hash: a batch yields (struct culprit_key, one u64 count per CPU)."""
+
+    def items_lookup_batch(self) -> Iterator[tuple[CulpritKey, Iterable[int]]]: ...
 
 
 class ThreadTable(Protocol):

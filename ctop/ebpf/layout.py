@@ -141,3 +141,48 @@ def u64_columns(struct_name: str, members: tuple[Member, ...]) -> dict[str, int]
         columns[m.name] = offset
         offset += m.count
     return columns
+
+
+@dataclass(frozen=True)
+class RunqGeometry:
+    """The run-queue histogram's log-linear buckets as bpf/ctop.h defines them (RUNQ_UNIT_SHIFT, RUNQ_SUB_BITS,
+    RUNQ_SLOTS): ``2**sub_bits`` buckets per power of two, in units of ``2**unit_shift`` ns."""
+
+    unit_shift: int
+    sub_bits: int
+    slots: int
+
+    def bounds_ns(self) -> tuple[tuple[int, int], ...]:
+        """(lower, upper) of every slot in ns; the first starts at 0, the last also takes every longer wait."""
+        subs = 1 << self.sub_bits
+        out = []
+        for s in range(self.slots):
+            octave, m = divmod(s, subs)
+            if octave == 0:
+                low, high = m, m + 1
+            else:
+                low, high = (subs + m) << (octave - 1), (subs + m + 1) << (octave - 1)
+            out.append((low << self.unit_shift, high << self.unit_shift))
+        return tuple(out)
+
+    def slot(self, wait_ns: int) -> int:
+        """The slot the BPF program puts a wait in (runq_slot in bpf/sched.bpf.c, for tests)."""
+        u = wait_ns >> self.unit_shift
+        subs = 1 << self.sub_bits
+        if u < subs:
+            return u
+        e = u.bit_length() - 1
+        slot = ((e - self.sub_bits + 1) << self.sub_bits) | ((u >> (e - self.sub_bits)) & (subs - 1))
+        return min(slot, self.slots - 1)
+
+
+def runq_geometry(header: Header) -> RunqGeometry:
+    """The histogram layout a header defines (raises LayoutError when it is missing or inconsistent)."""
+    d = header.defines
+    try:
+        geometry = RunqGeometry(d["RUNQ_UNIT_SHIFT"], d["RUNQ_SUB_BITS"], d["RUNQ_SLOTS"])
+    except KeyError as e:
+        raise LayoutError(f"bpf/ctop.h does not define {e.args[0]}.") from None
+    if geometry.slots <= 1 << geometry.sub_bits or geometry.slots % (1 << geometry.sub_bits):
+        raise LayoutError(f"bpf/ctop.h: RUNQ_SLOTS {geometry.slots} is not a whole number of powers of two.")
+    return geometry

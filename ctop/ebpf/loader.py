@@ -7,6 +7,7 @@ import ctypes
 import importlib
 import importlib.resources
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ V1_TRACKED = ("cpu", "cpuacct", "memory", "pids", "cpuset", "blkio")
 ARRAY_PID_MAX_LIMIT = 1 << 18  # above this pid_max, threads go in a bounded hash instead of a pid-indexed array
 DEFAULT_HASH_THREADS = 1 << 17
 DEFAULT_CGROUPS_MAX = 2048
+TASK_BTF_KERNEL = (5, 11)  # from this kernel on, tracepoint programs may call bpf_get_current_task_btf()
+DEFAULT_CULPRITS_MAX = 8192  # (victim, culprit) cgroup pairs; an LRU map: the least recently used pairs go first
 
 
 class LoadError(Exception):
@@ -47,6 +50,7 @@ class LoadOptions:
     threads_max: int | None = None
     cgroups_max: int = DEFAULT_CGROUPS_MAX
     use_btf: bool = True
+    culprits_max: int = DEFAULT_CULPRITS_MAX
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class Loaded:
     cgroups_max: int
     runq_method: str
     seeded_threads: int = 0
+    culprits_max: int = DEFAULT_CULPRITS_MAX
 
 
 def _v1_hierarchy_ids() -> dict[str, int]:
@@ -115,16 +120,26 @@ def thread_map(options: LoadOptions, pid_max: int) -> ThreadMap:
     return ThreadMap(True, DEFAULT_HASH_THREADS)
 
 
-def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, int], threads: ThreadMap) -> list[str]:
+def kernel_version(release: str | None = None) -> tuple[int, int]:
+    """(major, minor) of ``release`` (default: the running kernel); (0, 0) when it does not start with them."""
+    match = re.match(r"(\d+)\.(\d+)", release if release is not None else os.uname().release)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, int], threads: ThreadMap,
+                 task_btf: bool = False) -> list[str]:
     """Compiler flags for one load; every option of the programs is a -D here."""
     flags = [f"-I{program_dir()}", f"-DTRACK_HIERARCHY={tracking.hierarchy_id}",
-             f"-DROOT_CGROUP_ID={tracking.root_id}", f"-DCGROUPS_MAX={options.cgroups_max}"]
+             f"-DROOT_CGROUP_ID={tracking.root_id}", f"-DCGROUPS_MAX={options.cgroups_max}",
+             f"-DCULPRITS_MAX={options.culprits_max}"]
     if tracking.v2:
         flags.append("-DCURRENT_CGROUP_V2")
     if threads.hashed:
         flags.append("-DTHREADS_HASH")
     flags.append(f"-DTHREADS_MAX={threads.max_entries}")
     flags.extend(f"-D{name}={value}" for name, value in sorted(offsets.items()))
+    if task_btf and "RUN_DELAY_OFFSET" in offsets:
+        flags.append("-DCURRENT_TASK_BTF")
     return flags
 
 
@@ -134,17 +149,23 @@ def load(bcc: ModuleType, layout: CgroupLayout, options: LoadOptions = LoadOptio
     offsets = btf.task_offsets() if options.use_btf else {}
     pid_max = read_int("/proc/sys/kernel/pid_max") or 32768
     threads = thread_map(options, pid_max)
-    cflags = build_cflags(tracking, options, offsets, threads)
+    cflags = build_cflags(tracking, options, offsets, threads, task_btf=kernel_version() >= TASK_BTF_KERNEL)
     diagnostics: list[str] = []
     try:
         with _stderr_captured(diagnostics):
-            bpf = bcc.BPF(text=program_text().encode(), cflags=cflags)
+            try:
+                bpf = bcc.BPF(text=program_text().encode(), cflags=cflags)
+            except Exception:  # a kernel that refuses the BTF-typed task pointer: read run_delay with a helper
+                if "-DCURRENT_TASK_BTF" not in cflags:
+                    raise
+                cflags.remove("-DCURRENT_TASK_BTF")
+                bpf = bcc.BPF(text=program_text().encode(), cflags=cflags)
     except Exception as e:  # bcc raises bare Exception for compile and load errors
         first = next((line for line in diagnostics if "error" in line.lower()), str(e).strip())
         raise LoadError(f"eBPF fields are off because compiling or attaching ctop's programs failed: "
                         f"{first.strip()[:200]}") from e
     loaded = Loaded(bpf=bpf, tracking=tracking, threads_hash=threads.hashed, threads_max=threads.max_entries,
-                    cgroups_max=options.cgroups_max,
+                    cgroups_max=options.cgroups_max, culprits_max=options.culprits_max,
                     runq_method="sched_info" if "RUN_DELAY_OFFSET" in offsets else "timestamps")
     loaded.seeded_threads = seed_threads(loaded)
     return loaded

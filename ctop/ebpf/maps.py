@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import dataclasses
 import os
 import struct
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar, cast
 
@@ -14,9 +16,11 @@ from ..model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, ExecRecord
 from . import bcc_types as bt
 from .layout import Header, LayoutError, ctypes_members, read_header, u64_columns
 from .loader import Loaded, LoadError
+from .slots import CgroupIndex
 
 EXECS_PER_CGROUP = 32       # recent execs kept per cgroup in user space
 OOM_KILLS_KEPT = 64
+GONE_KEPT = 4096  # removed cgroup ids remembered, to take back an index a task that was ending made them take again
 RecordT = TypeVar("RecordT", bound=bt.Logged)
 
 
@@ -113,13 +117,29 @@ def sum_counters(raw: bytes, columns: CounterColumns, unpacker: struct.Struct, c
     )
 
 
+def culprits_by_path(pairs: Iterable[tuple[int, int, int]],
+                     path_of: Callable[[int], str | None]) -> dict[str, tuple[tuple[str, int], ...]]:
+    """(victim id, culprit id, count) pairs as victim path -> ((culprit path, count), ...), largest first; pairs
+    with an id that has no name are left out."""
+    out: dict[str, dict[str, int]] = {}
+    for victim_id, culprit_id, count in pairs:
+        victim, culprit = path_of(victim_id), path_of(culprit_id)
+        if victim is None or culprit is None or count <= 0:
+            continue
+        by = out.setdefault(victim, {})
+        by[culprit] = by.get(culprit, 0) + count
+    return {v: tuple(sorted(by.items(), key=lambda kv: (-kv[1], kv[0]))) for v, by in out.items()}
+
+
 class MapReader:
     """Keeps what one reading needs from the previous one: id->path names, log positions, recent execs."""
 
     def __init__(self, loaded: Loaded) -> None:
         self.loaded = loaded
         bpf = loaded.bpf
-        self._cgroups = cast(bt.PerCpuHash, bpf[b"cgroups"])
+        self._cgroups = cast(bt.PerCpuArrayTable, bpf[b"cgroups"])
+        self._index = CgroupIndex(bpf[b"cgroup_index"], self._cgroups, bpf[b"free_indices"])
+        self._culprits = cast(bt.CulpritTable, bpf[b"culprits"])
         self._counters = cast(bt.PerCpuCounters, bpf[b"counters"])
         self._seqs = cast(bt.ArrayTable[bt.Counter], bpf[b"seqs"])
         self._exec_log = cast(bt.ArrayTable[bt.ExecRecord], bpf[b"exec_log"])
@@ -136,6 +156,7 @@ class MapReader:
         self._last_seq = [int(self._seqs[ctypes.c_int(i)].value) for i in range(self._seqs.max_entries)]
         self._execs: dict[str, collections.deque[ExecRecord]] = {}
         self._ooms: collections.deque[OomKill] = collections.deque(maxlen=OOM_KILLS_KEPT)
+        self._gone: dict[int, None] = {}  # ids of removed cgroups, oldest first (bounded)
         self._dropped_logs = {"exec_log_overwritten": 0, "oom_log_overwritten": 0, "cgroup_log_overwritten": 0}
         self._walk()
 
@@ -200,25 +221,49 @@ class MapReader:
                 removed.append(path)
         return created, removed, removed_ids
 
-    def _counters_by_path(self) -> tuple[dict[str, EbpfCgroupCounters], EbpfCgroupCounters, int, int]:
-        """(counters by cgroup path, unattributed counters, entries in the map, entries whose id has no name)."""
+    def _counters_by_path(self, removed: set[int]) -> tuple[dict[str, EbpfCgroupCounters], EbpfCgroupCounters, int,
+                                                           int]:
+        """(counters by cgroup path, unattributed counters, entries in the map, entries whose id has no name);
+        cgroups ``removed`` since the previous read are left out."""
         by_cgroup: dict[str, EbpfCgroupCounters] = {}
         unattributed = EbpfCgroupCounters()
         used = unresolved = 0
         columns, unpacker = self._columns, self._unpacker
-        for key, value in self._cgroups.items_lookup_batch():
-            used += 1
-            cgroup_id = int(key)
-            counters = sum_counters(bytes(value), columns, unpacker, cgroup_id)
+        raw_by_id = self._index.raw_by_id()
+        used = len(raw_by_id)
+        for cgroup_id, raw in raw_by_id.items():
+            counters = sum_counters(raw, columns, unpacker, cgroup_id)
             if cgroup_id == 0:
                 unattributed = counters
+                continue
+            if cgroup_id in removed:
                 continue
             path = self.path_of(cgroup_id)
             if path is None:
                 unresolved += 1
+                if cgroup_id in self._gone:  # counted again by a task that was ending: take the index back again
+                    self._index.take_back(cgroup_id)
                 continue
             by_cgroup[path] = counters
         return by_cgroup, unattributed, used, unresolved
+
+    def _forget(self, cgroup_id: int) -> None:
+        """A removed cgroup: its counters' index goes back (only ids known to be gone: a live cgroup that cannot be
+        named keeps its index, which its threads remember)."""
+        self._gone[cgroup_id] = None
+        while len(self._gone) > GONE_KEPT:
+            del self._gone[next(iter(self._gone))]
+        self._index.take_back(cgroup_id)
+
+    def _with_culprits(self, by_cgroup: dict[str, EbpfCgroupCounters]) -> int:
+        """Put each cgroup's preemptions by culprit path into its counters; returns the pairs in the map."""
+        pairs = [(int(key.victim), int(key.culprit), sum(int(c) for c in counts))
+                 for key, counts in self._culprits.items_lookup_batch()]
+        for victim, counts in culprits_by_path(pairs, self.path_of).items():
+            counters = by_cgroup.get(victim)
+            if counters is not None:
+                by_cgroup[victim] = dataclasses.replace(counters, preempted_by=counts)
+        return len(pairs)
 
     def _log_execs(self, boot_to_unix: float) -> None:
         """Keep the execs logged since the previous read, by cgroup path."""
@@ -241,15 +286,21 @@ class MapReader:
         boot_to_unix = time.time() - now_mono  # bpf_ktime_get_ns() is CLOCK_MONOTONIC
         lost_before = self._dropped_logs["cgroup_log_overwritten"]
         new_cgroups, removed, removed_ids = self._cgroup_changes()
-        by_cgroup, unattributed, used, unresolved = self._counters_by_path()
+        by_cgroup, unattributed, used, unresolved = self._counters_by_path(set(removed_ids))
+        culprit_pairs = self._with_culprits(by_cgroup)
         self._log_execs(boot_to_unix)
         self._log_oom_kills(boot_to_unix)
         for path in removed:
             self._execs.pop(path, None)
         for cgroup_id in removed_ids:  # forgotten only after this read has named their last events
             self._paths.pop(cgroup_id, None)
+            self._forget(cgroup_id)
         if self._dropped_logs["cgroup_log_overwritten"] > lost_before:
+            named = set(self._paths)
             self._walk(replace=True)  # removals were lost with the overwritten records: forget what is gone
+            for cgroup_id in named - set(self._paths):
+                self._forget(cgroup_id)
+        self._index.next_read()
 
         slot = self._slots
         counter_sums = [sum(int(c) for c in self._counters[ctypes.c_int(i)]) for i in range(slot.n_counters)]
@@ -273,6 +324,7 @@ class MapReader:
             map_fill={
                 "cgroups": MapFill(used=used, capacity=self.loaded.cgroups_max),
                 "threads": MapFill(used=max(threads_used, 0), capacity=self.loaded.threads_max),
+                "culprits": MapFill(used=culprit_pairs, capacity=self.loaded.culprits_max),
             },
             dropped=dropped,
             runq_method=self.loaded.runq_method,

@@ -7,14 +7,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-# Run-queue wait histogram: the BPF program counts a wait in slot bpf_log2l(wait_ns >> 10), and bcc's bpf_log2l(v)
-# is floor(log2(v)) + 1, and 1 for v = 0. So slot 1 holds waits below 2**11 ns (0 included), slot s >= 2 holds
-# [2**(s+9), 2**(s+10)) ns, the last slot also takes everything longer, and slot 0 is never filled (its bounds,
-# [0, 2**10) ns, keep the exporter's cumulative buckets increasing). Must match RUNQ_SLOTS in bpf/ctop.h: the loader
-# refuses a program whose histogram has another length and tests/unit/test_ebpf_layout.py compares it with the header.
-RUNQ_SLOTS = 28
-RUNQ_BUCKET_LOWER_SECONDS: tuple[float, ...] = (0.0, 0.0, *(2.0 ** (s + 9) / 1e9 for s in range(2, RUNQ_SLOTS)))
-RUNQ_BUCKET_UPPER_SECONDS: tuple[float, ...] = tuple(2.0 ** (s + 10) / 1e9 for s in range(RUNQ_SLOTS))
+from ..ebpf.layout import read_header, runq_geometry
+
+# Run-queue wait histogram: log-linear buckets (several per power of two) whose layout bpf/ctop.h defines once
+# (RUNQ_UNIT_SHIFT, RUNQ_SUB_BITS, RUNQ_SLOTS); bucket i holds waits in [RUNQ_BUCKET_LOWER_SECONDS[i],
+# RUNQ_BUCKET_UPPER_SECONDS[i]), the first starts at 0 and the last also takes everything longer. The loader refuses a
+# program whose histogram has another length.
+RUNQ_GEOMETRY = runq_geometry(read_header())
+RUNQ_SLOTS = RUNQ_GEOMETRY.slots
+RUNQ_BUCKET_LOWER_SECONDS: tuple[float, ...] = tuple(low / 1e9 for low, _ in RUNQ_GEOMETRY.bounds_ns())
+RUNQ_BUCKET_UPPER_SECONDS: tuple[float, ...] = tuple(high / 1e9 for _, high in RUNQ_GEOMETRY.bounds_ns())
+# Buckets that end on a power of two (all but the open-ended last): where the exporter's coarser ``le`` bounds are.
+RUNQ_POWER_OF_TWO_ENDS: tuple[int, ...] = tuple(
+    i for i in range(RUNQ_SLOTS - 1) if i % (1 << RUNQ_GEOMETRY.sub_bits) == (1 << RUNQ_GEOMETRY.sub_bits) - 1)
 
 State = Literal["off", "starting", "ready", "failed"]
 
@@ -36,7 +41,9 @@ class EbpfCgroupCounters:
     ``RUNQ_BUCKET_UPPER_SECONDS[i]``. ``nvcsw``/``nivcsw`` are voluntary/involuntary context switches of its tasks;
     ``preempted_by_others``/``preempted_by_host`` count involuntary switches in favour of a task of another
     non-root cgroup / of the root cgroup (the host). ``forks`` and ``exits`` count tasks (threads included),
-    ``execs`` successful execve calls, ``oom_kills`` OOM-killer victims among its tasks.
+    ``execs`` successful execve calls, ``oom_kills`` OOM-killer victims among its tasks. ``preempted_by`` counts
+    involuntary switches by the cgroup path of the task that ran instead (``/`` is the host), largest first; a pair
+    the bounded BPF map dropped starts again from zero.
     """
 
     cgroup_id: int = 0
@@ -52,6 +59,7 @@ class EbpfCgroupCounters:
     execs: int = 0
     exits: int = 0
     oom_kills: int = 0
+    preempted_by: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ recreated); with eBPF on, a cgroup that had no event is 0.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from .culprits import CulpritRates, by_name
 from .ebpf import EbpfCgroupCounters, delta_quantile
 
 
@@ -27,6 +29,8 @@ class EbpfRates:
     execs_per_s: float | None = None
     exits_per_s: float | None = None
     oom_kills: int | None = None  # cumulative since ctop loaded its programs
+    top_preemptor: str | None = None  # the culprit with the most preemptions; None when there were none
+    preempted_by: CulpritRates | None = None  # culprit name -> preemptions per second, largest first
 
     @property
     def ctx_switches_per_s(self) -> float | None:
@@ -44,9 +48,24 @@ def _per_s(new: int, old: int, seconds: float) -> float | None:
     return None if delta < 0 else delta / seconds
 
 
+def culprit_rates(new: EbpfCgroupCounters, old: EbpfCgroupCounters,
+                  seconds: float) -> list[tuple[str, float]]:
+    """(culprit path, preemptions per second) between two readings of one cgroup. A pair whose count went down
+    was dropped from the bounded BPF map and started again: what it counted since is its delta."""
+    before = dict(old.preempted_by)
+    out = []
+    for path, count in new.preempted_by:
+        delta = count - before.get(path, 0)
+        out.append((path, (count if delta < 0 else delta) / seconds))
+    return out
+
+
 def ebpf_rates(new: EbpfCgroupCounters | None, old: EbpfCgroupCounters | None,
-               seconds: float | None) -> EbpfRates:
-    """Rates between two readings of one cgroup; ``new`` None means "no event yet" (eBPF is on)."""
+               seconds: float | None, name_of: Callable[[str], str] = str) -> EbpfRates:
+    """Rates between two readings of one cgroup; ``new`` None means "no event yet" (eBPF is on).
+
+    ``name_of`` names a culprit cgroup path (ctop.model.culprits.workload_namer); culprits with one name add up.
+    """
     new = new or EMPTY
     if seconds is None or seconds <= 0:
         return EbpfRates(oom_kills=new.oom_kills)
@@ -54,6 +73,7 @@ def ebpf_rates(new: EbpfCgroupCounters | None, old: EbpfCgroupCounters | None,
         return EbpfRates(oom_kills=new.oom_kills)  # recreated cgroup: no delta
     old = old or EMPTY
     waited = new.runq_sum_seconds - old.runq_sum_seconds
+    culprits = by_name(culprit_rates(new, old, seconds), name_of)
     return EbpfRates(
         runq_latency_p50_seconds=delta_quantile(new, old, 0.50),
         runq_latency_p99_seconds=delta_quantile(new, old, 0.99),
@@ -66,4 +86,6 @@ def ebpf_rates(new: EbpfCgroupCounters | None, old: EbpfCgroupCounters | None,
         execs_per_s=_per_s(new.execs, old.execs, seconds),
         exits_per_s=_per_s(new.exits, old.exits, seconds),
         oom_kills=new.oom_kills,
+        top_preemptor=culprits.top(),
+        preempted_by=culprits,
     )

@@ -10,7 +10,7 @@ order is the order of this table. Adding a field is one entry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,8 +18,10 @@ from .ebpf_rates import EbpfRates
 from .frame import CgroupRow
 from .sample import UNLIMITED, Pressure
 
-Value = str | int | float | None  # what a getter returns; None (or "" for text) is "no data"
-SortValue = str | int | float | tuple[str, str] | None
+# What a getter returns; None (or "" for text) is "no data". A mapping (preempted_by) is a JSON object whose str()
+# is its text and CSV form.
+Value = str | int | float | Mapping[str, float] | None
+SortValue = str | int | float | tuple[str, str] | Mapping[str, float] | None
 Getter = Callable[[CgroupRow], Value]
 SortGetter = Callable[[CgroupRow], SortValue]
 Unit = Literal["", "percent", "bytes", "bytes_per_s", "count", "per_s", "cores", "seconds", "duration", "ratio",
@@ -309,6 +311,14 @@ COMPOSE_PROJECT = Field("compose_project", "PROJECT", "", "Docker Compose projec
 COMPOSE_SERVICE = Field("compose_service", "SERVICE", "", "Docker Compose service (com.docker.compose.service)",
                         lambda r: r.identity.compose_service, 14, filter="service")
 
+TOP_PREEMPTOR = Field("top_preemptor", "PREEMPTOR", "",
+                      "eBPF: who preempted its tasks most: a container's name, host (processes outside containers) "
+                      "or a cgroup; null when nothing did", _ebpf(lambda e: e.top_preemptor), 14)
+PREEMPTED_BY = Field("preempted_by", "PREEMPTED_BY", "",
+                     "eBPF: preemptions per second by culprit, largest first: a JSON object name -> rate; "
+                     "name:rate,... in CSV and text", _ebpf(lambda e: e.preempted_by), 24, listable=False,
+                     sortable=False)
+
 # Only the interactive list shows these (not JSON/CSV keys).
 DISPLAY_NAME = Field("display_name", "NAME", "", "container, unit or pod name; the cgroup path when unknown",
                      display_name, 12, in_json=False, place=0, priority=0,
@@ -409,7 +419,7 @@ def format_value(field: Field, value: Value) -> str:
     if value is None or value == "":
         return "-"
     fmt = FORMATS.get(field.unit)
-    return fmt(value) if fmt is not None and not isinstance(value, str) else str(value)
+    return fmt(value) if fmt is not None and isinstance(value, (int, float)) else str(value)
 
 
 def problems() -> list[str]:

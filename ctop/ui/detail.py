@@ -9,6 +9,7 @@ from typing import Any
 import urwid
 
 from ..model import fields
+from ..model.culprits import CulpritRates
 from ..model.ebpf import RUNQ_BUCKET_LOWER_SECONDS, RUNQ_BUCKET_UPPER_SECONDS
 from ..model.ebpf_rates import EBPF_KEYS
 from ..model.events import Event
@@ -23,7 +24,7 @@ BAR_WIDTH = 30
 # Text fields the identity block at the top already shows.
 SHOWN = frozenset({fields.NAME, fields.KIND, fields.RUNTIME, fields.CONTAINER_ID, fields.IMAGE, fields.POD,
                    fields.NAMESPACE, fields.CONTAINER, fields.QOS_CLASS})
-EBPF_FIELDS: tuple[Field, ...] = tuple(f for f in JSON_FIELDS if f.key in EBPF_KEYS)
+EBPF_FIELDS: tuple[Field, ...] = tuple(f for f in JSON_FIELDS if f.key in EBPF_KEYS and f is not fields.PREEMPTED_BY)
 MAX_LOG_LINES = 10
 
 
@@ -183,6 +184,7 @@ def build(row: CgroupRow, history: History, inspected: Any, gone: bool, execs: S
     out.append(Sparkline(f"MEM   {mem_now:>7} ", history.memory.get(path, ()), mem_top))
     out.append(urwid.Text(("key", sparkline_axis(history, path, cpu_top, mem_top, span))))
     out.append(urwid.Divider())
+    out += _culprit_section(row)
     out += _ebpf_section(row, execs, ooms)
     out.append(urwid.Divider())
     out.append(_title("Inspect"))
@@ -274,3 +276,26 @@ def timeline_section(events: Sequence[Event], at: float | None) -> list[urwid.Ab
         out.append(urwid.Text(("replay", f"  {time.strftime('%H:%M:%S', time.localtime(at))}  <- the replayed moment")))
     out += [urwid.Text((EVENT_LEVEL.get(e.type), event_line(e, reference))) for e in after]
     return out
+
+MAX_CULPRITS_SHOWN = 5
+
+
+def culprit_line(rates: CulpritRates | None) -> str:
+    """``preempted by: batch1 62 %, batch2 30 %, host 8 %`` (the largest shares, the rest as "others"); "-" when
+    nothing preempted the cgroup's tasks or eBPF is off."""
+    shares = rates.shares() if rates else []
+    if not shares:
+        return "preempted by: -"
+    shown = [f"{inert(name)} {share:.0f} %" for name, share in shares[:MAX_CULPRITS_SHOWN]]
+    rest = sum(share for _, share in shares[MAX_CULPRITS_SHOWN:])
+    if rest:
+        shown.append(f"others {rest:.0f} %")
+    return "preempted by: " + ", ".join(shown)
+
+
+def _culprit_section(row: CgroupRow) -> list[urwid.AbstractFlowWidget]:
+    """Who preempted this cgroup's tasks in the last refresh, ranked (eBPF)."""
+    rates = row.ebpf_rates.preempted_by if row.ebpf_rates is not None else None
+    total = sum(rates.values()) if rates else 0.0
+    text = culprit_line(rates) + (f"  ({total:.0f}/s)" if total else "")
+    return [urwid.Text([("key", "Culprits  "), text])]

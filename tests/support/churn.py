@@ -95,10 +95,10 @@ def wait_bpf_maps(pid: int, timeout: float = 90) -> dict[str, int]:
     def ready() -> bool:
         nonlocal found
         found = bpf_map_ids(pid) if alive(pid) else {}
-        return {"cgroups", "threads"} <= found.keys()
+        return {"cgroup_index", "cgroups", "threads"} <= found.keys()
 
     poll_until(ready, timeout, 1.0)
-    need({"cgroups", "threads"} <= found.keys(), f"ctop's BPF maps in pid {pid} (eBPF loaded)")
+    need({"cgroup_index", "cgroups", "threads"} <= found.keys(), f"ctop's BPF maps in pid {pid} (eBPF loaded)")
     return found
 
 
@@ -135,8 +135,9 @@ def unified_cgroup_ids(root: str) -> set[int]:
 
 
 def _entries(ids: dict[str, int]) -> tuple[set[int], set[int]]:
-    """Keys in use in the ``cgroups`` (per-CPU hash by cgroup id) and ``threads`` (array or hash by tid) maps."""
-    cgroups = {_le_int(e["key"]) for e in _dump(ids["cgroups"])}
+    """Cgroup ids holding counters (the keys of ``cgroup_index``) and threads in use in ``threads`` (array or hash
+    by tid)."""
+    cgroups = {_le_int(e["key"]) for e in _dump(ids["cgroup_index"])}
     threads = set()
     for entry in _dump(ids["threads"]):
         value = entry.get("value")

@@ -36,7 +36,7 @@ def test_loaded_programs_report_ns_per_event_and_map_fill(test_cgroup: TestCgrou
             assert costs.get(program, 0) > 0, (program, costs)
         # Anything above 100 µs per event would mean the statistics or the division are wrong.
         assert all(0 < ns < 100_000 for ns in costs.values()), costs
-        assert set(fill) == {"cgroups", "threads"}, fill
+        assert set(fill) == {"cgroups", "threads", "culprits"}, fill
         assert all(0.0 <= ratio <= 1.0 for ratio in fill.values()), fill
         # This machine has hundreds of threads and dozens of cgroups with tasks: neither map is empty.
         assert fill["threads"] > 0 and fill["cgroups"] > 0, fill
@@ -70,7 +70,7 @@ def test_exporter_serves_bpf_cost_and_map_fill(test_cgroup: TestCgroup) -> None:
         fill = _gauge(text, "ctop_bpf_map_fill_ratio", "map")
         print(f"\nexporter seconds per event: {cost}\nexporter map fill: {fill}")
         assert 0 < cost.get("sched:sched_switch", 0) < 1e-4, cost
-        assert set(fill) == {"cgroups", "threads"} and all(0 <= v <= 1 for v in fill.values()), fill
+        assert set(fill) == {"cgroups", "threads", "culprits"} and all(0 <= v <= 1 for v in fill.values()), fill
         lint = subprocess.run([need_binary("promtool"), "check", "metrics"], input=text.encode(),
                               capture_output=True, timeout=60)
         report = (lint.stdout + lint.stderr).decode()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,6 +9,8 @@ from hypothesis import strategies as st
 from ctop.model.ebpf import (
     RUNQ_BUCKET_LOWER_SECONDS,
     RUNQ_BUCKET_UPPER_SECONDS,
+    RUNQ_GEOMETRY,
+    RUNQ_POWER_OF_TWO_ENDS,
     RUNQ_SLOTS,
     EbpfCgroupCounters,
     delta_quantile,
@@ -26,27 +26,32 @@ def buckets(**at: int) -> tuple[int, ...]:
     return tuple(values)
 
 
-def bpf_slot(wait_ns: int) -> int:
-    """The slot bpf/sched.bpf.c counts a wait in: bcc's bpf_log2l(wait_ns >> 10) (floor(log2 v) + 1; 1 for 0)."""
-    v = wait_ns >> 10
-    return min((v.bit_length() - 1 if v else 0) + 1, RUNQ_SLOTS - 1)
-
-
-def test_bucket_bounds_hold_the_waits_the_bpf_program_counts_in_them() -> None:
-    waits = [0, 1, 500, 1023, 1024, 1500, 2047, 2048, 4095, 4096, 10**6, 2**20, 2**21 - 1, 2**36, 2**40]
-    for wait_ns in waits + [2**k + d for k in range(11, 37) for d in (-1, 0, 1)]:
-        slot = bpf_slot(wait_ns)
-        assert RUNQ_BUCKET_LOWER_SECONDS[slot] <= wait_ns / 1e9, wait_ns
-        assert slot == RUNQ_SLOTS - 1 or wait_ns / 1e9 < RUNQ_BUCKET_UPPER_SECONDS[slot], wait_ns
-    assert bpf_slot(0) == bpf_slot(2047) == 1  # the first slot in use holds 0-2 us, not 1-2 us
-    assert RUNQ_BUCKET_LOWER_SECONDS[1] == 0.0 and RUNQ_BUCKET_UPPER_SECONDS[1] == pytest.approx(2048e-9)
-    for i in range(2, RUNQ_SLOTS):  # contiguous powers of two from slot 2 on
+def test_buckets_are_contiguous_and_four_per_power_of_two() -> None:
+    assert RUNQ_BUCKET_LOWER_SECONDS[0] == 0.0
+    assert RUNQ_BUCKET_UPPER_SECONDS[0] == pytest.approx(256e-9)
+    for i in range(1, RUNQ_SLOTS):
         assert RUNQ_BUCKET_LOWER_SECONDS[i] == RUNQ_BUCKET_UPPER_SECONDS[i - 1]
-        assert RUNQ_BUCKET_UPPER_SECONDS[i] == 2 * RUNQ_BUCKET_LOWER_SECONDS[i]
-    # slot 11 holds [1.048576 ms, 2.097152 ms): 2**20 ns to 2**21 ns
-    assert RUNQ_BUCKET_LOWER_SECONDS[11] == pytest.approx(2**20 / 1e9)
-    # Upper bounds increase (the exporter's cumulative "le" buckets), slot 0 (never filled) included.
-    assert all(a < b for a, b in itertools.pairwise(RUNQ_BUCKET_UPPER_SECONDS))
+    for i in range(4, RUNQ_SLOTS):
+        # log-linear: no bucket is wider than a quarter of its lower bound, so interpolation errs by a few %
+        width = RUNQ_BUCKET_UPPER_SECONDS[i] - RUNQ_BUCKET_LOWER_SECONDS[i]
+        assert width == pytest.approx(RUNQ_BUCKET_LOWER_SECONDS[i - i % 4] / 4)
+    # slots 40..43 split [2**19, 2**20) ns in four
+    assert RUNQ_BUCKET_LOWER_SECONDS[40] == pytest.approx(2**19 / 1e9)
+    assert RUNQ_BUCKET_LOWER_SECONDS[41] == pytest.approx(1.25 * 2**19 / 1e9)
+    assert RUNQ_BUCKET_UPPER_SECONDS[43] == pytest.approx(2**20 / 1e9)
+    assert RUNQ_BUCKET_UPPER_SECONDS[-1] == pytest.approx(2**37 / 1e9)
+    assert [RUNQ_BUCKET_UPPER_SECONDS[i] for i in RUNQ_POWER_OF_TWO_ENDS] == [2**k / 1e9 for k in range(10, 37)]
+
+
+@given(st.integers(min_value=0, max_value=2**37 - 1))
+def test_the_slot_of_a_wait_is_the_bucket_whose_bounds_hold_it(wait_ns: int) -> None:
+    slot = RUNQ_GEOMETRY.slot(wait_ns)
+    low, high = RUNQ_GEOMETRY.bounds_ns()[slot]
+    assert low <= wait_ns < high
+
+
+def test_longer_waits_go_to_the_last_slot() -> None:
+    assert RUNQ_GEOMETRY.slot(2**37) == RUNQ_GEOMETRY.slot(2**60) == RUNQ_SLOTS - 1
 
 
 def test_empty_histogram_has_no_quantile() -> None:
@@ -54,22 +59,22 @@ def test_empty_histogram_has_no_quantile() -> None:
 
 
 def test_quantile_interpolates_inside_the_bucket() -> None:
-    h = buckets(s10=100)  # all samples in [2**19, 2**20) ns
-    lo, hi = RUNQ_BUCKET_LOWER_SECONDS[10], RUNQ_BUCKET_UPPER_SECONDS[10]
+    h = buckets(s40=100)  # all samples in [2**19, 1.25 * 2**19) ns
+    lo, hi = RUNQ_BUCKET_LOWER_SECONDS[40], RUNQ_BUCKET_UPPER_SECONDS[40]
     assert histogram_quantile(h, 0.5) == pytest.approx(lo + (hi - lo) * 0.5)
     assert histogram_quantile(h, 1.0) == pytest.approx(hi)
 
 
 def test_p99_lands_in_the_tail_bucket() -> None:
-    h = buckets(s1=980, s15=20)
+    h = buckets(s1=980, s60=20)
     p50 = histogram_quantile(h, 0.5)
     p99 = histogram_quantile(h, 0.99)
     assert p50 is not None and p50 < RUNQ_BUCKET_UPPER_SECONDS[1]
-    assert p99 is not None and RUNQ_BUCKET_LOWER_SECONDS[15] <= p99 <= RUNQ_BUCKET_UPPER_SECONDS[15]
+    assert p99 is not None and RUNQ_BUCKET_LOWER_SECONDS[60] <= p99 <= RUNQ_BUCKET_UPPER_SECONDS[60]
 
 
 def test_max_caps_the_quantile() -> None:
-    h = buckets(s10=10)
+    h = buckets(s43=10)  # [1.75, 2) * 2**19 ns: 0.92 - 1.05 ms
     assert histogram_quantile(h, 0.99, max_seconds=0.0006) == pytest.approx(0.0006)
 
 

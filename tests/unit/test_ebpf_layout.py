@@ -12,7 +12,7 @@ import pytest
 from ctop.ebpf import bcc_types, layout, loader
 from ctop.ebpf.layout import LayoutError, Member, ctypes_members, parse_header
 from ctop.ebpf.maps import CounterColumns, Slots, sum_counters
-from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_SLOTS, EbpfCgroupCounters
+from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_GEOMETRY, RUNQ_SLOTS, EbpfCgroupCounters
 
 BPF_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "bpf")
 HEADER_PATH = os.path.join(BPF_DIR, "ctop.h")
@@ -79,7 +79,7 @@ def test_every_counter_member_reaches_its_model_attribute() -> None:
 
 
 def test_a_header_with_another_histogram_length_is_refused() -> None:
-    text = re.sub(r"#define RUNQ_SLOTS \d+", f"#define RUNQ_SLOTS {RUNQ_SLOTS - 1}", header_text())
+    text = re.sub(r"#define RUNQ_OCTAVES \d+", "#define RUNQ_OCTAVES 26", header_text())  # 4 slots fewer
     members = parse_header(text).structs["cgroup_counters"]
     with pytest.raises(LayoutError, match="run-queue slots"):
         CounterColumns.of(struct_like_bcc("cgroup_counters", members))
@@ -132,7 +132,8 @@ def test_every_option_flag_is_one_the_programs_know() -> None:
     tracking = loader.Tracking(hierarchy_id=0, root="/sys/fs/cgroup", root_id=1, v2=True)
     offsets = {"RUN_DELAY_OFFSET": 1, "REAL_PARENT_OFFSET": 2, "TGID_OFFSET": 3}
     for threads in (loader.ThreadMap(False, 4096), loader.ThreadMap(True, 1 << 17)):
-        flags = loader.build_cflags(tracking, loader.LoadOptions(), offsets, threads)
+        flags = loader.build_cflags(tracking, loader.LoadOptions(), offsets, threads, task_btf=True)
+        assert "-DCURRENT_TASK_BTF" in flags
         names = [f[2:].split("=", 1)[0] for f in flags if f.startswith("-D")]
         assert ("THREADS_HASH" in names) is threads.hashed
         assert f"-DTHREADS_MAX={threads.max_entries}" in flags
@@ -145,3 +146,29 @@ def test_unparseable_members_are_named() -> None:
         parse_header("struct s {\n    float x;\n};\n")
     with pytest.raises(LayoutError, match="NOPE"):
         parse_header("struct s {\n    u64 x[NOPE];\n};\n")
+
+
+def test_run_queue_bounds_come_from_the_header_defines() -> None:
+    geometry = layout.runq_geometry(parse_header(header_text()))
+    assert geometry == RUNQ_GEOMETRY and geometry.slots == RUNQ_SLOTS == len(RUNQ_BUCKET_UPPER_SECONDS)
+    finer = layout.runq_geometry(parse_header(re.sub(r"#define RUNQ_SUB_BITS \d+", "#define RUNQ_SUB_BITS 3",
+                                                     header_text())))
+    assert finer.slots == 2 * RUNQ_SLOTS and finer.bounds_ns()[8] == (2048, 2304)  # 8 per power of two
+
+
+def test_a_header_without_run_queue_geometry_is_refused() -> None:
+    with pytest.raises(LayoutError, match="RUNQ_SUB_BITS"):
+        layout.runq_geometry(layout.Header({"RUNQ_UNIT_SHIFT": 8, "RUNQ_SLOTS": 112}, {}))
+    with pytest.raises(LayoutError, match="whole number"):
+        layout.runq_geometry(layout.Header({"RUNQ_UNIT_SHIFT": 8, "RUNQ_SUB_BITS": 2, "RUNQ_SLOTS": 30}, {}))
+
+
+def test_the_culprit_key_is_two_cgroup_ids() -> None:
+    members = parse_header(header_text()).structs["culprit_key"]
+    assert [(m.name, m.size, m.count) for m in members] == [("victim", 8, 1), ("culprit", 8, 1)]
+
+
+def test_kernel_versions_are_read_from_the_release() -> None:
+    assert loader.kernel_version("6.18.44-fc-v657") == (6, 18) >= loader.TASK_BTF_KERNEL
+    assert loader.kernel_version("5.4.0-150-generic") < loader.TASK_BTF_KERNEL
+    assert loader.kernel_version("weird") == (0, 0)

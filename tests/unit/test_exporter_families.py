@@ -206,8 +206,9 @@ def test_golden_lines_for_one_container():
 def test_ebpf_families_and_a_real_histogram(parsed):
     buckets = [(labels["le"], value) for labels, value in parsed["ctop_runqueue_latency_seconds_bucket"]
                if labels["id"] == APP]
-    assert len(buckets) == RUNQ_SLOTS  # 27 finite bounds and +Inf
-    assert buckets[0] == (repr(RUNQ_BUCKET_UPPER_SECONDS[0]), 3)
+    # ctop's four buckets per power of two add up to the power-of-two bounds dashboards know: 27 and +Inf
+    assert len(buckets) == 28 and [le for le, _ in buckets[:-1]] == [repr(2**k / 1e9) for k in range(10, 37)]
+    assert buckets[0] == (repr(RUNQ_BUCKET_UPPER_SECONDS[3]), 8)  # slots 0-3: below 1.024 us
     assert buckets[2][1] == 8
     assert buckets[-2][1] == 8 and buckets[-1] == ("+Inf", 10)  # the open-ended last slot only feeds +Inf
     assert [v for _, v in buckets] == sorted(v for _, v in buckets)  # cumulative

@@ -35,6 +35,8 @@ JSON_KEYS = (
     "ctx_switches_involuntary_per_s", "preempted_by_others_per_s", "preempted_by_host_per_s", "forks_per_s",
     "execs_per_s", "exits_per_s", "oom_kills", "pids", "pids_max", "processes", "threads", "psi_cpu_some_avg10",
     "psi_memory_some_avg10", "psi_memory_full_avg10", "psi_io_some_avg10", "psi_io_full_avg10",
+    "throttled_percent_avg", "throttled_seconds_per_s", "restarts", "oom_kill_age_seconds", "compose_project",
+    "compose_service", "top_preemptor", "preempted_by",
 )
 
 

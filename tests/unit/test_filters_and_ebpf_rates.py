@@ -11,11 +11,18 @@ from support.trees import tree
 
 from ctop.cli import cli
 from ctop.errors import CtopError
-from ctop.model.ebpf import EbpfCgroupCounters
+from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters
 from ctop.model.ebpf_rates import EBPF_KEYS, ebpf_rates
 from ctop.model.filters import parse_filters
 
 V2 = tree("v2-k8s-systemd")
+
+
+def buckets(**at: int) -> tuple[int, ...]:
+    values = [0] * RUNQ_SLOTS
+    for key, n in at.items():
+        values[int(key[1:])] = n
+    return tuple(values)
 
 
 def ids(*filters: str) -> list[str]:
@@ -44,10 +51,10 @@ def test_unknown_filter_key_is_a_usage_error() -> None:
 
 def test_ebpf_rates_between_readings() -> None:
     old = EbpfCgroupCounters(cgroup_id=7, nvcsw=100, nivcsw=10, forks=1, execs=2, exits=1, runq_sum_seconds=1.0,
-                             runq_count=10, runq_buckets=(0,) * 5 + (10,) + (0,) * 22)
+                             runq_count=10, runq_buckets=buckets(s5=10), preempted_by=(("/docker/b", 4),))
     new = dataclasses.replace(old, nvcsw=300, nivcsw=50, forks=5, execs=6, exits=5, runq_sum_seconds=1.5,
-                              runq_count=30, runq_buckets=(0,) * 5 + (10,) + (0,) * 4 + (20,) + (0,) * 17,
-                              oom_kills=1)
+                              runq_count=30, runq_buckets=buckets(s5=10, s41=20), oom_kills=1,
+                              preempted_by=(("/docker/b", 24), ("/", 2)))
     rates = ebpf_rates(new, old, 2.0)
     assert all(getattr(rates, key) is not None for key in EBPF_KEYS)
     assert rates.ctx_switches_voluntary_per_s == 100 and rates.ctx_switches_involuntary_per_s == 20
@@ -55,6 +62,7 @@ def test_ebpf_rates_between_readings() -> None:
     assert rates.forks_per_s == 2 and rates.execs_per_s == 2 and rates.exits_per_s == 2
     assert rates.runq_wait_seconds_per_s == 0.25
     assert rates.oom_kills == 1
+    assert rates.preempted_by == {"/docker/b": 10.0, "/": 1.0} and rates.top_preemptor == "/docker/b"
     assert rates.runq_latency_p99_seconds is not None and rates.runq_latency_p99_seconds > 2**19 * 1e-9
     # No events yet with eBPF on: 0, not "no data"; no previous reading: no rates.
     assert ebpf_rates(None, None, 1.0).forks_per_s == 0

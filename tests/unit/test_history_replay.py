@@ -18,7 +18,7 @@ from ctop.history.frames import record_of, replayed_frame
 from ctop.history.recorder import Recorder
 from ctop.history.store import StoreReader, StoreWriter
 from ctop.history.when import BadTime, parse_when
-from ctop.model.ebpf import EbpfCgroupCounters, EbpfReading, OomKill
+from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, OomKill
 from ctop.model.ebpf_rates import EbpfRates
 from ctop.model.events import Event, EventDetector
 from ctop.model.frame import Frame, Identity, NetCounters
@@ -56,7 +56,7 @@ def live_frame(t: int, previous: tuple[Snapshot, Enrichment] | None, web_inode: 
                       memory_total_bytes=2**34)
     cgroups = {"/": sample("/", t, 0, -1), WEB: sample(WEB, t, web_inode, web_limit, web_oom), DB: sample(DB, t, 2)}
     snapshot = Snapshot(host=host, cgroups=cgroups, mode="hybrid")
-    buckets = [0] * 28
+    buckets = [0] * RUNQ_SLOTS
     buckets[5] = 10 * t
     reading = EbpfReading(monotonic_time=99.5 + t, unattributed=EbpfCgroupCounters(), oom_kills=kills,
                           by_cgroup={WEB: EbpfCgroupCounters(cgroup_id=web_inode, runq_buckets=tuple(buckets),

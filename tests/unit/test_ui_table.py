@@ -6,6 +6,7 @@ import pytest
 from unit.test_ui_frames import POD_A, POD_B, make_frame, make_row, node_rows
 
 from ctop.model import fields
+from ctop.model.ebpf import RUNQ_BUCKET_LOWER_SECONDS, RUNQ_BUCKET_UPPER_SECONDS, RUNQ_SLOTS
 from ctop.model.filters import parse_filter_text as F
 from ctop.ui import keys
 from ctop.ui.app import DELAYS, App, _nearest_delay
@@ -143,25 +144,26 @@ def test_history_keeps_a_bounded_series_per_cgroup_and_forgets_removed_ones():
 
 
 def test_runq_histogram_buckets_follow_the_bpf_slot_layout():
-    hist = [0] * 28
-    hist[1], hist[3] = 5, 10  # below 2048 ns (0 included); [2^12, 2^13) ns
+    hist = [0] * RUNQ_SLOTS
+    hist[0], hist[13] = 5, 10  # below 256 ns; [5 * 2^10, 6 * 2^10) ns
     buckets = runq_buckets(hist)
-    assert buckets[0] == (0.0, 2048e-9, 5) and buckets[-1] == (4096e-9, 8192e-9, 10) and len(buckets) == 3
+    assert buckets[0] == (0.0, 256e-9, 5) and buckets[-1] == (5120e-9, 6144e-9, 10) and len(buckets) == 14
     lines = histogram_lines(hist)
     assert lines[-1].endswith(" 10") and "█" * 30 in lines[-1]
     assert histogram_lines(None) == ["-"]
 
 
 def test_runq_histogram_labels_come_from_the_bucket_bounds():
-    hist = [0] * 28
-    hist[1], hist[2], hist[11], hist[27] = 4, 3, 2, 1
+    hist = [0] * RUNQ_SLOTS
+    hist[0], hist[1], hist[40], hist[-1] = 4, 3, 2, 1
     lines = histogram_lines(hist)
-    assert lines[0].split("█")[0].strip() == "0 - 2.05us"  # holds 0-2 us: not "1us - 2us"
-    assert lines[1].split("█")[0].strip() == "2.05us - 4.1us"
-    assert lines[10].split("█")[0].strip() == "1.05ms - 2.1ms"
-    assert lines[-1].split("█")[0].strip() == ">= 68.7s"  # the last bucket takes every longer wait
+    labels = [line.split("█")[0].strip() for line in lines if "█" in line]
+    assert labels[0] == "0 - 256ns"  # the first bucket holds every wait below its upper bound, 0 included
+    assert labels[2] == "524us - 655us"  # [2**19, 1.25 * 2**19) ns
+    assert labels[-1] == ">= 120s"  # the last bucket (from 1.75 * 2**36 ns) takes every longer wait
     assert len({line.index("█") for line in lines if "█" in line}) == 1  # bars start in one column
-    # Labels follow the bounds, whatever they are (finer buckets later): close bounds stay apart.
+    every = [bucket_label(lo, hi) for lo, hi in zip(RUNQ_BUCKET_LOWER_SECONDS, RUNQ_BUCKET_UPPER_SECONDS)]
+    assert len(set(every)) == len(every) and all(a != b for a, _, b in (x.partition(" - ") for x in every[:-1]))
     assert bucket_label(2.048e-6, 2.435e-6) == "2.05us - 2.44us"
     assert bucket_bound(0.0) == "0" and bucket_bound(999e-9) == "999ns" and bucket_bound(1.5) == "1.5s"
 

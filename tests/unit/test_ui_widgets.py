@@ -12,7 +12,7 @@ import urwid
 from unit.test_ui_frames import GIB, MIB, POD_A, make_frame, make_row, node_rows
 
 from ctop.batch import BatchOptions
-from ctop.model.ebpf import EbpfCgroupCounters, ExecRecord, OomKill
+from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters, ExecRecord, OomKill
 from ctop.model.ebpf_rates import EbpfRates
 from ctop.model.notices import Notice, NoticeKind
 from ctop.ui import detail
@@ -276,8 +276,8 @@ def toggle(app: App, header: str) -> None:
 
 
 def test_detail_view_shows_fields_sparklines_histogram_and_inspect():
-    buckets = [0] * 28
-    buckets[2] = 7  # [2 us, 4 us)
+    buckets = [0] * RUNQ_SLOTS
+    buckets[12] = 7  # [4096 ns, 5120 ns)
     counters = EbpfCgroupCounters(cgroup_id=9, runq_buckets=tuple(buckets), runq_count=7)
     rows = [make_row("/docker/d", "container", name="db", memory=100 * MIB, limit=GIB, cpu_percent=float(i),
                      ebpf=counters, ebpf_rates=EbpfRates(forks_per_s=3.0)) for i in range(3)]
@@ -297,7 +297,7 @@ def test_detail_view_shows_fields_sparklines_histogram_and_inspect():
     text = "\n".join(screen(app, (100, 200)))
     assert "db  (/docker/d)" in text and "loading" in text
     assert "▁▅█" in text  # CPU 0, 1, 2 % scaled to their maximum
-    assert re.search(r"2.05us - 4.1us +█{30} 7", text)  # slot 2: [2**11, 2**12) ns
+    assert re.search(r"4.1us - 5.12us +█{30} 7", text)  # [4096 ns, 5120 ns)
     assert re.search(r"FORK/s +3 ", text)
     app.receive(inbox.get(timeout=5))
     text = "\n".join(screen(app, (100, 200)))
