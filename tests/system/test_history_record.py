@@ -214,8 +214,9 @@ def test_a_full_disk_pauses_recording_once_and_it_resumes(ctop: str) -> None:
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mount], check=True)
     try:
         filler = os.path.join(mount, "filler")
-        with open(filler, "wb") as f:
-            f.write(b"\0" * (2 * 2**20 + 2**19))
+        st = os.statvfs(mount)
+        with open(filler, "wb") as f:  # leave 48 KiB: a few frames fit, whatever this host's cgroups compress to
+            f.write(b"\0" * (st.f_bavail * st.f_frsize - 48 * 2**10))
         directory = os.path.join(mount, "store")
         with recorder(ctop, directory, "--no-ebpf", "--no-containers", interval=0.1) as proc:
             wait_until(lambda: "paused" in output(proc), 120, "the full-disk notice", proc)
