@@ -136,6 +136,22 @@ def _processes(pids: list[int], proc_root: str, sample_s: float) -> list[dict]:
     return out
 
 
+def process_lines(processes: list[dict], limit: int) -> list[str]:
+    """The busiest ``limit`` processes of a report as table lines under a header: pid, CPU %, RSS, state, threads,
+    command line (the detail view shows them)."""
+    busiest = sorted(processes, key=lambda p: -(p.get("cpu_percent") or 0.0))
+    lines = [f"{'PID':>8} {'CPU%':>6} {'RSS':>9} S {'THR':>4}  COMMAND"]
+    for p in busiest[:limit]:
+        cpu = p.get("cpu_percent")
+        rss = p.get("rss_bytes")
+        lines.append(f"{p.get('pid', '-'):>8} {'-' if cpu is None else f'{cpu:.1f}':>6} "
+                     f"{_human_bytes(rss if isinstance(rss, int) else None):>9} {p.get('state') or '-':1} "
+                     f"{p.get('threads') or '-':>4}  {p.get('command') or '-'}")
+    if len(busiest) > limit:
+        lines.append(f"... and {len(busiest) - limit} more (ctop inspect lists them all)")
+    return lines
+
+
 def _human_bytes(n: int | None) -> str:
     if n is None:
         return "-"

@@ -8,6 +8,7 @@ from typing import Any
 
 import urwid
 
+from ..inspect_cmd import process_lines
 from ..model import fields
 from ..model.culprits import CulpritRates
 from ..model.ebpf import RUNQ_BUCKET_LOWER_SECONDS, RUNQ_BUCKET_UPPER_SECONDS
@@ -26,6 +27,18 @@ SHOWN = frozenset({fields.NAME, fields.KIND, fields.RUNTIME, fields.CONTAINER_ID
                    fields.NAMESPACE, fields.CONTAINER, fields.QOS_CLASS})
 EBPF_FIELDS: tuple[Field, ...] = tuple(f for f in JSON_FIELDS if f.key in EBPF_KEYS and f is not fields.PREEMPTED_BY)
 MAX_LOG_LINES = 10
+# The first lines of the detail view, a line each: CPU beside its limit and throttling, memory beside its limit, what
+# happened to the workload, pressure and waiting for a CPU.
+NOW_FIELDS: tuple[tuple[Field, ...], ...] = (
+    (fields.CPU_PERCENT, fields.CPU_LIMIT_CORES, fields.CPU_LIMIT_PERCENT, fields.THROTTLED_PERCENT_AVG,
+     fields.THROTTLED_SECONDS_PER_S, fields.THROTTLED_PERCENT),
+    (fields.MEMORY_WORKING_SET_BYTES, fields.MEMORY_LIMIT_BYTES, fields.MEMORY_LIMIT_PERCENT, fields.MEMORY_RSS_BYTES,
+     fields.MEMORY_CACHE_BYTES, fields.MEMORY_SWAP_BYTES, fields.MEMORY_FAILCNT),
+    (fields.MEMORY_OOM_KILLS, fields.OOM_KILL_AGE_SECONDS, fields.RESTARTS, fields.MEMORY_MAJOR_FAULTS_PER_S,
+     fields.PIDS, fields.PIDS_MAX),
+    (fields.PSI_CPU_SOME_AVG10, fields.PSI_MEMORY_SOME_AVG10, fields.PSI_IO_SOME_AVG10,
+     fields.RUNQ_LATENCY_P99_SECONDS, fields.RUNQ_WAIT_SECONDS_PER_S),
+)
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -165,6 +178,23 @@ def build(row: CgroupRow, history: History, inspected: Any, gone: bool, execs: S
     out: list[urwid.AbstractFlowWidget] = [_title(f"{ident.name or path}  ({path})")]
     if gone:
         out.append(urwid.Text(("crit", "This cgroup no longer exists; the values are its last ones.")))
+    # First what an incident needs: the figures beside their limits, their recent past, who competes for the CPU.
+    out += [_grid([(f.header, format_value(f, f.get(row)), fields.level(f, row)) for f in group], 9, 9)
+            for group in NOW_FIELDS]
+    cpu_now = format_value(fields.CPU_PERCENT, row.cpu_percent)
+    mem_now = format_value(fields.MEMORY_WORKING_SET_BYTES, row.sample.working_set_bytes)
+    limit = fields.MEMORY_LIMIT_BYTES.get(row)
+    mem_top = float(limit) if isinstance(limit, (int, float)) and limit else None
+    cpu_top = row.cpu_limit_cores * 100 if row.cpu_limit_cores else None
+    out.append(Sparkline(f"CPU % {cpu_now:>7} ", history.cpu.get(path, ()), cpu_top))
+    out.append(Sparkline(f"MEM   {mem_now:>7} ", history.memory.get(path, ()), mem_top))
+    out.append(urwid.Text(("key", sparkline_axis(history, path, cpu_top, mem_top, span))))
+    out += _culprit_section(row)
+    if timeline is not None:
+        out.append(urwid.Divider())
+        out += timeline_section(timeline, timeline_at)
+    out.append(urwid.Divider())
+    out += processes_section(inspected)
     out.append(urwid.Divider())
     out.append(_grid([
         ("kind", ident.kind, None), ("runtime", ident.runtime, None), ("container id", ident.container_id[:12], None),
@@ -175,32 +205,41 @@ def build(row: CgroupRow, history: History, inspected: Any, gone: bool, execs: S
         out.append(urwid.Text(("key", "labels")))
         out += [urwid.Text("  " + inert(f"{k}={v}")) for k, v in sorted(ident.labels.items())]
     out.append(urwid.Divider())
-    cpu_now = format_value(fields.CPU_PERCENT, row.cpu_percent)
-    mem_now = format_value(fields.MEMORY_WORKING_SET_BYTES, row.sample.working_set_bytes)
-    limit = fields.MEMORY_LIMIT_BYTES.get(row)
-    mem_top = float(limit) if isinstance(limit, (int, float)) and limit else None
-    cpu_top = row.cpu_limit_cores * 100 if row.cpu_limit_cores else None
-    out.append(Sparkline(f"CPU % {cpu_now:>7} ", history.cpu.get(path, ()), cpu_top))
-    out.append(Sparkline(f"MEM   {mem_now:>7} ", history.memory.get(path, ()), mem_top))
-    out.append(urwid.Text(("key", sparkline_axis(history, path, cpu_top, mem_top, span))))
-    out.append(urwid.Divider())
-    out += _culprit_section(row)
     out += _ebpf_section(row, execs, ooms)
     out.append(urwid.Divider())
     out.append(_title("Inspect"))
     if inspected is None:
         out.append(urwid.Text("-"))
     else:
-        out += [urwid.Text(line) for line in _inspect_lines(inspected)]
+        facts = {k: v for k, v in inspected.items() if k != "processes"} if isinstance(inspected, Mapping) \
+            else inspected
+        out += [urwid.Text(line) for line in _inspect_lines(facts)]
     out.append(urwid.Divider())
     out.append(_title("Fields"))
     texts = [(f.header, format_value(f, f.get(row)), None) for f in JSON_FIELDS if f.unit == "" and f not in SHOWN]
     numbers = [(f.header, format_value(f, f.get(row)), fields.level(f, row)) for f in JSON_FIELDS if f.unit != ""]
     out += _pairs(texts, 10)
     out.append(_grid(numbers, 9, 9))
-    if timeline is not None:
-        out.append(urwid.Divider())
-        out += timeline_section(timeline, timeline_at)
+    return out
+
+
+MAX_PROCESSES = 15
+
+
+def processes_section(inspected: Any) -> list[urwid.AbstractFlowWidget]:
+    """The cgroup's processes (from ``inspect``), busiest first: pid, CPU %, RSS, state, threads, command line."""
+    out: list[urwid.AbstractFlowWidget] = [_title("Processes")]
+    processes = inspected.get("processes") if isinstance(inspected, Mapping) else None
+    if not isinstance(processes, list):
+        out.append(urwid.Text("  " + ("loading…" if inspected is None or isinstance(inspected, Mapping)
+                                       else inert(inspected))))
+        return out
+    if not processes:
+        out.append(urwid.Text("  - none directly in this cgroup"))
+        return out
+    lines = process_lines(processes, MAX_PROCESSES)
+    out.append(urwid.Text(("key", "  " + lines[0])))
+    out += [urwid.Text("  " + inert(line)) for line in lines[1:]]
     return out
 
 
@@ -276,6 +315,7 @@ def timeline_section(events: Sequence[Event], at: float | None) -> list[urwid.Ab
         out.append(urwid.Text(("replay", f"  {time.strftime('%H:%M:%S', time.localtime(at))}  <- the replayed moment")))
     out += [urwid.Text((EVENT_LEVEL.get(e.type), event_line(e, reference))) for e in after]
     return out
+
 
 MAX_CULPRITS_SHOWN = 5
 

@@ -46,6 +46,11 @@ def test_container_view_names_a_real_container_with_its_limits(ctop: str, docker
             t.send("Enter")
             screen = t.wait_text(f"/docker/{cid}", 5)
             assert name in screen and IMAGE in screen and "docker" in screen
+            # The first screen of the detail view: memory beside its 64M limit, the CPU limit, then the processes.
+            first = screen.splitlines()[:12]
+            assert any("MEMLIM" in line and "64.0M" in line for line in first), screen
+            assert any("CPULIM" in line and "0.20" in line for line in first), screen
+            screen = t.wait_for(lambda s: "Processes" in s and "while :; do :; done" in s, 10, "the processes")
             t.send("Escape")
             t.wait_for(lambda s: s.startswith("NAME") and "1 rows" in s, 5, "the list again")
             t.send("5")

@@ -203,9 +203,10 @@ def test_detail_timeline_in_replay_lists_the_events_around_the_moment(store: str
     press(app, "enter", "enter", size=BIG)
     text = screen(app, BIG)
     start = next(i for i, line in enumerate(text) if line.startswith("Timeline"))
-    fields = next(i for i, line in enumerate(text) if line.startswith("Fields"))
-    assert start > fields  # right after the figures
-    timeline = [line.strip() for line in text[start + 1:-1] if line.strip()]
+    procs = next(i for i, line in enumerate(text) if line.startswith("Processes"))
+    figures = next(i for i, line in enumerate(text) if "MEMLIM" in line)
+    assert figures < start < procs  # right after the figures, before the processes
+    timeline = [line.strip() for line in text[start + 1:procs] if line.strip()]
     oom = next(line for line in timeline if "oom_kill" in line)
     assert oom.startswith(stamp(T0 + OOM_AT)) and "-5s" in oom and "kills=1" in oom
     assert "memory_limit_bytes=64.0M" in oom or "memory_limit_bytes=64M" in oom, oom
@@ -232,7 +233,8 @@ def test_live_detail_timeline_keeps_the_events_the_app_saw() -> None:
     press(app, "enter", size=BIG)
     text = screen(app, BIG)
     start = next(i for i, line in enumerate(text) if line.startswith("Timeline"))
-    timeline = [line.strip() for line in text[start + 1:-1] if line.strip()]  # up to the status line
+    procs = next(i for i, line in enumerate(text) if line.startswith("Processes"))
+    timeline = [line.strip() for line in text[start + 1:procs] if line.strip()]
     assert len(timeline) == 1 and "restart" in timeline[0] and timeline[0].startswith(stamp(T0 + 3))
     assert not any("inspect" in line and "replay" in line for line in text)
     # The replay keys are not bound live, and only replay's help lists them.
