@@ -73,7 +73,7 @@ def test_interactive_view_shows_escape_sequences_inert(evil_pod: dict[str, str],
         escaped = t.screen(escapes=True)
         assert CLEAR not in escaped and TITLE_PREFIX not in escaped
         t.send("Enter")  # the detail view shows every label
-        screen = t.wait_text("Inspect", 10)
+        screen = t.wait_text("Processes", 10)  # the detail view
         assert f"?]0;{marker}?" in screen and marker not in t.pane("#{pane_title}")
         t.send("q", "q")
         t.wait_for(lambda s: t.dead(), 10, "ctop to exit")

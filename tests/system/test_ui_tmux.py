@@ -107,7 +107,7 @@ def test_sort_filter_tree_detail_and_quit(ctop: str, busy: TestCgroup) -> None:
         t.wait_for(lambda s: "1 rows" in s, 5, "one row")
         t.send("Enter")
         screen = t.wait_text(f"({top}/hot)", 5)
-        assert "CPU %" in screen and "MEM" in screen and "run-queue latency" in screen and "Inspect" in screen
+        assert "CPU %" in screen and "MEM" in screen and "Timeline" in screen and "Processes" in screen
         spark_before = row_of(screen, "CPU %")
         t.wait_for(lambda s: row_of(s, "CPU %") != spark_before, 5, "the sparkline to grow")
         t.send("q")
@@ -213,7 +213,7 @@ def test_escape_sequences_in_a_cgroup_name_stay_inert(ctop: str, test_cgroup: Te
         assert t.pane("#{pane_title}") != marker
         t.send("Down", "Down")
         t.send("Enter")
-        screen = t.wait_text("Inspect", 5)
+        screen = t.wait_text("Processes", 5)  # the detail view (its first screen)
         assert f"?]2;{marker}?" in screen and t.pane("#{pane_title}") != marker
         t.send("q", "q")
         t.wait_for(lambda s: t.dead(), 5, "ctop to exit")
