@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pwd
 import time
 
 import click
@@ -131,20 +132,31 @@ def _processes(pids: list[int], proc_root: str, sample_s: float) -> list[dict]:
         cpu = None
         if before and before.cpu_seconds is not None and p.cpu_seconds is not None and sample_s > 0:
             cpu = round((p.cpu_seconds - before.cpu_seconds) / sample_s * 100, 1)
-        out.append({"pid": p.pid, "pid_inside": p.ns_pid, "command": p.command, "state": p.state,
+        out.append({"pid": p.pid, "pid_inside": p.ns_pid, "user": _user(p.uid), "command": p.command, "state": p.state,
                     "threads": p.threads, "cpu_percent": cpu, "cpu_seconds": p.cpu_seconds, "rss_bytes": p.rss_bytes})
     return out
+
+
+def _user(uid: int | None) -> str | None:
+    """The name of ``uid`` on this host (a container's own users may have other names), else the number."""
+    if uid is None:
+        return None
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def process_lines(processes: list[dict], limit: int) -> list[str]:
     """The busiest ``limit`` processes of a report as table lines under a header: pid, CPU %, RSS, state, threads,
     command line (the detail view shows them)."""
     busiest = sorted(processes, key=lambda p: -(p.get("cpu_percent") or 0.0))
-    lines = [f"{'PID':>8} {'CPU%':>6} {'RSS':>9} S {'THR':>4}  COMMAND"]
+    lines = [f"{'PID':>8} {'USER':<10} {'CPU%':>6} {'RSS':>9} S {'THR':>4}  COMMAND"]
     for p in busiest[:limit]:
         cpu = p.get("cpu_percent")
         rss = p.get("rss_bytes")
-        lines.append(f"{p.get('pid', '-'):>8} {'-' if cpu is None else f'{cpu:.1f}':>6} "
+        user = str(p.get("user") or "-")[:10]
+        lines.append(f"{p.get('pid', '-'):>8} {user:<10} {'-' if cpu is None else f'{cpu:.1f}':>6} "
                      f"{_human_bytes(rss if isinstance(rss, int) else None):>9} {p.get('state') or '-':1} "
                      f"{p.get('threads') or '-':>4}  {p.get('command') or '-'}")
     if len(busiest) > limit:
@@ -212,11 +224,12 @@ def _facts(r: dict) -> list[str]:
                          f"{d['rx_drops']:>5} {d['tx_bytes']:>12} {d['tx_packets']:>9} {d['tx_errors']:>5} "
                          f"{d['tx_drops']:>5}  {' '.join(d['addresses'])}")
     lines.append(f"Processes ({len(r['processes'])})")
-    lines.append(f"  {'pid':>8} {'inside':>7} {'cpu%':>6} {'rss':>10}  command")
+    lines.append(f"  {'pid':>8} {'inside':>7} {'user':<10} {'cpu%':>6} {'rss':>10}  command")
     for p in r["processes"]:
         cpu = "-" if p["cpu_percent"] is None else f"{p['cpu_percent']:.1f}"
-        lines.append(f"  {p['pid']:>8} {p['pid_inside'] or '-':>7} {cpu:>6} {_human_bytes(p['rss_bytes']):>10}  "
-                     f"{p['command']}")
+        user = str(p.get("user") or "-")[:10]
+        lines.append(f"  {p['pid']:>8} {p['pid_inside'] or '-':>7} {user:<10} {cpu:>6} "
+                     f"{_human_bytes(p['rss_bytes']):>10}  {p['command']}")
     return lines
 
 

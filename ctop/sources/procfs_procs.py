@@ -23,6 +23,7 @@ class ProcessInfo:
     threads: int | None
     cpu_seconds: float | None
     rss_bytes: int | None
+    uid: int | None = None  # real uid (the owner a person knows), from the Uid line of /proc/<pid>/status
 
 
 def parse_stat(data: bytes | None) -> tuple[str, str, float, int, int] | None:
@@ -57,6 +58,20 @@ def parse_nspid(status: bytes | None) -> int | None:
     return None
 
 
+def parse_uid(status: bytes | None) -> int | None:
+    """The real uid from the Uid line of /proc/<pid>/status."""
+    if not status:
+        return None
+    for line in status.split(b"\n"):
+        if line.startswith(b"Uid:"):
+            values = line[4:].split()
+            try:
+                return int(values[0]) if values else None
+            except ValueError:
+                return None
+    return None
+
+
 def read_process(pid: int, proc_root: str = "/proc", errors: ReadErrors | None = None) -> ProcessInfo | None:
     """One process, or None when it is gone (or its stat cannot be read: counted in ``errors``)."""
     base = os.path.join(proc_root, str(pid))
@@ -66,8 +81,9 @@ def read_process(pid: int, proc_root: str = "/proc", errors: ReadErrors | None =
     comm, state, cpu, threads, rss_pages = stat
     cmdline = read_bytes(os.path.join(base, "cmdline"), errors) or b""
     command = cmdline.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace") or f"[{comm}]"
-    return ProcessInfo(pid=pid, ns_pid=parse_nspid(read_bytes(os.path.join(base, "status"), errors)), command=command,
-                       state=state, threads=threads, cpu_seconds=cpu, rss_bytes=rss_pages * PAGE_SIZE)
+    status = read_bytes(os.path.join(base, "status"), errors)
+    return ProcessInfo(pid=pid, ns_pid=parse_nspid(status), command=command, state=state, threads=threads,
+                       cpu_seconds=cpu, rss_bytes=rss_pages * PAGE_SIZE, uid=parse_uid(status))
 
 
 def read_pids(procs_file: str, errors: ReadErrors | None = None) -> list[int]:

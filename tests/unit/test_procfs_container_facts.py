@@ -129,3 +129,24 @@ def test_parsers_never_raise_on_garbage(data: bytes) -> None:
     procfs_mounts.parse_mountinfo(data)
     procfs_procs.parse_stat(data)
     procfs_procs.parse_nspid(data)
+
+
+def test_a_process_reads_with_its_owner_and_the_detail_view_lists_the_busiest_first(tmp_path) -> None:
+    from ctop.inspect_cmd import process_lines
+    from ctop.sources.procfs_procs import parse_uid, read_process
+
+    assert parse_uid(b"Name:\tsh\nUid:\t1000\t1000\t1000\t1000\n") == 1000
+    assert parse_uid(b"Uid:\tx\n") is None and parse_uid(None) is None and parse_uid(b"") is None
+    me = read_process(os.getpid())
+    assert me is not None and me.uid == os.getuid() and me.rss_bytes and me.command
+    lines = process_lines([
+        {"pid": 1, "user": "root", "cpu_percent": 0.5, "rss_bytes": 2**20, "state": "S", "threads": 1,
+         "command": "init"},
+        {"pid": 7, "user": "a-very-long-user-name", "cpu_percent": 99.0, "rss_bytes": None, "state": "R",
+         "threads": 4, "command": "burn --hot"},
+        {"pid": 9, "user": None, "cpu_percent": None, "rss_bytes": 4096, "state": "S", "threads": 1, "command": "x"},
+    ], limit=2)
+    assert lines[0].split() == ["PID", "USER", "CPU%", "RSS", "S", "THR", "COMMAND"]
+    assert lines[1].split() == ["7", "a-very-lon", "99.0", "-", "R", "4", "burn", "--hot"]  # busiest first
+    assert lines[2].split()[:3] == ["1", "root", "0.5"]
+    assert lines[3] == "... and 1 more (ctop inspect lists them all)"
