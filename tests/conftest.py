@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -65,3 +66,15 @@ def scratch() -> Iterator[str]:
 def store_dir(tmp_path: object) -> str:
     """An empty directory for a flight-recorder store (pytest removes it)."""
     return str(tmp_path)
+
+
+@pytest.fixture
+def readable_store_dir() -> Iterator[str]:
+    """A store directory other users can reach (0755, as /var/lib/ctop is): for a recorder that drops root and
+    for replay as nobody; removed afterwards."""
+    path = tempfile.mkdtemp(prefix="ctop-history-")
+    os.chmod(path, 0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -44,32 +44,29 @@ def parse_stat(data: bytes | None) -> tuple[str, str, float, int, int] | None:
         return None
 
 
-def parse_nspid(status: bytes | None) -> int | None:
-    """The innermost pid from the NSpid line of /proc/<pid>/status."""
+def _status_numbers(status: bytes | None, key: bytes) -> list[int] | None:
+    """The numbers on the ``key`` line of /proc/<pid>/status (``b"Uid:"``); None when absent or malformed."""
     if not status:
         return None
     for line in status.split(b"\n"):
-        if line.startswith(b"NSpid:"):
-            values = line[6:].split()
+        if line.startswith(key):
             try:
-                return int(values[-1]) if values else None
+                return [int(v) for v in line[len(key):].split()] or None
             except ValueError:
                 return None
     return None
+
+
+def parse_nspid(status: bytes | None) -> int | None:
+    """The innermost pid from the NSpid line of /proc/<pid>/status."""
+    values = _status_numbers(status, b"NSpid:")
+    return values[-1] if values else None
 
 
 def parse_uid(status: bytes | None) -> int | None:
     """The real uid from the Uid line of /proc/<pid>/status."""
-    if not status:
-        return None
-    for line in status.split(b"\n"):
-        if line.startswith(b"Uid:"):
-            values = line[4:].split()
-            try:
-                return int(values[0]) if values else None
-            except ValueError:
-                return None
-    return None
+    values = _status_numbers(status, b"Uid:")
+    return values[0] if values else None
 
 
 def read_process(pid: int, proc_root: str = "/proc", errors: ReadErrors | None = None) -> ProcessInfo | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -92,13 +91,8 @@ def events(ctop: str, directory: str, *args: str) -> list[dict]:
 
 
 @pytest.fixture
-def store() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="ctop-history-")
-    os.chmod(path, 0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+def store(readable_store_dir: str) -> str:
+    return readable_store_dir
 
 
 def test_oom_killed_container_restarts_and_keeps_its_history(ctop: str, dockerd: PrivateDockerd,  # noqa: F811

@@ -4,12 +4,8 @@ it ran, under a REPLAY banner; the stepping keys move the shown time; the detail
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 
 import pytest
 from support.dockerd import IMAGE, PrivateDockerd, dockerd, unique  # noqa: F401
@@ -22,13 +18,8 @@ BANNER = re.compile(r"^ REPLAY (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \(")
 
 
 @pytest.fixture
-def store() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="ctop-replay-tmux-")
-    os.chmod(path, 0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+def store(readable_store_dir: str) -> str:
+    return readable_store_dir
 
 
 def shown(screen: str) -> float:
