@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -88,11 +89,11 @@ class Collector:
         self._previous_enrichment = Enrichment()
         self._path_identities: dict[str, PathIdentity] = {}  # of the cgroups of the latest refresh only
         self._throttling = ThrottleWindow()  # CFS counters over >= 10 s, of the cgroups of the latest refresh only
+        self._seeding: threading.Thread | None = None
+        self._seed: list[Event] | None = None  # a recorder's events, once read, until the next collect() takes them
 
     def start(self) -> None:
-        """Start the background sources (container metadata, eBPF) and read a recorder's events; returns at once."""
-        if self.events is not None and self.config.history_dir:
-            self.events.seed(recorded_events(self.config.history_dir, time.time() - HISTORY_SEED_S))
+        """Start the background sources (container metadata, eBPF); returns at once."""
         if self.config.containers and self.metadata is None:
             from .runtimes.metadata import MetadataService
 
@@ -136,6 +137,7 @@ class Collector:
             ebpf_monotonic_s=reading.monotonic_time if reading is not None else None)
         if self.events is None:
             return frame
+        self._seed_from_recorder()
         frame = with_history(frame, self.events)
         self._untaken.extend(frame.events)
         return frame
@@ -157,6 +159,21 @@ class Collector:
             return workload_series(reader, row, time.time())
         finally:
             reader.close()
+
+    def _seed_from_recorder(self) -> None:
+        """Restart counts and OOM kills from a recorder's store: read once, in a thread started at the first
+        collect() (a week of store takes a while, and ``--user`` drops root before while the process has one
+        thread), and handed to the detector by the collect() after it arrived."""
+        directory = self.config.history_dir
+        if self._seeding is None and directory and os.path.isdir(directory):
+            def read() -> None:
+                self._seed = recorded_events(directory, time.time() - HISTORY_SEED_S)
+
+            self._seeding = threading.Thread(target=read, name="ctop-history-seed", daemon=True)
+            self._seeding.start()
+        if self._seed is not None and self.events is not None:
+            self.events.seed(self._seed)
+            self._seed = None
 
     def take_events(self) -> list[Event]:
         """The events of every collection since the last call (a recorder stores them even when several collections

@@ -12,7 +12,7 @@ from ..model.ebpf import EbpfCgroupCounters, EbpfReading
 from ..model.frame import Frame, NetCounters
 from ..model.sample import Snapshot
 from .codec import CgroupCounters
-from .store import Attributes, FrameRecord, RecordedFrame
+from .store import Attributes, FrameRecord
 
 NET_TOTAL = "all"  # the one interface a replayed row has: the totals the live row summed (loopback excluded)
 
@@ -23,15 +23,14 @@ def record_of(frame: Frame) -> FrameRecord:
     attributes: dict[str, Attributes] = {}
     for path, row in frame.rows.items():
         totals = net_totals(row.net)
-        ebpf = row.ebpf if isinstance(row.ebpf, EbpfCgroupCounters) else None
         cgroups[path] = CgroupCounters(row.sample, totals[0] if totals else None, totals[1] if totals else None,
-                                       ebpf)
+                                       row.ebpf)
         attributes[path] = Attributes(row.identity, row.sample.cpuset_cpus)
     return FrameRecord(host=frame.snapshot.host, mode=frame.snapshot.mode, cgroups=cgroups, attributes=attributes,
                        ebpf_monotonic_s=frame.ebpf_monotonic_s)
 
 
-def _parts(recorded: RecordedFrame) -> tuple[Snapshot, Enrichment]:
+def _parts(recorded: FrameRecord) -> tuple[Snapshot, Enrichment]:
     samples = {path: c.sample for path, c in recorded.cgroups.items()}
     net = {path: {NET_TOTAL: NetCounters(rx_bytes=c.net_rx_bytes, tx_bytes=c.net_tx_bytes)}
            for path, c in recorded.cgroups.items() if c.net_rx_bytes is not None and c.net_tx_bytes is not None}
@@ -44,7 +43,7 @@ def _parts(recorded: RecordedFrame) -> tuple[Snapshot, Enrichment]:
             Enrichment(identities=identities, net=net, ebpf=reading))
 
 
-def replayed_frame(current: RecordedFrame, previous: RecordedFrame | None) -> Frame:
+def replayed_frame(current: FrameRecord, previous: FrameRecord | None) -> Frame:
     """The Frame the live view showed at ``current``, with rates against ``previous`` (None: no rates)."""
     snapshot, enrichment = _parts(current)
     if previous is None:

@@ -17,7 +17,7 @@ from ..model.events import Event, EventDetector
 from ..model.frame import Frame
 from ..model.workload import workload_key
 from .frames import replayed_frame
-from .store import RecordedFrame, StoreError, StoreReader
+from .store import FrameRecord, StoreError, StoreReader
 
 Post = Callable[[tuple[Any, ...]], None]
 EVENTS_AROUND_S = 3600.0  # the timeline shows events this long before and after the position
@@ -150,7 +150,7 @@ class ReplaySource:
             position = nxt
         return position, ""
 
-    def _pair(self, position: float) -> tuple[RecordedFrame | None, RecordedFrame | None]:
+    def _pair(self, position: float) -> tuple[FrameRecord | None, FrameRecord | None]:
         """The frame at ``position`` and the one just before it (for its rates), in one pass over the store."""
         before, _ = self.reader.neighbours(position)
         frames = list(self.reader.frames(before if before is not None else position, position))
@@ -158,7 +158,7 @@ class ReplaySource:
             return None, None
         return frames[-1], frames[-2] if len(frames) > 1 else None
 
-    def _series_of(self, frame: Frame, previous: RecordedFrame | None) -> Series | None:
+    def _series_of(self, frame: Frame, previous: FrameRecord | None) -> Series | None:
         """The detail cgroup's CPU % and working set over the last samples: one value added when the position moved
         to the next sample, otherwise read again from the store (that cgroup only)."""
         path, shown = self._detail, frame.snapshot.host.wall_time_s

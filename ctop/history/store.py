@@ -71,24 +71,13 @@ class Attributes:
 
 @dataclass(frozen=True)
 class FrameRecord:
-    """One refresh as recorded: host figures, every cgroup's raw counters, and their attributes."""
+    """One refresh as recorded (and as read back): host figures, every cgroup's raw counters, and their attributes."""
 
     host: HostSample
     mode: str
     cgroups: Mapping[str, CgroupCounters]
     attributes: Mapping[str, Attributes]
     ebpf_monotonic_s: float | None = None
-
-
-@dataclass(frozen=True)
-class RecordedFrame:
-    """One frame read back: what was recorded, keyed by cgroup path."""
-
-    host: HostSample
-    mode: str
-    cgroups: dict[str, CgroupCounters]
-    attributes: dict[str, Attributes]
-    ebpf_monotonic_s: float | None
 
 
 _NO_ATTRIBUTES = Attributes()
@@ -505,8 +494,8 @@ class StoreReader:
         last = [seg.frame_times[-1] for _, path in self.segments() if (seg := self._open(path)) and seg.frame_times]
         return (min(times), max(last)) if times and last else None
 
-    def frames(self, start: float, end: float, paths: Set[str] | None = None) -> Iterator[RecordedFrame]:
-        """Every frame with ``start <= time <= end``, oldest first; only the cgroups in ``paths`` if given."""
+    def _overlapping(self, start: float, end: float) -> Iterator[_Segment]:
+        """The segments that can hold records from ``start`` to ``end``, oldest first (the others are not read)."""
         segments = self.segments()
         for i, (seg_start, path) in enumerate(segments):
             if seg_start > end:
@@ -515,9 +504,14 @@ class StoreReader:
                 continue  # the next segment starts before the range: nothing here is in it
             seg = self._open(path)
             if seg is not None:
-                yield from self._decode(seg, start, end, paths)
+                yield seg
 
-    def frame_at(self, when: float) -> RecordedFrame | None:
+    def frames(self, start: float, end: float, paths: Set[str] | None = None) -> Iterator[FrameRecord]:
+        """Every frame with ``start <= time <= end``, oldest first; only the cgroups in ``paths`` if given."""
+        for seg in self._overlapping(start, end):
+            yield from self._decode(seg, start, end, paths)
+
+    def frame_at(self, when: float) -> FrameRecord | None:
         """The last frame recorded at or before ``when``; None when there is none."""
         for seg_start, path in reversed(self.segments()):
             if seg_start > when:
@@ -552,10 +546,9 @@ class StoreReader:
         return before, after
 
     def events(self, start: float, end: float) -> Iterator[Event]:
-        for _, path in self.segments():
-            seg = self._open(path)
-            if seg is None:
-                continue
+        """Every event with ``start <= time <= end``, oldest first."""
+        for seg in self._overlapping(start, end):
+            path = seg.path
             for entry in seg.entries:
                 if entry.kind != EVENT or not start <= entry.time <= end:
                     continue
@@ -571,7 +564,7 @@ class StoreReader:
                     self._problem(path, f"Skipped a damaged event in {path}.")
 
     def _decode(self, seg: _Segment, start: float, end: float,
-                paths: Set[str] | None = None) -> Iterator[RecordedFrame]:
+                paths: Set[str] | None = None) -> Iterator[FrameRecord]:
         """Frames from ``start`` to ``end``: decoding begins at the last key frame at or before ``start``."""
         times = seg.frame_times
         first = bisect.bisect_right(times, start) - 1
@@ -674,7 +667,7 @@ class StoreReader:
         return cached[2]
 
     def _frame(self, path: str, host_fields: list[object], mode: str, slots: SlotMap, keys: list[tuple[str, int]],
-               block: bytes, attributes: dict[tuple[str, int], Attributes], paths: Set[str] | None) -> RecordedFrame:
+               block: bytes, attributes: dict[tuple[str, int], Attributes], paths: Set[str] | None) -> FrameRecord:
         wall, mono_ns, cpu_ns, cpus, mem_total, ebpf_ns, _rows = host_fields
         assert isinstance(wall, float) and isinstance(mono_ns, int) and isinstance(cpu_ns, int)
         assert isinstance(cpus, int) and isinstance(mem_total, int) and isinstance(ebpf_ns, int)
@@ -691,5 +684,5 @@ class StoreReader:
             cgroups[cgroup] = counters_from_values(cgroup, inode, slots.values(block[i * row:(i + 1) * row]),
                                                    a.cpuset_cpus)
             attrs[cgroup] = a
-        return RecordedFrame(host=host, mode=mode, cgroups=cgroups, attributes=attrs,
+        return FrameRecord(host=host, mode=mode, cgroups=cgroups, attributes=attrs,
                              ebpf_monotonic_s=None if ebpf_ns == NO_DATA else ebpf_ns / 1e9)
