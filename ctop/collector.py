@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from .model.ebpf import EbpfReading, State
 from .model.ebpf_rates import ebpf_rates
 from .model.events import Event, EventDetector
 from .model.frame import CgroupRow, Frame, Identity, NetCounters
+from .model.host import HOST_IDENTITY, host_ebpf, host_sample, host_threads, top_level_workloads
 from .model.notices import NOT_ROOT, Notice, NoticeKind
 from .model.sample import CgroupSample, Snapshot
 from .model.window import ThrottleWindow, Throttling
@@ -87,6 +89,7 @@ class Collector:
         self.events = EventDetector() if self.config.events and self.config.derive else None
         self._previous: Snapshot | None = None
         self._previous_enrichment = Enrichment()
+        self._workloads: list[str] = []  # top-level containers and pods of the last refresh (the host row's edge)
         self._path_identities: dict[str, PathIdentity] = {}  # of the cgroups of the latest refresh only
         self._throttling = ThrottleWindow()  # CFS counters over >= 10 s, of the cgroups of the latest refresh only
         self._seeding: threading.Thread | None = None
@@ -129,6 +132,7 @@ class Collector:
         throttling = self._throttling.update(current) if self.config.derive else None
         frame = build_frame(current, previous, enrichment, previous_enrichment, throttling,
                             derive=self.config.derive)
+        self._workloads = top_level_workloads(enrichment.identities, current.cgroups)
         reading = enrichment.ebpf
         frame = dataclasses.replace(
             frame, notices=tuple(self.notices()), ebpf_state=self.ebpf_state(),
@@ -185,9 +189,11 @@ class Collector:
 
     def inspect(self, row: CgroupRow) -> dict[str, object]:
         """Everything ``ctop inspect`` knows about one row's container (slow: call it off the UI thread)."""
-        from .inspect_cmd import container_report
+        from .inspect_cmd import container_report, host_report
         from .runtimes.locate import Located, walk_root
 
+        if row.identity.kind == HOST_IDENTITY.kind:
+            return host_report(self._workloads, proc_root=self.config.proc_root)
         ident = identify(row.path)
         meta = self.metadata.lookup(row.path, ident) if self.metadata is not None else None
         located = Located(row.path, walk_root(self.layout) + ("" if row.path == "/" else row.path), ident, meta)
@@ -352,7 +358,34 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
                                 tasks_recursive=tasks.get(path), ebpf=counters, ebpf_rates=rates,
                                 throttling=throttling.get(path))
     interval = None if previous is None else current.host.monotonic_s - previous.host.monotonic_s
-    return Frame(snapshot=current, rows=rows, interval_s=interval)
+    host = _host_row(current, previous, enrichment, previous_enrichment, tasks, ebpf_seconds, name_of) \
+        if derive else None
+    return Frame(snapshot=current, rows=rows, interval_s=interval, host=host)
+
+
+def _host_row(current: Snapshot, previous: Snapshot | None, enrichment: Enrichment,
+              previous_enrichment: Enrichment, tasks: dict[str, int], ebpf_seconds: float | None,
+              name_of: Callable[[str], str]) -> CgroupRow | None:
+    """The node outside every container (model/host.py), or None on a node without containers."""
+    workloads = top_level_workloads(enrichment.identities, current.cgroups)
+    now = host_sample(current.cgroups, workloads)
+    if not workloads or now is None:
+        return None
+    then = host_sample(previous.cgroups, workloads, same_as=current.cgroups) if previous is not None else None
+    reading, prev_reading = enrichment.ebpf, previous_enrichment.ebpf
+    counters = rates = None
+    if reading is not None:
+        counters = host_ebpf(reading.by_cgroup, workloads)
+        old = host_ebpf(prev_reading.by_cgroup, workloads, same_ids=reading.by_cgroup) \
+            if prev_reading is not None else None
+        rates = ebpf_rates(counters, old, ebpf_seconds, name_of)
+    row = derive_row(now, then, current.host, previous.host if previous is not None else None, HOST_IDENTITY,
+                     enrichment.net.get("/"), previous_enrichment.net.get("/"),
+                     tasks_recursive=host_threads(tasks, workloads), ebpf=counters, ebpf_rates=rates)
+    if row.cpu_percent is None and then is not None and then.cpu_usage_ns is not None \
+            and now.cpu_usage_ns is not None and now.cpu_usage_ns < then.cpu_usage_ns:
+        row = dataclasses.replace(row, cpu_percent=0.0)  # the workloads read a little later than the root
+    return row
 
 
 def root_identity(path: str) -> Identity:

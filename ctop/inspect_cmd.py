@@ -15,6 +15,7 @@ import time
 import click
 
 from .errors import CtopError
+from .model.host import HOST_IDENTITY, HOST_PATH, inside
 from .runtimes.identify import Identity, identify
 from .runtimes.locate import Located, container_cgroups, matches, walk_root
 from .runtimes.meta import ContainerMeta
@@ -120,6 +121,14 @@ def container_report(found: Located, proc_root: str = "/proc", cpu_sample_s: flo
                                         for d in procfs_net.net_devices(main, proc_root)]}
     report["processes"] = _processes(pids, proc_root, cpu_sample_s)
     return report
+
+
+def host_report(workloads: list[str], proc_root: str = "/proc", cpu_sample_s: float = CPU_SAMPLE_S) -> dict:
+    """The host row's report: the processes outside every workload cgroup in ``workloads`` (any hierarchy)."""
+    pids = [pid for pid in procfs_procs.all_pids(proc_root)
+            if not any(inside(path, workloads) for path in procfs_procs.cgroup_paths(pid, proc_root))]
+    return {"cgroup": HOST_PATH, "identity": dataclasses.asdict(HOST_IDENTITY), "metadata": None, "main_pid": 1,
+            "processes": _processes(pids, proc_root, cpu_sample_s)}
 
 
 def _processes(pids: list[int], proc_root: str, sample_s: float) -> list[dict]:

@@ -102,3 +102,11 @@ class Frame:
     ebpf_oom_kills: tuple[OomKill, ...] = ()  # recent OOM kills, oldest first (eBPF)
     ebpf_monotonic_s: float | None = None  # time.monotonic() of the eBPF reading behind the eBPF rates
     events: tuple[Event, ...] = ()  # what this refresh revealed: restarts, OOM kills, limit changes, episodes
+    host: CgroupRow | None = None  # the node outside every container (model/host.py); None without containers
+
+    def row(self, path: str) -> CgroupRow | None:
+        """The row listed under ``path``: a cgroup's, or the host row."""
+        found = self.rows.get(path)
+        if found is None and self.host is not None and path == self.host.path:
+            return self.host
+        return found

@@ -91,6 +91,26 @@ def read_pids(procs_file: str, errors: ReadErrors | None = None) -> list[int]:
     return [pid for pid in map(parse_pid, data.split()) if pid is not None]
 
 
+def all_pids(proc_root: str = "/proc") -> list[int]:
+    """Every process id under ``proc_root`` (those that end while listed may still be in it)."""
+    try:
+        names = os.listdir(proc_root)
+    except OSError:
+        return []
+    return sorted(int(name) for name in names if name.isdigit())
+
+
+def cgroup_paths(pid: int, proc_root: str = "/proc") -> list[str]:
+    """The cgroup paths of a process in every hierarchy, from /proc/<pid>/cgroup ([] when it is gone)."""
+    data = read_bytes(os.path.join(proc_root, str(pid), "cgroup")) or b""
+    paths = []
+    for line in data.decode("utf-8", "replace").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3 and parts[2].startswith("/"):
+            paths.append(parts[2])
+    return paths
+
+
 def read_processes(pids: Iterable[int], proc_root: str = "/proc",
                    errors: ReadErrors | None = None) -> list[ProcessInfo]:
     """The processes of ``pids`` that still exist."""

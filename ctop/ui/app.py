@@ -307,7 +307,7 @@ class App:
     def refresh_detail(self) -> None:
         if self.detail_path is None:
             return
-        row = self.frame.rows.get(self.detail_path) if self.frame else None
+        row = self.frame.row(self.detail_path) if self.frame else None
         gone = row is None
         if row is not None:
             self.detail_row = row
@@ -521,10 +521,11 @@ class App:
 
     def do_detail(self, _: str = "") -> None:
         path = self.focused_path()
-        if path is None or self.frame is None or path not in self.frame.rows:
+        row = self.frame.row(path) if path is not None and self.frame is not None else None
+        if path is None or row is None:
             return
         self.detail_path = path
-        self.detail_row = self.frame.rows[path]
+        self.detail_row = row
         self.screen = "detail"
         self.detail_walker[:] = []
         self._move(f"detail:{path}")  # replay: the source sends this cgroup's recorded sparkline values

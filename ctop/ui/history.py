@@ -24,12 +24,13 @@ class History:
             series[path] = deque([*earlier, *series.get(path, ())], maxlen=self.length)
 
     def add(self, frame: Frame) -> None:
-        for path, row in frame.rows.items():
+        rows = frame.rows if frame.host is None else {**frame.rows, frame.host.path: frame.host}
+        for path, row in rows.items():
             self.cpu.setdefault(path, deque(maxlen=self.length)).append(row.cpu_percent)
             ws = row.sample.working_set_bytes
             self.memory.setdefault(path, deque(maxlen=self.length)).append(None if ws is None else float(ws))
         for series in (self.cpu, self.memory):
-            for gone in [p for p in series if p not in frame.rows]:
+            for gone in [p for p in series if p not in rows]:
                 del series[gone]
 
 

@@ -20,11 +20,12 @@ class View:
     kinds: frozenset[str] | None
     tree_kinds: frozenset[str] | None
     empty: str
+    host: bool = False  # lists the host row (the node outside every container) beside the rows of ``kinds``
 
 
 VIEWS: tuple[View, ...] = (
     View("containers", "Containers", frozenset({"container"}), frozenset({"qos", "pod"}),
-         "No containers found (container names come from a runtime). Press 5 for all cgroups."),
+         "No containers found (container names come from a runtime). Press 5 for all cgroups.", host=True),
     View("pods", "Pods", frozenset({"pod"}), frozenset({"qos"}), "No Kubernetes pods found. Press 5 for all cgroups."),
     View("qos", "QoS classes", frozenset({"qos"}), frozenset(), "No Kubernetes QoS classes found."),
     View("units", "systemd units", frozenset({"slice", "service", "scope"}), frozenset({"slice", "service"}),
@@ -55,7 +56,7 @@ def in_view(row: CgroupRow, view: View) -> bool:
 
 
 def parent_path(path: str) -> str | None:
-    if path == "/":
+    if path == "/" or not path.startswith("/"):  # the root, or the host row (not a cgroup)
         return None
     return path.rsplit("/", 1)[0] or "/"
 
@@ -66,9 +67,12 @@ def select(frame: Frame | None, view: View, row_filter: Callable[[CgroupRow], bo
     if frame is None:
         return []
     chosen = [r for r in frame.rows.values() if in_view(r, view) and row_filter(r)]
+    if view.host and frame.host is not None and row_filter(frame.host):
+        chosen.append(frame.host)
     if not tree:
         return [DisplayRow(r) for r in sort_rows(chosen, key, descending)]
-    return _tree(frame.rows, chosen, view, key, descending)
+    rows = frame.rows if frame.host is None else {**frame.rows, frame.host.path: frame.host}
+    return _tree(rows, chosen, view, key, descending)
 
 
 def _tree(rows: dict[str, CgroupRow], chosen: list[CgroupRow], view: View, key: SortGetter,
