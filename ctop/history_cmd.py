@@ -159,31 +159,60 @@ def record_command(obj: dict[str, Any], directory: str, interval: float, retain:
 @click.option("--workload", default="", metavar="TEXT",
               help="Only workloads whose key, name or cgroup path contains TEXT.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("-f", "--follow", is_flag=True,
+              help="Then keep printing events as the recorder writes them, until interrupted (Ctrl-C).")
+@click.option("--poll", type=click.FloatRange(min=0.1), default=1.0, show_default=True, metavar="SECONDS",
+              help="With --follow: how often to look for new events.")
 def events_command(directory: str, since: str, until: str, types: tuple[str, ...], workload: str,
-                   as_json: bool) -> None:
+                   as_json: bool, follow: bool, poll: float) -> None:
     """Print what the recorder saw happen: restarts, OOM kills, limit changes, throttling, ..."""
     now = time.time()
+    if follow and until != "now":
+        raise click.BadParameter("--follow prints events up to now and on; leave out --until.", param_hint="--until")
     start, end = _when(since, now, "--since"), _when(until, now, "--until")
     reader = _reader(directory)
+    text = workload.lower()
+
+    def wanted(event: Any) -> bool:
+        name = str(event.figures.get("name", ""))
+        if types and event.type not in types:
+            return False
+        return not text or any(text in str(v).lower() for v in (event.workload, name, event.figures.get("id")))
+
     try:
-        text = workload.lower()
-        for event in reader.events(start, end):
-            name = str(event.figures.get("name", ""))
-            if types and event.type not in types:
-                continue
-            if text and not any(text in str(v).lower() for v in (event.workload, name, event.figures.get("id"))):
-                continue
-            if as_json:
-                click.echo(json.dumps({"time": round(event.time, 3), "type": event.type, "workload": event.workload,
-                                       **event.figures, "name": name}, default=str))
-            else:
-                stamp = dt.datetime.fromtimestamp(event.time).strftime("%Y-%m-%d %H:%M:%S")
-                figures = " ".join(f"{k}={v}" for k, v in event.figures.items() if k not in ("name", "id"))
-                click.echo(f"{stamp}  {event.type:<17} {name}  {figures}")
-        for problem in reader.problems:
-            click.echo(f"ctop events: {problem}", err=True)
+        seen: set[tuple[float, str, str]] = set()  # the events printed at the latest time printed
+        while True:
+            for event in reader.events(start, end):
+                key = (event.time, event.type, event.workload)
+                if key in seen or not wanted(event):
+                    continue
+                if event.time > start:
+                    start, seen = event.time, set()
+                seen.add(key)
+                click.echo(_event_line(event, as_json))
+            for problem in reader.problems:
+                click.echo(f"ctop events: {problem}", err=True)
+            reader.problems.clear()
+            if not follow:
+                break
+            sys.stdout.flush()
+            time.sleep(poll)
+            end = time.time()
+    except KeyboardInterrupt:
+        pass
     finally:
         reader.close()
+
+
+def _event_line(event: Any, as_json: bool) -> str:
+    """One event as ``ctop events`` prints it: a JSON object, or a line of text."""
+    name = str(event.figures.get("name", ""))
+    if as_json:
+        return json.dumps({"time": round(event.time, 3), "type": event.type, "workload": event.workload,
+                           **event.figures, "name": name}, default=str)
+    stamp = dt.datetime.fromtimestamp(event.time).strftime("%Y-%m-%d %H:%M:%S")
+    figures = " ".join(f"{k}={v}" for k, v in event.figures.items() if k not in ("name", "id"))
+    return f"{stamp}  {event.type:<17} {name}  {figures}"
 
 
 def _interactive(directory: str, at: float, options: Any, explicit: frozenset[str]) -> None:

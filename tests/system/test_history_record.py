@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,8 +60,9 @@ def wait_until(check, timeout: float, what: str, proc: subprocess.Popen[str] | N
             last = check()
         except Exception as e:  # a store being written may not be readable yet: keep polling
             last = e
-        if last:
-            return last
+        else:
+            if last:
+                return last
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"the recorder exited while waiting for {what}: {output(proc)}")
         time.sleep(0.3)
@@ -274,3 +276,45 @@ def ctop_cmd() -> str:
     from support.env import ctop_command
 
     return ctop_command()
+
+
+def test_events_follow_prints_a_container_start_and_stop_as_they_are_recorded(ctop: str, dockerd: PrivateDockerd,  # noqa: F811
+                                                                              store: str) -> None:
+    need_root()
+    name = unique("follow")
+    with recorder(ctop, store, "--no-ebpf", docker_socket=dockerd.socket) as proc:
+        wait_until(lambda: latest_frame(store) is not None, 60, "a first recorded frame", proc)
+        since = f"{time.time():.3f}"  # epoch seconds: the follower may start after the container, under load
+        follow = subprocess.Popen([ctop, "events", "--dir", store, "--since", since, "--follow", "--poll", "0.2",
+                                   "--json", "--workload", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, start_new_session=True)
+        lines: list[dict] = []
+        try:
+            cid = dockerd.out("run", "-d", "--name", name, IMAGE, "sleep", "300")
+            try:
+                def read() -> None:
+                    for line in follow.stdout:  # type: ignore[union-attr]
+                        lines.append(json.loads(line))
+
+                threading.Thread(target=read, daemon=True).start()
+
+                def seen(kind: str) -> bool:
+                    return any(e["type"] == kind for e in lines)
+
+                wait_until(lambda: seen("start"), 60, "the start, followed", proc)
+                dockerd.run("rm", "-f", cid)
+                wait_until(lambda: seen("stop"), 60, "the stop, followed", proc)
+            finally:
+                dockerd.run("rm", "-f", cid, check=False)
+            assert all(e["name"] == name and e["workload"] == f"docker:{name}" for e in lines), lines
+            assert [e["type"] for e in lines].count("start") == 1  # each event once, though read many times
+            follow.send_signal(signal.SIGINT)
+            assert follow.wait(timeout=10) == 0  # Ctrl-C ends it quietly
+            assert "Traceback" not in follow.stderr.read()  # type: ignore[union-attr]
+        finally:
+            if follow.poll() is None:
+                follow.kill()
+                follow.wait()
+    bad = subprocess.run([ctop, "events", "--dir", store, "--follow", "--until", "1m"], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "leave out --until" in bad.stderr and "Traceback" not in bad.stderr

@@ -63,7 +63,7 @@ def test_the_host_row_is_the_root_less_the_containers_and_lists_only_host_proces
         others = sum(frame.rows[w].cpu_percent or 0.0 for w in workloads)
         # The root's CPU less every top-level container's, read in one refresh (a few points of read skew).
         assert abs(host.cpu_percent - max(0.0, root.cpu_percent - others)) < 5.0, (host.cpu_percent, root.cpu_percent)
-        assert host.cpu_percent < root.cpu_percent - container.cpu_percent + 5.0  # the container's CPU is not the host's
+        assert host.cpu_percent < root.cpu_percent - container.cpu_percent + 5.0  # not the container's CPU
         root_mem, host_mem, cont_mem = (r.sample.memory_usage_bytes for r in (root, host, container))
         assert root_mem is not None and host_mem is not None and cont_mem is not None
         assert host_mem <= root_mem - cont_mem + 64 * 2**20  # the container's memory is not the host's
