@@ -234,12 +234,12 @@ def test_a_truncated_store_is_read_up_to_the_damage_with_one_notice(ctop: str, s
         wait_until(lambda: len(list(StoreReader(store).frames(0, 2**40))) >= 60, 60, "sixty frames", proc)
     path = list_segments(store)[-1][1]
     intact = subprocess.run([ctop, "replay", "-b", "--dir", store, "--from", "1h", "--to", "now", "--json"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=300)
     assert intact.returncode == 0 and intact.stderr == ""
     with open(path, "r+b") as f:
         f.truncate(os.path.getsize(path) * 2 // 3)
     result = subprocess.run([ctop, "replay", "-b", "--dir", store, "--from", "1h", "--to", "now", "--json"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=300)
     assert "Traceback" not in result.stderr
     notices = [line for line in result.stderr.splitlines() if line.startswith("ctop replay:")]
     assert len(notices) == 1 and "read up to it" in notices[0], result.stderr
