@@ -301,15 +301,18 @@ def identity_of(ident: PathIdentity, meta: ContainerMeta | None) -> Identity:
     """The model's Identity from what the path says (runtimes.identify) and what the runtime says (metadata)."""
     runtime = (meta.runtime if meta is not None and meta.runtime else "") or (
         ident.runtime if ident.runtime != "none" else "")
-    kind = meta.kind if meta is not None and meta.kind else ident.kind
+    # A cgroup below a container's own (crun's `libpod-<id>.scope/container`) stays a plain cgroup: one row a container.
+    below = ident.kind == "other" and bool(ident.container_id)
+    kind = meta.kind if meta is not None and meta.kind and not below else ident.kind
     if meta is None:
-        name = ident.detail if ident.runtime == "systemd" else ""
+        name = ident.detail if ident.runtime == "systemd" else ident.name
         return Identity(kind="cgroup" if kind == "other" else kind, runtime=runtime,
                         container_id=ident.container_id, name=name, pod_uid=ident.pod_uid,
                         qos_class=ident.qos_class)
     return Identity(
         kind="cgroup" if kind == "other" else kind, runtime=runtime,
-        container_id=ident.container_id or meta.container_id, name=meta.name, image=meta.image, pod=meta.pod,
+        container_id=ident.container_id or meta.container_id, name=meta.name or ident.name, image=meta.image,
+        pod=meta.pod,
         pod_uid=ident.pod_uid or meta.pod_uid, namespace=meta.namespace, container=meta.container,
         qos_class=ident.qos_class, compose_project=meta.compose_project, compose_service=meta.compose_service,
         labels=dict(meta.labels), start_time_s=meta.started_at)
