@@ -26,6 +26,7 @@ from .model.sample import CgroupSample, Snapshot
 from .model.window import ThrottleWindow, Throttling
 from .runtimes.identify import Identity as PathIdentity
 from .runtimes.identify import identify
+from .runtimes.namespaced import NamespacedCgroups
 from .sources.cgroupfs import CgroupReader
 from .sources.cgroupfs_layout import CgroupLayout, detect_layout
 from .sources.procfs import HostReader
@@ -88,6 +89,7 @@ class Collector:
         self._previous: Snapshot | None = None
         self._previous_enrichment = Enrichment()
         self._path_identities: dict[str, PathIdentity] = {}  # of the cgroups of the latest refresh only
+        self._namespaced = NamespacedCgroups(self.config.proc_root, self.read_errors)  # runtime-less containers
         self._throttling = ThrottleWindow()  # CFS counters over >= 10 s, of the cgroups of the latest refresh only
         self._seeding: threading.Thread | None = None
         self._seed: list[Event] | None = None  # a recorder's events, once read, until the next collect() takes them
@@ -198,6 +200,7 @@ class Collector:
         known = self._path_identities  # kept for the cgroups that still exist: churned paths are forgotten
         self._path_identities = {path: known.get(path) or identify(path) for path in snapshot.cgroups}
         identities = {path: self._identity(path) for path in snapshot.cgroups}
+        identities = self._namespaced.classify(identities, snapshot.cgroups)
         net = self._network(identities, snapshot.cgroups)
         reading = self.ebpf.read() if self.ebpf is not None else None
         return Enrichment(identities=identities, net=net, ebpf=reading)
