@@ -24,6 +24,7 @@ from .model.frame import CgroupRow, Frame, Identity, NetCounters
 from .model.notices import NOT_ROOT, Notice, NoticeKind
 from .model.sample import CgroupSample, Snapshot
 from .model.window import ThrottleWindow, Throttling
+from .runtimes.fold import fold_inner, limits_where_set
 from .runtimes.identify import Identity as PathIdentity
 from .runtimes.identify import identify
 from .runtimes.namespaced import NamespacedCgroups
@@ -117,6 +118,9 @@ class Collector:
         host, meminfo = self.host.read()
         samples = self.cgroups.read_all(self.config.max_depth, idle_reread_s=self.config.idle_reread_s,
                                         rescan_s=self.config.rescan_s)
+        samples = fold_inner(samples)  # one row per container: crun's inner cgroup completes the scope
+        if self.layout.mode != "v2":
+            samples = limits_where_set(samples, lambda p: self.cgroups.read(p, 0), self.config.proc_root)
         root = samples.get("/")
         if root is not None and root.memory_usage_bytes is None and meminfo:
             samples["/"] = _root_memory_from_meminfo(root, meminfo)
