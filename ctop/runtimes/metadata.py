@@ -12,7 +12,7 @@ from . import kubelet_logs, local_state, podman_state
 from .docker_api import DEFAULT_SOCKET, DockerClient
 from .docker_meta import DockerWatcher
 from .identify import Identity
-from .meta import ContainerMeta
+from .meta import COMPOSE_PROJECT, COMPOSE_SERVICE, ContainerMeta
 from .oci_config import (
     CONTAINERD_TASK_DIRS,
     STORAGE_DRIVER_DIRS,
@@ -224,8 +224,10 @@ class MetadataService:
         if known is not None:
             changes.update(name=meta.name or known.name, image=meta.image or known.image,
                            started_at=meta.started_at or known.created)
-            if known.labels:
-                changes["labels"] = {**known.labels, **meta.labels}
+            if known.labels:  # podman's labels (podman-compose writes Docker Compose's)
+                changes.update(labels={**known.labels, **meta.labels},
+                               compose_project=known.labels.get(COMPOSE_PROJECT, ""),
+                               compose_service=known.labels.get(COMPOSE_SERVICE, ""))
         if pod_id:
             changes.update(pod_uid=pod_id, pod=state.pods.get(pod_id, ""),
                            sandbox=state.infra.get(pod_id) == meta.container_id)
