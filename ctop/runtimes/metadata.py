@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Mapping
 
 from ..model.notices import Notice, NoticeKind
-from . import kubelet_logs, local_state, podman_state
+from . import containerd_db, kubelet_logs, local_state, podman_state
 from .docker_api import DEFAULT_SOCKET, DockerClient
 from .docker_meta import DockerWatcher
 from .identify import Identity
@@ -180,6 +180,10 @@ class MetadataService:
                 meta = containerd_meta(cid, ns, config)
                 if meta is None:
                     continue
+                if not meta.image:  # ctr and nerdctl write no CRI annotation: containerd's own metadata has it
+                    db = containerd_db.meta_db_of(os.path.join(task_dir, ns, cid))
+                    if db is not None:
+                        meta = meta.with_changes(image=containerd_db.container_image(db, ns, cid))
                 if not meta.pod and sandbox_id_of(meta):
                     sandbox = containerd_meta(sandbox_id_of(meta), ns, read_json(
                         os.path.join(task_dir, ns, sandbox_id_of(meta), "config.json")))
