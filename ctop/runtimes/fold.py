@@ -4,9 +4,9 @@ from the cgroup each controller really holds the container's processes in.
 - Pure cgroup v2 with systemd: crun makes ``libpod-<id>.scope/container`` and moves the processes there; the
   scope is the container's row, and takes the limits, the first process and the process count of the inner cgroup
   where its own do not say (the inner cgroup stays a plain cgroup row).
-- cgroup v1: a controller may hold the container's processes under another path than the row's (a runtime that
-  leaves some controllers to systemd); a container row whose limit is unknown takes it from the cgroup
-  /proc/<pid>/cgroup names for that controller.
+- cgroup v1: a controller may hold the container's processes in a cgroup below the row's (a runtime that nests its
+  own cgroup in some controllers only); a container row whose limit is unknown takes it from the cgroup
+  /proc/<pid>/cgroup names for that controller, when that is below the row.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def limits_where_set(samples: dict[str, CgroupSample], read: Callable[[str], Cgr
                      proc_root: str = "/proc", paths_of: Callable[[int, str], Mapping[str, str]] = controller_paths,
                      ) -> dict[str, CgroupSample]:
     """``samples`` with the unknown memory and CPU limits of container rows read at the path the memory and cpu
-    controllers hold their first process in (v1), when that differs from the row's own path."""
+    controllers hold their first process in (v1), when that is below the row's own path."""
     out = samples
     for path, sample in samples.items():
         pid = sample.first_pid
@@ -76,7 +76,7 @@ def limits_where_set(samples: dict[str, CgroupSample], read: Callable[[str], Cgr
         changes: dict[str, object] = {}
         for controller, fields in missing:
             other = where.get(controller)
-            if not other or other == path:
+            if not other or not other.startswith(path + "/"):  # only a cgroup of the container's own, below its row
                 continue
             found = read(other)
             if found is not None and getattr(found, fields[0]) is not None:

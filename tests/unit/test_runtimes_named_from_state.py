@@ -219,6 +219,10 @@ def test_v1_limits_read_where_the_processes_are() -> None:
     assert (out[scope].memory_limit_bytes, out[scope].cpu_quota_us, out[scope].cpu_period_us) == (
         64 << 20, 30000, 100000)
     assert limits_where_set(samples, limits.get, "/proc", paths_of=lambda pid, root: {}) is samples
+    # A cgroup outside the container's own (the root, a parent slice) does not give the container its limits.
+    outside = {"/machine.slice": _sample("/machine.slice", memory_limit_bytes=1 << 30)}
+    assert limits_where_set(samples, outside.get, "/proc",
+                            paths_of=lambda pid, root: {"memory": "/machine.slice"}) is samples
 
 
 def test_controller_paths(tmp_path: object) -> None:
