@@ -263,3 +263,51 @@ def test_pids_is_no_data_outside_the_pids_hierarchy() -> None:
     counted = CgroupRow(sample=_sample("/v2/no/pids/controller", threads=3), tasks_recursive=5)
     assert pids(counted) == 5
     assert pids(CgroupRow(sample=_sample("/x", pids_current=7, threads=None))) == 7
+
+
+HAND = os.path.join(DATA, "machines-lxc-rootless-v2")
+HPOD = "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0"
+HCID = "abcdefabcdef0123456789abcdef0123456789abcdef0123456789abcdef0123"
+HINFRA = "1234567890ab1234567890ab1234567890ab1234567890ab1234567890ab1234"
+HROOTLESS = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+
+
+def test_hand_made_v2_machines_lxc_podman_pod_and_rootless(monkeypatch: pytest.MonkeyPatch) -> None:
+    """nspawn, libvirt, LXC, a podman pod under systemd (SQLite state, crun's inner cgroups) and rootless podman."""
+    monkeypatch.delenv("CONTAINERS_STORAGE_CONF", raising=False)
+    service = MetadataService(host_root=HAND, use_docker=False)
+    root = os.path.join(HAND, "sys/fs/cgroup")
+    paths = sorted("/" + os.path.relpath(d, root) for d, _, _ in os.walk(root) if d != root)
+    rows = {p: identity_of(identify(p), service.lookup(p, identify(p))) for p in paths}
+    containers = {p: r for p, r in rows.items() if r.kind == "container"}
+    pod_slice = f"/machine.slice/machine-libpod_pod_{HPOD}.slice"
+    assert set(containers) == {
+        "/machine.slice/machine-box.scope", "/machine.slice/machine-qemu\\x2d1\\x2ddebian12.scope", "/lxc.payload.web",
+        f"{pod_slice}/libpod-{HCID}.scope", f"{pod_slice}/libpod-{HINFRA}.scope",
+        f"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{HROOTLESS}.scope"}
+    box = containers["/machine.slice/machine-box.scope"]
+    assert (box.runtime, box.name, box.image) == ("nspawn", "box", "/var/lib/machines/box")
+    vm = containers["/machine.slice/machine-qemu\\x2d1\\x2ddebian12.scope"]
+    assert (vm.runtime, vm.name) == ("libvirt", "debian12")
+    web = containers["/lxc.payload.web"]
+    assert (web.runtime, web.name, web.image) == ("lxc", "web", "busybox")
+    api = containers[f"{pod_slice}/libpod-{HCID}.scope"]
+    assert (api.runtime, api.name, api.image, api.pod, api.compose_project, api.compose_service) == (
+        "podman", "shop-api", "docker.io/library/nginx:1.25", "shop", "shop", "api")
+    assert containers[f"{pod_slice}/libpod-{HINFRA}.scope"].pod == "shop"
+    assert (rows[pod_slice].kind, rows[pod_slice].name, rows[pod_slice].runtime) == ("pod", "shop", "podman")
+    conmon = rows[f"{pod_slice}/libpod-conmon-{HCID}.scope"]
+    assert (conmon.kind, conmon.name, conmon.pod) == ("scope", "conmon", "shop")
+    rootless = containers[f"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{HROOTLESS}.scope"]
+    assert (rootless.runtime, rootless.name, rootless.image) == ("podman", "rootless-web", "docker.io/library/alpine:3.19")
+    # The machines' and LXC's inner cgroups and crun's inner cgroups are plain cgroups of their container.
+    for inner in ("/machine.slice/machine-box.scope/payload", "/lxc.payload.web/init.scope",
+                  f"{pod_slice}/libpod-{HCID}.scope/container", "/lxc.monitor.web"):
+        assert rows[inner].kind == "cgroup", inner
+
+
+def test_hand_made_v2_pod_scope_carries_the_inner_limits(tmp_path: object) -> None:
+    collector = Collector(CollectorConfig(cgroup_root=os.path.join(HAND, "sys/fs/cgroup"), proc_root=str(tmp_path),
+                                          containers=False, ebpf=False, events=False, history_dir=None))
+    row = collector.collect().rows[f"/machine.slice/machine-libpod_pod_{HPOD}.slice/libpod-{HCID}.scope"]
+    assert (row.sample.memory_limit_bytes, row.sample.cpu_quota_us, row.cpu_limit_cores) == (64 << 20, 30000, 0.3)
