@@ -299,7 +299,8 @@ def test_hand_made_v2_machines_lxc_podman_pod_and_rootless(monkeypatch: pytest.M
     conmon = rows[f"{pod_slice}/libpod-conmon-{HCID}.scope"]
     assert (conmon.kind, conmon.name, conmon.pod) == ("scope", "conmon", "shop")
     rootless = containers[f"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{HROOTLESS}.scope"]
-    assert (rootless.runtime, rootless.name, rootless.image) == ("podman", "rootless-web", "docker.io/library/alpine:3.19")
+    assert (rootless.runtime, rootless.name, rootless.image) == (
+        "podman", "rootless-web", "docker.io/library/alpine:3.19")
     # The machines' and LXC's inner cgroups and crun's inner cgroups are plain cgroups of their container.
     for inner in ("/machine.slice/machine-box.scope/payload", "/lxc.payload.web/init.scope",
                   f"{pod_slice}/libpod-{HCID}.scope/container", "/lxc.monitor.web"):
