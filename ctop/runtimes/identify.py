@@ -87,13 +87,13 @@ def identify(path: str) -> Identity:
         if outer is not None and not outer[2]:
             return Identity(runtime=outer[0], kind="other", container_id=outer[1], detail=leaf,
                             pod_uid=_podman_pod_id(parts[:i]))
+    if len(parts) >= 2 and parts[-2] == "docker" and _HEXID.fullmatch(leaf):
+        return Identity(runtime="docker", kind="container", container_id=leaf)
     other = _podman(parts, pod_id) or _lxc(parts) or _machine(parts)
     if other is not None:
         return other
     if len(parts) >= 2:
         parent = parts[-2]
-        if parent == "docker" and _HEXID.fullmatch(leaf):
-            return Identity(runtime="docker", kind="container", container_id=leaf)
         if parent.startswith(PODMAN_CGROUPFS_PARENT):
             return Identity(runtime="podman", kind="container", container_id=leaf)
         if len(parts) == 2 and (parent in CONTAINERD_NAMESPACES or _HEX64.fullmatch(leaf)):

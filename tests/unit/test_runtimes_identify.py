@@ -42,6 +42,7 @@ CASES = [
     ("/lxc.payload.web", "lxc", "container", "web", "", ""),
     ("/lxc.payload.web/init.scope", "lxc", "other", "web", "", ""),
     ("/lxc.monitor.web", "lxc", "other", "", "", ""),
+    (f"/lxc.payload.web/docker/{ID}", "docker", "container", ID, "", ""),  # Docker inside an LXC container
     ("/machine.slice/machine-box.scope", "nspawn", "container", "box", "", ""),
     ("/machine.slice/machine-box.scope/payload", "nspawn", "other", "box", "", ""),
     ("/machine.slice/machine-qemu\\x2d3\\x2ddeb12.scope", "libvirt", "container", "deb12", "", ""),
