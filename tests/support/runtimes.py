@@ -69,6 +69,7 @@ class Podman:
     image: str = ""
     env: dict[str, str] = field(default_factory=dict)
     pod_ids: list[str] = field(default_factory=list)  # their cgroups (left behind by podman) are removed at the end
+    running: list[subprocess.Popen] = field(default_factory=list)  # podman commands under way
 
     def setup(self) -> None:
         need_root()
@@ -101,7 +102,14 @@ class Podman:
             check: bool = True) -> subprocess.CompletedProcess:
         cmd = ["podman", "--root", self.graph, "--runroot", self.run_root, "--tmpdir", os.path.join(self.base, "tmp"),
                "--cgroup-manager", "cgroupfs", *args]
-        result = subprocess.run(cmd, env=self.env, capture_output=True, timeout=timeout, input=input)
+        with subprocess.Popen(cmd, env=self.env, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+            self.running.append(proc)
+            try:
+                out, err = proc.communicate(input, timeout=timeout)
+            finally:
+                self.running.remove(proc)
+        result = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} failed: {result.stderr.decode(errors='replace')[-2000:]}")
         return result
@@ -110,6 +118,11 @@ class Podman:
         return self.run(*args).stdout.decode().strip()
 
     def cleanup(self) -> None:
+        for proc in list(self.running):  # SIGTERM came during a podman command: let it finish, then remove
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         listed = self.run("pod", "ls", "-q", "--no-trunc", check=False).stdout.decode().split()
         self.pod_ids += [p for p in listed if p not in self.pod_ids]
         self.run("pod", "rm", "-af", "-t", "0", check=False, timeout=120)
