@@ -138,8 +138,8 @@ def test_hand_made_unshare_container(ctop: str, shape: str) -> None:
 
 
 def test_hand_made_container_in_the_containers_view(ctop: str) -> None:
-    layout = host_layout()
-    with unshare_container(_dirs("unified" if layout.mode == "v2" else "v1-only")) as made, tmux_session([ctop, "-d", "0.5"], 200, 40) as t:
+    shape = "unified" if host_layout().mode == "v2" else "v1-only"
+    with unshare_container(_dirs(shape)) as made, tmux_session([ctop, "-d", "0.5"], 200, 40) as t:
         t.wait_text(made.name, timeout=30)
         assert "Containers" in t.screen()
 
