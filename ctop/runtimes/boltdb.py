@@ -43,7 +43,7 @@ class Bucket:
         if self._inline is not None:
             yield from self._page_items(self._inline, 0, 0)
         else:
-            yield from self._walk(self._root, 0)
+            yield from self._walk(self._root, 0, set())
 
     def get(self, key: bytes) -> bytes | None:
         """The value stored under ``key`` (not a bucket), or None."""
@@ -71,18 +71,22 @@ class Bucket:
         root = struct.unpack_from("<Q", value, 0)[0]
         return Bucket(self._data, self._page_size, root, bytes(value[16:]) if root == 0 else None)
 
-    def _walk(self, pgid: int, depth: int) -> Iterator[tuple[bytes, bytes, bool]]:
-        if depth > MAX_DEPTH:
-            raise BoltError("tree too deep")
+    def _walk(self, pgid: int, depth: int, seen: set[int]) -> Iterator[tuple[bytes, bytes, bool]]:
+        """The elements of the tree under page ``pgid``; a page reached twice (a torn read) ends the read."""
+        if depth > MAX_DEPTH or pgid in seen:
+            raise BoltError("a page is reached twice or the tree is too deep")
+        seen.add(pgid)
         offset = pgid * self._page_size
         if offset + PAGE_HEADER.size > len(self._data):
             raise BoltError(f"page {pgid} beyond the end of the file")
-        _, flags, count, _ = PAGE_HEADER.unpack_from(self._data, offset)
+        _, flags, count, overflow = PAGE_HEADER.unpack_from(self._data, offset)
+        if PAGE_HEADER.size + count * ELEMENT.size > (overflow + 1) * self._page_size:
+            raise BoltError(f"page {pgid} claims more elements than it holds")
         if flags & BRANCH_PAGE:
             for i in range(count):
                 at = offset + PAGE_HEADER.size + i * BRANCH_ELEMENT.size
                 child = BRANCH_ELEMENT.unpack_from(self._data, at)[2]
-                yield from self._walk(child, depth + 1)
+                yield from self._walk(child, depth + 1, seen)
         elif flags & LEAF_PAGE:
             yield from self._page_items(self._data, offset, count)
         else:

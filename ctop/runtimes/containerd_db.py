@@ -8,6 +8,7 @@ whose bucket ``v1/<namespace>/containers/<id>`` keeps the key ``image``.
 from __future__ import annotations
 
 import os
+import struct
 
 from . import boltdb
 
@@ -38,7 +39,7 @@ def container_image(meta_db: str, namespace: str, container_id: str) -> str:
             bucket = bucket.bucket(key) if bucket is not None else None
         image = bucket.get(b"image") if bucket is not None else None
         return image.decode("utf-8", "replace") if image else ""
-    except (boltdb.BoltError, ValueError, IndexError):
+    except (boltdb.BoltError, struct.error, ValueError, IndexError):
         return ""
     finally:
         data.close()

@@ -8,6 +8,8 @@ import json
 import os
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ctop.collector import Collector, CollectorConfig, identity_of
 from ctop.model.frame import Identity as RowIdentity
@@ -312,3 +314,25 @@ def test_hand_made_v2_pod_scope_carries_the_inner_limits(tmp_path: object) -> No
                                           containers=False, ebpf=False, events=False, history_dir=None))
     row = collector.collect().rows[f"/machine.slice/machine-libpod_pod_{HPOD}.slice/libpod-{HCID}.scope"]
     assert (row.sample.memory_limit_bytes, row.sample.cpu_quota_us, row.cpu_limit_cores) == (64 << 20, 30000, 0.3)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(garbage=st.binary(min_size=0, max_size=12000), page=st.sampled_from([0, 1, 2, 3]))
+def test_bolt_reader_never_raises(tmp_path: object, garbage: bytes, page: int) -> None:
+    """A real database with any bytes written over one of its pages (a commit landing mid-read): {} or values."""
+    real = os.path.join(RECORDED, "var/lib/containers/storage/libpod/bolt_state.db")
+    with open(real, "rb") as f:
+        data = bytearray(f.read())
+    data[page * 4096:page * 4096 + len(garbage)] = garbage[:4096]
+    path = os.path.join(str(tmp_path), "fuzz.db")
+    with open(path, "wb") as f:
+        f.write(bytes(data[:max(len(garbage), 8192)]) if page == 3 else data)
+    values = boltdb.read_values(path, (b"ctr",), (b"config",))
+    assert isinstance(values, dict)
+
+
+@given(text=st.text(max_size=300))
+def test_storage_table_never_raises(text: str) -> None:
+    from ctop.runtimes.podman_state import storage_table
+
+    assert isinstance(storage_table(text), dict)
