@@ -18,7 +18,8 @@ fi
 
 # Distribution packages. bcc comes from here (python3-bpfcc), never from PyPI.
 packages=(python3 python3-venv python3-bpfcc python3-zstandard bpftool linux-headers-amd64 docker.io containerd runc
-          busybox-static prometheus tmux iproute2 procps curl make gcc systemd debootstrap)
+          busybox-static prometheus tmux iproute2 procps curl make gcc systemd debootstrap
+          podman crun catatonit lxc lxc-templates systemd-container uidmap)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -26,8 +26,10 @@ from .model.host import HOST_IDENTITY, host_ebpf, host_sample, host_threads, top
 from .model.notices import NOT_ROOT, Notice, NoticeKind
 from .model.sample import CgroupSample, Snapshot
 from .model.window import ThrottleWindow, Throttling
+from .runtimes.fold import fold_inner, limits_where_set
 from .runtimes.identify import Identity as PathIdentity
 from .runtimes.identify import identify
+from .runtimes.namespaced import NamespacedCgroups
 from .sources.cgroupfs import CgroupReader
 from .sources.cgroupfs_layout import CgroupLayout, detect_layout
 from .sources.procfs import HostReader
@@ -91,6 +93,7 @@ class Collector:
         self._previous_enrichment = Enrichment()
         self._workloads: list[str] = []  # top-level containers and pods of the last refresh (the host row's edge)
         self._path_identities: dict[str, PathIdentity] = {}  # of the cgroups of the latest refresh only
+        self._namespaced = NamespacedCgroups(self.config.proc_root, self.read_errors)  # runtime-less containers
         self._throttling = ThrottleWindow()  # CFS counters over >= 10 s, of the cgroups of the latest refresh only
         self._seeding: threading.Thread | None = None
         self._seed: list[Event] | None = None  # a recorder's events, once read, until the next collect() takes them
@@ -118,6 +121,9 @@ class Collector:
         host, meminfo = self.host.read()
         samples = self.cgroups.read_all(self.config.max_depth, idle_reread_s=self.config.idle_reread_s,
                                         rescan_s=self.config.rescan_s)
+        samples = fold_inner(samples)  # one row per container: crun's inner cgroup completes the scope
+        if self.layout.mode != "v2":
+            samples = limits_where_set(samples, lambda p: self.cgroups.read(p, 0), self.config.proc_root)
         root = samples.get("/")
         if root is not None and root.memory_usage_bytes is None and meminfo:
             samples["/"] = _root_memory_from_meminfo(root, meminfo)
@@ -204,6 +210,7 @@ class Collector:
         known = self._path_identities  # kept for the cgroups that still exist: churned paths are forgotten
         self._path_identities = {path: known.get(path) or identify(path) for path in snapshot.cgroups}
         identities = {path: self._identity(path) for path in snapshot.cgroups}
+        identities = self._namespaced.classify(identities, snapshot.cgroups)
         net = self._network(identities, snapshot.cgroups)
         reading = self.ebpf.read() if self.ebpf is not None else None
         return Enrichment(identities=identities, net=net, ebpf=reading)
@@ -307,15 +314,18 @@ def identity_of(ident: PathIdentity, meta: ContainerMeta | None) -> Identity:
     """The model's Identity from what the path says (runtimes.identify) and what the runtime says (metadata)."""
     runtime = (meta.runtime if meta is not None and meta.runtime else "") or (
         ident.runtime if ident.runtime != "none" else "")
-    kind = meta.kind if meta is not None and meta.kind else ident.kind
+    # A cgroup below a container's own (crun's `libpod-<id>.scope/container`) stays a plain cgroup: one row a container.
+    below = ident.kind == "other" and bool(ident.container_id)
+    kind = meta.kind if meta is not None and meta.kind and not below else ident.kind
     if meta is None:
-        name = ident.detail if ident.runtime == "systemd" else ""
+        name = ident.detail if ident.runtime == "systemd" else ident.name
         return Identity(kind="cgroup" if kind == "other" else kind, runtime=runtime,
                         container_id=ident.container_id, name=name, pod_uid=ident.pod_uid,
                         qos_class=ident.qos_class)
     return Identity(
         kind="cgroup" if kind == "other" else kind, runtime=runtime,
-        container_id=ident.container_id or meta.container_id, name=meta.name, image=meta.image, pod=meta.pod,
+        container_id=ident.container_id or meta.container_id, name=meta.name or ident.name, image=meta.image,
+        pod=meta.pod,
         pod_uid=ident.pod_uid or meta.pod_uid, namespace=meta.namespace, container=meta.container,
         qos_class=ident.qos_class, compose_project=meta.compose_project, compose_service=meta.compose_service,
         labels=dict(meta.labels), start_time_s=meta.started_at)

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 from .errors import CtopError
 from .model.notices import NOT_ROOT
-from .runtimes.oci_config import CONTAINERD_TASK_DIRS, STORAGE_GRAPH_ROOTS, STORAGE_RUN_ROOTS
+from .runtimes.local_state import LXC_DEFAULT_PATH, MACHINES_DIR, RUNC_ROOTS
+from .runtimes.oci_config import CONTAINERD_TASK_DIRS
+from .runtimes.podman_state import system_roots
 from .sources.cgroupfs_layout import detect_layout
 from .sources.readfile import read_bytes
 
@@ -111,7 +113,8 @@ def check_docker(path: str = DOCKER_SOCKET, data: str = DOCKER_DATA) -> Check:
 
 
 def check_state_files(runtime: str, dirs: tuple[str, ...]) -> Check:
-    """containerd, CRI-O and podman containers are named from their own state files, with no daemon asked."""
+    """containerd, CRI-O, podman, LXC, runc and machined's machines are named from their own state files, with no
+    daemon asked."""
     found = [d for d in dirs if os.path.isdir(d)]
     if not found:
         return Check("ok", runtime, f"no {runtime} state on this node ({', '.join(dirs)})")
@@ -130,8 +133,13 @@ def run_checks(cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc") ->
     checks.extend(c for c in ebpf if c.name.lower() != "root")
     checks.append(check_docker())
     checks.append(check_state_files("containerd", CONTAINERD_TASK_DIRS))
-    storage = STORAGE_RUN_ROOTS + STORAGE_GRAPH_ROOTS
+    storage = tuple(dict.fromkeys(d for r in system_roots() for d in (r.run, r.graph)))
     checks.append(check_state_files("cri-o/podman", storage))
+    checks.append(check_state_files("lxc", (LXC_DEFAULT_PATH,)))
+    checks.append(check_state_files("runc", RUNC_ROOTS))
+    checks.append(check_state_files("nspawn/libvirt", (MACHINES_DIR,)))
+    checks.append(Check("ok", "namespaces", "cgroups whose processes run in their own pid or network namespace "
+                                            "show as containers of runtime unshare, named by their cgroup"))
     return checks
 
 

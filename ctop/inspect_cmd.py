@@ -17,7 +17,7 @@ import click
 from .errors import CtopError
 from .model.host import HOST_IDENTITY, HOST_PATH, inside
 from .runtimes.identify import Identity, identify
-from .runtimes.locate import Located, container_cgroups, matches, walk_root
+from .runtimes.locate import Located, container_cgroups, matches, namespaced_meta, walk_root
 from .runtimes.meta import ContainerMeta
 from .runtimes.metadata import MetadataService
 from .sources import procfs_caps, procfs_mounts, procfs_net, procfs_ns, procfs_procs
@@ -50,6 +50,10 @@ def cgroup_path(query: str, mounts: list[str]) -> str | None:
     return query
 
 
+def _under(mount: str, path: str) -> str:
+    return mount if path == "/" else mount.rstrip("/") + path
+
+
 def names_of(ident: Identity, meta: ContainerMeta | None) -> list[str]:
     """The names a container is known by (Docker name, Kubernetes container, pod and namespace/pod/container)."""
     if meta is None:
@@ -67,8 +71,9 @@ def resolve(query: str, root: str, containers: list[tuple[str, Identity, Contain
     Unresolved (with the candidates when several match) otherwise."""
     path = cgroup_path(query, [root, *(mounts or [])])
     if path is not None:
-        directory = root if path == "/" else root + path
-        if not os.path.isdir(directory):
+        # The walked hierarchy first, then any other (a cgroup made in some v1 hierarchies only is still one).
+        directory = next((d for d in (_under(m, path) for m in [root, *(mounts or [])]) if os.path.isdir(d)), "")
+        if not directory:
             raise Unresolved(f"No cgroup {path} under {root}: give a path as ctop shows it (ctop -b lists them).")
         known = next(((i, m) for p, i, m in containers if p == path), None)
         ident, meta = known if known else (identify(path), None)
@@ -93,7 +98,9 @@ def resolve(query: str, root: str, containers: list[tuple[str, Identity, Contain
 def container_report(found: Located, proc_root: str = "/proc", cpu_sample_s: float = CPU_SAMPLE_S) -> dict:
     """Everything ctop knows about one container, as JSON-ready data (None where unknown)."""
     pids = procfs_procs.read_pids(os.path.join(found.cgroup_dir, "cgroup.procs"))
-    main = found.meta.pid if found.meta and found.meta.pid and found.meta.pid in pids else (pids[0] if pids else None)
+    main = found.meta.pid if found.meta and found.meta.pid and found.meta.pid in pids else None
+    if main is None and pids:  # the init of the workload's own pid namespace, else the first process
+        main = procfs_ns.namespace_init(pids, proc_root) or pids[0]
     report: dict = {
         "cgroup": found.path,
         "identity": dataclasses.asdict(found.identity),
@@ -187,13 +194,14 @@ def _human_bytes(n: int | None) -> str:
 def render_text(r: dict) -> str:
     meta = r["metadata"] or {}
     ident = r["identity"]
-    if not ident["container_id"]:
+    cid = ident["container_id"] or meta.get("container_id") or ""
+    if not cid and not meta:
         lines = [f"Cgroup  {r['cgroup']}  ({ident['kind']}{', ' + ident['detail'] if ident['detail'] else ''})",
                  f"  main pid   {r['main_pid'] or '-'}"]
         return "\n".join(lines + _facts(r))
     lines = [
-        f"Container  {meta.get('name') or ident['container_id'][:12]}  ({meta.get('runtime') or ident['runtime']})",
-        f"  id         {ident['container_id']}",
+        f"Container  {meta.get('name') or cid[:12]}  ({meta.get('runtime') or ident['runtime']})",
+        f"  id         {cid or '-'}",
         f"  image      {meta.get('image') or '-'}",
         f"  state      {meta.get('state') or '-'}   main pid {r['main_pid'] or '-'}",
         f"  cgroup     {r['cgroup']}",
@@ -272,7 +280,13 @@ def inspect_command(ctx: click.Context, name_or_id: str, as_json: bool, docker_s
     service.start()
     try:
         service.refresh(3.0)
-        containers = [(path, ident, service.lookup(path, ident)) for path, ident in container_cgroups(layout)]
+        containers = []
+        for path, ident in container_cgroups(layout, plain=True):
+            meta = service.lookup(path, ident)
+            if ident.kind != "container" and meta is None:  # a plain cgroup: a container if it has namespaces
+                meta = namespaced_meta(path, _under(root, path), proc_root)
+            if ident.kind == "container" or meta is not None:
+                containers.append((path, ident, meta))
         notices = service.notices()
     finally:
         service.close()

@@ -100,9 +100,12 @@ def display_name(row: CgroupRow) -> str:
 
 
 def pids(row: CgroupRow) -> int | None:
-    """Tasks in the cgroup and below: pids.current where the pids controller has it, else counted threads."""
+    """Tasks in the cgroup and below: pids.current where the pids controller has it, else counted threads; None
+    where neither covers the cgroup (a v1 cgroup outside the pids hierarchy)."""
     s = row.sample
-    return s.pids_current if s.pids_current is not None else row.tasks_recursive
+    if s.pids_current is not None:
+        return s.pids_current
+    return row.tasks_recursive if s.threads is not None else None
 
 
 def io_total_per_s(row: CgroupRow) -> float | None:

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 # Runtimes a path can reveal. "kubernetes" means a kubelet-shaped path whose runtime the path does not say
 # (cgroupfs driver: /kubepods/.../pod<uid>/<id>); the metadata service tells the real one.
-RUNTIMES = ("docker", "containerd", "cri-o", "podman", "systemd", "kubernetes", "none")
+# "lxc", "nspawn" and "libvirt" are told by their path; "runc" (plain runc by id) by its state files, and
+# "unshare" (a cgroup whose processes run in their own pid or network namespace, with no runtime) by /proc.
+RUNTIMES = ("docker", "containerd", "cri-o", "podman", "systemd", "kubernetes", "lxc", "nspawn", "libvirt", "runc",
+            "unshare", "none")
 KINDS = ("container", "pod", "qos", "slice", "service", "scope", "other")
 QOS_CLASSES = ("guaranteed", "burstable", "besteffort")
 
@@ -25,6 +28,17 @@ _SCOPE_PREFIXES = (
     ("libpod-", "podman"),
     ("docker-", "docker"),
 )
+# podman pods: `/libpod_parent/<pod id>` (cgroupfs manager) or `machine-libpod_pod_<pod id>.slice` (systemd;
+# `user-libpod_pod_<id>.slice` rootless).
+_PODMAN_POD_SLICE = re.compile(r"(?:[a-z]+-)?libpod_pod_([0-9a-f]{12,64})\.slice")
+PODMAN_CGROUPFS_PARENT = "libpod_parent"
+# LXC 4+: `lxc.payload.<name>` holds the container, `lxc.monitor.<name>` its monitor process.
+_LXC_PAYLOAD = "lxc.payload."
+_LXC_MONITOR = "lxc.monitor."
+# systemd-machined scopes: `machine-<name>.scope` (systemd-nspawn), `machine-qemu\x2d<n>\x2d<name>.scope` (libvirt).
+_MACHINE_SCOPE = re.compile(r"machine-(.+)\.scope")
+_LIBVIRT_MACHINE = re.compile(r"(qemu|lxc)-\d+-(.+)")
+_UNIT_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
 _POD_UID = re.compile(r"pod([0-9a-fA-F_-]{8,})")
 _QOS_NAMES = {"burstable": "burstable", "besteffort": "besteffort", "guaranteed": "guaranteed"}
 
@@ -40,6 +54,8 @@ class Identity:
     qos_class: str = ""
     # ctr's containerd namespace (`/<namespace>/<id>`), or the systemd unit name for slices/services/scopes.
     detail: str = ""
+    # A name the path itself gives (an LXC container or machine name, "conmon"); "" when it gives none.
+    name: str = ""
 
 
 ROOT_IDENTITY = Identity(runtime="none", kind="other")
@@ -58,28 +74,92 @@ def identify(path: str) -> Identity:
     if kube is not None:
         return kube
     leaf = parts[-1]
+    pod_id = _podman_pod_id(parts[:-1])
     scoped = _container_scope(leaf)
     if scoped is not None:
         runtime, cid, conmon = scoped
         if conmon:
-            return Identity(runtime=runtime, kind="scope", detail=leaf)
-        return Identity(runtime=runtime, kind="container", container_id=cid)
+            return Identity(runtime=runtime, kind="scope", detail=leaf, pod_uid=pod_id, name="conmon")
+        return Identity(runtime=runtime, kind="container", container_id=cid, pod_uid=pod_id)
     # A cgroup below a container scope (podman/crun's `libpod-<id>.scope/container`, nested docker).
     for i in range(len(parts) - 2, -1, -1):
         outer = _container_scope(parts[i])
         if outer is not None and not outer[2]:
-            return Identity(runtime=outer[0], kind="other", container_id=outer[1], detail=leaf)
+            return Identity(runtime=outer[0], kind="other", container_id=outer[1], detail=leaf,
+                            pod_uid=_podman_pod_id(parts[:i]))
+    if len(parts) >= 2 and parts[-2] == "docker" and _HEXID.fullmatch(leaf):
+        return Identity(runtime="docker", kind="container", container_id=leaf)
+    other = _podman(parts, pod_id) or _lxc(parts) or _machine(parts)
+    if other is not None:
+        return other
     if len(parts) >= 2:
         parent = parts[-2]
-        if parent == "docker" and _HEXID.fullmatch(leaf):
-            return Identity(runtime="docker", kind="container", container_id=leaf)
-        if parent == "libpod_parent" or parent.startswith("libpod_parent"):
+        if parent.startswith(PODMAN_CGROUPFS_PARENT):
             return Identity(runtime="podman", kind="container", container_id=leaf)
         if len(parts) == 2 and (parent in CONTAINERD_NAMESPACES or _HEX64.fullmatch(leaf)):
             return Identity(runtime="containerd", kind="container", container_id=leaf, detail=parent)
     if leaf == "docker" and len(parts) == 1:
         return Identity(runtime="docker", kind="other", detail=leaf)
     return _systemd_unit(leaf)
+
+
+def _podman_pod_id(parents: list[str]) -> str:
+    """The podman pod id the nearest pod cgroup among ``parents`` names; "" outside a pod."""
+    for i in range(len(parents) - 1, -1, -1):
+        m = _PODMAN_POD_SLICE.fullmatch(parents[i])
+        if m:
+            return m.group(1)
+        if i >= 1 and parents[i - 1] == PODMAN_CGROUPFS_PARENT and _HEX64.fullmatch(parents[i]):
+            return parents[i]
+    return ""
+
+
+def _podman(parts: list[str], pod_id: str) -> Identity | None:
+    """A podman pod cgroup or a conmon cgroup (`/libpod_parent/conmon`, `/libpod_parent/<pod id>/conmon`)."""
+    leaf = parts[-1]
+    m = _PODMAN_POD_SLICE.fullmatch(leaf)
+    if m:
+        return Identity(runtime="podman", kind="pod", pod_uid=m.group(1), detail=leaf)
+    if len(parts) >= 2 and parts[-2] == PODMAN_CGROUPFS_PARENT and _HEX64.fullmatch(leaf):
+        return Identity(runtime="podman", kind="pod", pod_uid=leaf, detail=leaf)
+    if leaf == "conmon" and (pod_id or (len(parts) >= 2 and parts[-2] == PODMAN_CGROUPFS_PARENT)):
+        return Identity(runtime="podman", kind="other", pod_uid=pod_id, detail=leaf, name="conmon")
+    if pod_id:
+        return Identity(runtime="podman", kind="other", pod_uid=pod_id, detail=leaf)
+    return None
+
+
+def _lxc(parts: list[str]) -> Identity | None:
+    """An LXC container (`lxc.payload.<name>`, or a cgroup below it) or its monitor (`lxc.monitor.<name>`)."""
+    for i, part in enumerate(parts):
+        if part.startswith(_LXC_PAYLOAD) and len(part) > len(_LXC_PAYLOAD):
+            name = part[len(_LXC_PAYLOAD):]
+            kind = "container" if i == len(parts) - 1 else "other"
+            return Identity(runtime="lxc", kind=kind, container_id=name, name=name, detail=parts[-1])
+        if part.startswith(_LXC_MONITOR) and len(part) > len(_LXC_MONITOR):
+            return Identity(runtime="lxc", kind="other", name=part, detail=parts[-1])
+    return None
+
+
+def unescape_unit(name: str) -> str:
+    """A systemd unit name part with its \\xNN escapes decoded (`qemu\\x2d1\\x2dvm` -> `qemu-1-vm`)."""
+    return _UNIT_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), name)
+
+
+def _machine(parts: list[str]) -> Identity | None:
+    """A systemd-machined machine (`machine-<name>.scope`: systemd-nspawn, or libvirt's `machine-qemu\\x2d...`)."""
+    for i, part in enumerate(parts):
+        m = _MACHINE_SCOPE.fullmatch(part)
+        if not m:
+            continue
+        name = unescape_unit(m.group(1))
+        runtime = "nspawn"
+        lv = _LIBVIRT_MACHINE.fullmatch(name)
+        if lv:
+            runtime, name = "libvirt", lv.group(2)
+        kind = "container" if i == len(parts) - 1 else "other"
+        return Identity(runtime=runtime, kind=kind, container_id=name, name=name, detail=parts[-1])
+    return None
 
 
 def _container_scope(name: str) -> tuple[str, str, bool] | None:

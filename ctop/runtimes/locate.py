@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 
 from ..sources.cgroupfs_layout import CgroupLayout
+from ..sources.procfs_ns import host_namespaces, namespace_init, own_namespaces
+from ..sources.procfs_procs import read_pids
 from .identify import Identity, identify
 from .meta import ContainerMeta
 from .metadata import MetadataService
@@ -24,16 +26,28 @@ def walk_root(layout: CgroupLayout) -> str:
     return layout.controllers.get("memory") or layout.controllers.get("pids") or str(layout.unified or layout.root)
 
 
-def container_cgroups(layout: CgroupLayout) -> list[tuple[str, Identity]]:
-    """(path, identity) for every cgroup that is a container."""
+def container_cgroups(layout: CgroupLayout, plain: bool = False) -> list[tuple[str, Identity]]:
+    """(path, identity) for every cgroup that is a container by its path; with ``plain`` also every cgroup no
+    runtime or unit claims by its path (plain runc containers and namespaced cgroups are among them)."""
     root = walk_root(layout)
     out = []
     for d, _, _ in os.walk(root):
         path = "/" + os.path.relpath(d, root) if d != root else "/"
         ident = identify(path)
-        if ident.kind == "container":
+        if ident.kind == "container" or (plain and path != "/" and ident.runtime == "none" and ident.kind == "other"):
             out.append((path, ident))
     return out
+
+
+def namespaced_meta(path: str, cgroup_dir: str, proc_root: str = "/proc") -> ContainerMeta | None:
+    """A runtime-less container's meta (runtime "unshare", named by its cgroup) when the first process of the cgroup
+    at ``cgroup_dir`` runs in its own pid or network namespace; None otherwise."""
+    pids = read_pids(os.path.join(cgroup_dir, "cgroup.procs"))
+    if not pids or not own_namespaces(pids[0], host_namespaces(proc_root, None, ("pid", "net")), proc_root):
+        return None
+    init = namespace_init(pids, proc_root)
+    return ContainerMeta(runtime="unshare", name=path.rstrip("/").rsplit("/", 1)[-1], pid=init or pids[0],
+                         state="running", source="namespaces")
 
 
 def matches(query: str, ident: Identity, meta: ContainerMeta | None) -> bool:

@@ -8,16 +8,14 @@ import time
 from collections.abc import Iterable, Mapping
 
 from ..model.notices import Notice, NoticeKind
-from . import kubelet_logs
+from . import containerd_db, kubelet_logs, local_state, podman_state
 from .docker_api import DEFAULT_SOCKET, DockerClient
 from .docker_meta import DockerWatcher
 from .identify import Identity
-from .meta import ContainerMeta
+from .meta import COMPOSE_PROJECT, COMPOSE_SERVICE, ContainerMeta
 from .oci_config import (
     CONTAINERD_TASK_DIRS,
     STORAGE_DRIVER_DIRS,
-    STORAGE_GRAPH_ROOTS,
-    STORAGE_RUN_ROOTS,
     containerd_meta,
     crio_meta,
     read_json,
@@ -57,7 +55,10 @@ class MetadataService:
         self._task_dirs = [self._host(d) for d in CONTAINERD_TASK_DIRS] + list(containerd_task_dirs)
         self._cache: dict[str, tuple[float, ContainerMeta | None]] = {}
         self._cache_pruned_at = -1e9
-        self._storage: tuple[float, dict[str, dict[str, object]]] = (-1e9, {})
+        self._storage: dict[str, tuple[float, dict[str, dict[str, object]]]] = {}  # by graph root
+        self._podman: dict[str, tuple[float, podman_state.PodmanState]] = {}  # by graph root
+        self._storage_roots = podman_state.system_roots(host_root)
+        self._local = local_state.LocalState(host_root)
         self._logs: tuple[float, kubelet_logs.KubeletLogIndex] = (-1e9, kubelet_logs.KubeletLogIndex())
         self._pods: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
@@ -76,7 +77,9 @@ class MetadataService:
         """Re-list Docker now and wait for it (for one-shot commands and tests); True if it finished in time."""
         with self._lock:
             self._cache.clear()
-            self._storage = (-1e9, {})
+            self._storage.clear()
+            self._podman.clear()
+            self._local.clear()
             self._logs = (-1e9, kubelet_logs.KubeletLogIndex())
         return self._docker.refresh(timeout_s) if self._docker is not None else True
 
@@ -94,15 +97,22 @@ class MetadataService:
     def lookup(self, path: str, identity: Identity) -> ContainerMeta | None:
         """Metadata for the cgroup ``path`` whose identity is ``identity``; None when nothing is known."""
         if identity.kind == "pod" and identity.pod_uid:
+            if identity.runtime == "podman":
+                return self._podman_pod(identity.pod_uid, path)
             return self._pod_meta(identity)
+        if identity.runtime in local_state.PATH_RUNTIMES or (identity.runtime == "none" and identity.kind == "other"):
+            return self._local.lookup(path, identity)
         cid = identity.container_id
+        if not cid and identity.runtime == "podman" and identity.pod_uid and identity.kind != "container":
+            pod = self._podman_pod(identity.pod_uid, path)  # a pod's conmon: attributed to its pod
+            return pod.with_changes(kind="", name=identity.name, pod_uid=identity.pod_uid) if pod else None
         if not cid or identity.kind not in ("container", "other"):
             return None
         meta = self.docker_containers().get(cid)
         if meta is None and identity.runtime in ("docker", "kubernetes") and len(cid) < 64:
             meta = next((m for k, m in self.docker_containers().items() if k.startswith(cid)), None)
         if meta is None and identity.runtime != "docker":
-            meta = self._file_meta(identity)
+            meta = self._file_meta(identity, path)
         if meta is None:
             return None
         if meta.pod_uid and meta.pod:
@@ -141,7 +151,7 @@ class MetadataService:
         return ContainerMeta(runtime="kubernetes", kind="pod", name=known[1], namespace=known[0], pod=known[1],
                              pod_uid=identity.pod_uid, source="pod")
 
-    def _file_meta(self, identity: Identity) -> ContainerMeta | None:
+    def _file_meta(self, identity: Identity, path: str = "") -> ContainerMeta | None:
         cid = identity.container_id
         now = time.monotonic()
         cached = self._cache.get(cid)
@@ -151,7 +161,7 @@ class MetadataService:
         if identity.runtime in ("containerd", "kubernetes", "none"):
             meta = self._containerd(cid, identity.detail if identity.runtime == "containerd" else "")
         if meta is None and identity.runtime in ("cri-o", "podman", "kubernetes", "none"):
-            meta = self._storage_meta(cid)
+            meta = self._storage_meta(cid, identity, path)
         if meta is None and identity.runtime in ("kubernetes", "containerd", "cri-o"):
             meta = self._log_meta(cid, identity)
         if now - self._cache_pruned_at >= NEGATIVE_TTL_S:  # ids of containers long gone must not pile up
@@ -170,6 +180,10 @@ class MetadataService:
                 meta = containerd_meta(cid, ns, config)
                 if meta is None:
                     continue
+                if not meta.image:  # ctr and nerdctl write no CRI annotation: containerd's own metadata has it
+                    db = containerd_db.meta_db_of(os.path.join(task_dir, ns, cid))
+                    if db is not None:
+                        meta = meta.with_changes(image=containerd_db.container_image(db, ns, cid))
                 if not meta.pod and sandbox_id_of(meta):
                     sandbox = containerd_meta(sandbox_id_of(meta), ns, read_json(
                         os.path.join(task_dir, ns, sandbox_id_of(meta), "config.json")))
@@ -179,26 +193,77 @@ class MetadataService:
                 return meta
         return None
 
-    def _storage_meta(self, cid: str) -> ContainerMeta | None:
-        entries = self._storage_entries()
-        for run_root in (*STORAGE_RUN_ROOTS, *STORAGE_GRAPH_ROOTS):
-            for driver in STORAGE_DRIVER_DIRS:
-                config = read_json(self._host(os.path.join(run_root, driver, cid, "userdata/config.json")))
+    def _roots_for(self, path: str) -> list[podman_state.StorageRoot]:
+        """The storage roots that may hold the container at ``path``: a rootless user's first, then the system's."""
+        uid = podman_state.rootless_uid(path)
+        users = podman_state.user_roots(uid, self.host_root) if uid is not None else []
+        return users + self._storage_roots
+
+    def _storage_meta(self, cid: str, identity: Identity, path: str) -> ContainerMeta | None:
+        for root in self._roots_for(path):
+            entries = self._storage_entries(root.graph)
+            config = None
+            for base in (root.run, root.graph):
+                for driver in STORAGE_DRIVER_DIRS:
+                    config = read_json(os.path.join(base, driver, cid, "userdata/config.json"))
+                    if config is not None:
+                        break
                 if config is not None:
-                    return crio_meta(cid, config, entries.get(cid))
-        if cid in entries:
-            return crio_meta(cid, None, entries[cid])
+                    break
+            if config is None and cid not in entries:
+                continue
+            meta = crio_meta(cid, config, entries.get(cid))
+            if meta is not None and meta.runtime == "podman":
+                meta = self._with_podman_state(meta, root, identity)
+            return meta
         return None
 
-    def _storage_entries(self) -> dict[str, dict[str, object]]:
+    def _with_podman_state(self, meta: ContainerMeta, root: podman_state.StorageRoot,
+                           identity: Identity) -> ContainerMeta:
+        """A podman container's name, image and pod (name, id; infra container or not) from podman's state."""
+        state = self._podman_state(root.graph)
+        known = state.containers.get(meta.container_id)
+        pod_id = (known.pod_id if known else "") or identity.pod_uid
+        changes: dict[str, object] = {}
+        if known is not None:
+            changes.update(name=meta.name or known.name, image=meta.image or known.image,
+                           started_at=meta.started_at or known.created)
+            if known.labels:  # podman's labels (podman-compose writes Docker Compose's)
+                changes.update(labels={**known.labels, **meta.labels},
+                               compose_project=known.labels.get(COMPOSE_PROJECT, ""),
+                               compose_service=known.labels.get(COMPOSE_SERVICE, ""))
+        if pod_id:
+            changes.update(pod_uid=pod_id, pod=state.pods.get(pod_id, ""),
+                           sandbox=state.infra.get(pod_id) == meta.container_id)
+        return meta.with_changes(**changes) if changes else meta
+
+    def _podman_state(self, graph_root: str) -> podman_state.PodmanState:
         now = time.monotonic()
-        if self._storage[0] > now:
-            return self._storage[1]
+        cached = self._podman.get(graph_root)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        state = podman_state.read_state(graph_root)
+        self._podman[graph_root] = (now + SCAN_TTL_S, state)
+        return state
+
+    def _podman_pod(self, pod_id: str, path: str) -> ContainerMeta | None:
+        """A podman pod by its id, named from podman's state."""
+        for root in self._roots_for(path):
+            name = self._podman_state(root.graph).pods.get(pod_id)
+            if name is not None:
+                return ContainerMeta(runtime="podman", kind="pod", name=name, pod=name, pod_uid=pod_id,
+                                     source="podman-state")
+        return None
+
+    def _storage_entries(self, graph_root: str) -> dict[str, dict[str, object]]:
+        now = time.monotonic()
+        cached = self._storage.get(graph_root)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         merged: dict[str, dict[str, object]] = {}
-        for root in STORAGE_GRAPH_ROOTS:
-            for driver in STORAGE_DRIVER_DIRS:
-                merged.update(storage_entries(self._host(os.path.join(root, driver, "containers.json"))))
-        self._storage = (now + SCAN_TTL_S, merged)
+        for driver in STORAGE_DRIVER_DIRS:
+            merged.update(storage_entries(os.path.join(graph_root, driver, "containers.json")))
+        self._storage[graph_root] = (now + SCAN_TTL_S, merged)
         return merged
 
     def _log_index(self) -> kubelet_logs.KubeletLogIndex:

@@ -86,7 +86,8 @@ def crio_meta(container_id: str, config: object, storage: dict[str, object] | No
         return None
     ann = annotations_of(config)
     stored_name, stored_image, stored_created = _storage_fields(storage)
-    is_crio = CRIO_TYPE in ann or CRIO_NAME in ann
+    # podman writes CRI-O's annotations too, besides its own manager annotation.
+    is_crio = (CRIO_TYPE in ann or CRIO_NAME in ann) and ann.get(PODMAN_MANAGER, "") != "libpod"
     if is_crio:
         k8s = kubernetes_fields(ann)
         if ann.get(CRIO_TYPE, "") == "sandbox":
@@ -100,7 +101,8 @@ def crio_meta(container_id: str, config: object, storage: dict[str, object] | No
         )
     return ContainerMeta(
         runtime="podman", container_id=container_id, name=stored_name, image=stored_image, labels=ann,
-        state="running", started_at=stored_created, source="podman-state",
+        state="running", started_at=parse_docker_time(ann.get(CRIO_CREATED)) or stored_created,
+        source="podman-state",
     )
 
 

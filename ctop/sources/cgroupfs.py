@@ -263,6 +263,9 @@ class CgroupReader:
             processes = count_lines(procs)
             first_pid = first_int(procs)
             threads = count_lines(read_bytes(base + "/tasks", errors))
+            if procs is None:  # not in that hierarchy: its first process from one that has it (to name it)
+                first_pid = next((p for p in (first_int(read_bytes(r + rel + "/cgroup.procs", errors))
+                                              for r in self._roots if r != self._tasks_root) if p is not None), None)
         pressure_cpu, pressure_memory, pressure_io = self._pressure(rel)
         return CgroupSample(
             path=path, inode=inode,

@@ -79,6 +79,7 @@ def test_ctr_containers_with_cri_annotations(dockerd: PrivateDockerd) -> None:  
             app = service.lookup(f"{parent}/{app_id}", identify(f"{parent}/{app_id}"))
             assert sandbox is not None and app is not None
             assert (sandbox.sandbox, sandbox.container) == (True, "POD")
+            assert sandbox.image == ref  # no image annotation: from containerd's own meta.db
             assert (app.sandbox, app.container, app.name, app.image) == (False, "web", "web", ref)
             pod_meta = service.lookup(parent, identify(parent))
             assert pod_meta is not None and (pod_meta.pod, pod_meta.namespace) == (pod, pod_ns)
@@ -97,3 +98,41 @@ def test_ctr_containers_with_cri_annotations(dockerd: PrivateDockerd) -> None:  
                 time.sleep(0.1)
             dockerd.ctr("-n", NS, "container", "rm", cid, check=False)
         dockerd.ctr("-n", NS, "image", "rm", ref, check=False)
+
+
+def test_ctr_default_namespace_image_from_meta_db(dockerd: PrivateDockerd) -> None:  # noqa: F811
+    """``ctr run`` in the default namespace (no annotations at all): named by id, image from containerd's meta.db."""
+    need_root()
+    ref = "docker.io/library/" + IMAGE
+    ns = "default"
+    saved = dockerd.run("save", IMAGE, timeout=120).stdout
+    dockerd.ctr("-n", ns, "image", "import", "--base-name", "docker.io/library/ctop-busybox", "-", input=saved,
+                timeout=120)
+    cid = unique("ctrdefault")
+    try:
+        dockerd.ctr("-n", ns, "run", "-d", ref, cid, "sleep", "300", timeout=120)
+        pid = 0
+        for _ in range(50):
+            for line in dockerd.ctr("-n", ns, "task", "ls").stdout.decode().splitlines()[1:]:
+                f = line.split()
+                if f and f[0] == cid and f[1].isdigit():
+                    pid = int(f[1])
+            if pid:
+                break
+            time.sleep(0.1)
+        path = cgroup_of(pid, "memory")
+        assert path == f"/{ns}/{cid}"
+        service = MetadataService(docker_socket=dockerd.socket, containerd_task_dirs=[dockerd.containerd_task_dir])
+        try:
+            meta = service.lookup(path, identify(path))
+            assert meta is not None and (meta.runtime, meta.name, meta.image) == ("containerd", cid, ref)
+        finally:
+            service.close()
+    finally:
+        dockerd.ctr("-n", ns, "task", "kill", "-s", "SIGKILL", cid, check=False)
+        for _ in range(50):
+            if dockerd.ctr("-n", ns, "task", "rm", "-f", cid, check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+        dockerd.ctr("-n", ns, "container", "rm", cid, check=False)
+        dockerd.ctr("-n", ns, "image", "rm", ref, check=False)
