@@ -90,7 +90,7 @@ def doctor_checks(layout: CgroupLayout | None = None, *, bcc_module: str = "bcc"
 
     t0 = time.monotonic()
     try:
-        loaded = loader.load(bcc, layout or detect_layout())
+        loaded = loader.load(layout or detect_layout())
     except Exception as e:
         checks.append(("fail", "compile and attach", str(e)))
         return checks

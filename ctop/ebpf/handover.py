@@ -1,0 +1,53 @@
+"""Passing file descriptors and one JSON message between processes over a unix SOCK_SEQPACKET socket (SCM_RIGHTS).
+
+A hand-over is any number of fd batches (b"F" with up to FDS_PER_MESSAGE fds attached) and then one b"J" message
+with the JSON text; the receiver returns the JSON value and the fds in the order they were sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+FDS_PER_MESSAGE = 200  # the kernel takes at most 253 (SCM_MAX_FD) in one message
+MAX_MESSAGE = 1 << 22
+
+
+class HandoverError(Exception):
+    """The other side closed the socket before a whole hand-over arrived, or sent something else."""
+
+
+def pair() -> tuple[socket.socket, socket.socket]:
+    """A connected pair of sockets; the second is meant for the child process (inheritable)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    theirs.set_inheritable(True)
+    return ours, theirs
+
+
+def send(sock: socket.socket, value: Any, fds: Sequence[int] = ()) -> None:
+    """Send ``fds`` (duplicated into the receiver) and then ``value`` as JSON."""
+    for start in range(0, len(fds), FDS_PER_MESSAGE):
+        socket.send_fds(sock, [b"F"], list(fds[start:start + FDS_PER_MESSAGE]))
+    sock.sendall(b"J" + json.dumps(value).encode())
+
+
+def receive(sock: socket.socket) -> tuple[Any, list[int]]:
+    """(the JSON value, the fds received before it); closes the fds again when the hand-over breaks off."""
+    fds: list[int] = []
+    try:
+        while True:
+            data, got, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, FDS_PER_MESSAGE)
+            fds.extend(got)
+            if not data:
+                raise HandoverError("the other side closed the socket")
+            if data[:1] == b"J":
+                return json.loads(data[1:]), fds
+            if data[:1] != b"F":
+                raise HandoverError(f"unexpected message {data[:16]!r}")
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
