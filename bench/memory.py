@@ -139,7 +139,19 @@ def run(ctop: str | None = None, seconds: float = 10.0, warmup: float = 20.0) ->
         assert isinstance(with_ebpf, dict) and isinstance(without, dict)
         with_ebpf["ratio_to_no_ebpf"] = round(with_ebpf["rss_bytes"] / max(without["rss_bytes"], 1), 2)
         with_ebpf["within_target"] = with_ebpf["rss_bytes"] <= TARGET_BYTES
+    results["verdict"] = "; ".join(
+        f"{name}: {results[name]['rss_bytes'] / 2**20:.0f} MB with eBPF, "  # type: ignore[index]
+        f"{results[name + '_no_ebpf']['rss_bytes'] / 2**20:.0f} MB without"  # type: ignore[index]
+        for name in ("ctop_batch", "ctop_interactive", "ctop_exporter")) + \
+        f" (cgroups on the host: {_cgroup_count()}; load {results['load']})."
     return results
+
+
+def _cgroup_count(root: str = "/sys/fs/cgroup") -> int:
+    """How many cgroup directories the host has (memory grows with them, with or without eBPF)."""
+    unified = os.path.join(root, "unified")
+    top = unified if os.path.isdir(unified) else root
+    return sum(1 for _ in os.walk(top))
 
 
 def main() -> None:

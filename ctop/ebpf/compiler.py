@@ -33,6 +33,7 @@ NO_BCC = ("eBPF fields are off because the bcc Python module cannot be imported:
 ATTACHMENT_TABLES = ("kprobe_fds", "uprobe_fds", "tracepoint_fds", "raw_tracepoint_fds", "kfunc_entry_fds",
                      "kfunc_exit_fds", "lsm_fds")
 DIAGNOSTICS_KEPT = 65536
+PR_SET_PDEATHSIG = 1
 
 
 class LoadError(Exception):
@@ -230,6 +231,8 @@ def main(argv: list[str]) -> None:
     """Entry point of the child: argv[1] is the socket's fd. Never runs bcc's cleanup (it would detach)."""
     code = 0
     try:
+        # Die with the thread that started this process (ctop killed mid-compile leaves no compiler behind).
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         with socket.socket(fileno=int(argv[1])) as sock:
             child_main(sock)
     except BaseException as e:  # reported through the exit status and stderr, which the parent reads

@@ -6,6 +6,7 @@ with the JSON text; the receiver returns the JSON value and the fds in the order
 
 from __future__ import annotations
 
+import array
 import json
 import os
 import socket
@@ -34,12 +35,23 @@ def send(sock: socket.socket, value: Any, fds: Sequence[int] = ()) -> None:
     sock.sendall(b"J" + json.dumps(value).encode())
 
 
+def _receive_one(sock: socket.socket) -> tuple[bytes, list[int]]:
+    """One message and the fds attached to it, close-on-exec (socket.recv_fds would not pass that flag on)."""
+    fds = array.array("i")
+    data, ancillary, _flags, _addr = sock.recvmsg(MAX_MESSAGE, socket.CMSG_LEN(FDS_PER_MESSAGE * fds.itemsize),
+                                                  socket.MSG_CMSG_CLOEXEC)
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
+
+
 def receive(sock: socket.socket) -> tuple[Any, list[int]]:
     """(the JSON value, the fds received before it); closes the fds again when the hand-over breaks off."""
     fds: list[int] = []
     try:
         while True:
-            data, got, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, FDS_PER_MESSAGE)
+            data, got = _receive_one(sock)
             fds.extend(got)
             if not data:
                 raise HandoverError("the other side closed the socket")

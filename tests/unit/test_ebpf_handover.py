@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -44,6 +45,7 @@ def test_fds_arrive_in_order_and_work_after_the_sender_exited(count: int) -> Non
     try:
         assert value == {"pipes": count} and len(fds) == count
         assert [os.read(fd, 64) for fd in fds] == [b"pipe %d" % i for i in range(count)]
+        assert all(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC for fd in fds)  # never leak into other programs
     finally:
         for fd in fds:
             os.close(fd)
