@@ -97,8 +97,8 @@ def doctor_checks(layout: CgroupLayout | None = None, *, bcc_module: str = "bcc"
     try:
         elapsed = time.monotonic() - t0
         checks.append(("ok", "compile and attach", f"Compiled and attached {len(loaded.bpf.funcs)} programs in a "
-                       f"child process that handed them over in {elapsed:.2f} s (tracking hierarchy {loaded.tracking.hierarchy_id} at "
-                       f"{loaded.tracking.root})."))
+                       f"child process that handed them over in {elapsed:.2f} s (tracking hierarchy "
+                       f"{loaded.tracking.hierarchy_id} at {loaded.tracking.root})."))
         if measure_cost:
             checks.append(_cost_check(loaded.bpf))
     finally:
