@@ -103,6 +103,33 @@ class FdTable:
             yield next_key
             key, next_key = next_key, self.Key()
 
+    def __iter__(self) -> Iterator[Any]:
+        return self.keys()
+
+    def __len__(self) -> int:
+        """Entries: every slot of an array, the keys present in a hash."""
+        if self.map_type in ARRAY_TYPES:
+            return self.max_entries
+        return sum(1 for _ in self.keys())
+
+    def items(self) -> list[tuple[Any, Any]]:
+        """(key, leaf) pairs one lookup at a time (entries deleted meanwhile are left out)."""
+        out = []
+        for key in list(self.keys()):
+            try:
+                out.append((key, self[key]))
+            except KeyError:
+                continue
+        return out
+
+    def clear(self) -> None:
+        """Delete every entry (zero every slot of an array)."""
+        for key in list(self.keys()):
+            try:
+                del self[key]
+            except KeyError:
+                continue
+
     def items_lookup_batch(self) -> Iterator[tuple[Any, Any]]:
         """Every (key, leaf) pair, read with BPF_MAP_LOOKUP_BATCH (as many calls as it takes)."""
         count = self.max_entries
