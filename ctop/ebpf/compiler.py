@@ -115,8 +115,11 @@ class CompilerProcess:
             proc = self._proc
             value: Any = None
             fds: list[int] = []
-            try:
+            try:  # a child that ended already cannot take the request, but may have left its answer
                 handover.send(ours, self.request)
+            except OSError:
+                pass
+            try:
                 value, fds = handover.receive(ours)
             except (handover.HandoverError, OSError, ValueError):
                 value, fds = None, []

@@ -38,8 +38,11 @@ def send(sock: socket.socket, value: Any, fds: Sequence[int] = ()) -> None:
 def _receive_one(sock: socket.socket) -> tuple[bytes, list[int]]:
     """One message and the fds attached to it, close-on-exec (socket.recv_fds would not pass that flag on)."""
     fds = array.array("i")
-    data, ancillary, _flags, _addr = sock.recvmsg(MAX_MESSAGE, socket.CMSG_LEN(FDS_PER_MESSAGE * fds.itemsize),
-                                                  socket.MSG_CMSG_CLOEXEC)
+    room = socket.CMSG_LEN(FDS_PER_MESSAGE * fds.itemsize)
+    try:
+        data, ancillary, _flags, _addr = sock.recvmsg(MAX_MESSAGE, room, socket.MSG_CMSG_CLOEXEC)
+    except ConnectionResetError:  # the sender closed with our message unread: reported once, its own still queued
+        data, ancillary, _flags, _addr = sock.recvmsg(MAX_MESSAGE, room, socket.MSG_CMSG_CLOEXEC)
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])

@@ -59,3 +59,14 @@ def test_a_sender_that_leaves_without_the_message_gives_handover_error_and_no_fd
     with pytest.raises(handover.HandoverError):
         _run(code)
     assert set(os.listdir("/proc/self/fd")) == before  # the two fds that did arrive were closed again
+
+
+def test_the_answer_of_a_sender_that_never_read_the_request_still_arrives() -> None:
+    ours, theirs = handover.pair()
+    with ours, theirs:
+        handover.send(ours, {"request": 1})  # left unread: the kernel reports a reset before the queued answer
+        code = ("import socket, sys\nfrom ctop.ebpf import handover\n"
+                "handover.send(socket.socket(fileno=int(sys.argv[1])), {'answer': 2})\n")
+        subprocess.run([sys.executable, "-c", code, str(theirs.fileno())], pass_fds=(theirs.fileno(),), check=True)
+        theirs.close()
+        assert handover.receive(ours) == ({"answer": 2}, [])
