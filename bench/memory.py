@@ -1,9 +1,11 @@
 """Benchmark: resident memory of ctop with and without eBPF: the batch loop, the interactive view and the exporter.
 
-Each variant runs alone: started, given ``warmup`` seconds (eBPF compiled in its child process, which has exited by
-then, and the first refreshes), then its RSS is sampled for ``seconds`` and the largest sample is kept, with the
-kernel's high-water mark (VmHWM) of the same process. The exporter is scraped once a second meanwhile and counts as
-started once its /metrics says eBPF is enabled. Target (issue 15): at most 60 MB with eBPF.
+Each variant runs beside its --no-ebpf twin (the same host, the same cgroups: the tree of a shared host changes from
+one minute to the next, and ctop's memory grows with it): both are started, given ``warmup`` seconds (eBPF compiled
+in its child process, which has exited by then, and the first refreshes), then their RSS is sampled for ``seconds``
+and the largest sample is kept, with the kernel's high-water mark (VmHWM) of the same process. The exporters are
+scraped once a second meanwhile and count as started once /metrics says eBPF is enabled. Target (issue 15): at most
+60 MB with eBPF.
 
 Usage: bench/memory.py [--ctop COMMAND] [--seconds S] [--warmup S]   (root; ports 19250-19251)
 """
@@ -54,21 +56,26 @@ def python_process(root: int) -> int:
     return best
 
 
-def sample(root: int, seconds: float, tick: object = None) -> dict[str, int]:
-    """Largest RSS of ctop's process over ``seconds`` and its VmHWM at the end; also its child count (compilers)."""
-    end, rss = time.monotonic() + seconds, 0
-    pid = python_process(root)
+def sample(roots: dict[str, int], seconds: float, tick: object = None) -> dict[str, dict[str, int]]:
+    """Largest RSS of each ctop process over the same ``seconds``, its VmHWM at the end, children left (compilers)."""
+    end = time.monotonic() + seconds
+    pids = {name: python_process(root) for name, root in roots.items()}
+    rss = dict.fromkeys(pids, 0)
     while time.monotonic() < end:
         if callable(tick):
             tick()
-        rss = max(rss, status_bytes(pid, "VmRSS"))
+        for name, pid in pids.items():
+            rss[name] = max(rss[name], status_bytes(pid, "VmRSS"))
         time.sleep(0.5)
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = len(f.read().split())
-    except OSError:
-        children = 0
-    return {"rss_bytes": rss, "hwm_bytes": status_bytes(pid, "VmHWM"), "children_left": children}
+    out = {}
+    for name, pid in pids.items():
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                children = len(f.read().split())
+        except OSError:
+            children = 0
+        out[name] = {"rss_bytes": rss[name], "hwm_bytes": status_bytes(pid, "VmHWM"), "children_left": children}
+    return out
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -89,38 +96,56 @@ def _scrape(port: int) -> str:
         return ""
 
 
-def batch(ctop: list[str], ebpf: bool, warmup: float, seconds: float) -> dict[str, int]:
-    proc = subprocess.Popen([*ctop, "-b", "--json", "-d", "1", *([] if ebpf else ["--no-ebpf"])],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _flag(ebpf: bool) -> list[str]:
+    return [] if ebpf else ["--no-ebpf"]
+
+
+def batch(ctop: list[str], warmup: float, seconds: float) -> dict[str, dict[str, int]]:
+    """``ctop -b --json`` every second, with and without eBPF side by side (the same host, the same cgroups)."""
+    procs = {ebpf: subprocess.Popen([*ctop, "-b", "--json", "-d", "1", *_flag(ebpf)], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL) for ebpf in (True, False)}
     try:
         time.sleep(warmup)
-        return sample(proc.pid, seconds)
+        figures = sample({"ebpf": procs[True].pid, "no_ebpf": procs[False].pid}, seconds)
     finally:
-        _stop(proc)
+        for proc in procs.values():
+            _stop(proc)
+    return figures
 
 
-def interactive(ctop: list[str], ebpf: bool, warmup: float, seconds: float) -> dict[str, int]:
-    tmux = Tmux([*ctop, *([] if ebpf else ["--no-ebpf"])])
-    tmux.start()
+def interactive(ctop: list[str], warmup: float, seconds: float) -> dict[str, dict[str, int]]:
+    """The interactive view in two tmux sessions, with and without eBPF."""
+    sessions = {ebpf: Tmux([*ctop, *_flag(ebpf)]) for ebpf in (True, False)}
     try:
+        for tmux in sessions.values():
+            tmux.start()
         time.sleep(warmup)
-        return sample(tmux.pid(), seconds)
+        return sample({"ebpf": sessions[True].pid(), "no_ebpf": sessions[False].pid()}, seconds)
     finally:
-        tmux.stop()
+        for tmux in sessions.values():
+            tmux.stop()
 
 
-def exporter(ctop: list[str], ebpf: bool, warmup: float, seconds: float, port: int) -> dict[str, int]:
-    proc = subprocess.Popen([*ctop, "exporter", f"--web.listen-address=127.0.0.1:{port}",
-                             *([] if ebpf else ["--no-ebpf"])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def exporter(ctop: list[str], warmup: float, seconds: float) -> dict[str, dict[str, int]]:
+    """Two exporters, with and without eBPF, each scraped once a second; counted from eBPF's first metrics."""
+    ports = {True: PORTS["ctop_exporter"], False: PORTS["ctop_exporter_no_ebpf"]}
+    procs = {ebpf: subprocess.Popen([*ctop, "exporter", f"--web.listen-address=127.0.0.1:{ports[ebpf]}",
+                                     *_flag(ebpf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for ebpf in (True, False)}
     try:
         deadline = time.monotonic() + max(warmup, 120)
-        want = "ctop_ebpf_enabled 1" if ebpf else "ctop_ebpf_enabled 0"
-        while time.monotonic() < deadline and want not in _scrape(port):
+        while time.monotonic() < deadline and "ctop_ebpf_enabled 1" not in _scrape(ports[True]):
             time.sleep(1)
         time.sleep(warmup / 4)
-        return sample(proc.pid, seconds, tick=lambda: _scrape(port))
+
+        def scrape_both() -> None:
+            for port in ports.values():
+                _scrape(port)
+
+        return sample({"ebpf": procs[True].pid, "no_ebpf": procs[False].pid}, seconds, tick=scrape_both)
     finally:
-        _stop(proc)
+        for proc in procs.values():
+            _stop(proc)
 
 
 def run(ctop: str | None = None, seconds: float = 10.0, warmup: float = 20.0) -> dict[str, object]:
@@ -129,11 +154,9 @@ def run(ctop: str | None = None, seconds: float = 10.0, warmup: float = 20.0) ->
     command = shlex.split(ctop) if ctop else [ctop_command()]
     results: dict[str, object] = {"command": shlex.join(command), "warmup_seconds": warmup, "seconds": seconds,
                                   "target_rss_bytes": TARGET_BYTES, "load": os.getloadavg()}
-    for ebpf in (True, False):
-        suffix = "" if ebpf else "_no_ebpf"
-        results["ctop_batch" + suffix] = batch(command, ebpf, warmup, seconds)
-        results["ctop_interactive" + suffix] = interactive(command, ebpf, warmup, seconds)
-        results["ctop_exporter" + suffix] = exporter(command, ebpf, warmup, seconds, PORTS["ctop_exporter" + suffix])
+    for name, measure in (("ctop_batch", batch), ("ctop_interactive", interactive), ("ctop_exporter", exporter)):
+        pair = measure(command, warmup, seconds)
+        results[name], results[name + "_no_ebpf"] = pair["ebpf"], pair["no_ebpf"]
     for name in ("ctop_batch", "ctop_interactive", "ctop_exporter"):
         with_ebpf, without = results[name], results[name + "_no_ebpf"]
         assert isinstance(with_ebpf, dict) and isinstance(without, dict)
