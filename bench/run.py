@@ -158,6 +158,7 @@ def markdown(runs: dict[str, dict[str, object]]) -> str:
         verdict = [str(figures["verdict"]), ""] if isinstance(figures, dict) and "verdict" in figures else []
         lines += [f"## {name}", "", BENCHMARKS.get(name, ""), "",
                   f"Run on {run.get('machine')}, commit {run.get('commit')}, {run.get('when')}.", "",
+                  f"Command: `{figures['how']}`" if isinstance(figures, dict) and "how" in figures else
                   f"Command: `sudo ./setup.sh bench {name}` (runs `.venv/bin/python bench/run.py {name}`)", "",
                   *verdict,
                   "```json", json.dumps(figures, indent=2), "```", ""]
