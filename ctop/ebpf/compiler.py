@@ -108,7 +108,8 @@ class CompilerProcess:
                 try:
                     self._proc = subprocess.Popen(
                         [*self.command, str(theirs.fileno())], pass_fds=(theirs.fileno(),),
-                        stdin=subprocess.DEVNULL, stdout=output, stderr=output, close_fds=True)
+                        stdin=subprocess.DEVNULL, stdout=output, stderr=output, close_fds=True,
+                        start_new_session=True)  # a Ctrl-C meant for the view does not reach the compiler
                 except OSError as e:
                     raise LoadError(f"{PREFIX}the process compiling ctop's programs could not start "
                                     f"({e.strerror}).") from e
