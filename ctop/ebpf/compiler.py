@@ -26,6 +26,7 @@ from typing import Any
 
 from . import handover
 from .fdtables import QUEUE_TYPES, FdFunction, FdProgram, FdTable, MapSpec, possible_cpus
+from .typedesc import DescError
 
 PREFIX = "eBPF fields are off because "
 NO_BCC = ("eBPF fields are off because the bcc Python module cannot be imported: install python3-bpfcc and run "
@@ -67,12 +68,16 @@ def program_of(manifest: dict[str, Any], fds: list[int]) -> FdProgram:
     """The FdProgram a child's manifest describes; fds are indexed by the manifest's ``fd`` entries."""
     ncpus = possible_cpus()
     tables = {}
+    unreadable = {}
     for m in manifest["maps"]:
         spec = MapSpec(m["name"], int(m["type"]), int(m["max_entries"]), m["key_desc"], m["leaf_desc"])
-        tables[spec.name.encode()] = FdTable(spec, fds[m["fd"]], ncpus)
+        try:
+            tables[spec.name.encode()] = FdTable(spec, fds[m["fd"]], ncpus)
+        except (DescError, ValueError) as e:  # only a reader of this map fails (as with bcc's own tables)
+            unreadable[spec.name.encode()] = (fds[m["fd"]], str(e))
     funcs = {f["name"].encode(): FdFunction(f["name"].encode(), fds[f["fd"]]) for f in manifest["funcs"]}
     attachments = {a["name"]: fds[a["fd"]] for a in manifest["attachments"]}
-    return FdProgram(tables, funcs, attachments)
+    return FdProgram(tables, funcs, attachments, unreadable)
 
 
 class CompilerProcess:

@@ -163,13 +163,16 @@ class FdProgram:
     which detaches the programs (the attachment fds were their only holders)."""
 
     def __init__(self, tables: Mapping[bytes, FdTable], funcs: Mapping[bytes, FdFunction],
-                 attachments: Mapping[str, int]) -> None:
+                 attachments: Mapping[str, int], unreadable: Mapping[bytes, tuple[int, str]] | None = None) -> None:
         self.tables = dict(tables)
         self.funcs = dict(funcs)
         self.attachments = dict(attachments)
+        self.unreadable = dict(unreadable or {})  # maps whose types ctop cannot build: (fd, why), held until cleanup
         self._closed = False
 
     def __getitem__(self, name: bytes) -> FdTable:
+        if name in self.unreadable:
+            raise ValueError(f"map {name.decode()} cannot be read: {self.unreadable[name][1]}")
         return self.tables[name]
 
     def cleanup(self) -> None:
@@ -178,7 +181,7 @@ class FdProgram:
             return
         self._closed = True
         fds = [*self.attachments.values(), *(f.fd for f in self.funcs.values()),
-               *(t.map_fd for t in self.tables.values())]
+               *(t.map_fd for t in self.tables.values()), *(fd for fd, _why in self.unreadable.values())]
         for fd in fds:
             try:
                 os.close(fd)

@@ -90,3 +90,22 @@ def test_exit_sentences() -> None:
     assert "killed by SIGTERM" in exit_sentence(-signal.SIGTERM, "")
     assert "killed by signal 99" in exit_sentence(-99, "")
     assert "status 3" in exit_sentence(3, "")
+
+
+def test_a_map_whose_type_cannot_be_built_fails_only_its_readers() -> None:
+    from ctop.ebpf.compiler import program_of
+
+    r, w = os.pipe()
+    odd = ["odd", [["a", "unsigned int"], ["b", "unsigned int"], ["c", "unsigned int"]], "struct"]
+    manifest = {"maps": [{"name": "seqs", "type": 2, "max_entries": 4, "key_desc": "int",
+                          "leaf_desc": "unsigned long long", "fd": 0},
+                         {"name": "odd", "type": 6, "max_entries": 1, "key_desc": "int", "leaf_desc": odd, "fd": 1}],
+                "funcs": [], "attachments": []}
+    prog = program_of(manifest, [r, w])
+    assert prog[b"seqs"].max_entries == 4
+    with pytest.raises(ValueError, match="map odd cannot be read: per-CPU map odd has a leaf of 12 bytes"):
+        prog[b"odd"]
+    prog.cleanup()
+    for fd in (r, w):  # held until cleanup, then closed
+        with pytest.raises(OSError):
+            os.fstat(fd)
