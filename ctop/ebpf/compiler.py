@@ -173,7 +173,7 @@ def _describe_maps(bcc: ModuleType, bpf: Any, fds: list[int]) -> list[dict[str, 
         maps.append({"name": lib.bpf_table_name(bpf.module, i).decode(), "type": map_type,
                      "max_entries": int(lib.bpf_table_max_entries_id(bpf.module, i)),
                      "key_desc": json.loads(key) if key and map_type not in QUEUE_TYPES else None,
-                     "leaf_desc": json.loads(leaf), "fd": len(fds)})
+                     "leaf_desc": json.loads(leaf) if leaf else None, "fd": len(fds)})
         fds.append(fd)
     return maps
 

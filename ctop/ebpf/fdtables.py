@@ -50,6 +50,8 @@ class FdTable:
         self.map_fd = fd
         self.map_type = spec.map_type
         self.max_entries = spec.max_entries
+        if spec.leaf_desc is None:
+            raise ValueError(f"map {spec.name} has no leaf type (a ring or perf buffer is not read through its fd)")
         self.Key: Any = ctype_of(spec.key_desc) if spec.key_desc is not None else None
         self.sLeaf: Any = ctype_of(spec.leaf_desc)
         self.Leaf: Any = self.sLeaf
@@ -111,6 +113,9 @@ class FdTable:
         if self.map_type in ARRAY_TYPES:
             return self.max_entries
         return sum(1 for _ in self.keys())
+
+    def values(self) -> list[Any]:
+        return [leaf for _key, leaf in self.items()]
 
     def items(self) -> list[tuple[Any, Any]]:
         """(key, leaf) pairs one lookup at a time (entries deleted meanwhile are left out)."""
