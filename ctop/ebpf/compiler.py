@@ -209,10 +209,8 @@ def compile_and_attach(bcc: ModuleType, request: dict[str, Any]) -> Any:
 def child_main(sock: socket.socket) -> None:
     """Answer one request on ``sock``: the fds and their manifest, or ``{"error": ...}``."""
     import importlib
-    import json
 
-    data = sock.recv(handover.MAX_MESSAGE)
-    request = json.loads(data[1:]) if data[:1] == b"J" else json.loads(data)
+    request, _none = handover.receive(sock)
     try:
         bcc = importlib.import_module("bcc")
     except Exception:

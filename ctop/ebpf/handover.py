@@ -15,6 +15,7 @@ from typing import Any
 
 FDS_PER_MESSAGE = 200  # the kernel takes at most 253 (SCM_MAX_FD) in one message
 MAX_MESSAGE = 1 << 22
+SEND_BUFFER = 1 << 21
 
 
 class HandoverError(Exception):
@@ -24,6 +25,8 @@ class HandoverError(Exception):
 def pair() -> tuple[socket.socket, socket.socket]:
     """A connected pair of sockets; the second is meant for the child process (inheritable)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    for sock in (ours, theirs):  # one message must fit the send buffer (the default is about 200 kB)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
     theirs.set_inheritable(True)
     return ours, theirs
 
