@@ -70,3 +70,17 @@ def test_the_answer_of_a_sender_that_never_read_the_request_still_arrives() -> N
         subprocess.run([sys.executable, "-c", code, str(theirs.fileno())], pass_fds=(theirs.fileno(),), check=True)
         theirs.close()
         assert handover.receive(ours) == ({"answer": 2}, [])
+
+
+def test_a_message_larger_than_the_default_socket_buffer_goes_through() -> None:
+    code = ("import socket, sys\nfrom ctop.ebpf import handover\n"
+            "sock = socket.socket(fileno=int(sys.argv[1]))\n"
+            "request, _fds = handover.receive(sock)\n"
+            "handover.send(sock, {'length': len(request['text'])})\n")
+    ours, theirs = handover.pair()
+    with ours, theirs:
+        proc = subprocess.Popen([sys.executable, "-c", code, str(theirs.fileno())], pass_fds=(theirs.fileno(),))
+        theirs.close()
+        handover.send(ours, {"text": "x" * 500_000})  # a program text of 500 kB
+        assert handover.receive(ours) == ({"length": 500_000}, [])
+        assert proc.wait(60) == 0
