@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .rawbpf import NOEXIST, lib
+from .rawbpf import NOEXIST, lib, map_info
 from .typedesc import ctype_of
 
 # Map types (include/uapi/linux/bpf.h) whose leaves are one copy per possible CPU, and queues/stacks (no key).
@@ -55,6 +55,7 @@ class FdTable:
         self.Key: Any = ctype_of(spec.key_desc) if spec.key_desc is not None else None
         self.sLeaf: Any = ctype_of(spec.leaf_desc)
         self.Leaf: Any = self.sLeaf
+        self._check_sizes(fd)
         if spec.map_type in PERCPU_TYPES:  # the kernel copies round_up(size, 8) bytes per CPU
             if ctypes.sizeof(self.sLeaf) % 8 == 0:
                 self.Leaf = self.sLeaf * ncpus
@@ -65,6 +66,17 @@ class FdTable:
             else:
                 raise ValueError(f"per-CPU map {spec.name} has a leaf of {ctypes.sizeof(self.sLeaf)} bytes, not a "
                                  "multiple of 8")
+
+    def _check_sizes(self, fd: int) -> None:
+        """The kernel's key and value sizes must be those of the types (it writes that many bytes into them)."""
+        info = map_info(fd) if fd >= 0 else None
+        if info is None:
+            return
+        key_size, value_size = info[2], info[3]
+        want_key = ctypes.sizeof(self.Key) if self.Key is not None else 0
+        if key_size != want_key or value_size != ctypes.sizeof(self.sLeaf):
+            raise ValueError(f"map {self.name} holds {key_size}-byte keys and {value_size}-byte values where its "
+                             f"description gives {want_key} and {ctypes.sizeof(self.sLeaf)}")
 
     def _key(self, key: Any) -> Any:
         if isinstance(key, int) and self.Key is not None:

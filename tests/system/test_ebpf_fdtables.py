@@ -96,3 +96,12 @@ def test_a_queue_takes_pushes(tables: list[FdTable]) -> None:
         free.push(ctypes.c_uint32(i))
     with pytest.raises(OSError):
         free.push(ctypes.c_uint32(9))  # full
+
+
+def test_a_description_that_does_not_match_the_kernel_map_is_refused(tables: list[FdTable]) -> None:
+    fd = _create(ARRAY, 4, 16, 2)  # 16-byte values: a lookup into an 8-byte leaf would write past it
+    try:
+        with pytest.raises(ValueError, match="16-byte values where its description gives 4 and 8"):
+            FdTable(MapSpec("seqs", ARRAY, 2, "int", "unsigned long long"), fd, possible_cpus())
+    finally:
+        os.close(fd)
