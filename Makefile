@@ -1,5 +1,5 @@
 # Convenience targets; each calls setup.sh, which installs what it needs first (run as root).
-.PHONY: setup run test unit system lint bench soak install
+.PHONY: setup run test unit system lint bench bench-memory soak install
 setup:
 	./setup.sh
 run:
@@ -15,6 +15,8 @@ lint:
 	.venv/bin/mypy
 bench:
 	./setup.sh bench
+bench-memory:
+	./setup.sh bench memory
 soak:
 	./setup.sh soak
 # .venv holds an editable install (setup.sh): edits to the working tree need no reinstall.

@@ -84,9 +84,9 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
 
     layout = detect_layout()
     empty = bcc.BPF(text=EMPTY_PROGRAM.encode())
-    sets = {"ctop": loader.load(bcc, layout)}
+    sets = {"ctop": loader.load(layout)}
     if with_timestamp_mode:
-        sets["ctop_timestamps"] = loader.load(bcc, layout, loader.LoadOptions(use_btf=False))
+        sets["ctop_timestamps"] = loader.load(layout, loader.LoadOptions(use_btf=False))
     fds: dict[str, dict[bytes, int]] = {"empty": {SCHED_PROGRAMS[0]: empty.funcs[SCHED_PROGRAMS[0]].fd}}
     for label, loaded in sets.items():
         fds[label] = {n: loaded.bpf.funcs[n].fd for n in SCHED_PROGRAMS if n in loaded.bpf.funcs}

@@ -29,6 +29,8 @@ BENCHMARKS = {
                        "families of the 500-container scrape (outputs checked equal after parsing)",
     "identify_refresh": "naming 2000 Kubernetes-shaped cgroup paths: identify() uncached vs the collector's "
                         "per-refresh map on a repeated scan",
+    "memory": "RSS of the batch loop, the interactive view and the exporter, with eBPF (compiled in a child "
+              "process) and with --no-ebpf",
 }
 
 
@@ -83,6 +85,13 @@ def summary(results: dict[str, object]) -> list[str]:
         if isinstance(figures, dict):
             rows.append((f"steady state, {label}", f"{figures['total_cpu_percent']} % of one CPU",
                          f"RSS {_fmt(figures['rss_bytes'], 'MB')}"))
+    for label, key in (("batch loop", "ctop_batch"), ("interactive view", "ctop_interactive"),
+                       ("exporter", "ctop_exporter")):
+        with_ebpf, without = _get(results, "memory", key), _get(results, "memory", key + "_no_ebpf")
+        if isinstance(with_ebpf, dict) and isinstance(without, dict):
+            rows.append((f"RSS, {label} with eBPF", _fmt(with_ebpf.get("rss_bytes"), "MB"),
+                         f"--no-ebpf {_fmt(without.get('rss_bytes'), 'MB')}: ratio "
+                         f"{with_ebpf.get('ratio_to_no_ebpf')} (target: at most 60 MB)"))
     peer = _get(results, "steady_state", "docker_stats")
     if isinstance(peer, dict):
         rows.append(("peer: `docker stats` for the same containers", f"{peer['total_cpu_percent']} % of one CPU",
@@ -149,6 +158,7 @@ def markdown(runs: dict[str, dict[str, object]]) -> str:
         verdict = [str(figures["verdict"]), ""] if isinstance(figures, dict) and "verdict" in figures else []
         lines += [f"## {name}", "", BENCHMARKS.get(name, ""), "",
                   f"Run on {run.get('machine')}, commit {run.get('commit')}, {run.get('when')}.", "",
+                  f"Command: `{figures['how']}`" if isinstance(figures, dict) and "how" in figures else
                   f"Command: `sudo ./setup.sh bench {name}` (runs `.venv/bin/python bench/run.py {name}`)", "",
                   *verdict,
                   "```json", json.dumps(figures, indent=2), "```", ""]

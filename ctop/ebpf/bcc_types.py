@@ -1,4 +1,6 @@
-"""What ctop uses of bcc's Python objects, as Protocols (bcc ships no type hints): programs, tables, log records.
+"""What ctop uses of a loaded program set, as Protocols: programs, tables, log records. ctop holds them as
+fdtables.FdProgram/FdTable (the fds a compiler process handed over), which keep bcc's interface (bcc ships no type
+hints); bcc's own objects satisfy them too.
 
 Record members are named as in bpf/ctop.h; their order and sizes come from the compiled tables (see layout.py).
 """
@@ -20,7 +22,7 @@ class Function(Protocol):
 
 
 class Program(Protocol):
-    """A compiled and attached program set (bcc.BPF)."""
+    """A compiled and attached program set (fdtables.FdProgram, or bcc.BPF)."""
 
     @property
     def funcs(self) -> Mapping[bytes, Function]: ...
@@ -66,23 +68,6 @@ class CulpritTable(Protocol):
     """The per-CPU ``culprits`` LRU hash: a batch yields (struct culprit_key, one u64 count per CPU)."""
 
     def items_lookup_batch(self) -> Iterator[tuple[CulpritKey, Iterable[int]]]: ...
-
-
-class ThreadTable(Protocol):
-    """The ``threads`` map (an array indexed by tid, or a hash): u32 tid -> struct thread_state."""
-
-    @property
-    def map_fd(self) -> int: ...
-
-    @property
-    def Key(self) -> type[ctypes.c_uint32]: ...
-
-    @property
-    def Leaf(self) -> type[ctypes.Structure]: ...
-
-    def __getitem__(self, key: ctypes.c_uint32) -> ctypes.Structure: ...
-
-    def __setitem__(self, key: ctypes.c_uint32, leaf: ctypes.Structure) -> None: ...
 
 
 class Counter(Protocol):

@@ -10,6 +10,7 @@ from ..sources.cgroupfs_layout import CgroupLayout, detect_layout
 from . import btf, headers, progstats
 from .bcc_types import Program
 from .health import RunStats
+from .loader import Loaded, LoadError
 
 Check = tuple[str, str, str]
 SWITCHES_PER_S = 50_000
@@ -43,6 +44,19 @@ def _cost_check(bpf: Program) -> Check:
     share = per_switch * SWITCHES_PER_S / 1e9 * 100
     return ("ok", "eBPF cost", f"Scheduler programs cost {per_switch:.0f} ns per context switch "
             f"({share:.2f} % of one CPU at {SWITCHES_PER_S // 1000}k switches/s).")
+
+
+def _read_check(loaded: Loaded) -> Check:
+    """One read of every map through the fds the compiler process handed over, as ctop reads them."""
+    from .maps import MapReader
+
+    try:
+        reading = MapReader(loaded).read()
+    except Exception as e:  # LoadError carries its sentence; a failed bpf() call is summed up
+        return ("fail", "map reading", str(e) if isinstance(e, LoadError) else
+                f"Reading the BPF maps through the handed-over fds failed ({e.__class__.__name__}: {str(e)[:120]}).")
+    return ("ok", "map reading", f"ctop reads the maps through the fds the compiler handed over "
+            f"({len(reading.by_cgroup)} cgroups counted so far, {reading.map_fill['threads'].used} threads tracked).")
 
 
 def doctor_checks(layout: CgroupLayout | None = None, *, bcc_module: str = "bcc",
@@ -90,15 +104,16 @@ def doctor_checks(layout: CgroupLayout | None = None, *, bcc_module: str = "bcc"
 
     t0 = time.monotonic()
     try:
-        loaded = loader.load(bcc, layout or detect_layout())
+        loaded = loader.load(layout or detect_layout())
     except Exception as e:
         checks.append(("fail", "compile and attach", str(e)))
         return checks
     try:
         elapsed = time.monotonic() - t0
-        checks.append(("ok", "compile and attach", f"Compiled and attached {len(loaded.bpf.funcs)} programs in "
-                       f"{elapsed:.2f} s (tracking hierarchy {loaded.tracking.hierarchy_id} at "
-                       f"{loaded.tracking.root})."))
+        checks.append(("ok", "compile and attach", f"Compiled and attached {len(loaded.bpf.funcs)} programs in a "
+                       f"child process that handed them over in {elapsed:.2f} s (tracking hierarchy "
+                       f"{loaded.tracking.hierarchy_id} at {loaded.tracking.root})."))
+        checks.append(_read_check(loaded))
         if measure_cost:
             checks.append(_cost_check(loaded.bpf))
     finally:

@@ -1,22 +1,22 @@
-"""Compiles and attaches ctop's BPF programs with bcc: options become -D flags; seeds the thread->cgroup map."""
+"""Plans a load of ctop's BPF programs (options become -D flags), has a child process compile and attach them, and
+seeds the thread->cgroup map through the fds it hands over."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import importlib
 import importlib.resources
 import os
 import re
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
-from types import ModuleType
 from typing import cast
 
 from ..sources.cgroupfs_layout import CgroupLayout
 from ..sources.readfile import read_bytes, read_int
 from . import bcc_types, btf
+from .compiler import CompilerProcess, LoadError
+from .fdtables import FdTable
+
+__all__ = ["CompilerProcess", "LoadError", "LoadOptions", "Loaded", "Tracking", "load", "plan", "seed_threads"]
 
 # Order matters: maps and helpers first (bcc rewrites map calls only in the main text, not in headers).
 PROGRAM_FILES = ("maps.bpf.c", "sched.bpf.c", "proc.bpf.c", "cgroup.bpf.c")
@@ -27,10 +27,6 @@ DEFAULT_HASH_THREADS = 1 << 17
 DEFAULT_CGROUPS_MAX = 2048
 TASK_BTF_KERNEL = (5, 11)  # from this kernel on, tracepoint programs may call bpf_get_current_task_btf()
 DEFAULT_CULPRITS_MAX = 8192  # (victim, culprit) cgroup pairs; an LRU map: the least recently used pairs go first
-
-
-class LoadError(Exception):
-    """Loading failed; the message is one sentence for the user."""
 
 
 @dataclass(frozen=True)
@@ -143,47 +139,37 @@ def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, in
     return flags
 
 
-def load(bcc: ModuleType, layout: CgroupLayout, options: LoadOptions = LoadOptions()) -> Loaded:
-    """Compile, load and attach every program (bcc attaches TRACEPOINT_PROBEs itself). Raises LoadError."""
+def plan(layout: CgroupLayout, options: LoadOptions = LoadOptions()) -> tuple[Tracking, ThreadMap, dict[str, int],
+                                                                               list[str]]:
+    """What one load is built for: (tracking, thread map, BTF offsets, compiler flags)."""
     tracking = choose_tracking(layout)
     offsets = btf.task_offsets() if options.use_btf else {}
     pid_max = read_int("/proc/sys/kernel/pid_max") or 32768
     threads = thread_map(options, pid_max)
     cflags = build_cflags(tracking, options, offsets, threads, task_btf=kernel_version() >= TASK_BTF_KERNEL)
-    diagnostics: list[str] = []
-    try:
-        with _stderr_captured(diagnostics):
-            try:
-                bpf = bcc.BPF(text=program_text().encode(), cflags=cflags)
-            except Exception:  # a kernel that refuses the BTF-typed task pointer: read run_delay with a helper
-                if "-DCURRENT_TASK_BTF" not in cflags:
-                    raise
-                cflags.remove("-DCURRENT_TASK_BTF")
-                bpf = bcc.BPF(text=program_text().encode(), cflags=cflags)
-    except Exception as e:  # bcc raises bare Exception for compile and load errors
-        first = next((line for line in diagnostics if "error" in line.lower()), str(e).strip())
-        raise LoadError(f"eBPF fields are off because compiling or attaching ctop's programs failed: "
-                        f"{first.strip()[:200]}") from e
+    return tracking, threads, offsets, cflags
+
+
+def load(layout: CgroupLayout, options: LoadOptions = LoadOptions(), *,
+         compiler: CompilerProcess | None = None) -> Loaded:
+    """Compile, load and attach every program in a child process (see compiler.py), then seed the thread map
+    through the fds it handed over. Raises LoadError. ``compiler`` (not started) lets a caller kill the child."""
+    tracking, threads, offsets, cflags = plan(layout, options)
+    request = {"text": program_text(), "cflags": cflags,
+               # a kernel that refuses the BTF-typed task pointer: read run_delay with a helper instead
+               "optional": ["-DCURRENT_TASK_BTF"]}
+    child = compiler if compiler is not None else CompilerProcess(request)
+    child.request = request
+    bpf = child.run()
     loaded = Loaded(bpf=bpf, tracking=tracking, threads_hash=threads.hashed, threads_max=threads.max_entries,
                     cgroups_max=options.cgroups_max, culprits_max=options.culprits_max,
                     runq_method="sched_info" if "RUN_DELAY_OFFSET" in offsets else "timestamps")
-    loaded.seeded_threads = seed_threads(loaded)
+    try:
+        loaded.seeded_threads = seed_threads(loaded)
+    except Exception:
+        bpf.cleanup()
+        raise
     return loaded
-
-
-@contextlib.contextmanager
-def _stderr_captured(lines: list[str]) -> Iterator[None]:
-    """Collect what libbcc/clang print on fd 2 while compiling (it would garble a full-screen UI)."""
-    with tempfile.TemporaryFile() as tmp:
-        saved = os.dup(2)
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            lines.extend(tmp.read(65536).decode("utf-8", "replace").splitlines())
 
 
 def _cgroup_of(tid_dir: str, tracking: Tracking) -> str | None:
@@ -205,9 +191,7 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
     listing and its insertion would keep its entry (its last context switch is already past): those are taken out
     again afterwards. Returns how many entries stay.
     """
-    bcc_table = cast(bcc_types.ThreadTable, loaded.bpf[b"threads"])
-    lib = importlib.import_module("bcc.libbcc").lib
-    fd = bcc_table.map_fd
+    table = cast(FdTable, loaded.bpf[b"threads"])
     ino_of: dict[str, int | None] = {}
     seeded: list[tuple[str, int]] = []
     try:
@@ -234,26 +218,25 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
             cgroup_id = ino_of[path]
             if not cgroup_id:
                 continue
-            key = bcc_table.Key(int(tid))
+            key = table.Key(int(tid))
             if loaded.threads_hash:
-                leaf = bcc_table.Leaf(cgroup_id=cgroup_id, last=0)
                 # BPF_NOEXIST: never overwrite what a program already learnt from a tracepoint.
-                if lib.bpf_update_elem(fd, ctypes.byref(key), ctypes.byref(leaf), 1) == 0:
+                if table.insert(key, table.Leaf(cgroup_id=cgroup_id, last=0)):
                     seeded.append((tid, cgroup_id))
                 continue
             if int(tid) >= loaded.threads_max:
                 continue
-            current = bcc_table[key]
-            if current.cgroup_id == 0:
-                bcc_table[key] = bcc_table.Leaf(cgroup_id=cgroup_id, last=0)
+            if table[key].cgroup_id == 0:
+                table[key] = table.Leaf(cgroup_id=cgroup_id, last=0)
                 seeded.append((tid, cgroup_id))
     gone = [(tid, cgroup_id) for tid, cgroup_id in seeded if not _thread_alive(proc, tid)]
     for tid, cgroup_id in gone:
-        key = bcc_table.Key(int(tid))
+        key = table.Key(int(tid))
         if loaded.threads_hash:
-            lib.bpf_delete_elem(fd, ctypes.byref(key))
-        elif bcc_table[key].cgroup_id == cgroup_id:
-            bcc_table[key] = bcc_table.Leaf(cgroup_id=0, last=0)
+            with contextlib.suppress(KeyError):
+                del table[key]
+        elif table[key].cgroup_id == cgroup_id:
+            table[key] = table.Leaf(cgroup_id=0, last=0)
     return len(seeded) - len(gone)
 
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import struct
 from dataclasses import dataclass
 
+from .rawbpf import OBJ_GET_INFO_BY_FD, bpf
+
 BPF_STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
-_SYS_BPF = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351, "riscv64": 280}.get(
-    platform.machine(), 321
-)
-_BPF_OBJ_GET_INFO_BY_FD = 15
 _BPF_ENABLE_STATS = 32
 _BPF_STATS_RUN_TIME = 0
 _INFO_SIZE = 256
@@ -20,9 +17,6 @@ _INFO_SIZE = 256
 _OFF_ID = 4
 _OFF_NAME = 64
 _OFF_RUN_TIME_NS = 192
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
 
 @dataclass(frozen=True)
 class ProgStats:
@@ -38,9 +32,7 @@ def prog_stats(fd: int) -> ProgStats | None:
     """Statistics of the program behind ``fd``, or None when the kernel refuses."""
     buf = ctypes.create_string_buffer(_INFO_SIZE)
     addr = ctypes.cast(buf, ctypes.c_void_p).value or 0
-    attr = struct.pack("<IIQ", fd, _INFO_SIZE, addr)
-    attr_buf = ctypes.create_string_buffer(attr, 16)
-    if _libc.syscall(_SYS_BPF, _BPF_OBJ_GET_INFO_BY_FD, attr_buf, 16) != 0:
+    if bpf(OBJ_GET_INFO_BY_FD, struct.pack("<IIQ", fd, _INFO_SIZE, addr)) != 0:
         return None
     raw = buf.raw
     prog_id = struct.unpack_from("<I", raw, _OFF_ID)[0]
@@ -74,8 +66,7 @@ def enable_stats_fd() -> int | None:
     The kernel counts these holders apart from the sysctl and drops the hold when the fd is closed or the
     process dies, so nothing is left switched on. None when the kernel refuses (older kernel, no CAP_SYS_ADMIN).
     """
-    attr = ctypes.create_string_buffer(struct.pack("<I", _BPF_STATS_RUN_TIME), 8)
-    fd = _libc.syscall(_SYS_BPF, _BPF_ENABLE_STATS, attr, 8)
+    fd = bpf(_BPF_ENABLE_STATS, struct.pack("<I", _BPF_STATS_RUN_TIME).ljust(8, b"\0"))
     return fd if fd >= 0 else None
 
 

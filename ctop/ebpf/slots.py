@@ -8,8 +8,9 @@ is zeroed again and only then queued in ``free_indices`` for the programs to giv
 from __future__ import annotations
 
 import ctypes
-import importlib
 from typing import Any
+
+from . import rawbpf
 
 REUSE_AFTER_READS = 2  # reads an index rests before it is queued for another cgroup
 
@@ -40,7 +41,7 @@ class CgroupIndex:
         self._counters = counters  # bcc PerCpuArray of struct cgroup_counters
         self._free = free  # bcc QueueStack of u32
         self._resting = Resting()
-        self._lib = importlib.import_module("bcc.libbcc").lib
+        self._lib = rawbpf.lib
 
     def raw_by_id(self) -> dict[int, bytes]:
         """Every indexed cgroup's per-CPU counter copies (back to back), by cgroup id: one batch read of the index

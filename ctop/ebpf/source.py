@@ -11,15 +11,16 @@ Usage::
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import os
 import threading
-from types import ModuleType
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..model import notices
 from ..model.ebpf import EbpfReading, EbpfStatus
 from ..sources.cgroupfs_layout import CgroupLayout
+from .compiler import NO_BCC, CompilerProcess
 from .health import RunStats, ns_per_event
 from .loader import Loaded, LoadError
 from .progstats import prog_stats
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
     from .maps import MapReader
 
 NOT_ROOT = notices.NOT_ROOT.sentence
-NO_BCC = ("eBPF fields are off because the bcc Python module cannot be imported: install python3-bpfcc and run "
-          "ctop with the system python3 (or a virtualenv made with --system-site-packages).")
 NO_TRACEFS = ("eBPF fields are off because tracefs is not mounted and could not be mounted: run "
               "'mount -t tracefs nodev /sys/kernel/tracing'.")
 NO_HEADERS = ("eBPF fields are off because no kernel headers were found for bcc: install your distribution's "
@@ -37,18 +36,25 @@ NO_HEADERS = ("eBPF fields are off because no kernel headers were found for bcc:
 DISABLED = "eBPF fields are off because eBPF was disabled in ctop's options."
 
 
-def prerequisite_problem(bcc_module: str = "bcc") -> tuple[str | None, ModuleType | None]:
-    """(one-sentence reason why eBPF cannot run, or None; the imported bcc module when it can).
+def bcc_findable(bcc_module: str = "bcc") -> bool:
+    """Whether ``bcc_module`` can be found, without importing it (importing bcc loads libbcc: some 65 MB)."""
+    try:
+        return importlib.util.find_spec(bcc_module) is not None
+    except (ImportError, ValueError):
+        return False
 
-    Mounts tracefs/debugfs and prepares a kernel header tree as needed (see headers.py); never raises.
+
+def prerequisite_problem(bcc_module: str = "bcc") -> tuple[str | None, str | None]:
+    """(one-sentence reason why eBPF cannot run, or None; the bcc module's name when it can).
+
+    Mounts tracefs/debugfs and prepares a kernel header tree as needed (see headers.py); never raises. bcc itself
+    is imported only by the compiler process (a broken install is reported from there).
     """
     from . import headers
 
     if os.geteuid() == 0:
-        headers.ensure_tracefs()  # before importing bcc, which looks for tracefs when imported
-    try:
-        bcc = importlib.import_module(bcc_module)
-    except Exception:  # ImportError, or a broken install failing while it loads libbcc
+        headers.ensure_tracefs()
+    if not bcc_findable(bcc_module):
         return NO_BCC, None
     if os.geteuid() != 0:
         return NOT_ROOT, None
@@ -61,20 +67,21 @@ def prerequisite_problem(bcc_module: str = "bcc") -> tuple[str | None, ModuleTyp
                 f"{headers.DEFAULT_CACHE_DIR} ({e.strerror}): make that directory writable."), None
     if tree is None:
         return NO_HEADERS, None
-    headers.apply_to_environment(tree)
-    return None, bcc
+    headers.apply_to_environment(tree)  # the compiler process inherits the environment
+    return None, bcc_module
 
 
 class EbpfSource:
     """Per-cgroup scheduler, process-churn and OOM counters from ctop's BPF programs.
 
-    ``bcc_module`` names the module to import as bcc (tests pass a missing name to see the "no bcc" status).
+    ``bcc_module`` names the module to import as bcc (tests pass a missing name to see the "no bcc" status);
+    ``compiler_command`` replaces ``python -m ctop.ebpf.compiler`` (tests pass children that die).
     ``run_stats`` keeps the kernel's BPF run-time statistics on from ``start()`` to ``close()`` so that
     ``ns_per_event()`` has data (see health.RunStats).
     """
 
     def __init__(self, layout: CgroupLayout, *, enabled: bool = True, bcc_module: str = "bcc",
-                 run_stats: bool = False) -> None:
+                 run_stats: bool = False, compiler_command: Sequence[str] | None = None) -> None:
         self._layout = layout
         self._enabled = enabled
         self._bcc_module = bcc_module
@@ -85,6 +92,7 @@ class EbpfSource:
         self._reader: MapReader | None = None
         self._closed = False
         self._run_stats = RunStats() if run_stats else None
+        self._compiler = CompilerProcess({}, compiler_command)
 
     def start(self) -> None:
         """Prepare, compile and attach in a background thread; returns at once and never raises."""
@@ -99,14 +107,18 @@ class EbpfSource:
 
     def _load(self) -> None:
         try:
-            reason, bcc = prerequisite_problem(self._bcc_module)
-            if reason is not None or bcc is None:
-                self._set_failed(reason or NO_BCC)
+            reason, _bcc = prerequisite_problem(self._bcc_module)
+            if reason is not None:
+                self._set_failed(reason)
                 return
             from . import loader, maps
 
-            loaded = loader.load(bcc, self._layout)
-            reader = maps.MapReader(loaded)
+            loaded = loader.load(self._layout, compiler=self._compiler)
+            try:
+                reader = maps.MapReader(loaded)
+            except BaseException:
+                loaded.bpf.cleanup()
+                raise
         except Exception as e:  # LoadError carries its own sentence; anything else is summed up
             message = str(e) if isinstance(e, LoadError) else (
                 f"eBPF fields are off because loading failed ({e.__class__.__name__}: {str(e)[:120]}).")
@@ -172,8 +184,15 @@ class EbpfSource:
         loaded = self._loaded
         return loaded.runq_method if loaded else ""
 
+    @property
+    def compiler_pid(self) -> int | None:
+        """The pid of the process compiling the programs (None before it started; it exits once they are loaded)."""
+        return self._compiler.pid
+
     def close(self) -> None:
-        """Detach every program and free the maps; safe to call more than once, also while starting."""
+        """Detach every program and free the maps; safe to call more than once, also while starting (the
+        compiling process is killed)."""
+        self._compiler.kill()
         with self._lock:
             self._closed = True
             loaded, self._loaded, self._reader = self._loaded, None, None

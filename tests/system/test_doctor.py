@@ -29,6 +29,7 @@ def test_doctor_as_root_checks_each_thing_once_and_measures_the_ebpf_cost() -> N
     assert len(names) == len(set(names)), names  # no check printed twice
     by_name = {c["name"].lower(): c for c in checks}
     need(by_name.get("compile and attach", {}).get("status") == "ok", "eBPF on this host")
+    assert by_name["map reading"]["status"] == "ok", by_name["map reading"]  # through the handed-over fds
     cost = by_name["ebpf cost"]
     assert cost["status"] == "ok", cost
     ns = float(cost["message"].split(" ns per context switch")[0].rsplit(" ", 1)[1])
