@@ -19,6 +19,7 @@
 /* RUN_DELAY_OFFSET: offset of task_struct.sched_info.run_delay from BTF; without it, wake-up timestamps. */
 /* CURRENT_TASK_BTF: bpf_get_current_task_btf() works in tracepoint programs (Linux >= 5.11): run_delay is a load. */
 /* REAL_PARENT_OFFSET, TGID_OFFSET: offsets of task_struct.real_parent and .tgid from BTF (ppid of execs). */
+/* MM_OFFSET, ARG_START_OFFSET, ARG_END_OFFSET: task_struct.mm, mm_struct.arg_start/arg_end (arguments of execs). */
 /* CURRENT_CGROUP_V2: bpf_get_current_cgroup_id() names cgroups of the tracked (cgroup2) hierarchy. */
 
 #ifndef CULPRITS_MAX
@@ -40,6 +41,7 @@
 #define OOM_LOG_SIZE 64
 #define CGROUP_LOG_SIZE 256
 #define EXEC_FILENAME_LEN 128
+#define EXEC_ARGS_LEN 200          /* bytes of argv kept per exec (NUL-separated, as in /proc/<pid>/cmdline) */
 #define CGROUP_PATH_LEN 256
 #define TASK_COMM_LEN_ 16
 
@@ -102,6 +104,9 @@ struct exec_record {
     u32 ppid;
     char comm[TASK_COMM_LEN_];
     char filename[EXEC_FILENAME_LEN];
+    u32 args_len;                  /* bytes of argv in the new program's memory (more than kept: truncated) */
+    u32 args_pad;
+    char args[EXEC_ARGS_LEN];      /* the first EXEC_ARGS_LEN bytes of argv; args_len 0: not read */
 };
 
 struct oom_record {

@@ -48,6 +48,27 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 #endif
     bpf_get_current_comm(&r->comm, sizeof(r->comm));
     TP_DATA_LOC_READ_STR(&r->filename, filename, sizeof(r->filename));
+    r->args_len = 0;
+#if defined(MM_OFFSET) && defined(ARG_START_OFFSET) && defined(ARG_END_OFFSET)
+    {
+        /* The new program's argv, NUL-separated, from its stack: the exec has set mm->arg_start..arg_end. */
+        void *task = (void *)bpf_get_current_task();
+        void *mm = 0;
+        u64 start = 0, end = 0;
+        bpf_probe_read_kernel(&mm, sizeof(mm), task + MM_OFFSET);
+        if (mm) {
+            bpf_probe_read_kernel(&start, sizeof(start), mm + ARG_START_OFFSET);
+            bpf_probe_read_kernel(&end, sizeof(end), mm + ARG_END_OFFSET);
+        }
+        if (start && end > start) {
+            u64 total = end - start;
+            u32 len = total < EXEC_ARGS_LEN ? total : EXEC_ARGS_LEN;
+            asm volatile("" : "+r"(len));  /* the verifier bounds the size on the register passed */
+            if (len > 0 && len <= EXEC_ARGS_LEN && bpf_probe_read_user(&r->args, len, (void *)start) == 0)
+                r->args_len = total < 0xFFFFFFFF ? total : 0xFFFFFFFF;
+        }
+    }
+#endif
     r->seq = seq;
     return 0;
 }

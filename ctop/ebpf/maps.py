@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar, cast
 
-from ..model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, ExecRecord, MapFill, OomKill
+from ..model.ebpf import ARGS_TRUNCATED, RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, ExecRecord, MapFill, OomKill
 from . import bcc_types as bt
 from .layout import Header, LayoutError, ctypes_members, read_header, u64_columns
 from .loader import Loaded, LoadError
@@ -91,6 +91,27 @@ class Slots:
 
 def _text(raw: bytes) -> str:
     return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def raw_member(record: object, name: str) -> bytes:
+    """Every byte of a char-array member of a ctypes record (reading the member stops at its first NUL)."""
+    if not isinstance(record, ctypes.Structure):
+        return bytes(getattr(record, name))
+    member = getattr(type(record), name)
+    return ctypes.string_at(ctypes.addressof(record) + member.offset, member.size)
+
+
+def exec_args(raw: bytes, total: int) -> str:
+    """argv as the exec program read it (``raw``: NUL-separated, ``total`` bytes in the process, of which ``raw``
+    holds the first ones) joined by spaces; cut argv ends in ARGS_TRUNCATED; "" when nothing was read."""
+    kept = bytes(raw)[:max(total, 0)]
+    if not kept:
+        return ""
+    words = kept.split(b"\0")
+    if total <= len(kept) and words and not words[-1]:
+        words.pop()  # the terminating NUL of the last argument
+    text = " ".join(w.decode("utf-8", "replace") for w in words)
+    return text.rstrip() + ARGS_TRUNCATED if total > len(kept) else text
 
 
 def sum_counters(raw: bytes, columns: CounterColumns, unpacker: struct.Struct, cgroup_id: int) -> EbpfCgroupCounters:
@@ -270,7 +291,8 @@ class MapReader:
         for rec in self._new_records(self._exec_log, self._slots.seq_exec, "exec_log_overwritten"):
             path = self.path_of(int(rec.cgroup_id)) if rec.cgroup_id else None
             record = ExecRecord(pid=int(rec.pid), ppid=int(rec.ppid), comm=_text(rec.comm),
-                                filename=_text(rec.filename), unix_time=boot_to_unix + rec.time_ns / 1e9)
+                                filename=_text(rec.filename), unix_time=boot_to_unix + rec.time_ns / 1e9,
+                                args=exec_args(raw_member(rec, "args"), int(rec.args_len)))
             self._execs.setdefault(path or "", collections.deque(maxlen=EXECS_PER_CGROUP)).append(record)
 
     def _log_oom_kills(self, boot_to_unix: float) -> None:

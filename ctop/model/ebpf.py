@@ -74,13 +74,18 @@ class OomKill:
 
 @dataclass(frozen=True)
 class ExecRecord:
-    """One successful exec: ``ppid`` is 0 when the kernel's BTF did not give task_struct offsets."""
+    """One successful exec: ``ppid`` is 0 when the kernel's BTF did not give task_struct offsets; ``args`` is the
+    new program's argv joined by spaces (bounded, ending in ARGS_TRUNCATED when cut), "" when it was not read."""
 
     pid: int
     ppid: int
     comm: str
     filename: str
     unix_time: float
+    args: str = ""
+
+
+ARGS_TRUNCATED = " …"  # ends the arguments of an exec whose argv was longer than the programs keep
 
 
 @dataclass(frozen=True)
