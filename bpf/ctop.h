@@ -21,6 +21,9 @@
 /* REAL_PARENT_OFFSET, TGID_OFFSET: offsets of task_struct.real_parent and .tgid from BTF (ppid of execs). */
 /* MM_OFFSET, ARG_START_OFFSET, ARG_END_OFFSET: task_struct.mm, mm_struct.arg_start/arg_end (arguments of execs). */
 /* CURRENT_CGROUP_V2: bpf_get_current_cgroup_id() names cgroups of the tracked (cgroup2) hierarchy. */
+/* V1_HIERARCHY, V1_ROOT_ID: hybrid hosts: the v1 cpu hierarchy's id and root inode. A task whose cgroup2 cgroup is
+ * the root but whose v1 cpu cgroup is not is counted under V1_TAG | its v1 cgroup id (ctop/ebpf/hybrid.py). */
+#define V1_TAG (1ULL << 62)
 
 #ifndef CULPRITS_MAX
 #define CULPRITS_MAX 8192          /* (victim cgroup, culprit cgroup) pairs kept; the least recently used go first */
@@ -70,6 +73,7 @@ struct thread_state {
     u64 cgroup_id;                 /* 0: unknown (the slot is free) */
     u64 last;                      /* run_delay at the last switch-out, or wake-up/preemption time; | VALID */
     u64 slot;                      /* 1 + its cgroup's index in `cgroups`, once looked up; 0: not yet */
+    u64 v1_id;                     /* hybrid hosts: its cgroup in the v1 cpu hierarchy (0: unknown) */
 };
 
 struct cgroup_counters {

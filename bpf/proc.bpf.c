@@ -5,11 +5,17 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
 {
     u32 parent = args->parent_pid;
     u64 id = current_cgroup(parent);
+    u64 v1_id = 0;
+#ifdef V1_HIERARCHY
+    struct thread_state *p = thread_get(parent);
+    if (p)
+        v1_id = p->v1_id;
+#endif
     /* A new task starts with run_delay 0 and no pending wake-up: its baseline is known. */
 #ifdef RUN_DELAY_OFFSET
-    thread_put(args->child_pid, id, VALID_BASELINE);
+    thread_put(args->child_pid, id, VALID_BASELINE, v1_id);
 #else
-    thread_put(args->child_pid, id, 0);
+    thread_put(args->child_pid, id, 0, v1_id);
 #endif
     struct cgroup_counters *c = cgroup_get(id);
     if (c)

@@ -14,6 +14,7 @@ from typing import NamedTuple, TypeVar, cast
 
 from ..model.ebpf import ARGS_TRUNCATED, RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, ExecRecord, MapFill, OomKill
 from . import bcc_types as bt
+from . import hybrid
 from .layout import Header, LayoutError, ctypes_members, read_header, u64_columns
 from .loader import Loaded, LoadError
 from .slots import CgroupIndex
@@ -138,6 +139,21 @@ def sum_counters(raw: bytes, columns: CounterColumns, unpacker: struct.Struct, c
     )
 
 
+def add_counters(a: EbpfCgroupCounters, b: EbpfCgroupCounters) -> EbpfCgroupCounters:
+    """Two cgroups' counters counted as one (the larger id names them: it changes only when a cgroup does)."""
+    return EbpfCgroupCounters(
+        cgroup_id=max(a.cgroup_id, b.cgroup_id),
+        runq_buckets=tuple(map(sum, zip(a.runq_buckets, b.runq_buckets))),
+        runq_sum_seconds=a.runq_sum_seconds + b.runq_sum_seconds,
+        runq_count=a.runq_count + b.runq_count,
+        runq_max_seconds=max(a.runq_max_seconds, b.runq_max_seconds),
+        nvcsw=a.nvcsw + b.nvcsw, nivcsw=a.nivcsw + b.nivcsw,
+        preempted_by_others=a.preempted_by_others + b.preempted_by_others,
+        preempted_by_host=a.preempted_by_host + b.preempted_by_host,
+        forks=a.forks + b.forks, execs=a.execs + b.execs, exits=a.exits + b.exits,
+        oom_kills=a.oom_kills + b.oom_kills)
+
+
 def culprits_by_path(pairs: Iterable[tuple[int, int, int]],
                      path_of: Callable[[int], str | None]) -> dict[str, tuple[tuple[str, int], ...]]:
     """(victim id, culprit id, count) pairs as victim path -> ((culprit path, count), ...), largest first; pairs
@@ -183,16 +199,19 @@ class MapReader:
 
     # -- cgroup ids -> paths ---------------------------------------------------------------------------------
     def _walk(self, replace: bool = False) -> None:
-        """Name every cgroup id from the tracking hierarchy; ``replace`` also forgets ids that are gone."""
-        root = self.loaded.tracking.root
-        paths = {self.loaded.tracking.root_id: "/"}
-        for dirpath, _dirs, _files in os.walk(root):
-            if dirpath == root:
-                continue
-            try:
-                paths[os.stat(dirpath).st_ino] = dirpath[len(root):]
-            except OSError:
-                continue
+        """Name every cgroup id from the tracking hierarchy (on hybrid hosts also the v1 cpu one, whose ids are
+        tagged); ``replace`` also forgets ids that are gone."""
+        tracking = self.loaded.tracking
+        paths = {tracking.root_id: "/"}
+        trees = [(tracking.root, 0)] + ([(tracking.v1.root, hybrid.v1_tag())] if tracking.v1 else [])
+        for root, tag in trees:
+            for dirpath, _dirs, _files in os.walk(root):
+                if dirpath == root:
+                    continue
+                try:
+                    paths[tag | os.stat(dirpath).st_ino] = dirpath[len(root):]
+                except OSError:
+                    continue
         if replace:
             self._paths = paths
             live = set(paths.values())
@@ -265,7 +284,8 @@ class MapReader:
                 if cgroup_id in self._gone:  # counted again by a task that was ending: take the index back again
                     self._index.take_back(cgroup_id)
                 continue
-            by_cgroup[path] = counters
+            other = by_cgroup.get(path)  # hybrid hosts: the cgroup2 and the v1 cpu cgroup of one path
+            by_cgroup[path] = counters if other is None else add_counters(other, counters)
         return by_cgroup, unattributed, used, unresolved
 
     def _forget(self, cgroup_id: int) -> None:
@@ -341,7 +361,7 @@ class MapReader:
             unattributed=unattributed,
             oom_kills=tuple(self._ooms),
             execs={p: tuple(d) for p, d in self._execs.items() if p},
-            new_cgroups=tuple(new_cgroups),
+            new_cgroups=tuple(dict.fromkeys(new_cgroups)),
             removed_cgroups=tuple(removed),
             map_fill={
                 "cgroups": MapFill(used=used, capacity=self.loaded.cgroups_max),
@@ -350,4 +370,5 @@ class MapReader:
             },
             dropped=dropped,
             runq_method=self.loaded.runq_method,
+            covered=frozenset(self._paths.values()),
         )
