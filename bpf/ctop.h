@@ -76,10 +76,12 @@ struct thread_state {
     u64 v1_id;                     /* hybrid hosts: its cgroup in the v1 cpu hierarchy (0: unknown) */
 };
 
+/* One CPU's counters of one cgroup (a per-CPU array: CPUs x CGROUPS_MAX of these). Histogram slots are u32, half
+ * the kernel memory of u64 ones: user space adds the CPUs' copies modulo 2^32 and follows the wrap between reads
+ * (ctop/ebpf/maps.py); the number of waits is the sum of the slots. */
 struct cgroup_counters {
-    u64 runq_hist[RUNQ_SLOTS];
+    u32 runq_hist[RUNQ_SLOTS];
     u64 runq_sum_ns;
-    u64 runq_count;
     u64 runq_max_ns;
     u64 nvcsw;
     u64 nivcsw;

@@ -40,7 +40,6 @@ static __always_inline void record_wait(struct cgroup_counters *c, u64 wait_ns)
         return;
     c->runq_hist[slot] += 1;
     c->runq_sum_ns += wait_ns;
-    c->runq_count += 1;
     if (wait_ns > c->runq_max_ns)
         c->runq_max_ns = wait_ns;
 }

@@ -15,7 +15,7 @@ from typing import NamedTuple, TypeVar, cast
 from ..model.ebpf import ARGS_TRUNCATED, RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, ExecRecord, MapFill, OomKill
 from . import bcc_types as bt
 from . import hybrid
-from .layout import Header, LayoutError, ctypes_members, read_header, u64_columns
+from .layout import Header, LayoutError, ctypes_members, read_header, word_columns
 from .loader import Loaded, LoadError
 from .slots import CgroupIndex
 
@@ -23,18 +23,20 @@ EXECS_PER_CGROUP = 32       # recent execs kept per cgroup in user space
 OOM_KILLS_KEPT = 64
 GONE_KEPT = 4096  # removed cgroup ids remembered, to take back an index a task that was ending made them take again
 RecordT = TypeVar("RecordT", bound=bt.Logged)
+HIST_WORD_BYTES = 4  # u32 run-queue slots (bpf/ctop.h)
+HIST_MASK = (1 << 32) - 1
 
 
 class CounterColumns(NamedTuple):
-    """Where each member of struct cgroup_counters starts, in 64-bit words of one CPU's copy (from the compiled map).
+    """Where each member of struct cgroup_counters starts, in words of one CPU's copy (from the compiled map).
 
-    Field names are the C member names; ``width`` is the number of words in one copy.
+    Field names after ``width`` (words in one copy) and ``fmt`` (struct format of one copy) are the C member names.
     """
 
     width: int
+    fmt: str
     runq_hist: int
     runq_sum_ns: int
-    runq_count: int
     runq_max_ns: int
     nvcsw: int
     nivcsw: int
@@ -49,20 +51,54 @@ class CounterColumns(NamedTuple):
     def of(cls, record: type[ctypes.Structure]) -> CounterColumns:
         """The columns of a compiled ``struct cgroup_counters`` (raises LayoutError when it is not what ctop reads)."""
         members = ctypes_members(record)
-        columns = u64_columns("cgroup_counters", members)
+        wide = [m.name for m in members if m.name != "runq_hist" and m.size != 8]
+        if wide:
+            raise LayoutError(f"struct cgroup_counters: member {', '.join(wide)} is not a 64-bit word.")
+        columns, fmt = word_columns("cgroup_counters", members)
         hist = next((m for m in members if m.name == "runq_hist"), None)
         if hist is None or hist.count != RUNQ_SLOTS:
             raise LayoutError(f"struct cgroup_counters has {hist.count if hist else 'no'} run-queue slots where ctop "
                               f"reads {RUNQ_SLOTS}.")
-        missing = [name for name in cls._fields[1:] if name not in columns]
+        if hist.size != HIST_WORD_BYTES:
+            raise LayoutError(f"struct cgroup_counters has {hist.size}-byte run-queue slots where ctop reads "
+                              f"{HIST_WORD_BYTES}-byte ones.")
+        missing = [name for name in cls._fields[2:] if name not in columns]
         if missing:
             raise LayoutError(f"struct cgroup_counters has no member {', '.join(missing)}.")
+        if struct.calcsize(fmt) != ctypes.sizeof(record):
+            raise LayoutError("struct cgroup_counters has padding ctop does not read.")
         width = sum(m.count for m in members)
-        return cls(width, *(columns[name] for name in cls._fields[1:]))
+        return cls(width, fmt, *(columns[name] for name in cls._fields[2:]))
 
     def unpacker(self) -> struct.Struct:
         """Unpacks one CPU's copy (native byte order, as the kernel wrote it)."""
-        return struct.Struct(f"={self.width}Q")
+        return struct.Struct(self.fmt)
+
+
+class HistogramWrap:
+    """Follows each cgroup's u32 histogram slots across reads: the CPUs' copies added modulo 2^32 only ever grow by
+    less than 2^32 between two reads, so the counts since the programs were loaded are exact."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}  # id -> (sums mod 2^32, counts)
+
+    def counts(self, cgroup_id: int, sums: tuple[int, ...]) -> tuple[int, ...]:
+        """The counts of cgroup ``cgroup_id`` whose slots now add up to ``sums`` (over every CPU)."""
+        wrapped = tuple(v & HIST_MASK for v in sums)
+        last = self._last.get(cgroup_id)
+        if last is None:
+            counts = wrapped
+        elif last[0] == wrapped:
+            counts = last[1]
+        else:
+            counts = tuple(c + ((w - lw) & HIST_MASK) for c, w, lw in zip(last[1], wrapped, last[0]))
+        self._last[cgroup_id] = (wrapped, counts)
+        return counts
+
+    def keep_only(self, cgroup_ids: Iterable[int]) -> None:
+        """Forget the cgroups not read this time (their index was taken back)."""
+        live = set(cgroup_ids)
+        self._last = {k: v for k, v in self._last.items() if k in live}
 
 
 @dataclass(frozen=True)
@@ -115,18 +151,23 @@ def exec_args(raw: bytes, total: int) -> str:
     return text.rstrip() + ARGS_TRUNCATED if total > len(kept) else text
 
 
-def sum_counters(raw: bytes, columns: CounterColumns, unpacker: struct.Struct, cgroup_id: int) -> EbpfCgroupCounters:
-    """Add up the per-CPU copies of one cgroup's counters (``raw``: the copies back to back); max is a max."""
+def sum_counters(raw: bytes, columns: CounterColumns, unpacker: struct.Struct, cgroup_id: int,
+                 wrap: HistogramWrap | None = None) -> EbpfCgroupCounters:
+    """Add up the per-CPU copies of one cgroup's counters (``raw``: the copies back to back); max is a max. The
+    histogram's u32 slots are followed across reads by ``wrap`` (without it: the plain sums, for one read)."""
     copies = tuple(zip(*unpacker.iter_unpack(raw)))
     if not copies:
         return EbpfCgroupCounters(cgroup_id=cgroup_id)
     total = list(map(sum, copies))
     c = columns
+    buckets = tuple(total[c.runq_hist:c.runq_hist + RUNQ_SLOTS])
+    if wrap is not None:
+        buckets = wrap.counts(cgroup_id, buckets)
     return EbpfCgroupCounters(
         cgroup_id=cgroup_id,
-        runq_buckets=tuple(total[c.runq_hist:c.runq_hist + RUNQ_SLOTS]),
+        runq_buckets=buckets,
         runq_sum_seconds=total[c.runq_sum_ns] / 1e9,
-        runq_count=total[c.runq_count],
+        runq_count=sum(buckets),
         runq_max_seconds=max(copies[c.runq_max_ns]) / 1e9,
         nvcsw=total[c.nvcsw],
         nivcsw=total[c.nivcsw],
@@ -188,6 +229,7 @@ class MapReader:
         except (LayoutError, OSError) as e:
             raise LoadError(f"eBPF fields are off because ctop's programs do not match its reader: {e}") from e
         self._unpacker = self._columns.unpacker()
+        self._wrap = HistogramWrap()
         self._paths: dict[int, str] = {}
         self._walked_at = 0.0
         self._last_seq = [int(self._seqs[ctypes.c_int(i)].value) for i in range(self._seqs.max_entries)]
@@ -271,8 +313,9 @@ class MapReader:
         columns, unpacker = self._columns, self._unpacker
         raw_by_id = self._index.raw_by_id()
         used = len(raw_by_id)
+        self._wrap.keep_only(raw_by_id)
         for cgroup_id, raw in raw_by_id.items():
-            counters = sum_counters(raw, columns, unpacker, cgroup_id)
+            counters = sum_counters(raw, columns, unpacker, cgroup_id, self._wrap)
             if cgroup_id == 0:
                 unattributed = counters
                 continue
