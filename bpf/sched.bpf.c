@@ -73,7 +73,9 @@ TRACEPOINT_PROBE(sched, sched_switch)
     u64 victim = pending ? *pending : 0;
 
 #ifdef RUN_DELAY_OFFSET
-    if (next && (preempted || victim)) {  /* next's cgroup only names who preempted a task */
+    /* next's cgroup only names who preempted a task: not needed when the idle task (prev 0, always "runnable")
+     * gives the CPU away, which is most switches of a quiet host. */
+    if (next && ((preempted && prev) || victim)) {
 #else
     if (next) {
 #endif
