@@ -68,13 +68,26 @@ def busy_loops(enabled: bool, cgroup_root: str | None) -> Iterator[list[int]]:
             os.rmdir(group)
 
 
+def _load_against(bcc: object, layout: object, directory: str) -> loader.Loaded:
+    """The program files of ``directory`` (an earlier checkout's bpf/), compiled with today's flags; not seeded."""
+    saved = loader.program_dir
+    loader.program_dir = lambda: directory  # type: ignore[assignment]
+    seed, loader.seed_threads = loader.seed_threads, lambda loaded, proc="/proc": 0  # type: ignore[assignment]
+    try:
+        return loader.load(bcc, layout)  # type: ignore[arg-type]
+    finally:
+        loader.program_dir = saved  # type: ignore[assignment]
+        loader.seed_threads = seed  # type: ignore[assignment]
+
+
 def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background_load: bool = False,
-        repeat: int = 1) -> dict:
+        repeat: int = 1, against: str | None = None) -> dict:
     """Load an empty program and ctop's programs (sched_info mode, and timestamp mode), run a pipe ping-pong
     with kernel.bpf_stats_enabled=1, and return ns per context switch of each, ratios and CPU share.
 
     ``background_load`` runs a busy loop on every CPU during the ping-pong (switches then preempt other work);
-    ``repeat`` measures that many ping-pongs with the same programs and reports the median one."""
+    ``repeat`` measures that many ping-pongs with the same programs and reports the median one; ``against`` (a
+    directory holding an earlier bpf/) loads those programs too, as "against", measured in the same ping-pongs."""
     if os.geteuid() != 0:
         raise SystemExit("bench/bpf_cost.py needs root (it loads BPF programs).")
     if headers.ensure_tracefs() is None:
@@ -90,6 +103,8 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
     sets = {"ctop": loader.load(bcc, layout)}
     if with_timestamp_mode:
         sets["ctop_timestamps"] = loader.load(bcc, layout, loader.LoadOptions(use_btf=False))
+    if against:
+        sets["against"] = _load_against(bcc, layout, against)
     fds: dict[str, dict[bytes, int]] = {"empty": {SCHED_PROGRAMS[0]: empty.funcs[SCHED_PROGRAMS[0]].fd}}
     for label, loaded in sets.items():
         fds[label] = {n: loaded.bpf.funcs[n].fd for n in SCHED_PROGRAMS if n in loaded.bpf.funcs}
@@ -100,7 +115,7 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
         with busy_loops(background_load, layout.unified) as loops:
             # As ctop runs: its reader has read the maps once after the programs counted the workload (the read
             # gives each counted cgroup its index in the `slotted` array).
-            readers = [maps.MapReader(loaded) for loaded in sets.values()]
+            readers = [maps.MapReader(loaded) for label, loaded in sets.items() if label != "against"]
             progstats.pipe_pingpong(WARM_UP_ROUND_TRIPS)
             for reader in readers:
                 reader.read()
@@ -122,6 +137,8 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
         "repeats": len(runs),
         "ctop_ratio_median": statistics.median(ratios),
         "ctop_ratio_runs": ratios,
+        **({"against_dir": against, "against_ratio_median": statistics.median(
+            r["against"]["ratio_to_empty"] or 0.0 for r in runs)} if against else {}),
         "background_busy_loops": len(loops),
         "busy_loops_in_own_cgroup": bool(loops and layout.unified),
         "load_average_1m": round(os.getloadavg()[0], 2),
@@ -173,8 +190,10 @@ def main() -> None:
     parser.add_argument("--busy", action="store_true", help="run a busy loop on every CPU as background load")
     parser.add_argument("--no-timestamps", action="store_true", help="skip the no-BTF (timestamp) program set")
     parser.add_argument("--repeat", type=int, default=1, help="measured ping-pongs; the median one is reported")
+    parser.add_argument("--against", metavar="DIR", help="also measure the programs of an earlier bpf/ directory "
+                        "(e.g. from git archive), in the same ping-pongs")
     args = parser.parse_args()
-    print(json.dumps(run(args.round_trips, not args.no_timestamps, args.busy, args.repeat), indent=2))
+    print(json.dumps(run(args.round_trips, not args.no_timestamps, args.busy, args.repeat, args.against), indent=2))
 
 
 if __name__ == "__main__":
