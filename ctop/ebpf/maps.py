@@ -181,9 +181,10 @@ def sum_counters(raw: bytes, columns: CounterColumns, unpacker: struct.Struct, c
 
 
 def add_counters(a: EbpfCgroupCounters, b: EbpfCgroupCounters) -> EbpfCgroupCounters:
-    """Two cgroups' counters counted as one (the larger id names them: it changes only when a cgroup does)."""
+    """Two cgroups' counters counted as one: a cgroup2 cgroup and the v1 cpu cgroup of the same path, whose tagged id
+    is the larger; the cgroup2 id names them, so a tagged entry that appears later does not look like a new cgroup."""
     return EbpfCgroupCounters(
-        cgroup_id=max(a.cgroup_id, b.cgroup_id),
+        cgroup_id=min(a.cgroup_id, b.cgroup_id),
         runq_buckets=tuple(map(sum, zip(a.runq_buckets, b.runq_buckets))),
         runq_sum_seconds=a.runq_sum_seconds + b.runq_sum_seconds,
         runq_count=a.runq_count + b.runq_count,

@@ -81,7 +81,7 @@ def test_counters_of_two_ids_of_one_path_add_up() -> None:
                            runq_count=1, runq_max_seconds=0.5, execs=3)
     b = EbpfCgroupCounters(cgroup_id=9, runq_buckets=a.runq_buckets, runq_count=2, runq_max_seconds=0.2, execs=4)
     total = add_counters(a, b)
-    assert (total.cgroup_id, total.runq_count, total.runq_max_seconds, total.execs) == (9, 3, 0.5, 7)
+    assert (total.cgroup_id, total.runq_count, total.runq_max_seconds, total.execs) == (5, 3, 0.5, 7)
     assert total.runq_buckets[0] == 2
 
 
