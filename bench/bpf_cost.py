@@ -80,14 +80,15 @@ def _load_against(bcc: object, layout: object, directory: str) -> loader.Loaded:
         loader.seed_threads = seed  # type: ignore[assignment]
 
 
-def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background_load: bool = False,
-        repeat: int = 1, against: str | None = None) -> dict:
+def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background_load: bool | None = None,
+        repeat: int = 5, against: str | None = None) -> dict:
     """Load an empty program and ctop's programs (sched_info mode, and timestamp mode), run a pipe ping-pong
     with kernel.bpf_stats_enabled=1, and return ns per context switch of each, ratios and CPU share.
 
-    ``background_load`` runs a busy loop on every CPU during the ping-pong (switches then preempt other work);
-    ``repeat`` measures that many ping-pongs with the same programs and reports the median one; ``against`` (a
-    directory holding an earlier bpf/) loads those programs too, as "against", measured in the same ping-pongs."""
+    ``background_load``: True measures with a busy loop on every CPU (switches then preempt other work), False
+    without, None both (the quiet figures at the top level, the loaded ones under "busy"). ``repeat`` measures that
+    many ping-pongs with the same programs and reports the median one. ``against`` (a directory holding an
+    earlier bpf/, default $CTOP_BENCH_BPF_AGAINST) loads those programs too, measured in the same ping-pongs."""
     if os.geteuid() != 0:
         raise SystemExit("bench/bpf_cost.py needs root (it loads BPF programs).")
     if headers.ensure_tracefs() is None:
@@ -98,6 +99,7 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
     headers.apply_to_environment(tree)
     import bcc
 
+    against = against or os.environ.get("CTOP_BENCH_BPF_AGAINST") or None
     layout = detect_layout()
     empty = bcc.BPF(text=EMPTY_PROGRAM.encode())
     sets = {"ctop": loader.load(bcc, layout)}
@@ -110,27 +112,44 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
         fds[label] = {n: loaded.bpf.funcs[n].fd for n in SCHED_PROGRAMS if n in loaded.bpf.funcs}
     was_on = progstats.stats_enabled()
     progstats.set_stats_enabled(True)
-    runs: list[dict] = []
+    phases = [False, True] if background_load is None else [background_load]
+    results: list[dict] = []
     try:
-        with busy_loops(background_load, layout.unified) as loops:
-            # As ctop runs: its reader has read the maps once after the programs counted the workload (the read
-            # gives each counted cgroup its index in the `slotted` array).
-            readers = [maps.MapReader(loaded) for label, loaded in sets.items() if label != "against"]
-            progstats.pipe_pingpong(WARM_UP_ROUND_TRIPS)
-            for reader in readers:
-                reader.read()
-            for _ in range(max(repeat, 1)):
-                before = _snapshot(fds)
-                t0 = time.monotonic()
-                progstats.pipe_pingpong(round_trips)
-                elapsed = time.monotonic() - t0
-                runs.append(_figures(before, _snapshot(fds), list(sets), elapsed, round_trips))
+        for busy in phases:
+            results.append(_measure(sets, fds, busy, layout.unified, round_trips, repeat, against))
     finally:
         if not was_on:
             progstats.set_stats_enabled(False)
         for loaded in sets.values():
             loaded.bpf.cleanup()
         empty.cleanup()
+    result = results[0]
+    if len(results) > 1:
+        result["busy"] = results[1]
+        result["verdict"] = (f"Scheduler programs per context switch (median of {repeat}): "
+                             f"{result['ctop_ratio_median']}x an empty program on a quiet host, "
+                             f"{results[1]['ctop_ratio_median']}x with a busy loop on every CPU (load average "
+                             f"{results[1]['load_average_1m']}); target {TARGET_RATIO}x.")
+    return result
+
+
+def _measure(sets: dict[str, loader.Loaded], fds: dict[str, dict[bytes, int]], busy: bool, unified: str | None,
+             round_trips: int, repeat: int, against: str | None) -> dict:
+    """``repeat`` measured ping-pongs (with or without busy loops): the median one, with every run's ratio."""
+    runs: list[dict] = []
+    with busy_loops(busy, unified) as loops:
+        # As ctop runs: its reader has read the maps once after the programs counted the workload (the read
+        # gives each counted cgroup its index in the `cgroups` array).
+        readers = [maps.MapReader(loaded) for label, loaded in sets.items() if label != "against"]
+        progstats.pipe_pingpong(WARM_UP_ROUND_TRIPS)
+        for reader in readers:
+            reader.read()
+        for _ in range(max(repeat, 1)):
+            before = _snapshot(fds)
+            t0 = time.monotonic()
+            progstats.pipe_pingpong(round_trips)
+            elapsed = time.monotonic() - t0
+            runs.append(_figures(before, _snapshot(fds), list(sets), elapsed, round_trips))
     ratios = [r["ctop"]["ratio_to_empty"] or 0.0 for r in runs]
     result = dict(sorted(runs, key=lambda r: r["ctop"]["ratio_to_empty"] or 0.0)[(len(runs) - 1) // 2])  # median
     result.update({
@@ -140,7 +159,7 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
         **({"against_dir": against, "against_ratio_median": statistics.median(
             r["against"]["ratio_to_empty"] or 0.0 for r in runs)} if against else {}),
         "background_busy_loops": len(loops),
-        "busy_loops_in_own_cgroup": bool(loops and layout.unified),
+        "busy_loops_in_own_cgroup": bool(loops and unified),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "target_ratio": TARGET_RATIO,
     })
@@ -187,13 +206,15 @@ def _figures(before: dict[str, dict[bytes, progstats.ProgStats]], after: dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("round_trips", nargs="?", type=int, default=100_000, help="ping-pong round trips")
-    parser.add_argument("--busy", action="store_true", help="run a busy loop on every CPU as background load")
+    parser.add_argument("--busy", action="store_true", help="only with a busy loop on every CPU as background load")
+    parser.add_argument("--quiet", action="store_true", help="only without background load")
     parser.add_argument("--no-timestamps", action="store_true", help="skip the no-BTF (timestamp) program set")
-    parser.add_argument("--repeat", type=int, default=1, help="measured ping-pongs; the median one is reported")
+    parser.add_argument("--repeat", type=int, default=5, help="measured ping-pongs; the median one is reported")
     parser.add_argument("--against", metavar="DIR", help="also measure the programs of an earlier bpf/ directory "
                         "(e.g. from git archive), in the same ping-pongs")
     args = parser.parse_args()
-    print(json.dumps(run(args.round_trips, not args.no_timestamps, args.busy, args.repeat, args.against), indent=2))
+    load = True if args.busy else (False if args.quiet else None)
+    print(json.dumps(run(args.round_trips, not args.no_timestamps, load, args.repeat, args.against), indent=2))
 
 
 if __name__ == "__main__":
