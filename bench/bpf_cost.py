@@ -124,13 +124,23 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
             loaded.bpf.cleanup()
         empty.cleanup()
     result = results[0]
+    if against:
+        result["against_command"] = f"CTOP_BENCH_BPF_AGAINST={against} .venv/bin/python bench/run.py bpf_cost"
     if len(results) > 1:
         result["busy"] = results[1]
-        result["verdict"] = (f"Scheduler programs per context switch (median of {repeat}): "
-                             f"{result['ctop_ratio_median']}x an empty program on a quiet host, "
-                             f"{results[1]['ctop_ratio_median']}x with a busy loop on every CPU (load average "
-                             f"{results[1]['load_average_1m']}); target {TARGET_RATIO}x.")
+        result["verdict"] = verdict(result, results[1], repeat)
     return result
+
+
+def verdict(quiet: dict, busy: dict, repeat: int) -> str:
+    """One sentence: the medians without and with busy loops, the host's load, and the earlier programs' medians."""
+    text = (f"Scheduler programs per context switch (median of {repeat}): {quiet['ctop_ratio_median']}x an empty "
+            f"program without busy loops (load average {quiet['load_average_1m']}), {busy['ctop_ratio_median']}x with "
+            f"a busy loop on every CPU (load average {busy['load_average_1m']}); target {TARGET_RATIO}x.")
+    if "against_ratio_median" in quiet and "against_ratio_median" in busy:
+        text += (f" The programs of {quiet['against_dir']}, in the same ping-pongs: {quiet['against_ratio_median']}x "
+                 f"and {busy['against_ratio_median']}x.")
+    return text
 
 
 def _measure(sets: dict[str, loader.Loaded], fds: dict[str, dict[bytes, int]], busy: bool, unified: str | None,
