@@ -12,11 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
-from support.env import need_root
+from support.env import need_binary, need_root
 from support.tmux import tmux_session
 from system.test_history_record import recorder, wait_until
 
 pytestmark = pytest.mark.system
+BUSYBOX_SLEEP = f"0.000{uuid.uuid4().int % 10**6:06d}"  # a distinctive, valid second duration for busybox sleep
 
 
 @pytest.fixture
@@ -28,9 +29,11 @@ def exec_loop() -> Iterator[tuple[TestCgroup, str]]:
     top = "/" + unique_name("ctoph-bpf")
     cg = make_cgroup(layout, f"{top}/docker/{uuid.uuid4().hex}{uuid.uuid4().hex}")
     marker = f"ctoph-bpf-arg-{uuid.uuid4().hex[:8]}"
+    busybox = need_binary("busybox")
     try:
+        # busybox's shell runs an applet by exec-ing /proc/self/exe (comm "exe"): its argv names the applet.
         cg.spawn(["/bin/sh", "-c", f"while :; do /usr/bin/printf %s {marker} second-arg >/dev/null; "
-                                   "/bin/sleep 0.3; done"])
+                                   f"{busybox} sh -c 'sleep 0 {BUSYBOX_SLEEP}'; /bin/sleep 0.3; done"])
         yield cg, marker
     finally:
         cg.stop_processes()
@@ -77,7 +80,8 @@ def test_ctop_events_lists_the_execs_a_recorder_saw_with_their_arguments(ctop: s
                                     capture_output=True, text=True, timeout=60)
             assert result.returncode == 0, result.stderr
             found = [json.loads(line) for line in result.stdout.splitlines()]
-            return found if sum(marker in str(e.get("args")) for e in found) >= 2 else []
+            applet = any(e.get("args") == f"sleep 0 {BUSYBOX_SLEEP}" for e in found)
+            return found if applet and sum(marker in str(e.get("args")) for e in found) >= 2 else []
 
         with recorder(ctop, directory, interval=1.0) as proc:
             found = wait_until(exec_events, 40, "exec events with their arguments", proc)
@@ -85,6 +89,8 @@ def test_ctop_events_lists_the_execs_a_recorder_saw_with_their_arguments(ctop: s
         assert printf[0]["args"] == f"/usr/bin/printf %s {marker} second-arg"
         assert printf[0]["comm"] == "printf" and printf[0]["id"] == cg.path and printf[0]["pid"] > 0
         assert {e["type"] for e in found} <= {"exec", "exec_more"}
+        applet = [e for e in found if e["type"] == "exec" and e["args"] == f"sleep 0 {BUSYBOX_SLEEP}"]
+        assert applet and applet[0]["comm"] == "exe" and applet[0]["filename"] == "/proc/self/exe", found
         # The text form names the command too.
         text = subprocess.run([ctop, "events", "--dir", directory, "--since", "10m", "--type", "exec"],
                               capture_output=True, text=True, timeout=60).stdout
