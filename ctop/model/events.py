@@ -32,6 +32,7 @@ RUNQ_P99_THRESHOLD_S = 0.05
 EXEC_STORM_PER_S = 50.0
 EPISODE_MIN_S = 3.0  # a run-queue or exec episode must last this long
 EXECS_PER_REFRESH = 5  # exec events (with their arguments) per container per frame; the rest are one count
+EXECS_PER_FRAME = 50  # exec events of all containers together per frame (a node of exec-ing containers)
 EXEC_EVENTS = frozenset({"exec", "exec_more"})  # many per workload: listed by ``ctop events``, not in timelines
 FORGET_AFTER_S = 3600.0  # a workload gone this long is forgotten (restart counts included)
 
@@ -108,6 +109,7 @@ class EventDetector:
         self._incarnations: dict[tuple[str, int], _Incarnation] = {}
         self._oom_seen: set[tuple[int, float]] = set()
         self._exec_seen: dict[str, float] = {}  # time of the latest exec turned into an event, by cgroup path
+        self._exec_budget = EXECS_PER_FRAME  # exec events the current frame may still list
         self._first = True
 
     def state(self, key: str) -> WorkloadState | None:
@@ -129,6 +131,7 @@ class EventDetector:
         events: list[Event] = []
         rows = frame.rows
         containers = {path: row for path, row in rows.items() if row.identity.kind == "container"}
+        self._exec_budget = EXECS_PER_FRAME
         events += self._lifecycle(now, containers)
         events += self._oom_kills(now, frame)
         for path, row in containers.items():
@@ -280,8 +283,9 @@ class EventDetector:
                             peak_execs_per_s=round(change.peak, 1))]
 
     def _execs(self, now: float, frame: Frame, row: CgroupRow) -> list[Event]:
-        """The container's execs since the previous frame, with their arguments: the first EXECS_PER_REFRESH as
-        ``exec`` events, the others (also those the bounded logs dropped) as one ``exec_more`` count."""
+        """The container's execs since the previous frame, with their arguments: the first EXECS_PER_REFRESH (while
+        the frame's EXECS_PER_FRAME last) as ``exec`` events, the others (also those the bounded logs dropped) as one
+        ``exec_more`` count."""
         records = frame.ebpf_execs.get(row.path, ()) if frame.ebpf_state == "ready" else ()
         seen = self._exec_seen.get(row.path)
         new = [r for r in records if seen is None or r.unix_time > seen]
@@ -289,7 +293,8 @@ class EventDetector:
             return []
         self._exec_seen[row.path] = max(r.unix_time for r in new)
         events = [self._event(r.unix_time, "exec", row, pid=r.pid, ppid=r.ppid, comm=r.comm, args=r.args,
-                              filename=r.filename) for r in new[:EXECS_PER_REFRESH]]
+                              filename=r.filename) for r in new[:min(EXECS_PER_REFRESH, self._exec_budget)]]
+        self._exec_budget -= len(events)
         previous = self._rows.get(row.path)
         same = previous is not None and previous.sample.inode == row.sample.inode
         counted = counter_delta(previous.ebpf.execs if same and previous and previous.ebpf else None,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 
+import pytest
 from unit.test_ebpf_layout import header_text, struct_like_bcc
 from unit.test_history_replay import T0, WEB, live_frame
 
 from ctop.ebpf.layout import parse_header
 from ctop.ebpf.maps import exec_args, raw_member
+from ctop.model import events
 from ctop.model.ebpf import ARGS_TRUNCATED, ExecRecord
 from ctop.model.events import EXECS_PER_REFRESH, EventDetector
 
@@ -76,3 +78,14 @@ def test_exec_events_carry_arguments_and_a_storm_is_bounded_per_refresh() -> Non
     frame, _ = live_frame(3, previous)
     assert not [e for e in detector.observe(dataclasses.replace(frame, ebpf_execs={WEB: _execs(0, 32)}))
                 if e.type.startswith("exec")]  # nothing new: nothing listed again
+
+
+def test_a_frame_lists_at_most_its_budget_of_execs_over_all_containers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(events, "EXECS_PER_FRAME", 3)
+    detector = EventDetector()
+    frame, _ = live_frame(1, None)
+    containers = [p for p, r in frame.rows.items() if r.identity.kind == "container"]
+    assert len(containers) == 2
+    seen = detector.observe(dataclasses.replace(frame, ebpf_execs={p: _execs(0, 4) for p in containers}))
+    assert len([e for e in seen if e.type == "exec"]) == 3
+    assert sorted(e.figures["execs"] for e in seen if e.type == "exec_more") == [1, 4]
