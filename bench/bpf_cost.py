@@ -7,11 +7,12 @@ import contextlib
 import json
 import os
 import signal
+import statistics
 import time
 from collections.abc import Iterator
 
 from ctop.ebpf import headers, loader, maps, progstats
-from ctop.sources.cgroupfs_layout import detect_layout
+from ctop.sources.cgroupfs_layout import CgroupLayout, detect_layout
 
 EMPTY_PROGRAM = "TRACEPOINT_PROBE(sched, sched_switch) { return 0; }"
 SCHED_PROGRAMS = (b"tracepoint__sched__sched_switch", b"tracepoint__sched__sched_wakeup",
@@ -67,11 +68,27 @@ def busy_loops(enabled: bool, cgroup_root: str | None) -> Iterator[list[int]]:
             os.rmdir(group)
 
 
-def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background_load: bool = False) -> dict:
+def _load_against(layout: CgroupLayout, directory: str) -> loader.Loaded:
+    """The program files of ``directory`` (an earlier checkout's bpf/), compiled with today's flags; not seeded."""
+    saved = loader.program_dir
+    loader.program_dir = lambda: directory  # type: ignore[assignment]
+    seed, loader.seed_threads = loader.seed_threads, lambda loaded, proc="/proc": 0  # type: ignore[assignment]
+    try:
+        return loader.load(layout)
+    finally:
+        loader.program_dir = saved  # type: ignore[assignment]
+        loader.seed_threads = seed  # type: ignore[assignment]
+
+
+def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background_load: bool | None = None,
+        repeat: int = 5, against: str | None = None) -> dict:
     """Load an empty program and ctop's programs (sched_info mode, and timestamp mode), run a pipe ping-pong
     with kernel.bpf_stats_enabled=1, and return ns per context switch of each, ratios and CPU share.
 
-    ``background_load`` runs a busy loop on every CPU during the ping-pong (switches then preempt other work)."""
+    ``background_load``: True measures with a busy loop on every CPU (switches then preempt other work), False
+    without, None both (the quiet figures at the top level, the loaded ones under "busy"). ``repeat`` measures that
+    many ping-pongs with the same programs and reports the median one. ``against`` (a directory holding an
+    earlier bpf/, default $CTOP_BENCH_BPF_AGAINST) loads those programs too, measured in the same ping-pongs."""
     if os.geteuid() != 0:
         raise SystemExit("bench/bpf_cost.py needs root (it loads BPF programs).")
     if headers.ensure_tracefs() is None:
@@ -82,35 +99,86 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
     headers.apply_to_environment(tree)
     import bcc
 
+    against = against or os.environ.get("CTOP_BENCH_BPF_AGAINST") or None
     layout = detect_layout()
     empty = bcc.BPF(text=EMPTY_PROGRAM.encode())
     sets = {"ctop": loader.load(layout)}
     if with_timestamp_mode:
         sets["ctop_timestamps"] = loader.load(layout, loader.LoadOptions(use_btf=False))
+    if against:
+        sets["against"] = _load_against(layout, against)
     fds: dict[str, dict[bytes, int]] = {"empty": {SCHED_PROGRAMS[0]: empty.funcs[SCHED_PROGRAMS[0]].fd}}
     for label, loaded in sets.items():
         fds[label] = {n: loaded.bpf.funcs[n].fd for n in SCHED_PROGRAMS if n in loaded.bpf.funcs}
     was_on = progstats.stats_enabled()
     progstats.set_stats_enabled(True)
+    phases = [False, True] if background_load is None else [background_load]
+    results: list[dict] = []
     try:
-        with busy_loops(background_load, layout.unified) as loops:
-            # As ctop runs: its reader has read the maps once after the programs counted the workload (the read
-            # gives each counted cgroup its index in the `slotted` array).
-            readers = [maps.MapReader(loaded) for loaded in sets.values()]
-            progstats.pipe_pingpong(WARM_UP_ROUND_TRIPS)
-            for reader in readers:
-                reader.read()
-            before = _snapshot(fds)
-            t0 = time.monotonic()
-            progstats.pipe_pingpong(round_trips)
-            elapsed = time.monotonic() - t0
-            after = _snapshot(fds)
+        for busy in phases:
+            results.append(_measure(sets, fds, busy, layout.unified, round_trips, repeat, against))
     finally:
         if not was_on:
             progstats.set_stats_enabled(False)
         for loaded in sets.values():
             loaded.bpf.cleanup()
         empty.cleanup()
+    result = results[0]
+    if against:
+        result["against_command"] = f"CTOP_BENCH_BPF_AGAINST={against} .venv/bin/python bench/run.py bpf_cost"
+    if len(results) > 1:
+        result["busy"] = results[1]
+        result["verdict"] = verdict(result, results[1], repeat)
+    return result
+
+
+def verdict(quiet: dict, busy: dict, repeat: int) -> str:
+    """One sentence: the medians without and with busy loops, the host's load, and the earlier programs' medians."""
+    text = (f"Scheduler programs per context switch (median of {repeat}): {quiet['ctop_ratio_median']}x an empty "
+            f"program without busy loops (load average {quiet['load_average_1m']}), {busy['ctop_ratio_median']}x with "
+            f"a busy loop on every CPU (load average {busy['load_average_1m']}); target {TARGET_RATIO}x.")
+    if "against_ratio_median" in quiet and "against_ratio_median" in busy:
+        text += (f" The programs of {quiet['against_dir']}, in the same ping-pongs: {quiet['against_ratio_median']}x "
+                 f"and {busy['against_ratio_median']}x.")
+    return text
+
+
+def _measure(sets: dict[str, loader.Loaded], fds: dict[str, dict[bytes, int]], busy: bool, unified: str | None,
+             round_trips: int, repeat: int, against: str | None) -> dict:
+    """``repeat`` measured ping-pongs (with or without busy loops): the median one, with every run's ratio."""
+    runs: list[dict] = []
+    with busy_loops(busy, unified) as loops:
+        # As ctop runs: its reader has read the maps once after the programs counted the workload (the read
+        # gives each counted cgroup its index in the `cgroups` array).
+        readers = [maps.MapReader(loaded) for label, loaded in sets.items() if label != "against"]
+        progstats.pipe_pingpong(WARM_UP_ROUND_TRIPS)
+        for reader in readers:
+            reader.read()
+        for _ in range(max(repeat, 1)):
+            before = _snapshot(fds)
+            t0 = time.monotonic()
+            progstats.pipe_pingpong(round_trips)
+            elapsed = time.monotonic() - t0
+            runs.append(_figures(before, _snapshot(fds), list(sets), elapsed, round_trips))
+    ratios = [r["ctop"]["ratio_to_empty"] or 0.0 for r in runs]
+    result = dict(sorted(runs, key=lambda r: r["ctop"]["ratio_to_empty"] or 0.0)[(len(runs) - 1) // 2])  # median
+    result.update({
+        "repeats": len(runs),
+        "ctop_ratio_median": statistics.median(ratios),
+        "ctop_ratio_runs": ratios,
+        **({"against_dir": against, "against_ratio_median": statistics.median(
+            r["against"]["ratio_to_empty"] or 0.0 for r in runs)} if against else {}),
+        "background_busy_loops": len(loops),
+        "busy_loops_in_own_cgroup": bool(loops and unified),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "target_ratio": TARGET_RATIO,
+    })
+    return result
+
+
+def _figures(before: dict[str, dict[bytes, progstats.ProgStats]], after: dict[str, dict[bytes, progstats.ProgStats]],
+             labels: list[str], elapsed: float, round_trips: int) -> dict:
+    """ns per context switch of each program set in one measured ping-pong, and its ratio to the empty program."""
 
     def delta(label: str, name: bytes) -> tuple[int, int]:
         a, b = after[label].get(name), before[label].get(name)
@@ -126,12 +194,8 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
         "context_switches": switches,
         "switches_per_s": round(switches / elapsed),
         "empty_ns_per_switch": round(empty_per_switch, 1),
-        "target_ratio": TARGET_RATIO,
-        "background_busy_loops": len(loops),
-        "busy_loops_in_own_cgroup": bool(loops and layout.unified),
-        "load_average_1m": round(os.getloadavg()[0], 2),
     }
-    for label in sets:
+    for label in labels:
         total_ns = 0
         per_program = {}
         for name in SCHED_PROGRAMS:
@@ -152,10 +216,15 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("round_trips", nargs="?", type=int, default=100_000, help="ping-pong round trips")
-    parser.add_argument("--busy", action="store_true", help="run a busy loop on every CPU as background load")
+    parser.add_argument("--busy", action="store_true", help="only with a busy loop on every CPU as background load")
+    parser.add_argument("--quiet", action="store_true", help="only without background load")
     parser.add_argument("--no-timestamps", action="store_true", help="skip the no-BTF (timestamp) program set")
+    parser.add_argument("--repeat", type=int, default=5, help="measured ping-pongs; the median one is reported")
+    parser.add_argument("--against", metavar="DIR", help="also measure the programs of an earlier bpf/ directory "
+                        "(e.g. from git archive), in the same ping-pongs")
     args = parser.parse_args()
-    print(json.dumps(run(args.round_trips, not args.no_timestamps, args.busy), indent=2))
+    load = True if args.busy else (False if args.quiet else None)
+    print(json.dumps(run(args.round_trips, not args.no_timestamps, load, args.repeat, args.against), indent=2))
 
 
 if __name__ == "__main__":

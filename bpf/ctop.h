@@ -19,7 +19,11 @@
 /* RUN_DELAY_OFFSET: offset of task_struct.sched_info.run_delay from BTF; without it, wake-up timestamps. */
 /* CURRENT_TASK_BTF: bpf_get_current_task_btf() works in tracepoint programs (Linux >= 5.11): run_delay is a load. */
 /* REAL_PARENT_OFFSET, TGID_OFFSET: offsets of task_struct.real_parent and .tgid from BTF (ppid of execs). */
+/* MM_OFFSET, ARG_START_OFFSET, ARG_END_OFFSET: task_struct.mm, mm_struct.arg_start/arg_end (arguments of execs). */
 /* CURRENT_CGROUP_V2: bpf_get_current_cgroup_id() names cgroups of the tracked (cgroup2) hierarchy. */
+/* V1_HIERARCHY, V1_ROOT_ID: hybrid hosts: the v1 cpu hierarchy's id and root inode. A task whose cgroup2 cgroup is
+ * the root but whose v1 cpu cgroup is not is counted under V1_TAG | its v1 cgroup id (ctop/ebpf/hybrid.py). */
+#define V1_TAG (1ULL << 62)
 
 #ifndef CULPRITS_MAX
 #define CULPRITS_MAX 8192          /* (victim cgroup, culprit cgroup) pairs kept; the least recently used go first */
@@ -40,6 +44,7 @@
 #define OOM_LOG_SIZE 64
 #define CGROUP_LOG_SIZE 256
 #define EXEC_FILENAME_LEN 128
+#define EXEC_ARGS_LEN 200          /* bytes of argv kept per exec (NUL-separated, as in /proc/<pid>/cmdline) */
 #define CGROUP_PATH_LEN 256
 #define TASK_COMM_LEN_ 16
 
@@ -68,12 +73,15 @@ struct thread_state {
     u64 cgroup_id;                 /* 0: unknown (the slot is free) */
     u64 last;                      /* run_delay at the last switch-out, or wake-up/preemption time; | VALID */
     u64 slot;                      /* 1 + its cgroup's index in `cgroups`, once looked up; 0: not yet */
+    u64 v1_id;                     /* hybrid hosts: its cgroup in the v1 cpu hierarchy (0: unknown) */
 };
 
+/* One CPU's counters of one cgroup (a per-CPU array: CPUs x CGROUPS_MAX of these). Histogram slots are u32, half
+ * the kernel memory of u64 ones: user space adds the CPUs' copies modulo 2^32 and follows the wrap between reads
+ * (ctop/ebpf/maps.py); the number of waits is the sum of the slots. */
 struct cgroup_counters {
-    u64 runq_hist[RUNQ_SLOTS];
+    u32 runq_hist[RUNQ_SLOTS];
     u64 runq_sum_ns;
-    u64 runq_count;
     u64 runq_max_ns;
     u64 nvcsw;
     u64 nivcsw;
@@ -102,6 +110,9 @@ struct exec_record {
     u32 ppid;
     char comm[TASK_COMM_LEN_];
     char filename[EXEC_FILENAME_LEN];
+    u32 args_len;                  /* bytes of argv in the new program's memory (more than kept: truncated) */
+    u32 args_pad;
+    char args[EXEC_ARGS_LEN];      /* the first EXEC_ARGS_LEN bytes of argv; args_len 0: not read */
 };
 
 struct oom_record {

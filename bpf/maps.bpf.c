@@ -48,17 +48,29 @@ static __always_inline u64 next_seq(u32 which)
     return __sync_fetch_and_add(s, 1) + 1;
 }
 
+/* The key a thread is counted under: its cgroup2 cgroup, or on hybrid hosts, for a task of the cgroup2 root, its
+ * v1 cpu cgroup (tagged) unless that is the v1 root too. */
+static __always_inline u64 cgroup_key(u64 v2_id, u64 v1_id)
+{
+#ifdef V1_HIERARCHY
+    if (v2_id == ROOT_CGROUP_ID && v1_id && v1_id != V1_ROOT_ID)
+        return V1_TAG | v1_id;
+#endif
+    return v2_id;
+}
+
 /* Start tracking a thread in `cgroup_id` (baseline unknown); returns its state or NULL when the map is full. */
-static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u64 last)
+static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u64 last, u64 v1_id)
 {
     struct thread_state *t;
 #ifdef THREADS_HASH
-    struct thread_state fresh = {.cgroup_id = cgroup_id, .last = last};
+    struct thread_state fresh = {.cgroup_id = cgroup_id, .last = last, .v1_id = v1_id};
     t = threads.lookup(&tid);
     if (t) {
         t->cgroup_id = cgroup_id;
         t->last = last;
         t->slot = 0;
+        t->v1_id = v1_id;
         return t;
     }
     if (threads.update(&tid, &fresh)) {
@@ -78,6 +90,7 @@ static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u
     t->cgroup_id = cgroup_id;
     t->last = last;
     t->slot = 0;
+    t->v1_id = v1_id;
     return t;
 #endif
 }
@@ -93,6 +106,7 @@ static __always_inline void thread_forget(u32 tid)
         t->cgroup_id = 0;
         t->last = 0;
         t->slot = 0;
+        t->v1_id = 0;
         count(C_THREADS_REMOVED);
     }
 #endif
@@ -155,8 +169,8 @@ static __always_inline u64 current_cgroup(u32 tid)
     if (t)
         return t->cgroup_id;
 #ifdef CURRENT_CGROUP_V2
-    u64 id = bpf_get_current_cgroup_id();
-    thread_put(tid, id, 0);
+    u64 id = bpf_get_current_cgroup_id();  /* on hybrid hosts its v1 cgroup is unknown: counted by the cgroup2 one */
+    thread_put(tid, id, 0, 0);
     return id;
 #else
     count(C_EVENTS_UNATTRIBUTED);

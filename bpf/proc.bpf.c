@@ -5,11 +5,17 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
 {
     u32 parent = args->parent_pid;
     u64 id = current_cgroup(parent);
+    u64 v1_id = 0;
+#ifdef V1_HIERARCHY
+    struct thread_state *p = thread_get(parent);
+    if (p)
+        v1_id = p->v1_id;
+#endif
     /* A new task starts with run_delay 0 and no pending wake-up: its baseline is known. */
 #ifdef RUN_DELAY_OFFSET
-    thread_put(args->child_pid, id, VALID_BASELINE);
+    thread_put(args->child_pid, id, VALID_BASELINE, v1_id);
 #else
-    thread_put(args->child_pid, id, 0);
+    thread_put(args->child_pid, id, 0, v1_id);
 #endif
     struct cgroup_counters *c = cgroup_get(id);
     if (c)
@@ -48,6 +54,27 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 #endif
     bpf_get_current_comm(&r->comm, sizeof(r->comm));
     TP_DATA_LOC_READ_STR(&r->filename, filename, sizeof(r->filename));
+    r->args_len = 0;
+#if defined(MM_OFFSET) && defined(ARG_START_OFFSET) && defined(ARG_END_OFFSET)
+    {
+        /* The new program's argv, NUL-separated, from its stack: the exec has set mm->arg_start..arg_end. */
+        void *task = (void *)bpf_get_current_task();
+        void *mm = 0;
+        u64 start = 0, end = 0;
+        bpf_probe_read_kernel(&mm, sizeof(mm), task + MM_OFFSET);
+        if (mm) {
+            bpf_probe_read_kernel(&start, sizeof(start), mm + ARG_START_OFFSET);
+            bpf_probe_read_kernel(&end, sizeof(end), mm + ARG_END_OFFSET);
+        }
+        if (start && end > start) {
+            u64 total = end - start;
+            u32 len = total < EXEC_ARGS_LEN ? total : EXEC_ARGS_LEN;
+            asm volatile("" : "+r"(len));  /* the verifier bounds the size on the register passed */
+            if (len > 0 && len <= EXEC_ARGS_LEN && bpf_probe_read_user(&r->args, len, (void *)start) == 0)
+                r->args_len = total < 0xFFFFFFFF ? total : 0xFFFFFFFF;
+        }
+    }
+#endif
     r->seq = seq;
     return 0;
 }

@@ -40,7 +40,6 @@ static __always_inline void record_wait(struct cgroup_counters *c, u64 wait_ns)
         return;
     c->runq_hist[slot] += 1;
     c->runq_sum_ns += wait_ns;
-    c->runq_count += 1;
     if (wait_ns > c->runq_max_ns)
         c->runq_max_ns = wait_ns;
 }
@@ -74,7 +73,9 @@ TRACEPOINT_PROBE(sched, sched_switch)
     u64 victim = pending ? *pending : 0;
 
 #ifdef RUN_DELAY_OFFSET
-    if (next && (preempted || victim)) {  /* next's cgroup only names who preempted a task */
+    /* next's cgroup only names who preempted a task: not needed when the idle task (prev 0, always "runnable")
+     * gives the CPU away, which is most switches of a quiet host. */
+    if (next && ((preempted && prev) || victim)) {
 #else
     if (next) {
 #endif

@@ -359,7 +359,7 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
                                    ebpf=reading.by_cgroup.get(path) if reading is not None else None)
             continue
         counters = rates = None
-        if reading is not None:
+        if reading is not None and reading.covers(path):
             counters = reading.by_cgroup.get(path)
             old = prev_reading.by_cgroup.get(path) if prev_reading is not None else None
             rates = ebpf_rates(counters, old, ebpf_seconds, name_of)

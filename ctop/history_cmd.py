@@ -155,7 +155,7 @@ def record_command(obj: dict[str, Any], directory: str, interval: float, retain:
 @click.option("--until", "until", default="now", show_default=True, metavar="WHEN", help="Up to when.")
 @click.option("--type", "types", multiple=True, metavar="TYPE",
               help="Only these event types (start, stop, restart, oom_kill, limit_change, throttling, "
-                   "runq_latency, exec_storm and their *_end); repeat for more.")
+                   "runq_latency, exec_storm and their *_end; exec, exec_more); repeat for more.")
 @click.option("--workload", default="", metavar="TEXT",
               help="Only workloads whose key, name or cgroup path contains TEXT.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")

@@ -92,6 +92,8 @@ class ExecRecord(Logged, Protocol):
     ppid: int
     comm: bytes
     filename: bytes
+    args_len: int
+    args: bytes
 
 
 class OomRecord(Logged, Protocol):

@@ -110,20 +110,23 @@ class Btf:
 
 
 def task_offsets(path: str = VMLINUX_BTF) -> dict[str, int]:
-    """The task_struct offsets ctop's programs can use, by compiler macro name; fields not found are left out."""
+    """The task_struct and mm_struct offsets ctop's programs can use, by macro name; fields not found are left out."""
     wanted = {
-        "RUN_DELAY_OFFSET": "sched_info.run_delay",
-        "REAL_PARENT_OFFSET": "real_parent",
-        "TGID_OFFSET": "tgid",
+        "RUN_DELAY_OFFSET": ("task_struct", "sched_info.run_delay"),
+        "REAL_PARENT_OFFSET": ("task_struct", "real_parent"),
+        "TGID_OFFSET": ("task_struct", "tgid"),
+        "MM_OFFSET": ("task_struct", "mm"),
+        "ARG_START_OFFSET": ("mm_struct", "arg_start"),
+        "ARG_END_OFFSET": ("mm_struct", "arg_end"),
     }
     try:
         btf = Btf.load(path)
     except BtfError:
         return {}
     result: dict[str, int] = {}
-    for macro, field_path in wanted.items():
+    for macro, (struct_name, field_path) in wanted.items():
         try:
-            result[macro] = btf.offset("task_struct", field_path)
+            result[macro] = btf.offset(struct_name, field_path)
         except BtfError:
             continue
     return result

@@ -131,16 +131,25 @@ def ctypes_members(struct_type: type[ctypes.Structure]) -> tuple[Member, ...]:
     return tuple(members)
 
 
-def u64_columns(struct_name: str, members: tuple[Member, ...]) -> dict[str, int]:
-    """Index of each member's first u64 when a record is an array of u64 words (raises LayoutError otherwise)."""
+WORD_FORMATS = {4: "I", 8: "Q"}  # struct module codes of the unsigned words counter records are made of
+
+
+def word_columns(struct_name: str, members: tuple[Member, ...]) -> tuple[dict[str, int], str]:
+    """(index of each member's first word, struct format of one record) when a record is made of unsigned 32- and
+    64-bit words with no padding between them (raises LayoutError otherwise)."""
     columns: dict[str, int] = {}
     offset = 0
+    fmt = "="
+    position = 0
     for m in members:
-        if m.size != 8:
-            raise LayoutError(f"struct {struct_name}: member {m.name} is not made of 64-bit words.")
+        code = WORD_FORMATS.get(m.size)
+        if code is None or position % m.size:
+            raise LayoutError(f"struct {struct_name}: member {m.name} is not an aligned 32- or 64-bit word.")
         columns[m.name] = offset
         offset += m.count
-    return columns
+        fmt += f"{m.count}{code}"
+        position += m.size * m.count
+    return columns, fmt
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import cast
 
 from ..sources.cgroupfs_layout import CgroupLayout
 from ..sources.readfile import read_bytes, read_int
-from . import bcc_types, btf
+from . import bcc_types, btf, hybrid
 from .compiler import CompilerProcess, LoadError
 from .fdtables import FdTable
 
@@ -37,6 +37,7 @@ class Tracking:
     root: str
     root_id: int
     v2: bool
+    v1: hybrid.V1Tracking | None = None  # hybrid hosts: the v1 cpu hierarchy, for tasks in the cgroup2 root
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ def _v1_hierarchy_ids() -> dict[str, int]:
 def choose_tracking(layout: CgroupLayout) -> Tracking:
     """cgroup2 (hierarchy 0) on v2 and hybrid hosts; the first mounted v1 controller of V1_TRACKED otherwise."""
     if layout.unified:
-        return Tracking(hierarchy_id=0, root=layout.unified, root_id=os.stat(layout.unified).st_ino, v2=True)
+        return Tracking(hierarchy_id=0, root=layout.unified, root_id=os.stat(layout.unified).st_ino, v2=True,
+                        v1=hybrid.v1_tracking(layout, _v1_hierarchy_ids()))
     ids = _v1_hierarchy_ids()
     for name in V1_TRACKED:
         mount = layout.controllers.get(name)
@@ -134,6 +136,7 @@ def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, in
         flags.append("-DTHREADS_HASH")
     flags.append(f"-DTHREADS_MAX={threads.max_entries}")
     flags.extend(f"-D{name}={value}" for name, value in sorted(offsets.items()))
+    flags.extend(hybrid.cflags(tracking.v1))
     if task_btf and "RUN_DELAY_OFFSET" in offsets:
         flags.append("-DCURRENT_TASK_BTF")
     return flags
@@ -172,18 +175,6 @@ def load(layout: CgroupLayout, options: LoadOptions = LoadOptions(), *,
     return loaded
 
 
-def _cgroup_of(tid_dir: str, tracking: Tracking) -> str | None:
-    data = read_bytes(os.path.join(tid_dir, "cgroup"))
-    if not data:
-        return None
-    for line in data.decode("utf-8", "replace").splitlines():
-        hid, _, rest = line.partition(":")
-        _, _, path = rest.partition(":")
-        if hid.isdigit() and int(hid) == tracking.hierarchy_id:
-            return path
-    return None
-
-
 def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
     """Put every existing thread's cgroup in the thread map (only where the programs know nothing yet).
 
@@ -207,28 +198,27 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
         for tid in tids:
             if not tid.isdigit() or int(tid) >= (1 << 31):
                 continue
-            path = _cgroup_of(os.path.join(task_dir, tid), loaded.tracking)
-            if path is None:
+            t = loaded.tracking
+            keys = hybrid.seed_key(os.path.join(task_dir, tid), t.hierarchy_id, t.root, t.root_id, t.v1, ino_of)
+            if keys is None:
                 continue
-            if path not in ino_of:
-                try:
-                    ino_of[path] = os.stat(loaded.tracking.root + path).st_ino
-                except OSError:
-                    ino_of[path] = None
-            cgroup_id = ino_of[path]
-            if not cgroup_id:
-                continue
+            cgroup_id, v1_id = keys
             key = table.Key(int(tid))
             if loaded.threads_hash:
                 # BPF_NOEXIST: never overwrite what a program already learnt from a tracepoint.
-                if table.insert(key, table.Leaf(cgroup_id=cgroup_id, last=0)):
+                if table.insert(key, table.Leaf(cgroup_id=cgroup_id, last=0, v1_id=v1_id)):
                     seeded.append((tid, cgroup_id))
+                else:
+                    hybrid.complete_learnt(table, key, cgroup_id, v1_id, t.root_id)
                 continue
             if int(tid) >= loaded.threads_max:
                 continue
-            if table[key].cgroup_id == 0:
-                table[key] = table.Leaf(cgroup_id=cgroup_id, last=0)
+            current = table[key]
+            if current.cgroup_id == 0:
+                table[key] = table.Leaf(cgroup_id=cgroup_id, last=0, v1_id=v1_id)
                 seeded.append((tid, cgroup_id))
+            else:
+                hybrid.complete_learnt(table, key, cgroup_id, v1_id, t.root_id)
     gone = [(tid, cgroup_id) for tid, cgroup_id in seeded if not _thread_alive(proc, tid)]
     for tid, cgroup_id in gone:
         key = table.Key(int(tid))

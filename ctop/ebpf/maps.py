@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar, cast
 
-from ..model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, ExecRecord, MapFill, OomKill
+from ..model.ebpf import ARGS_TRUNCATED, RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, ExecRecord, MapFill, OomKill
 from . import bcc_types as bt
-from .layout import Header, LayoutError, ctypes_members, read_header, u64_columns
+from . import hybrid
+from .layout import Header, LayoutError, ctypes_members, read_header, word_columns
 from .loader import Loaded, LoadError
 from .slots import CgroupIndex
 
@@ -22,18 +23,20 @@ EXECS_PER_CGROUP = 32       # recent execs kept per cgroup in user space
 OOM_KILLS_KEPT = 64
 GONE_KEPT = 4096  # removed cgroup ids remembered, to take back an index a task that was ending made them take again
 RecordT = TypeVar("RecordT", bound=bt.Logged)
+HIST_WORD_BYTES = 4  # u32 run-queue slots (bpf/ctop.h)
+HIST_MASK = (1 << 32) - 1
 
 
 class CounterColumns(NamedTuple):
-    """Where each member of struct cgroup_counters starts, in 64-bit words of one CPU's copy (from the compiled map).
+    """Where each member of struct cgroup_counters starts, in words of one CPU's copy (from the compiled map).
 
-    Field names are the C member names; ``width`` is the number of words in one copy.
+    Field names after ``width`` (words in one copy) and ``fmt`` (struct format of one copy) are the C member names.
     """
 
     width: int
+    fmt: str
     runq_hist: int
     runq_sum_ns: int
-    runq_count: int
     runq_max_ns: int
     nvcsw: int
     nivcsw: int
@@ -48,20 +51,54 @@ class CounterColumns(NamedTuple):
     def of(cls, record: type[ctypes.Structure]) -> CounterColumns:
         """The columns of a compiled ``struct cgroup_counters`` (raises LayoutError when it is not what ctop reads)."""
         members = ctypes_members(record)
-        columns = u64_columns("cgroup_counters", members)
+        wide = [m.name for m in members if m.name != "runq_hist" and m.size != 8]
+        if wide:
+            raise LayoutError(f"struct cgroup_counters: member {', '.join(wide)} is not a 64-bit word.")
+        columns, fmt = word_columns("cgroup_counters", members)
         hist = next((m for m in members if m.name == "runq_hist"), None)
         if hist is None or hist.count != RUNQ_SLOTS:
             raise LayoutError(f"struct cgroup_counters has {hist.count if hist else 'no'} run-queue slots where ctop "
                               f"reads {RUNQ_SLOTS}.")
-        missing = [name for name in cls._fields[1:] if name not in columns]
+        if hist.size != HIST_WORD_BYTES:
+            raise LayoutError(f"struct cgroup_counters has {hist.size}-byte run-queue slots where ctop reads "
+                              f"{HIST_WORD_BYTES}-byte ones.")
+        missing = [name for name in cls._fields[2:] if name not in columns]
         if missing:
             raise LayoutError(f"struct cgroup_counters has no member {', '.join(missing)}.")
+        if struct.calcsize(fmt) != ctypes.sizeof(record):
+            raise LayoutError("struct cgroup_counters has padding ctop does not read.")
         width = sum(m.count for m in members)
-        return cls(width, *(columns[name] for name in cls._fields[1:]))
+        return cls(width, fmt, *(columns[name] for name in cls._fields[2:]))
 
     def unpacker(self) -> struct.Struct:
         """Unpacks one CPU's copy (native byte order, as the kernel wrote it)."""
-        return struct.Struct(f"={self.width}Q")
+        return struct.Struct(self.fmt)
+
+
+class HistogramWrap:
+    """Follows each cgroup's u32 histogram slots across reads: the CPUs' copies added modulo 2^32 only ever grow by
+    less than 2^32 between two reads, so the counts since the programs were loaded are exact."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}  # id -> (sums mod 2^32, counts)
+
+    def counts(self, cgroup_id: int, sums: tuple[int, ...]) -> tuple[int, ...]:
+        """The counts of cgroup ``cgroup_id`` whose slots now add up to ``sums`` (over every CPU)."""
+        wrapped = tuple(v & HIST_MASK for v in sums)
+        last = self._last.get(cgroup_id)
+        if last is None:
+            counts = wrapped
+        elif last[0] == wrapped:
+            counts = last[1]
+        else:
+            counts = tuple(c + ((w - lw) & HIST_MASK) for c, w, lw in zip(last[1], wrapped, last[0]))
+        self._last[cgroup_id] = (wrapped, counts)
+        return counts
+
+    def keep_only(self, cgroup_ids: Iterable[int]) -> None:
+        """Forget the cgroups not read this time (their index was taken back)."""
+        live = set(cgroup_ids)
+        self._last = {k: v for k, v in self._last.items() if k in live}
 
 
 @dataclass(frozen=True)
@@ -93,18 +130,44 @@ def _text(raw: bytes) -> str:
     return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-def sum_counters(raw: bytes, columns: CounterColumns, unpacker: struct.Struct, cgroup_id: int) -> EbpfCgroupCounters:
-    """Add up the per-CPU copies of one cgroup's counters (``raw``: the copies back to back); max is a max."""
+def raw_member(record: object, name: str) -> bytes:
+    """Every byte of a char-array member of a ctypes record (reading the member stops at its first NUL)."""
+    if not isinstance(record, ctypes.Structure):
+        return bytes(getattr(record, name))
+    member = getattr(type(record), name)
+    return ctypes.string_at(ctypes.addressof(record) + member.offset, member.size)
+
+
+def exec_args(raw: bytes, total: int) -> str:
+    """argv as the exec program read it (``raw``: NUL-separated, ``total`` bytes in the process, of which ``raw``
+    holds the first ones) joined by spaces; cut argv ends in ARGS_TRUNCATED; "" when nothing was read."""
+    kept = bytes(raw)[:max(total, 0)]
+    if not kept:
+        return ""
+    words = kept.split(b"\0")
+    if total <= len(kept) and words and not words[-1]:
+        words.pop()  # the terminating NUL of the last argument
+    text = " ".join(w.decode("utf-8", "replace") for w in words)
+    return text.rstrip() + ARGS_TRUNCATED if total > len(kept) else text
+
+
+def sum_counters(raw: bytes, columns: CounterColumns, unpacker: struct.Struct, cgroup_id: int,
+                 wrap: HistogramWrap | None = None) -> EbpfCgroupCounters:
+    """Add up the per-CPU copies of one cgroup's counters (``raw``: the copies back to back); max is a max. The
+    histogram's u32 slots are followed across reads by ``wrap`` (without it: the plain sums, for one read)."""
     copies = tuple(zip(*unpacker.iter_unpack(raw)))
     if not copies:
         return EbpfCgroupCounters(cgroup_id=cgroup_id)
     total = list(map(sum, copies))
     c = columns
+    buckets = tuple(total[c.runq_hist:c.runq_hist + RUNQ_SLOTS])
+    if wrap is not None:
+        buckets = wrap.counts(cgroup_id, buckets)
     return EbpfCgroupCounters(
         cgroup_id=cgroup_id,
-        runq_buckets=tuple(total[c.runq_hist:c.runq_hist + RUNQ_SLOTS]),
+        runq_buckets=buckets,
         runq_sum_seconds=total[c.runq_sum_ns] / 1e9,
-        runq_count=total[c.runq_count],
+        runq_count=sum(buckets),
         runq_max_seconds=max(copies[c.runq_max_ns]) / 1e9,
         nvcsw=total[c.nvcsw],
         nivcsw=total[c.nivcsw],
@@ -115,6 +178,22 @@ def sum_counters(raw: bytes, columns: CounterColumns, unpacker: struct.Struct, c
         exits=total[c.exits],
         oom_kills=total[c.oom_kills],
     )
+
+
+def add_counters(a: EbpfCgroupCounters, b: EbpfCgroupCounters) -> EbpfCgroupCounters:
+    """Two cgroups' counters counted as one: a cgroup2 cgroup and the v1 cpu cgroup of the same path, whose tagged id
+    is the larger; the cgroup2 id names them, so a tagged entry that appears later does not look like a new cgroup."""
+    return EbpfCgroupCounters(
+        cgroup_id=min(a.cgroup_id, b.cgroup_id),
+        runq_buckets=tuple(map(sum, zip(a.runq_buckets, b.runq_buckets))),
+        runq_sum_seconds=a.runq_sum_seconds + b.runq_sum_seconds,
+        runq_count=a.runq_count + b.runq_count,
+        runq_max_seconds=max(a.runq_max_seconds, b.runq_max_seconds),
+        nvcsw=a.nvcsw + b.nvcsw, nivcsw=a.nivcsw + b.nivcsw,
+        preempted_by_others=a.preempted_by_others + b.preempted_by_others,
+        preempted_by_host=a.preempted_by_host + b.preempted_by_host,
+        forks=a.forks + b.forks, execs=a.execs + b.execs, exits=a.exits + b.exits,
+        oom_kills=a.oom_kills + b.oom_kills)
 
 
 def culprits_by_path(pairs: Iterable[tuple[int, int, int]],
@@ -151,6 +230,7 @@ class MapReader:
         except (LayoutError, OSError) as e:
             raise LoadError(f"eBPF fields are off because ctop's programs do not match its reader: {e}") from e
         self._unpacker = self._columns.unpacker()
+        self._wrap = HistogramWrap()
         self._paths: dict[int, str] = {}
         self._walked_at = 0.0
         self._last_seq = [int(self._seqs[ctypes.c_int(i)].value) for i in range(self._seqs.max_entries)]
@@ -162,16 +242,19 @@ class MapReader:
 
     # -- cgroup ids -> paths ---------------------------------------------------------------------------------
     def _walk(self, replace: bool = False) -> None:
-        """Name every cgroup id from the tracking hierarchy; ``replace`` also forgets ids that are gone."""
-        root = self.loaded.tracking.root
-        paths = {self.loaded.tracking.root_id: "/"}
-        for dirpath, _dirs, _files in os.walk(root):
-            if dirpath == root:
-                continue
-            try:
-                paths[os.stat(dirpath).st_ino] = dirpath[len(root):]
-            except OSError:
-                continue
+        """Name every cgroup id from the tracking hierarchy (on hybrid hosts also the v1 cpu one, whose ids are
+        tagged); ``replace`` also forgets ids that are gone."""
+        tracking = self.loaded.tracking
+        paths = {tracking.root_id: "/"}
+        trees = [(tracking.root, 0)] + ([(tracking.v1.root, hybrid.v1_tag())] if tracking.v1 else [])
+        for root, tag in trees:
+            for dirpath, _dirs, _files in os.walk(root):
+                if dirpath == root:
+                    continue
+                try:
+                    paths[tag | os.stat(dirpath).st_ino] = dirpath[len(root):]
+                except OSError:
+                    continue
         if replace:
             self._paths = paths
             live = set(paths.values())
@@ -231,8 +314,9 @@ class MapReader:
         columns, unpacker = self._columns, self._unpacker
         raw_by_id = self._index.raw_by_id()
         used = len(raw_by_id)
+        self._wrap.keep_only(raw_by_id)
         for cgroup_id, raw in raw_by_id.items():
-            counters = sum_counters(raw, columns, unpacker, cgroup_id)
+            counters = sum_counters(raw, columns, unpacker, cgroup_id, self._wrap)
             if cgroup_id == 0:
                 unattributed = counters
                 continue
@@ -244,7 +328,8 @@ class MapReader:
                 if cgroup_id in self._gone:  # counted again by a task that was ending: take the index back again
                     self._index.take_back(cgroup_id)
                 continue
-            by_cgroup[path] = counters
+            other = by_cgroup.get(path)  # hybrid hosts: the cgroup2 and the v1 cpu cgroup of one path
+            by_cgroup[path] = counters if other is None else add_counters(other, counters)
         return by_cgroup, unattributed, used, unresolved
 
     def _forget(self, cgroup_id: int) -> None:
@@ -270,7 +355,8 @@ class MapReader:
         for rec in self._new_records(self._exec_log, self._slots.seq_exec, "exec_log_overwritten"):
             path = self.path_of(int(rec.cgroup_id)) if rec.cgroup_id else None
             record = ExecRecord(pid=int(rec.pid), ppid=int(rec.ppid), comm=_text(rec.comm),
-                                filename=_text(rec.filename), unix_time=boot_to_unix + rec.time_ns / 1e9)
+                                filename=_text(rec.filename), unix_time=boot_to_unix + rec.time_ns / 1e9,
+                                args=exec_args(raw_member(rec, "args"), int(rec.args_len)))
             self._execs.setdefault(path or "", collections.deque(maxlen=EXECS_PER_CGROUP)).append(record)
 
     def _log_oom_kills(self, boot_to_unix: float) -> None:
@@ -319,7 +405,7 @@ class MapReader:
             unattributed=unattributed,
             oom_kills=tuple(self._ooms),
             execs={p: tuple(d) for p, d in self._execs.items() if p},
-            new_cgroups=tuple(new_cgroups),
+            new_cgroups=tuple(dict.fromkeys(new_cgroups)),
             removed_cgroups=tuple(removed),
             map_fill={
                 "cgroups": MapFill(used=used, capacity=self.loaded.cgroups_max),
@@ -328,4 +414,5 @@ class MapReader:
             },
             dropped=dropped,
             runq_method=self.loaded.runq_method,
+            covered=frozenset(self._paths.values()),
         )

@@ -74,13 +74,18 @@ class OomKill:
 
 @dataclass(frozen=True)
 class ExecRecord:
-    """One successful exec: ``ppid`` is 0 when the kernel's BTF did not give task_struct offsets."""
+    """One successful exec: ``ppid`` is 0 when the kernel's BTF did not give task_struct offsets; ``args`` is the
+    new program's argv joined by spaces (bounded, ending in ARGS_TRUNCATED when cut), "" when it was not read."""
 
     pid: int
     ppid: int
     comm: str
     filename: str
     unix_time: float
+    args: str = ""
+
+
+ARGS_TRUNCATED = " …"  # ends the arguments of an exec whose argv was longer than the programs keep
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,9 @@ class EbpfReading:
     was unknown. ``oom_kills`` are the most recent kills (oldest first, bounded); ``execs`` the most recent
     execs per cgroup (oldest first, bounded); ``new_cgroups``/``removed_cgroups`` are paths the kernel created or
     removed since the previous read. ``dropped`` counts events lost: a full map, a log overwritten before it was
-    read, a cgroup id that could not be named. ``monotonic_time`` is ``time.monotonic()`` of the read.
+    read, a cgroup id that could not be named. ``monotonic_time`` is ``time.monotonic()`` of the read. ``covered``
+    holds the paths the programs can attribute events to (None: every path): a cgroup outside it (on a hybrid
+    host, one only in v1 hierarchies other than cpu) has no eBPF data rather than zeros.
     """
 
     monotonic_time: float
@@ -112,6 +119,11 @@ class EbpfReading:
     map_fill: dict[str, MapFill] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     runq_method: str = ""
+    covered: frozenset[str] | None = None
+
+    def covers(self, path: str) -> bool:
+        """Whether the programs attribute events of ``path``'s tasks to it (no counters then means none happened)."""
+        return self.covered is None or path in self.covered
 
 
 def histogram_delta(new: Sequence[int], old: Sequence[int] | None) -> tuple[int, ...]:

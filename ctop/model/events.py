@@ -31,6 +31,9 @@ THROTTLE_END = 0.25
 RUNQ_P99_THRESHOLD_S = 0.05
 EXEC_STORM_PER_S = 50.0
 EPISODE_MIN_S = 3.0  # a run-queue or exec episode must last this long
+EXECS_PER_REFRESH = 5  # exec events (with their arguments) per container per frame; the rest are one count
+EXECS_PER_FRAME = 50  # exec events of all containers together per frame (a node of exec-ing containers)
+EXEC_EVENTS = frozenset({"exec", "exec_more"})  # many per workload: listed by ``ctop events``, not in timelines
 FORGET_AFTER_S = 3600.0  # a workload gone this long is forgotten (restart counts included)
 
 
@@ -105,6 +108,8 @@ class EventDetector:
         self._rows: dict[str, CgroupRow] = {}
         self._incarnations: dict[tuple[str, int], _Incarnation] = {}
         self._oom_seen: set[tuple[int, float]] = set()
+        self._exec_seen: dict[str, float] = {}  # time of the latest exec turned into an event, by cgroup path
+        self._exec_budget = EXECS_PER_FRAME  # exec events the current frame may still list
         self._first = True
 
     def state(self, key: str) -> WorkloadState | None:
@@ -126,6 +131,7 @@ class EventDetector:
         events: list[Event] = []
         rows = frame.rows
         containers = {path: row for path, row in rows.items() if row.identity.kind == "container"}
+        self._exec_budget = EXECS_PER_FRAME
         events += self._lifecycle(now, containers)
         events += self._oom_kills(now, frame)
         for path, row in containers.items():
@@ -140,9 +146,11 @@ class EventDetector:
             events += self._throttling(now, row, inc)
             events += self._runq(now, row, inc)
             events += self._exec_storm(now, row, inc)
+            events += self._execs(now, frame, row)
         live = {(p, r.sample.inode) for p, r in containers.items()}
         for gone in [k for k in self._incarnations if k not in live]:
             del self._incarnations[gone]
+        self._exec_seen = {p: t for p, t in self._exec_seen.items() if p in containers}
         self._rows = dict(containers)
         self._forget(now)
         self._first = False
@@ -273,6 +281,28 @@ class EventDetector:
             return [self._event(now, "exec_storm", row, execs_per_s=round(rate, 1))]
         return [self._event(now, "exec_storm_end", row, duration_s=round(now - change.started, 1),
                             peak_execs_per_s=round(change.peak, 1))]
+
+    def _execs(self, now: float, frame: Frame, row: CgroupRow) -> list[Event]:
+        """The container's execs since the previous frame, with their arguments: the first EXECS_PER_REFRESH (while
+        the frame's EXECS_PER_FRAME last) as ``exec`` events, the others (also those the bounded logs dropped) as one
+        ``exec_more`` count."""
+        records = frame.ebpf_execs.get(row.path, ()) if frame.ebpf_state == "ready" else ()
+        seen = self._exec_seen.get(row.path)
+        new = [r for r in records if seen is None or r.unix_time > seen]
+        if not new:
+            return []
+        self._exec_seen[row.path] = max(r.unix_time for r in new)
+        events = [self._event(r.unix_time, "exec", row, pid=r.pid, ppid=r.ppid, comm=r.comm, args=r.args,
+                              filename=r.filename) for r in new[:min(EXECS_PER_REFRESH, self._exec_budget)]]
+        self._exec_budget -= len(events)
+        previous = self._rows.get(row.path)
+        same = previous is not None and previous.sample.inode == row.sample.inode
+        counted = counter_delta(previous.ebpf.execs if same and previous and previous.ebpf else None,
+                                row.ebpf.execs if row.ebpf else None)
+        rest = max(len(new), counted or 0) - len(events)
+        if rest > 0:
+            events.append(self._event(now, "exec_more", row, execs=rest))
+        return events
 
     def _forget(self, now: float) -> None:
         stale = [k for k, s in self.workloads.items() if s.incarnation is None and now - s.last_seen > FORGET_AFTER_S]

@@ -13,7 +13,7 @@ from ..model import fields
 from ..model.culprits import CulpritRates
 from ..model.ebpf import RUNQ_BUCKET_LOWER_SECONDS, RUNQ_BUCKET_UPPER_SECONDS
 from ..model.ebpf_rates import EBPF_KEYS
-from ..model.events import Event
+from ..model.events import EXEC_EVENTS, Event
 from ..model.fields import JSON_FIELDS, Field, format_value
 from ..model.frame import CgroupRow, Frame
 from .history import History
@@ -253,7 +253,7 @@ def _ebpf_section(row: CgroupRow, execs: Sequence[Any], ooms: Sequence[Any]) -> 
     out.append(urwid.Text(("key", "run-queue latency")))
     out += [urwid.Text("  " + line) for line in histogram_lines(_get(row.ebpf, "runq_buckets"))]
     out.append(urwid.Text(("key", "recent execs")))
-    out += [urwid.Text("  " + _when(e) + _record_line(e, ("pid", "ppid", "comm", "filename")))
+    out += [urwid.Text("  " + _when(e) + _record_line(e, ("pid", "ppid", "comm", "args", "filename")))
             for e in list(execs)[-MAX_LOG_LINES:]] or [urwid.Text("  -")]
     out.append(urwid.Text(("key", "OOM kills")))
     kills = row.sample.memory_oom_kills
@@ -306,6 +306,7 @@ def timeline_section(events: Sequence[Event], at: float | None) -> list[urwid.Ab
     title = "Timeline (recorded, within an hour of this moment)" if at is not None else \
         "Timeline (what this ctop saw since it started)"
     out: list[urwid.AbstractFlowWidget] = [_title(title)]
+    events = [e for e in events if e.type not in EXEC_EVENTS]  # listed under "recent execs"
     before = [e for e in events if at is None or e.time <= at][-TIMELINE_BEFORE:]
     after = [e for e in events if at is not None and e.time > at][:TIMELINE_AFTER]
     if not before and not after:

@@ -7,7 +7,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from ..model.events import Event
+from ..model.events import EXEC_EVENTS, Event
 from ..model.frame import CgroupRow
 from ..model.workload import workload_key
 
@@ -78,6 +78,8 @@ class RecentEvents:
 
     def add(self, events: Sequence[Event]) -> None:
         for e in events:
+            if e.type in EXEC_EVENTS:  # the detail view lists recent execs on their own
+                continue
             if e.workload not in self._by_key:
                 self._by_key[e.workload] = deque(maxlen=EVENTS_PER_WORKLOAD)
                 while len(self._by_key) > WORKLOADS_KEPT:

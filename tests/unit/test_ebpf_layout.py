@@ -41,12 +41,12 @@ def test_run_queue_slots_agree_with_the_header() -> None:
     header = parse_header(header_text())
     assert header.defines["RUNQ_SLOTS"] == RUNQ_SLOTS == len(RUNQ_BUCKET_UPPER_SECONDS)
     hist = header.structs["cgroup_counters"][0]
-    assert (hist.name, hist.size, hist.count) == ("runq_hist", 8, RUNQ_SLOTS)
+    assert (hist.name, hist.size, hist.count) == ("runq_hist", 4, RUNQ_SLOTS)
 
 
 def test_every_counter_member_is_read_and_nothing_else() -> None:
     members = parse_header(header_text()).structs["cgroup_counters"]
-    assert sorted(CounterColumns._fields[1:]) == sorted(m.name for m in members)
+    assert sorted(CounterColumns._fields[2:]) == sorted(m.name for m in members)
     columns = CounterColumns.of(struct_like_bcc("cgroup_counters", members))
     assert columns.width == sum(m.count for m in members)
     start = 0
@@ -89,6 +89,13 @@ def test_a_counter_member_of_another_size_is_refused() -> None:
     text = header_text().replace("    u64 nivcsw;", "    u32 nivcsw;")
     members = parse_header(text).structs["cgroup_counters"]
     with pytest.raises(LayoutError, match="nivcsw"):
+        CounterColumns.of(struct_like_bcc("cgroup_counters", members))
+
+
+def test_a_histogram_of_u64_slots_is_refused() -> None:
+    text = header_text().replace("    u32 runq_hist[RUNQ_SLOTS];", "    u64 runq_hist[RUNQ_SLOTS];")
+    members = parse_header(text).structs["cgroup_counters"]
+    with pytest.raises(LayoutError, match="8-byte run-queue slots"):
         CounterColumns.of(struct_like_bcc("cgroup_counters", members))
 
 
