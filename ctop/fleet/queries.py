@@ -1,0 +1,117 @@
+"""The few aggregated PromQL queries of one fleet refresh: every figure of every cgroup of every node in three answers.
+
+Each query is many sub-expressions joined with ``or``; ``label_replace`` tags each with a ``ctop_field`` label so that
+one answer carries them all. Every sub-expression aggregates by the cgroup's identity labels, so the cost follows the
+size of the answer (one series per cgroup and figure), never the number of queries. Rates are computed by PromQL over
+a window of several scrape intervals, so one instant query per refresh suffices, now or at any past time.
+Both cAdvisor's names and ctop's own ``ctop_*`` families are read; a family a source lacks just adds no series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FIELD_LABEL = "ctop_field"
+# What names one cgroup of one node: the node (a scrape-config label where set, else the target's instance) and
+# cAdvisor's container labels.
+BY = ("node", "instance", "id", "name", "image", "container", "pod", "namespace")
+WINDOW_SCRAPES = 4  # rates over this many scrape intervals (rate() needs two samples; four survive a missed scrape)
+MIN_WINDOW_S = 2.0
+
+# Counters read as per-second rates: (field, metric, extra matchers).
+RATES: tuple[tuple[str, str, str], ...] = (
+    ("cpu_seconds_per_s", "container_cpu_usage_seconds_total", ""),
+    ("cfs_periods_per_s", "container_cpu_cfs_periods_total", ""),
+    ("cfs_throttled_periods_per_s", "container_cpu_cfs_throttled_periods_total", ""),
+    ("cfs_throttled_seconds_per_s", "container_cpu_cfs_throttled_seconds_total", ""),
+    ("io_read_bytes_per_s", "container_fs_reads_bytes_total", ""),
+    ("io_write_bytes_per_s", "container_fs_writes_bytes_total", ""),
+    ("io_read_ops_per_s", "container_fs_reads_total", ""),
+    ("io_write_ops_per_s", "container_fs_writes_total", ""),
+    ("net_rx_bytes_per_s", "container_network_receive_bytes_total", 'interface!="lo"'),
+    ("net_tx_bytes_per_s", "container_network_transmit_bytes_total", 'interface!="lo"'),
+    ("major_faults_per_s", "container_memory_failures_total", 'failure_type="pgmajfault",scope="container"'),
+    ("psi_cpu_some", "container_pressure_cpu_waiting_seconds_total", ""),
+    ("psi_memory_some", "container_pressure_memory_waiting_seconds_total", ""),
+    ("psi_memory_full", "container_pressure_memory_stalled_seconds_total", ""),
+    ("psi_io_some", "container_pressure_io_waiting_seconds_total", ""),
+    ("psi_io_full", "container_pressure_io_stalled_seconds_total", ""),
+    ("runq_wait_seconds_per_s", "ctop_runqueue_latency_seconds_sum", ""),
+    ("ctx_switches_voluntary_per_s", "ctop_context_switches_total", 'kind="voluntary"'),
+    ("ctx_switches_involuntary_per_s", "ctop_context_switches_total", 'kind="involuntary"'),
+    ("preempted_by_others_per_s", "ctop_preemptions_total", 'by="other_cgroup"'),
+    ("preempted_by_host_per_s", "ctop_preemptions_total", 'by="host"'),
+    ("forks_per_s", "ctop_forks_total", ""),
+    ("execs_per_s", "ctop_execs_total", ""),
+    ("exits_per_s", "ctop_exits_total", ""),
+)
+QUANTILES: tuple[tuple[str, float], ...] = (("runq_latency_p50_seconds", 0.5), ("runq_latency_p99_seconds", 0.99))
+# Gauges (and counters read as they stand): (field, metric, aggregation).
+GAUGES: tuple[tuple[str, str, str], ...] = (
+    ("memory_working_set_bytes", "container_memory_working_set_bytes", "max"),
+    ("memory_usage_bytes", "container_memory_usage_bytes", "max"),
+    ("memory_rss_bytes", "container_memory_rss", "max"),
+    ("memory_cache_bytes", "container_memory_cache", "max"),
+    ("memory_swap_bytes", "container_memory_swap", "max"),
+    ("memory_mapped_file_bytes", "container_memory_mapped_file", "max"),
+    ("memory_max_usage_bytes", "container_memory_max_usage_bytes", "max"),
+    ("memory_failcnt", "container_memory_failcnt", "max"),
+    ("memory_limit_bytes", "container_spec_memory_limit_bytes", "max"),
+    ("memory_swap_limit_bytes", "container_spec_memory_swap_limit_bytes", "max"),
+    ("cpu_quota_us", "container_spec_cpu_quota", "max"),
+    ("cpu_period_us", "container_spec_cpu_period", "max"),
+    ("cpu_shares", "container_spec_cpu_shares", "max"),
+    ("processes", "container_processes", "max"),
+    ("threads", "container_threads", "max"),
+    ("threads_max", "container_threads_max", "max"),
+    ("oom_events", "container_oom_events_total", "max"),
+    ("cpu_usage_seconds", "container_cpu_usage_seconds_total", "sum"),
+    ("cpu_throttled_seconds", "container_cpu_cfs_throttled_seconds_total", "max"),
+    ("ebpf_oom_kills", "ctop_oom_kills_total", "max"),
+    ("start_time_seconds", "container_start_time_seconds", "max"),
+)
+INFO_FIELD = "info"
+INFO_LABELS = ("kind", "runtime", "qos_class")
+# Per target: (field, expression over the selector).
+NODE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("machine_cpu_cores", "machine_cpu_cores"),
+    ("machine_memory_bytes", "machine_memory_bytes"),
+    ("up", "up"),
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query of a refresh: its name (for messages) and its PromQL."""
+
+    name: str
+    expr: str
+
+
+def window_s(scrape_interval_s: float) -> float:
+    """The rate window: WINDOW_SCRAPES scrape intervals, whole seconds, at least MIN_WINDOW_S."""
+    return max(MIN_WINDOW_S, float(round(WINDOW_SCRAPES * scrape_interval_s)))
+
+
+def _selector(selector: str, extra: str = "") -> str:
+    inner = ",".join(part for part in (extra, selector.strip().strip("{}").strip()) if part)
+    return "{" + inner + "}"
+
+
+def _tag(field: str, expr: str) -> str:
+    return f'label_replace({expr}, "{FIELD_LABEL}", "{field}", "", "")'
+
+
+def refresh_queries(selector: str, window: float) -> tuple[Query, ...]:
+    """The queries of one refresh: rates (with run-queue quantiles), gauges (with ctop's info), and nodes."""
+    by = ", ".join(BY)
+    w = f"[{window:g}s]"
+    rates = [_tag(f, f"sum by ({by}) (rate({m}{_selector(selector, x)}{w}))") for f, m, x in RATES]
+    buckets = f"sum by ({by}, le) (rate(ctop_runqueue_latency_seconds_bucket{_selector(selector)}{w}))"
+    rates += [_tag(f, f"histogram_quantile({q}, {buckets})") for f, q in QUANTILES]
+    gauges = [_tag(f, f"{agg} by ({by}) ({m}{_selector(selector)})") for f, m, agg in GAUGES]
+    info = f"max by ({by}, {', '.join(INFO_LABELS)}) (ctop_container_info{_selector(selector)})"
+    gauges.append(_tag(INFO_FIELD, info))
+    nodes = [_tag(f, f"max by (node, instance, job) ({m}{_selector(selector)})") for f, m in NODE_FIELDS]
+    return (Query("rates", " or ".join(rates)), Query("gauges", " or ".join(gauges)),
+            Query("nodes", " or ".join(nodes)))

@@ -1,0 +1,165 @@
+"""The fleet view over a real Prometheus scraping two real `ctop exporter`s (each its own node label and its own
+--cgroup.include, with real workloads in real cgroups) and a static target serving a cAdvisor page.
+
+Checks: per-cgroup CPU and memory agree with each node's local `ctop -b --json` within 5 %; rows group into nodes,
+pods and namespaces; cAdvisor rows have no data (not 0) for what only ctop measures; `--at` shows a cgroup removed
+since; the interactive view lists the nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
+from support.env import ctop_command, need_binary, need_root
+from support.fleet import FleetPrometheus, exporter_on, fleet_prometheus, static_target
+from support.tmux import tmux_session
+
+pytestmark = pytest.mark.system
+
+CADVISOR_PAGE = Path(__file__).resolve().parents[1] / "data" / "cadvisor" / "kubelet-cadvisor.prom"
+PROM_PORT, EXPORTER_A, EXPORTER_B, STATIC_C = 19100, 19101, 19102, 19103
+MiB = 2**20
+# (node, child, CPU quota in % of one CPU, MiB held)
+WORKLOADS = (("a", "web", 20, 24), ("a", "db", 10, 40), ("b", "api", 15, 32), ("b", "gone", 10, 16))
+WORKLOAD = ("import sys\n"
+            "hold = bytearray(int(sys.argv[1]) * 2**20)\n"
+            "for i in range(0, len(hold), 4096): hold[i] = 1\n"
+            "while True: pass\n")
+
+
+@dataclass
+class Fleet:
+    prom: FleetPrometheus
+    prefix: str
+    cgroups: dict[str, TestCgroup] = field(default_factory=dict)  # "a/web" -> cgroup
+
+    def path(self, node: str, child: str = "") -> str:
+        return f"{self.prefix}-{node}" + (f"/{child}" if child else "")
+
+
+def fleet_json(url: str, *args: str) -> list[dict]:
+    out = subprocess.run([ctop_command(), "--prometheus", url, "-b", "--json", "-n", "1", *args],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.splitlines()[0])
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    need_root()
+    need_binary("prometheus")
+    layout = host_layout()
+    prefix = "/" + unique_name("ctoph-fleet")
+    made = Fleet(prom=None, prefix=prefix)  # type: ignore[arg-type]
+    try:
+        for node, child, quota, mib in WORKLOADS:
+            cg = make_cgroup(layout, made.path(node, child))
+            period = 100000
+            if layout.unified and not layout.controllers:  # pure v2
+                cg.write("unified", "cpu.max", f"{quota * period // 100} {period}")
+            else:
+                cg.write("cpu", "cpu.cfs_period_us", str(period))
+                cg.write("cpu", "cpu.cfs_quota_us", str(quota * period // 100))
+            cg.spawn([sys.executable, "-c", WORKLOAD, str(mib)])
+            made.cgroups[f"{node}/{child}"] = cg
+        page = CADVISOR_PAGE.read_bytes()
+        with (exporter_on(EXPORTER_A, f"--cgroup.include=^{made.path('a')}", "--no-containers"),
+              exporter_on(EXPORTER_B, f"--cgroup.include=^{made.path('b')}", "--no-containers"),
+              static_target(STATIC_C, page) as static,
+              fleet_prometheus(PROM_PORT, {"node-a": f"127.0.0.1:{EXPORTER_A}", "node-b": f"127.0.0.1:{EXPORTER_B}",
+                                           "node-c": static}) as prom):
+            made.prom = prom
+            leaves = f'container_cpu_usage_seconds_total{{id=~"{prefix}-.*/.*"}}'
+            prom.wait(lambda: len(prom.query(f"rate({leaves}[4s])")) == len(WORKLOADS), "rates of every workload")
+            prom.wait(lambda: bool(prom.query('container_memory_working_set_bytes{node="node-c"}')), "node-c")
+            time.sleep(5)  # a full rate window of steady figures
+            yield made
+    finally:
+        for cg in made.cgroups.values():
+            cg.stop_processes()
+        for node in ("a", "b"):
+            remove_tree(layout, made.path(node))
+
+
+def test_cpu_and_memory_agree_with_each_nodes_local_ctop(fleet: Fleet) -> None:
+    local = subprocess.run([ctop_command(), "-b", "--json", "-n", "1", "-d", "4", "--no-ebpf", "--no-containers",
+                            "--filter", f"id={fleet.prefix}-"], capture_output=True, text=True, timeout=60)
+    assert local.returncode == 0, local.stderr
+    fleet_rows = {r["id"]: r for r in fleet_json(fleet.prom.url, "--filter", f"id={fleet.prefix}-")}
+    local_rows = {r["id"]: r for r in json.loads(local.stdout.splitlines()[0])}
+    for node, child, quota, mib in WORKLOADS:
+        here = local_rows[fleet.path(node, child)]
+        there = fleet_rows[f"/node-{node}{fleet.path(node, child)}"]
+        assert there["node"] == f"node-{node}"
+        assert there["cpu_percent"] == pytest.approx(here["cpu_percent"], rel=0.05), (child, here, there)
+        assert there["memory_working_set_bytes"] == pytest.approx(here["memory_working_set_bytes"], rel=0.05)
+        assert there["memory_working_set_bytes"] > mib * MiB
+        assert there["cpu_limit_cores"] == pytest.approx(quota / 100)
+        assert there["throttled_percent"] is not None and there["throttled_percent"] > 0  # spinning at its quota
+
+
+def test_rows_group_into_nodes_pods_and_namespaces(fleet: Fleet) -> None:
+    rows = {r["id"]: r for r in fleet_json(fleet.prom.url)}
+    nodes = {r["id"]: r for r in rows.values() if r["kind"] == "node"}
+    assert set(nodes) == {"/node-a", "/node-b", "/node-c"}
+    assert {r["node"] for r in nodes.values()} == {"node-a", "node-b", "node-c"}
+    # node-a exports no root cgroup: its row adds up what it exports (its one top cgroup)
+    top_a = rows[f"/node-a{fleet.path('a')}"]
+    assert nodes["/node-a"]["memory_working_set_bytes"] == top_a["memory_working_set_bytes"]
+    assert nodes["/node-a"]["cpu_percent"] == pytest.approx(top_a["cpu_percent"])
+    # every exported cgroup is under its own node, and only there
+    for row in rows.values():
+        if row["kind"] not in ("node", "namespace"):
+            assert row["id"].startswith(f"/{row['node']}/"), row
+    assert {r["node"] for r in rows.values() if fleet.path("a") in r["id"]} == {"node-a"}  # its own include only
+    pod = rows["/node-c/kubepods/burstable/pod3c0a4c7e-59a2-4c55-9e2b-1f6f0e2c7a11"]
+    assert (pod["kind"], pod["pod"], pod["namespace"], pod["node"]) == ("pod", "cart-7d9f", "shop", "node-c")
+    namespace = rows["/~namespaces/shop"]
+    assert namespace["kind"] == "namespace" and namespace["memory_working_set_bytes"] == pod["memory_working_set_bytes"]
+
+
+def test_cadvisor_rows_have_no_data_where_only_ctop_measures(fleet: Fleet) -> None:
+    rows = {r["id"]: r for r in fleet_json(fleet.prom.url, "--filter", "node=node-c")}
+    cart = rows["/node-c/kubepods/burstable/pod3c0a4c7e-59a2-4c55-9e2b-1f6f0e2c7a11/9b1f3e"]
+    assert (cart["kind"], cart["container"], cart["image"]) == ("container", "cart", "registry.local/cart:1.4")
+    assert cart["memory_working_set_bytes"] == 52428800 and cart["memory_limit_bytes"] == 134217728
+    assert cart["cpu_percent"] == 0.0  # a counter that did not move: a measured 0
+    for key in ("runq_latency_p99_seconds", "runq_wait_seconds_per_s", "ctx_switches_voluntary_per_s", "forks_per_s",
+                "oom_kills", "cpu_limit_cores", "throttled_percent", "io_read_bytes_per_s", "net_rx_bytes_per_s",
+                "psi_cpu_some_avg10", "pids_max"):
+        assert cart[key] is None, key
+    assert cart["runtime"] == "" and cart["memory_oom_kills"] == 0
+
+
+def test_the_interactive_view_lists_the_nodes(fleet: Fleet) -> None:
+    need_binary("tmux")
+    with tmux_session([ctop_command(), "--prometheus", fleet.prom.url], 160, 40) as t:
+        t.wait_text("rows", 30)
+        t.send("6")
+        screen = t.wait_for(lambda s: all(n in s for n in ("node-a", "node-b", "node-c")) and "Nodes" in s, 20,
+                            "the three nodes")
+        assert "every 1s" in screen  # the refresh interval is the scrape interval
+        t.send("q")
+
+
+def test_at_shows_a_cgroup_removed_since(fleet: Fleet) -> None:
+    gone = f"/node-b{fleet.path('b', 'gone')}"
+    before = time.time()
+    assert gone in {r["id"] for r in fleet_json(fleet.prom.url)}
+    cg = fleet.cgroups.pop("b/gone")
+    cg.stop_processes()
+    remove_tree(host_layout(), cg.path)
+    fleet.prom.wait(lambda: not fleet.prom.query(f'container_memory_working_set_bytes{{id="{cg.path}"}}'),
+                    "the removed cgroup gone", 30)
+    assert gone not in {r["id"] for r in fleet_json(fleet.prom.url)}
+    then = {r["id"]: r for r in fleet_json(fleet.prom.url, "--at", f"{before:.3f}")}
+    assert gone in then and then[gone]["memory_working_set_bytes"] > 16 * MiB
+    assert then[gone]["cpu_percent"] == pytest.approx(10, rel=0.25)
