@@ -19,9 +19,10 @@ from ..model.frame import CgroupRow, Frame, Identity
 from ..model.notices import Notice, NoticeKind
 from ..model.sample import UNLIMITED, CgroupSample, HostSample, Pressure, Snapshot
 from .client import Answer
-from .queries import FIELD_LABEL, INFO_FIELD, INFO_LABELS
+from .queries import FIELD_LABEL, GAUGES, INFO_FIELD, INFO_LABELS
 
 NAMESPACES_PATH = "/~namespaces"
+PRESENT_FIELDS = frozenset({INFO_FIELD, *(f for f, _, _ in GAUGES)})
 UNLIMITED_FROM = 2**62  # cAdvisor on cgroup v1 reports "no limit" as the page-rounded maximum
 EBPF_RATE_FIELDS = ("runq_latency_p50_seconds", "runq_latency_p99_seconds", "runq_wait_seconds_per_s",
                     "ctx_switches_voluntary_per_s", "ctx_switches_involuntary_per_s", "preempted_by_others_per_s",
@@ -42,6 +43,7 @@ class _Cgroup:
     labels: dict[str, str]
     values: dict[str, float] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
+    present: bool = False  # a gauge or info series has it: the cgroup still exists
 
 
 def node_of(labels: Mapping[str, str]) -> str:
@@ -89,7 +91,9 @@ def gather(answers: Iterable[Answer]) -> tuple[dict[tuple[str, str], _Cgroup], d
                 entry.info = {k: labels.get(k, "") for k in INFO_LABELS}
             elif value is not None:
                 entry.values[name] = value
-    return cgroups, nodes
+            entry.present = entry.present or name in PRESENT_FIELDS
+    # A rate outlives its cgroup by the window: only what the last scrape still had is a row.
+    return {k: e for k, e in cgroups.items() if e.present}, nodes
 
 
 def _kind(entry: _Cgroup) -> str:
