@@ -162,10 +162,10 @@ class PrometheusClient:
                                  f"({'unauthorized' if e.code == 401 else 'forbidden'}): check "
                                  "--prometheus-basic-auth-user/--prometheus-bearer-token-file.") from None
             error = _error_text(body)
+            if b'"errorType":"timeout"' in body.replace(b" ", b"") or "timed out" in error:
+                raise FleetError(f"{self.base} timed out evaluating the {what}: {error or 'timeout'}.") from None
             if e.code in (400, 422) and error:
                 raise FleetError(f"{self.base} rejected the {what}: {error}.") from None
-            if e.code == 503 and "timeout" in error.lower():
-                raise FleetError(f"{self.base} timed out evaluating the {what}: {error}.") from None
             raise FleetError(f"{self.base} answered the {what} with HTTP {e.code}"
                              + (f": {error}." if error else ".")) from None
         except TimeoutError:

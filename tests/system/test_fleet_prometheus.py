@@ -27,13 +27,22 @@ pytestmark = pytest.mark.system
 CADVISOR_PAGE = Path(__file__).resolve().parents[1] / "data" / "cadvisor" / "kubelet-cadvisor.prom"
 PROM_PORT, EXPORTER_A, EXPORTER_B, STATIC_C = 19100, 19101, 19102, 19103
 MiB = 2**20
-SCRAPE_INTERVAL = "5s"  # rates over 20 s; the exporters of a busy shared machine answer in time (2 s did not)
-# (node, child, CPU quota in % of one CPU, MiB held)
-WORKLOADS = (("a", "web", 20, 24), ("a", "db", 10, 40), ("b", "api", 15, 32), ("b", "gone", 10, 16))
-WORKLOAD = ("import sys\n"
+# Rates over 40 s. A ctop exporter reads a cgroup in full at least every 10 s and its quick reads in between take
+# less time: at shorter intervals the moment a scrape reads the CPU counter alternates by up to a second on this
+# loaded machine, which shifts rates over a short window by more than 5 %.
+SCRAPE_INTERVAL = "10s"
+QUOTA_PERCENT = 50  # every workload has this CPU limit, well above what it uses
+# (node, child, CPU used in % of one CPU, MiB held)
+WORKLOADS = (("a", "web", 10, 24), ("a", "db", 5, 40), ("b", "api", 8, 32), ("b", "gone", 5, 16))
+# Holds its memory and uses its share of CPU time over any window however busy the shared machine is: it spins
+# while its CPU time is behind the share of the wall time since it started, and sleeps a millisecond otherwise.
+WORKLOAD = ("import sys, time\n"
             "hold = bytearray(int(sys.argv[1]) * 2**20)\n"
             "for i in range(0, len(hold), 4096): hold[i] = 1\n"
-            "while True: pass\n")
+            "share, start, cpu0 = int(sys.argv[2]) / 100, time.monotonic(), time.process_time()\n"
+            "while True:\n"
+            "    if time.process_time() - cpu0 < share * (time.monotonic() - start): continue\n"
+            "    time.sleep(0.001)\n")
 
 
 @dataclass
@@ -63,17 +72,16 @@ def fleet() -> Iterator[Fleet]:
     prefix = "/" + unique_name("ctoph-fleet")
     made = Fleet(prom=None, prefix=prefix)  # type: ignore[arg-type]
     try:
-        for node, child, quota, mib in WORKLOADS:
+        for node, child, share, mib in WORKLOADS:
             cg = make_cgroup(layout, made.path(node, child))
+            quota = QUOTA_PERCENT
             period = 100000
             if layout.unified and not layout.controllers:  # pure v2
                 cg.write("unified", "cpu.max", f"{quota * period // 100} {period}")
-                cg.write("unified", "cpu.weight", "10000")
             else:
                 cg.write("cpu", "cpu.cfs_period_us", str(period))
                 cg.write("cpu", "cpu.cfs_quota_us", str(quota * period // 100))
-                cg.write("cpu", "cpu.shares", "262144")  # steady at its quota however busy the machine is
-            cg.spawn([sys.executable, "-c", WORKLOAD, str(mib)])
+            cg.spawn(["nice", "-n", "-15", sys.executable, "-c", WORKLOAD, str(mib), str(share)])  # smooth when busy
             made.cgroups[f"{node}/{child}"] = cg
         page = CADVISOR_PAGE.read_bytes()
         with (exporter_on(EXPORTER_A, f"--cgroup.include=^{made.path('a')}"),
@@ -83,9 +91,9 @@ def fleet() -> Iterator[Fleet]:
                                            "node-c": static}, SCRAPE_INTERVAL) as prom):
             made.prom = prom
             leaves = f'container_cpu_usage_seconds_total{{id=~"{prefix}-.*/.*"}}'
-            prom.wait(lambda: len(prom.query(f"rate({leaves}[20s])")) == len(WORKLOADS), "rates of every workload")
+            prom.wait(lambda: len(prom.query(f"rate({leaves}[40s])")) == len(WORKLOADS), "rates of every workload")
             prom.wait(lambda: bool(prom.query('container_memory_working_set_bytes{node="node-c"}')), "node-c")
-            time.sleep(20)  # a full rate window of steady figures
+            time.sleep(40)  # a full rate window of steady figures
             yield made
     finally:
         for cg in made.cgroups.values():
@@ -95,13 +103,13 @@ def fleet() -> Iterator[Fleet]:
 
 
 def test_cpu_and_memory_agree_with_each_nodes_local_ctop(fleet: Fleet) -> None:
-    local = subprocess.run([ctop_command(), "-b", "--json", "-n", "1", "-d", "20", "--no-ebpf", "--no-containers",
+    local = subprocess.run([ctop_command(), "-b", "--json", "-n", "1", "-d", "40", "--no-ebpf", "--no-containers",
                             "--filter", f"id={fleet.prefix}-"], capture_output=True, text=True, timeout=60)
     assert local.returncode == 0, local.stderr
     local_rows = {r["id"]: r for r in json.loads(local.stdout.splitlines()[0])}
-    end = next(iter(local_rows.values()))["time"]  # the fleet's rates over the same seconds (a 20 s window)
+    end = next(iter(local_rows.values()))["time"]  # the fleet's rates over the same seconds (a 40 s window)
     fleet_rows = {r["id"]: r for r in fleet_json(fleet.prom.url, "--filter", f"id={fleet.prefix}-", "--at", str(end))}
-    for node, child, quota, mib in WORKLOADS:
+    for node, child, _share, mib in WORKLOADS:
         here = local_rows[fleet.path(node, child)]
         there = fleet_rows.get(f"/node-{node}{fleet.path(node, child)}")
         assert there is not None, (end, sorted(fleet_rows), fleet.prom.query("up[40s]"),
@@ -110,8 +118,8 @@ def test_cpu_and_memory_agree_with_each_nodes_local_ctop(fleet: Fleet) -> None:
         assert there["cpu_percent"] == pytest.approx(here["cpu_percent"], rel=0.05), (child, here, there)
         assert there["memory_working_set_bytes"] == pytest.approx(here["memory_working_set_bytes"], rel=0.05)
         assert there["memory_working_set_bytes"] > mib * MiB
-        assert there["cpu_limit_cores"] == pytest.approx(quota / 100)
-        assert there["throttled_percent"] is not None and there["throttled_percent"] > 0  # spinning at its quota
+        assert there["cpu_limit_cores"] == pytest.approx(QUOTA_PERCENT / 100)
+        assert there["throttled_percent"] is not None  # it has a limit: a measured share, maybe 0
 
 
 def test_rows_group_into_nodes_pods_and_namespaces(fleet: Fleet) -> None:
@@ -154,7 +162,7 @@ def test_the_interactive_view_lists_the_nodes(fleet: Fleet) -> None:
         t.send("6")
         screen = t.wait_for(lambda s: all(n in s for n in ("node-a", "node-b", "node-c")) and "Nodes" in s, 20,
                             "the three nodes")
-        assert "every 5s" in screen  # the refresh interval is the scrape interval
+        assert "every 10s" in screen  # the refresh interval is the scrape interval
         t.send("q")
 
 
@@ -166,8 +174,8 @@ def test_at_shows_a_cgroup_removed_since(fleet: Fleet) -> None:
     cg.stop_processes()
     remove_tree(host_layout(), cg.path)
     fleet.prom.wait(lambda: not fleet.prom.query(f'container_memory_working_set_bytes{{id="{cg.path}"}}'),
-                    "the removed cgroup gone", 30)
+                    "the removed cgroup gone", 60)
     assert gone not in {r["id"] for r in fleet_json(fleet.prom.url)}
     then = {r["id"]: r for r in fleet_json(fleet.prom.url, "--at", f"{before:.3f}")}
     assert gone in then and then[gone]["memory_working_set_bytes"] > 16 * MiB
-    assert then[gone]["cpu_percent"] == pytest.approx(10, rel=0.25)
+    assert then[gone]["cpu_percent"] == pytest.approx(5, rel=0.25)
