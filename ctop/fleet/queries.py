@@ -1,10 +1,11 @@
-"""The few aggregated PromQL queries of one fleet refresh: every figure of every cgroup of every node in three answers.
+"""The few aggregated PromQL queries of one fleet refresh: every figure of every cgroup of every node in 9 answers.
 
-Each query is many sub-expressions joined with ``or``; ``label_replace`` tags each with a ``ctop_field`` label so that
-one answer carries them all. Every sub-expression aggregates by the cgroup's identity labels, so the cost follows the
-size of the answer (one series per cgroup and figure), never the number of queries. Rates are computed by PromQL over
-a window of several scrape intervals, so one instant query per refresh suffices, now or at any past time.
-Both cAdvisor's names and ctop's own ``ctop_*`` families are read; a family a source lacks just adds no series.
+Each query joins sub-expressions with ``or``; ``label_replace`` tags each with a ``ctop_field`` label so that one
+answer carries several figures. The queries are sent at once, so a server evaluates them in parallel. Every
+sub-expression aggregates by the cgroup's identity labels: the cost follows the size of the answer (one series per
+cgroup and figure), never the number of containers. Rates are computed by PromQL over a window of several scrape
+intervals, so one instant query per group and refresh suffices, now or at any past time. Both cAdvisor's names and
+ctop's own ``ctop_*`` families are read; a family a source lacks just adds no series.
 """
 
 from __future__ import annotations
@@ -103,15 +104,30 @@ def _tag(field: str, expr: str) -> str:
 
 
 def refresh_queries(selector: str, window: float) -> tuple[Query, ...]:
-    """The queries of one refresh: rates (with run-queue quantiles), gauges (with ctop's info), and nodes."""
+    """The queries of one refresh (at most 10, sent at once): rates in four groups, run-queue quantiles, gauges in
+    two groups, ctop's info, and the targets."""
     by = ", ".join(BY)
     w = f"[{window:g}s]"
-    rates = [_tag(f, f"sum by ({by}) (rate({m}{_selector(selector, x)}{w}))") for f, m, x in RATES]
+    rates = {f: _tag(f, f"sum by ({by}) (rate({m}{_selector(selector, x)}{w}))") for f, m, x in RATES}
     buckets = f"sum by ({by}, le) (rate(ctop_runqueue_latency_seconds_bucket{_selector(selector)}{w}))"
-    rates += [_tag(f, f"histogram_quantile({q}, {buckets})") for f, q in QUANTILES]
-    gauges = [_tag(f, f"{agg} by ({by}) ({m}{_selector(selector)})") for f, m, agg in GAUGES]
+    quantiles = [_tag(f, f"histogram_quantile({q}, {buckets})") for f, q in QUANTILES]
+    gauges = {f: _tag(f, f"{agg} by ({by}) ({m}{_selector(selector)})") for f, m, agg in GAUGES}
     info = f"max by ({by}, {', '.join(INFO_LABELS)}) (ctop_container_info{_selector(selector)})"
-    gauges.append(_tag(INFO_FIELD, info))
     nodes = [_tag(f, f"max by (node, instance, job) ({m}{_selector(selector)})") for f, m in NODE_FIELDS]
-    return (Query("rates", " or ".join(rates)), Query("gauges", " or ".join(gauges)),
-            Query("nodes", " or ".join(nodes)))
+
+    def group(parts: dict[str, str], prefix: str) -> list[str]:
+        return [e for f, e in parts.items() if f.startswith(prefix)]
+
+    groups = {
+        "cpu": group(rates, "c"),  # cpu_seconds, cfs_*, ctx_switches_*
+        "io": group(rates, "io_") + group(rates, "net_") + group(rates, "major_"),
+        "pressure": group(rates, "psi_"),
+        "ebpf": [rates[f] for f in ("runq_wait_seconds_per_s", "preempted_by_others_per_s", "preempted_by_host_per_s",
+                                    "forks_per_s", "execs_per_s", "exits_per_s")],
+        "runq": quantiles,
+        "memory": group(gauges, "memory_"),
+        "spec": [e for f, e in gauges.items() if not f.startswith("memory_")],
+        "info": [_tag(INFO_FIELD, info)],
+        "nodes": nodes,
+    }
+    return tuple(Query(name, " or ".join(parts)) for name, parts in groups.items())

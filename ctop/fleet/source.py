@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..history.replay import END, ReplayState
@@ -73,7 +74,8 @@ class FleetSource:
         """One refresh: every query of the refresh evaluated at ``at`` (None: now)."""
         when = self._clock() if at is None else at
         before = self.client.queries
-        answers: list[Answer] = [self.client.query(q.expr, when) for q in self.queries]
+        with ThreadPoolExecutor(len(self.queries), thread_name_prefix="ctop-fleet") as pool:
+            answers: list[Answer] = list(pool.map(lambda q: self.client.query(q.expr, when), self.queries))
         self.last_queries = self.client.queries - before
         return build_frame(answers, when, self.window_s)
 
