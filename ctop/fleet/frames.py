@@ -19,9 +19,10 @@ from ..model.frame import CgroupRow, Frame, Identity
 from ..model.notices import Notice, NoticeKind
 from ..model.sample import UNLIMITED, CgroupSample, HostSample, Pressure, Snapshot
 from .client import Answer
-from .queries import FIELD_LABEL, GAUGES, INFO_FIELD, INFO_LABELS
+from .queries import FIELD_LABEL, GAUGES, INFO_FIELD, INFO_LABELS, NAMED
 
 NAMESPACES_PATH = "/~namespaces"
+NAME_LABELS = ("name", "image", "container", "pod", "namespace")
 PRESENT_FIELDS = frozenset({INFO_FIELD, *(f for f, _, _ in GAUGES)})
 UNLIMITED_FROM = 2**62  # cAdvisor on cgroup v1 reports "no limit" as the page-rounded maximum
 EBPF_RATE_FIELDS = ("runq_latency_p50_seconds", "runq_latency_p99_seconds", "runq_wait_seconds_per_s",
@@ -85,8 +86,9 @@ def gather(answers: Iterable[Answer]) -> tuple[dict[tuple[str, str], _Cgroup], d
             key = (node, labels["id"] or "/")
             entry = cgroups.get(key)
             if entry is None:
-                entry = cgroups[key] = _Cgroup(node, key[1], {k: labels.get(k, "") for k in
-                                                              ("name", "image", "container", "pod", "namespace")})
+                entry = cgroups[key] = _Cgroup(node, key[1], dict.fromkeys(NAME_LABELS, ""))
+            if name == NAMED:  # the one figure that carries the names
+                entry.labels.update({k: labels.get(k, "") for k in NAME_LABELS})
             if name == INFO_FIELD:
                 entry.info = {k: labels.get(k, "") for k in INFO_LABELS}
             elif value is not None:

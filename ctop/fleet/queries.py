@@ -16,6 +16,8 @@ FIELD_LABEL = "ctop_field"
 # What names one cgroup of one node: the node (a scrape-config label where set, else the target's instance) and
 # cAdvisor's container labels.
 BY = ("node", "instance", "id", "name", "image", "container", "pod", "namespace")
+KEY = ("node", "instance", "id")  # the figures carry only these: the names come once per cgroup (NAMED)
+NAMED = "memory_working_set_bytes"  # every source has it for every cgroup: it carries the names
 WINDOW_SCRAPES = 4  # rates over this many scrape intervals (rate() needs two samples; four survive a missed scrape)
 MIN_WINDOW_S = 2.0
 
@@ -106,13 +108,14 @@ def _tag(field: str, expr: str) -> str:
 def refresh_queries(selector: str, window: float) -> tuple[Query, ...]:
     """The queries of one refresh (at most 10, sent at once): rates in four groups, run-queue quantiles, gauges in
     two groups, ctop's info, and the targets."""
-    by = ", ".join(BY)
+    by, key = ", ".join(BY), ", ".join(KEY)  # (the answers' size is their cost: labels are most of it)
     w = f"[{window:g}s]"
-    rates = {f: _tag(f, f"sum by ({by}) (rate({m}{_selector(selector, x)}{w}))") for f, m, x in RATES}
-    buckets = f"sum by ({by}, le) (rate(ctop_runqueue_latency_seconds_bucket{_selector(selector)}{w}))"
+    rates = {f: _tag(f, f"sum by ({key}) (rate({m}{_selector(selector, x)}{w}))") for f, m, x in RATES}
+    buckets = f"sum by ({key}, le) (rate(ctop_runqueue_latency_seconds_bucket{_selector(selector)}{w}))"
     quantiles = [_tag(f, f"histogram_quantile({q}, {buckets})") for f, q in QUANTILES]
-    gauges = {f: _tag(f, f"{agg} by ({by}) ({m}{_selector(selector)})") for f, m, agg in GAUGES}
-    info = f"max by ({by}, {', '.join(INFO_LABELS)}) (ctop_container_info{_selector(selector)})"
+    gauges = {f: _tag(f, f"{agg} by ({by if f == NAMED else key}) ({m}{_selector(selector)})")
+              for f, m, agg in GAUGES}
+    info = f"max by ({key}, {', '.join(INFO_LABELS)}) (ctop_container_info{_selector(selector)})"
     nodes = [_tag(f, f"max by (node, instance, job) ({m}{_selector(selector)})") for f, m in NODE_FIELDS]
 
     def group(parts: dict[str, str], prefix: str) -> list[str]:
