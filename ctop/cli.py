@@ -50,7 +50,7 @@ def _collector(config: CollectorConfig) -> Collector:
 @click.option("-n", "--iterations", type=click.IntRange(min=1), default=None,
               help="Stop after this many refreshes (batch mode; default: run until interrupted).")
 @click.option("-d", "--delay", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
-              help="Seconds between refreshes.")
+              help="Seconds between refreshes (with --prometheus the default is the server's scrape interval).")
 @click.option("--order", default="cpu", show_default=True, callback=_order, metavar="ORDER",
               help=f"Sort rows by this column: {ORDER_HELP}, or any sortable key of 'ctop fields'.")
 @click.option("-r", "--reverse", is_flag=True, help="Reverse the sort order.")
@@ -93,7 +93,7 @@ def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, o
       ctop -b -n 5 -d 2 --order memory five tables two seconds apart, biggest memory first
       ctop -b --json -n 1 | jq .       one JSON array of rows (stable keys for scripts)
       ctop doctor                      what ctop needs here and what is missing
-      ctop --prometheus http://prometheus:9090      the same view for a whole fleet
+      ctop --prometheus http://prom:9090  the same view for a whole fleet
     """
     ctx.obj = {"cgroup_root": cgroup_root, "proc_root": proc_root, "docker_socket": docker_socket}
     if ctx.invoked_subcommand is not None:

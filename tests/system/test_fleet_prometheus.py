@@ -8,7 +8,9 @@ since; the interactive view lists the nodes.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import subprocess
 import sys
 import time
@@ -164,6 +166,29 @@ def test_the_interactive_view_lists_the_nodes(fleet: Fleet) -> None:
                             "the three nodes")
         assert "every 10s" in screen  # the refresh interval is the scrape interval
         t.send("q")
+
+
+def test_the_replay_keys_move_the_fleet_in_time(fleet: Fleet) -> None:
+    need_binary("tmux")
+    with tmux_session([ctop_command(), "--prometheus", fleet.prom.url, "--at", "30s ago"], 160, 40) as t:
+        t.wait_for(lambda s: replay_time(s) > 0 and " rows" in s, 30, "the REPLAY banner over the list")
+        t.send("5")
+        shown = replay_time(t.wait_for(lambda s: "node-a" in s and "node-b" in s, 30, "rows of both nodes"))
+        assert abs(shown - (time.time() - 30)) < 15
+        t.send("[")  # one scrape interval back
+        t.wait_for(lambda s: replay_time(s) == shown - 10, 30, "the banner 10 s earlier")
+        t.send("}")  # a minute forward: not past now, so at the end
+        t.wait_for(lambda s: "end of the recording" in s.splitlines()[0] or replay_time(s) == shown + 50, 30,
+                   "the banner a minute later")
+        t.send("q")
+
+
+def replay_time(screen: str) -> float:
+    """The time the REPLAY banner on the first line shows."""
+    match = re.match(r"^ REPLAY (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \(", screen.splitlines()[0])
+    if match is None:
+        raise LookupError("no REPLAY banner")
+    return dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").timestamp()
 
 
 def test_at_shows_a_cgroup_removed_since(fleet: Fleet) -> None:
