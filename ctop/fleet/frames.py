@@ -14,20 +14,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model.ebpf_rates import EbpfRates
+from ..model.ebpf_rates import EBPF_KEYS, EbpfRates
 from ..model.frame import CgroupRow, Frame, Identity
 from ..model.notices import Notice, NoticeKind
 from ..model.sample import UNLIMITED, CgroupSample, HostSample, Pressure, Snapshot
 from .client import Answer
-from .queries import FIELD_LABEL, GAUGES, INFO_FIELD, INFO_LABELS, NAMED
+from .queries import EBPF_TAGS, FIELD_LABEL, GAUGES, INFO_FIELD, INFO_LABELS, NAMED
 
 NAMESPACES_PATH = "/~namespaces"
 NAME_LABELS = ("name", "image", "container", "pod", "namespace")
 PRESENT_FIELDS = frozenset({INFO_FIELD, *(f for f, _, _ in GAUGES)})
 UNLIMITED_FROM = 2**62  # cAdvisor on cgroup v1 reports "no limit" as the page-rounded maximum
-EBPF_RATE_FIELDS = ("runq_latency_p50_seconds", "runq_latency_p99_seconds", "runq_wait_seconds_per_s",
-                    "ctx_switches_voluntary_per_s", "ctx_switches_involuntary_per_s", "preempted_by_others_per_s",
-                    "preempted_by_host_per_s", "forks_per_s", "execs_per_s", "exits_per_s")
+EBPF_ATTRIBUTES = dict(zip(EBPF_TAGS, EBPF_KEYS))  # tag -> EbpfRates attribute (the rates come first, in order)
 SUMMED_RATES = ("cpu_percent", "io_read_bytes_per_s", "io_write_bytes_per_s", "io_read_ops_per_s",
                 "io_write_ops_per_s", "memory_major_faults_per_s", "net_rx_bytes_per_s", "net_tx_bytes_per_s",
                 "throttled_seconds_per_s")
@@ -123,15 +121,15 @@ def _row(entry: _Cgroup) -> CgroupRow:
     v = entry.values.get
     quota, period = v("cpu_quota_us"), v("cpu_period_us")
     limited = quota is not None and quota > 0 and bool(period)
-    usage, ws = v("memory_usage_bytes"), v("memory_working_set_bytes")
+    usage, ws = v("memory_usage_bytes"), v(NAMED)
     if usage is None and ws is not None:
         usage = ws
     inactive = None if usage is None or ws is None else max(0.0, usage - ws)
     psi = {r: Pressure(some_avg10=_pct(v(f"psi_{r}_some")), full_avg10=_pct(v(f"psi_{r}_full")))
            if v(f"psi_{r}_some") is not None or v(f"psi_{r}_full") is not None else None
            for r in ("cpu", "memory", "io")}
-    seconds = v("cpu_usage_seconds")
-    throttled_s = v("cpu_throttled_seconds")
+    seconds = v("cpu_seconds_total")
+    throttled_s = v("throttled_seconds_total")
     sample = CgroupSample(
         path=row_path(entry.node, entry.cgroup), inode=0,
         cpu_usage_ns=None if seconds is None else int(seconds * 1e9),
@@ -182,10 +180,10 @@ def _pct(value: float | None) -> float | None:
 
 def _ebpf_rates(values: Mapping[str, float]) -> EbpfRates | None:
     """ctop's eBPF figures where the node's exporter has them; None (no data) for any other source."""
-    if not any(k in values for k in (*EBPF_RATE_FIELDS, "ebpf_oom_kills")):
+    if not any(k in values for k in (*EBPF_TAGS, "ebpf_oom_kills")):
         return None
     kills = values.get("ebpf_oom_kills")
-    rates: dict[str, Any] = {k: values.get(k) for k in EBPF_RATE_FIELDS}
+    rates: dict[str, Any] = {attr: values.get(tag) for tag, attr in EBPF_ATTRIBUTES.items()}
     return dataclasses.replace(EbpfRates(oom_kills=None if kills is None else int(kills)), **rates)
 
 
@@ -211,7 +209,8 @@ def summed_row(path: str, identity: Identity, rows: list[CgroupRow]) -> CgroupRo
     ebpf = [r.ebpf_rates for r in rows if r.ebpf_rates is not None]
     ebpf_rates = None
     if ebpf:
-        per_s: dict[str, Any] = {k: _sum(getattr(e, k) for e in ebpf) for k in EBPF_RATE_FIELDS if k.endswith("_per_s")}
+        per_s: dict[str, Any] = {k: _sum(getattr(e, k) for e in ebpf) for k in EBPF_ATTRIBUTES.values()
+                                 if k.endswith("_per_s")}
         kills = _sum(e.oom_kills for e in ebpf)
         ebpf_rates = dataclasses.replace(EbpfRates(oom_kills=None if kills is None else int(kills)), **per_s)
     working = sample.working_set_bytes

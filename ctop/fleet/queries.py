@@ -17,7 +17,7 @@ FIELD_LABEL = "ctop_field"
 # cAdvisor's container labels.
 BY = ("node", "instance", "id", "name", "image", "container", "pod", "namespace")
 KEY = ("node", "instance", "id")  # the figures carry only these: the names come once per cgroup (NAMED)
-NAMED = "memory_working_set_bytes"  # every source has it for every cgroup: it carries the names
+NAMED = "working_set_bytes"  # every source has it for every cgroup: it carries the names
 WINDOW_SCRAPES = 4  # rates over this many scrape intervals (rate() needs two samples; four survive a missed scrape)
 MIN_WINDOW_S = 2.0
 
@@ -39,19 +39,22 @@ RATES: tuple[tuple[str, str, str], ...] = (
     ("psi_memory_full", "container_pressure_memory_stalled_seconds_total", ""),
     ("psi_io_some", "container_pressure_io_waiting_seconds_total", ""),
     ("psi_io_full", "container_pressure_io_stalled_seconds_total", ""),
-    ("runq_wait_seconds_per_s", "ctop_runqueue_latency_seconds_sum", ""),
-    ("ctx_switches_voluntary_per_s", "ctop_context_switches_total", 'kind="voluntary"'),
-    ("ctx_switches_involuntary_per_s", "ctop_context_switches_total", 'kind="involuntary"'),
-    ("preempted_by_others_per_s", "ctop_preemptions_total", 'by="other_cgroup"'),
-    ("preempted_by_host_per_s", "ctop_preemptions_total", 'by="host"'),
-    ("forks_per_s", "ctop_forks_total", ""),
-    ("execs_per_s", "ctop_execs_total", ""),
-    ("exits_per_s", "ctop_exits_total", ""),
+    ("runq_wait", "ctop_runqueue_latency_seconds_sum", ""),
+    ("csw_voluntary", "ctop_context_switches_total", 'kind="voluntary"'),
+    ("csw_involuntary", "ctop_context_switches_total", 'kind="involuntary"'),
+    ("preempt_others", "ctop_preemptions_total", 'by="other_cgroup"'),
+    ("preempt_host", "ctop_preemptions_total", 'by="host"'),
+    ("forks", "ctop_forks_total", ""),
+    ("execs", "ctop_execs_total", ""),
+    ("exits", "ctop_exits_total", ""),
 )
-QUANTILES: tuple[tuple[str, float], ...] = (("runq_latency_p50_seconds", 0.5), ("runq_latency_p99_seconds", 0.99))
+# The tags of ctop's eBPF figures, in the order of EbpfRates' attributes (frames.py pairs them up).
+EBPF_TAGS = ("runq_p50", "runq_p99", "runq_wait", "csw_voluntary", "csw_involuntary", "preempt_others",
+             "preempt_host", "forks", "execs", "exits")
+QUANTILES: tuple[tuple[str, float], ...] = (("runq_p50", 0.5), ("runq_p99", 0.99))
 # Gauges (and counters read as they stand): (field, metric, aggregation).
 GAUGES: tuple[tuple[str, str, str], ...] = (
-    ("memory_working_set_bytes", "container_memory_working_set_bytes", "max"),
+    (NAMED, "container_memory_working_set_bytes", "max"),
     ("memory_usage_bytes", "container_memory_usage_bytes", "max"),
     ("memory_rss_bytes", "container_memory_rss", "max"),
     ("memory_cache_bytes", "container_memory_cache", "max"),
@@ -68,8 +71,8 @@ GAUGES: tuple[tuple[str, str, str], ...] = (
     ("threads", "container_threads", "max"),
     ("threads_max", "container_threads_max", "max"),
     ("oom_events", "container_oom_events_total", "max"),
-    ("cpu_usage_seconds", "container_cpu_usage_seconds_total", "sum"),
-    ("cpu_throttled_seconds", "container_cpu_cfs_throttled_seconds_total", "max"),
+    ("cpu_seconds_total", "container_cpu_usage_seconds_total", "sum"),
+    ("throttled_seconds_total", "container_cpu_cfs_throttled_seconds_total", "max"),
     ("ebpf_oom_kills", "ctop_oom_kills_total", "max"),
     ("start_time_seconds", "container_start_time_seconds", "max"),
 )
@@ -125,11 +128,11 @@ def refresh_queries(selector: str, window: float) -> tuple[Query, ...]:
         "cpu": group(rates, "c"),  # cpu_seconds, cfs_*, ctx_switches_*
         "io": group(rates, "io_") + group(rates, "net_") + group(rates, "major_"),
         "pressure": group(rates, "psi_"),
-        "ebpf": [rates[f] for f in ("runq_wait_seconds_per_s", "preempted_by_others_per_s", "preempted_by_host_per_s",
-                                    "forks_per_s", "execs_per_s", "exits_per_s")],
+        "ebpf": [rates[f] for f in ("runq_wait", "preempt_others", "preempt_host",
+                                    "forks", "execs", "exits")],
         "runq": quantiles,
-        "memory": group(gauges, "memory_"),
-        "spec": [e for f, e in gauges.items() if not f.startswith("memory_")],
+        "memory": [e for f, e in gauges.items() if f.startswith("memory_") or f == NAMED],
+        "spec": [e for f, e in gauges.items() if not f.startswith("memory_") and f != NAMED],
         "info": [_tag(INFO_FIELD, info)],
         "nodes": nodes,
     }

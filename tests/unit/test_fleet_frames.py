@@ -31,13 +31,13 @@ def answers() -> list[Answer]:
     root = {"instance": "10.0.0.9:8080", "id": "/"}
     rates = Answer((s("cpu_seconds_per_s", 0.5, **a), s("cpu_seconds_per_s", 0.25, **b), s("cpu_seconds_per_s", 1, **c),
                     s("cfs_periods_per_s", 10, **a), s("cfs_throttled_periods_per_s", 2.5, **a),
-                    s("runq_latency_p99_seconds", float("nan"), **a), s("ctx_switches_voluntary_per_s", 7, **a),
+                    s("runq_p99", float("nan"), **a), s("csw_voluntary", 7, **a),
                     s("cpu_seconds_per_s", 3, **root)))
-    gauges = Answer((s("memory_working_set_bytes", 100, **a), s("memory_usage_bytes", 150, **a),
+    gauges = Answer((s("working_set_bytes", 100, **a), s("memory_usage_bytes", 150, **a),
                      s("memory_limit_bytes", 400, **a), s("cpu_quota_us", 50000, **a), s("cpu_period_us", 100000, **a),
-                     s("memory_working_set_bytes", 50, **b), s("memory_limit_bytes", 0, **b),
+                     s("working_set_bytes", 50, **b), s("memory_limit_bytes", 0, **b),
                      s("cpu_period_us", 100000, **b),
-                     s("memory_working_set_bytes", 1000, **c), s("memory_working_set_bytes", 5000, **root),
+                     s("working_set_bytes", 1000, **c), s("working_set_bytes", 5000, **root),
                      Series({FIELD_LABEL: "info", **a, "kind": "container", "runtime": "containerd",
                              "qos_class": "burstable"}, 1)), ("store-2 did not answer",))
     nodes = Answer((Series({FIELD_LABEL: "up", "node": "n1", "instance": "n1:10417"}, 1),
@@ -130,3 +130,14 @@ def test_time_travel_steps_and_jumps_like_the_replay():
     now[0] += 5
     source.collect()
     assert fake.times[-1] == 945.0 and posted[-1][1].following
+
+
+def test_each_ebpf_tag_fills_the_attribute_it_names():
+    from ctop.fleet.frames import EBPF_ATTRIBUTES
+
+    assert EBPF_ATTRIBUTES == {
+        "runq_p50": "runq_latency_p50_seconds", "runq_p99": "runq_latency_p99_seconds",
+        "runq_wait": "runq_wait_seconds_per_s", "csw_voluntary": "ctx_switches_voluntary_per_s",
+        "csw_involuntary": "ctx_switches_involuntary_per_s", "preempt_others": "preempted_by_others_per_s",
+        "preempt_host": "preempted_by_host_per_s", "forks": "forks_per_s", "execs": "execs_per_s",
+        "exits": "exits_per_s"}
