@@ -101,7 +101,8 @@ def run_fleet(values: dict[str, Any], options: BatchOptions, batch: bool, iterat
 
 def run_fleet_batch(source: FleetSource, options: BatchOptions, iterations: int | None, delay: float) -> None:
     """Print a refresh every ``delay`` seconds, the first at once (PromQL has the rates already); with --at, the
-    refreshes from that time on, ``delay`` apart. A failed refresh is one sentence on stderr and is tried again."""
+    refreshes from that time on, ``delay`` apart. A first refresh that fails ends it (a wrong URL, a refused
+    credential); a later failure is one sentence on stderr and is tried again."""
     count = failures = 0
     told: set[Notice] = set()
     start = source.position
@@ -114,11 +115,14 @@ def run_fleet_batch(source: FleetSource, options: BatchOptions, iterations: int 
         try:
             frame = source.frame_at(at)
         except FleetError as e:
+            if count == 0:
+                raise click.ClickException(str(e)) from None
             failures += 1
             click.echo(f"ctop: {e}", err=True)
-            if iterations is not None and failures >= max(3, iterations):
-                raise click.ClickException("Giving up: the Prometheus server failed every try.") from None
+            if failures >= 10:
+                raise click.ClickException("Giving up: the Prometheus server failed ten times in a row.") from None
             continue
+        failures = 0
         for notice in frame.notices:
             if notice not in told:
                 told.add(notice)
