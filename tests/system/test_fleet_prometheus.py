@@ -2,8 +2,9 @@
 --cgroup.include, with real workloads in real cgroups) and a static target serving a cAdvisor page.
 
 Checks: per-cgroup CPU and memory agree with each node's local `ctop -b --json` within 5 %; rows group into nodes,
-pods and namespaces; cAdvisor rows have no data (not 0) for what only ctop measures; `--at` shows a cgroup removed
-since; the interactive view lists the nodes.
+pods and namespaces (also real Docker pods under kubelet cgroup parents, named by a third exporter); cAdvisor rows
+have no data (not 0) for what only ctop measures; `--at` shows a cgroup removed since; the interactive view lists
+the nodes and its replay keys move in time.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
+from support.dockerd import IMAGE, dockerd, unique  # noqa: F401
 from support.env import ctop_command, need_binary, need_root
 from support.fleet import FleetPrometheus, exporter_on, fleet_prometheus, static_target
 from support.tmux import tmux_session
@@ -204,3 +207,54 @@ def test_at_shows_a_cgroup_removed_since(fleet: Fleet) -> None:
     then = {r["id"]: r for r in fleet_json(fleet.prom.url, "--at", f"{before:.3f}")}
     assert gone in then and then[gone]["memory_working_set_bytes"] > 16 * MiB
     assert then[gone]["cpu_percent"] == pytest.approx(5, rel=0.25)
+
+
+def test_real_pods_group_under_their_node_and_namespace(dockerd) -> None:  # noqa: F811
+    """Two pods as dockershim made them (sandbox + app under a kubelet cgroup parent) on a private dockerd, read by
+    an exporter labelled node-d: the fleet shows each pod under node-d with its containers and its namespace."""
+    need_root()
+    need_binary("prometheus")
+    run_id = unique("ctoph-fleet")[-8:]
+    pods = []
+    try:
+        for i in range(2):
+            uid = f"{uuid.uuid4()}"
+            pod, ns = f"ctoph-fleet-web-{i}-{uid[:6]}", f"ctoph-fleet-{run_id}"
+            parent = f"/kubepods/burstable/pod{uid}"
+            dockerd.cgroup_parents.append(parent)
+            sandbox = dockerd.out("run", "-d", "--name", f"{pod}-pause", "--network", "none",
+                                  f"--cgroup-parent={parent}", *_k8s_labels(pod, ns, uid, "POD"), IMAGE, "sleep", "600")
+            app = dockerd.out("run", "-d", "--name", f"{pod}-app", f"--cgroup-parent={parent}",
+                              "--memory=64m", *_k8s_labels(pod, ns, uid, "app"), IMAGE, "sleep", "600")
+            pods.append((pod, ns, uid, sandbox, app))
+        include = "--cgroup.include=^/kubepods/burstable/pod(" + "|".join(p[2] for p in pods) + ")"
+        with (exporter_on(19104, include, f"--docker.socket={dockerd.socket}"),
+              fleet_prometheus(19105, {"node-d": "127.0.0.1:19104"}, "2s") as prom):
+            prom.wait(lambda: len(prom.query(f'ctop_container_info{{kind="container",namespace="{pods[0][1]}"}}'))
+                      == 4, "the four containers with their pod names")
+            time.sleep(4)
+            rows = fleet_json(prom.url, "--filter", f"namespace={pods[0][1]}")
+        by_kind: dict[str, list[dict]] = {}
+        for row in rows:
+            by_kind.setdefault(row["kind"], []).append(row)
+        assert sorted(r["pod"] for r in by_kind["pod"]) == sorted(p[0] for p in pods)
+        assert all(r["node"] == "node-d" and r["id"].startswith("/node-d/kubepods/burstable/pod")
+                   for r in by_kind["pod"])
+        for pod, ns, uid, _sandbox, _app in pods:
+            members = [r for r in by_kind["container"] if r["pod"] == pod]
+            assert sorted(r["container"] for r in members) == ["POD", "app"]
+            assert all(r["id"].startswith(f"/node-d/kubepods/burstable/pod{uid}/") and r["namespace"] == ns
+                       for r in members)
+        [namespace] = by_kind["namespace"]
+        assert namespace["namespace"] == pods[0][1]
+        assert namespace["memory_working_set_bytes"] == sum(r["memory_working_set_bytes"] for r in by_kind["pod"])
+    finally:
+        for *_, sandbox, app in pods:
+            dockerd.run("rm", "-f", app, sandbox, check=False)
+
+
+def _k8s_labels(pod: str, ns: str, uid: str, container: str) -> list[str]:
+    labels = {"io.kubernetes.pod.name": pod, "io.kubernetes.pod.namespace": ns, "io.kubernetes.pod.uid": uid,
+              "io.kubernetes.container.name": container,
+              "io.kubernetes.docker.type": "podsandbox" if container == "POD" else "container"}
+    return [arg for k, v in labels.items() for arg in ("--label", f"{k}={v}")]
