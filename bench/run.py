@@ -31,6 +31,8 @@ BENCHMARKS = {
                         "per-refresh map on a repeated scan",
     "memory": "RSS of the batch loop, the interactive view and the exporter, with eBPF (compiled in a child "
               "process) and with --no-ebpf",
+    "fleet_refresh": "the fleet view (ctop --prometheus): one refresh over a real Prometheus holding 20 nodes and "
+                     "1000 pods (a synthetic exporter), time and queries per refresh",
 }
 
 
@@ -118,6 +120,12 @@ def summary(results: dict[str, object]) -> list[str]:
                      " of one CPU",
                      f"budget 0.5 B and 0.5 %; open a 7-day store: median {opened['median']} ms, max {opened['max']} ms"
                      f" (budget 200); one hour of one container {store['one_hour_of_one_container_s']} s (budget 1)"))
+    fleet = results.get("fleet_refresh")
+    if isinstance(fleet, dict) and "refresh_s_median" in fleet:
+        rows.append((f"fleet view refresh, {fleet['nodes']} nodes and {fleet['pods']} pods in Prometheus",
+                     f"median {fleet['refresh_s_median']} s, max {fleet['refresh_s_max']} s, "
+                     f"{fleet['queries_per_refresh']} queries",
+                     f"targets: under 1 s, at most 10 queries ({fleet['rows_per_refresh']} rows)"))
     load = results.get("exporter_load")
     if isinstance(load, dict) and "p99_s" in load:
         rows.append((f"exporter under {load['clients']} clients + {load['slow_clients']} slow ones, "

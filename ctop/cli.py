@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 import click
 from click.core import ParameterSource
@@ -15,6 +16,8 @@ from .batch import BatchOptions, render_csv, render_json, render_text
 from .collector import DEFAULT_HISTORY_DIR, Collector, CollectorConfig
 from .errors import CtopError
 from .exporter_cmd import exporter_command
+from .fleet.command import OPTION_NAMES as FLEET_OPTIONS
+from .fleet.command import fleet_options
 from .history_cmd import events_command, record_command, replay_command
 from .inspect_cmd import inspect_command
 from .model.fields import FIELDS, ORDER_ALIASES, TIME_DESCRIPTION, TIME_KEY, Field, sort_field
@@ -47,7 +50,7 @@ def _collector(config: CollectorConfig) -> Collector:
 @click.option("-n", "--iterations", type=click.IntRange(min=1), default=None,
               help="Stop after this many refreshes (batch mode; default: run until interrupted).")
 @click.option("-d", "--delay", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
-              help="Seconds between refreshes.")
+              help="Seconds between refreshes (with --prometheus the default is the server's scrape interval).")
 @click.option("--order", default="cpu", show_default=True, callback=_order, metavar="ORDER",
               help=f"Sort rows by this column: {ORDER_HELP}, or any sortable key of 'ctop fields'.")
 @click.option("-r", "--reverse", is_flag=True, help="Reverse the sort order.")
@@ -74,12 +77,13 @@ def _collector(config: CollectorConfig) -> Collector:
 @click.option("--history", "history_dir", default=DEFAULT_HISTORY_DIR, show_default=True, metavar="DIR",
               help="A recorder's store (ctop record): restart counts and OOM kills of the last 7 days carry over "
                    "from it; ignored when missing.")
+@fleet_options
 @click.version_option(__version__, "-V", "--version", prog_name="ctop")
 @click.pass_context
 def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, order: Field, reverse: bool,
         depth: int | None, as_json: bool, as_csv: bool, cgroup_root: str, proc_root: str, filters: tuple[str, ...],
         config: str | None, no_ebpf: bool, ebpf_wait: float, no_containers: bool, docker_socket: str | None,
-        history_dir: str) -> None:
+        history_dir: str, **fleet: Any) -> None:
     """Live CPU, memory, IO and limits of every cgroup, container and pod on this node.
 
     \b
@@ -89,6 +93,7 @@ def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, o
       ctop -b -n 5 -d 2 --order memory five tables two seconds apart, biggest memory first
       ctop -b --json -n 1 | jq .       one JSON array of rows (stable keys for scripts)
       ctop doctor                      what ctop needs here and what is missing
+      ctop --prometheus http://prom:9090  the same view for a whole fleet
     """
     ctx.obj = {"cgroup_root": cgroup_root, "proc_root": proc_root, "docker_socket": docker_socket}
     if ctx.invoked_subcommand is not None:
@@ -103,6 +108,16 @@ def cli(ctx: click.Context, batch: bool, iterations: int | None, delay: float, o
     except CtopError as e:
         raise click.UsageError(str(e)) from None
     options = BatchOptions(order=order, reverse=reverse, max_depth=depth, output=output, row_filter=row_filter)
+    given = {p for p in ctx.params if ctx.get_parameter_source(p) is COMMANDLINE}
+    if fleet["prometheus"]:  # the fleet view: ctop/fleet reads a Prometheus server instead of this node
+        from .fleet.command import run_fleet
+
+        run_fleet(fleet, options, batch, iterations, delay if "delay" in given else None, config,
+                  frozenset({"order", "reverse"} & given))
+        return
+    if given & set(FLEET_OPTIONS):
+        raise click.UsageError("--at and the --prometheus-* options need --prometheus URL (this node's recordings: "
+                               "'ctop replay --at WHEN').")
     # eBPF and runtime names describe the live host: off when reading a recorded tree.
     live = os.path.realpath(cgroup_root) == "/sys/fs/cgroup" and os.path.realpath(proc_root) == "/proc"
     collector = _collector(CollectorConfig(cgroup_root=cgroup_root, proc_root=proc_root, max_depth=depth,

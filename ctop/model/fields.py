@@ -321,6 +321,8 @@ PREEMPTED_BY = Field("preempted_by", "PREEMPTED_BY", "",
                      "eBPF: preemptions per second by culprit, largest first: a JSON object name -> rate; "
                      "name:rate,... in CSV and text", _ebpf(lambda e: e.preempted_by), 24, listable=False,
                      sortable=False)
+NODE = Field("node", "NODE", "", "fleet view (--prometheus): the node, from the node label, else the scrape target; "
+             "empty on a single node", lambda r: r.identity.node, 14, filter="node")
 
 # Only the interactive list shows these (not JSON/CSV keys).
 DISPLAY_NAME = Field("display_name", "NAME", "", "container, unit or pod name; the cgroup path when unknown",

@@ -32,6 +32,7 @@ class Identity:
     compose_service: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     start_time_s: float | None = None
+    node: str = ""  # the node a fleet view read it from (Prometheus' node label, else the target); "" locally
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ class NoticeKind(enum.Enum):
     EBPF_OFF = "ebpf_off"  # eBPF could not start (no bcc, no tracefs, no headers, a failed load)
     NO_CONTAINER_NAMES = "no_container_names"  # a runtime's metadata source does not answer
     UNREADABLE_FILE = "unreadable_file"  # a kernel file exists but cannot be read (permission, I/O error)
+    PARTIAL_DATA = "partial_data"  # the fleet view's Prometheus answered in part (warnings, targets down)
 
 
 @dataclass(frozen=True, slots=True)

@@ -632,7 +632,8 @@ def run_app(collector: Any, options: BatchOptions, delay: float, *, inspect: Ins
     """
     plain = no_color()
     store = SettingsFile(config or default_path())
-    app = App(options, delay, inspect=inspect, is_root=os.geteuid() == 0 or replay is not None, plain=plain,
+    remote = replay is not None or getattr(collector, "remote", False)  # a recording or a fleet: root is moot
+    app = App(options, delay, inspect=inspect, is_root=os.geteuid() == 0 or remote, plain=plain,
               store=store, explicit=explicit, replay=replay, recorded=recorded)
     screen = _raw_screen()
     if plain:

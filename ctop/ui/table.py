@@ -24,13 +24,17 @@ class View:
 
 
 VIEWS: tuple[View, ...] = (
-    View("containers", "Containers", frozenset({"container"}), frozenset({"qos", "pod"}),
+    View("containers", "Containers", frozenset({"container"}), frozenset({"node", "qos", "pod"}),
          "No containers found (container names come from a runtime). Press 5 for all cgroups.", host=True),
-    View("pods", "Pods", frozenset({"pod"}), frozenset({"qos"}), "No Kubernetes pods found. Press 5 for all cgroups."),
+    View("pods", "Pods", frozenset({"pod"}), frozenset({"node", "qos"}),
+         "No Kubernetes pods found. Press 5 for all cgroups."),
     View("qos", "QoS classes", frozenset({"qos"}), frozenset(), "No Kubernetes QoS classes found."),
     View("units", "systemd units", frozenset({"slice", "service", "scope"}), frozenset({"slice", "service"}),
          "No systemd slices, services or scopes found."),
     View("cgroups", "All cgroups", None, None, "No cgroups could be read."),
+    View("nodes", "Nodes", frozenset({"node"}), frozenset(), "No nodes: the fleet view (--prometheus) lists them."),
+    View("namespaces", "Namespaces", frozenset({"namespace"}), frozenset(),
+         "No Kubernetes namespaces found."),
 )
 VIEWS_BY_KEY = {v.key: v for v in VIEWS}
 

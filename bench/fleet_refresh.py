@@ -1,0 +1,168 @@
+"""Benchmark: one refresh of the fleet view (ctop --prometheus) over a real Prometheus holding 20 nodes and 1000 pods.
+
+A small synthetic exporter (one HTTP server per node on 127.0.0.1:19130-19149) serves, per node, 50 pods of one
+container each in ctop exporter's format (cAdvisor's names and labels, ctop_container_info, context switches and the
+run-queue histogram), with counters that grow with time; a real Prometheus (from the distribution, port 19129)
+scrapes all 20 every 5 s. Once it holds three scrapes, the fleet source refreshes ``repeats`` times: the time of a
+whole refresh (every query answered and the Frame built) and the number of queries per refresh are measured.
+Targets (issue 14): under 1 s per refresh and at most 10 queries.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+
+from support.fleet import fleet_prometheus  # noqa: E402
+
+from ctop.fleet.client import ClientConfig, PrometheusClient  # noqa: E402
+from ctop.fleet.source import FleetSource  # noqa: E402
+
+PROM_PORT = 19129
+NODE_PORTS = range(19130, 19150)
+SCRAPE_INTERVAL_S = 5
+RUNQ_BOUNDS = ("1.6e-05", "6.4e-05", "0.000256", "0.001024", "0.004096", "0.016384", "0.065536", "+Inf")
+
+
+def exposition(node: int, pods: int, started: float) -> bytes:
+    """One node's page: the root cgroup and ``pods`` pods of one container each, counters growing with time."""
+    elapsed = time.time() - started
+    lines = []
+    cgroups = [("/", "", "", "", "", "", "root")]
+    for p in range(pods):
+        uid = f"{node:04d}{p:04d}-0000-4000-8000-000000000000"
+        pod, ns = f"web-{node}-{p}", f"team-{p % 10}"
+        cgroups.append((f"/kubepods/burstable/pod{uid}", "", "", "", pod, ns, "pod"))
+        cgroups.append((f"/kubepods/burstable/pod{uid}/{'c' * 60}{p:04d}", f"k8s_app_{pod}", "registry/app:1", "app",
+                        pod, ns, "container"))
+    for i, (cid, name, image, container, pod, ns, kind) in enumerate(cgroups):
+        labels = f'id="{cid}",name="{name}",image="{image}",container="{container}",pod="{pod}",namespace="{ns}"'
+        cpu = 0.01 * (1 + i % 7)
+        lines += [
+            f'container_cpu_usage_seconds_total{{{labels},cpu="total"}} {cpu * elapsed + i:.6f}',
+            f"container_memory_working_set_bytes{{{labels}}} {(20 + i % 50) * 2**20}",
+            f"container_memory_usage_bytes{{{labels}}} {(24 + i % 50) * 2**20}",
+            f"container_memory_rss{{{labels}}} {(16 + i % 50) * 2**20}",
+            f"container_spec_memory_limit_bytes{{{labels}}} {256 * 2**20 if kind == 'container' else 0}",
+            f"container_spec_cpu_period{{{labels}}} 100000",
+            f"container_processes{{{labels}}} {1 + i % 3}",
+            f"container_threads{{{labels}}} {2 + i % 5}",
+            f"container_oom_events_total{{{labels}}} 0",
+            f'container_fs_reads_bytes_total{{{labels},device="/dev/vda"}} {int(4096 * elapsed)}',
+            f'container_fs_writes_bytes_total{{{labels},device="/dev/vda"}} {int(8192 * elapsed)}',
+            f'ctop_container_info{{{labels},runtime="containerd",qos_class="burstable",kind="{kind}"}} 1',
+            f'ctop_context_switches_total{{{labels},kind="voluntary"}} {int(50 * elapsed)}',
+            f'ctop_context_switches_total{{{labels},kind="involuntary"}} {int(5 * elapsed)}',
+        ]
+        if kind == "container":
+            lines += [f"container_spec_cpu_quota{{{labels}}} 50000",
+                      f"container_cpu_cfs_periods_total{{{labels}}} {int(10 * elapsed)}",
+                      f"container_cpu_cfs_throttled_periods_total{{{labels}}} {int(elapsed)}"]
+        if kind == "pod":
+            lines += [f'container_network_receive_bytes_total{{{labels},interface="eth0"}} {int(1000 * elapsed)}',
+                      f'container_network_transmit_bytes_total{{{labels},interface="eth0"}} {int(700 * elapsed)}']
+        count = int(60 * elapsed)
+        for j, le in enumerate(RUNQ_BOUNDS):
+            lines.append(f'ctop_runqueue_latency_seconds_bucket{{{labels},le="{le}"}} '
+                         f"{count if le == '+Inf' else count * (j + 1) // len(RUNQ_BOUNDS)}")
+        lines += [f"ctop_runqueue_latency_seconds_sum{{{labels}}} {0.0004 * count:.6f}",
+                  f"ctop_runqueue_latency_seconds_count{{{labels}}} {count}"]
+    lines += ["machine_cpu_cores 16", f"machine_memory_bytes {64 * 2**30}"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@contextmanager
+def synthetic_node(port: int, node: int, pods: int, started: float) -> Iterator[str]:
+    """One synthetic exporter on 127.0.0.1:``port``."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = exposition(node, pods, started)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds a process has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _up(client: PrometheusClient, nodes: int) -> bool:
+    answer = client.query("count(rate(container_cpu_usage_seconds_total[20s]))")
+    return bool(answer.series) and answer.series[0].value >= nodes * 101
+
+
+def run(nodes: int = 20, pods_per_node: int = 50, repeats: int = 10) -> dict[str, Any]:
+    started = time.time()
+    with ExitStack() as stack:
+        targets = {f"node-{n:02d}": stack.enter_context(synthetic_node(port, n, pods_per_node, started))
+                   for n, port in zip(range(nodes), NODE_PORTS)}
+        prom = stack.enter_context(fleet_prometheus(PROM_PORT, targets, f"{SCRAPE_INTERVAL_S}s"))
+        client = PrometheusClient(ClientConfig(url=prom.url, timeout_s=30))
+        deadline = time.monotonic() + 180
+        while not _up(client, nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError("Prometheus did not hold rates of every synthetic cgroup within 180 s")
+            time.sleep(1)
+        time.sleep(SCRAPE_INTERVAL_S)
+        source = FleetSource(client, "", client.scrape_interval_s())
+        times, queries, rows = [], [], 0
+        prom_cpu, own_cpu = _cpu_s(prom.proc.pid), time.process_time()
+        for _ in range(repeats):
+            begin = time.perf_counter()
+            frame = source.frame_at(None)
+            times.append(time.perf_counter() - begin)
+            queries.append(source.last_queries)
+            rows = len(frame.rows)
+        prom_cpu, own_cpu = (_cpu_s(prom.proc.pid) - prom_cpu) / repeats, (time.process_time() - own_cpu) / repeats
+        kinds: dict[str, int] = {}
+        for row in frame.rows.values():
+            kinds[row.identity.kind] = kinds.get(row.identity.kind, 0) + 1
+        series = client.query("count({__name__=~\"container_.*|ctop_.*\"})").series[0].value
+    median, worst = statistics.median(times), max(times)
+    return {
+        "nodes": nodes, "pods": nodes * pods_per_node, "series_in_prometheus": int(series),
+        "source": "real Prometheus scraping a synthetic exporter (20 loopback ports), 5 s scrape interval",
+        "rows_per_refresh": rows, "rows_by_kind": kinds,
+        "queries_per_refresh": max(queries), "refresh_s_median": round(median, 3), "refresh_s_max": round(worst, 3),
+        "prometheus_cpu_s_per_refresh": round(prom_cpu, 3), "ctop_cpu_s_per_refresh": round(own_cpu, 3),
+        "load_average_1m": round(os.getloadavg()[0], 1),
+        "verdict": f"refresh median {median:.2f} s, max {worst:.2f} s (target < 1 s): "
+                   f"{'met' if worst < 1 else 'NOT met'} on a machine at load {os.getloadavg()[0]:.0f} (2 CPUs); CPU "
+                   f"per refresh: Prometheus {prom_cpu:.2f} s, ctop {own_cpu:.2f} s; "
+                   f"{max(queries)} queries per refresh (target <= 10): "
+                   f"{'met' if max(queries) <= 10 else 'NOT met'}",
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=1))

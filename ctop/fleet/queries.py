@@ -1,0 +1,139 @@
+"""The few aggregated PromQL queries of one fleet refresh: every figure of every cgroup of every node in 9 answers.
+
+Each query joins sub-expressions with ``or``; ``label_replace`` tags each with a ``ctop_field`` label so that one
+answer carries several figures. The queries are sent at once, so a server evaluates them in parallel. Every
+sub-expression aggregates by the cgroup's identity labels: the cost follows the size of the answer (one series per
+cgroup and figure), never the number of containers. Rates are computed by PromQL over a window of several scrape
+intervals, so one instant query per group and refresh suffices, now or at any past time. Both cAdvisor's names and
+ctop's own ``ctop_*`` families are read; a family a source lacks just adds no series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FIELD_LABEL = "ctop_field"
+# What names one cgroup of one node: the node (a scrape-config label where set, else the target's instance) and
+# cAdvisor's container labels.
+BY = ("node", "instance", "id", "name", "image", "container", "pod", "namespace")
+KEY = ("node", "instance", "id")  # the figures carry only these: the names come once per cgroup (NAMED)
+NAMED = "working_set_bytes"  # every source has it for every cgroup: it carries the names
+WINDOW_SCRAPES = 4  # rates over this many scrape intervals (rate() needs two samples; four survive a missed scrape)
+MIN_WINDOW_S = 2.0
+
+# Counters read as per-second rates: (field, metric, extra matchers).
+RATES: tuple[tuple[str, str, str], ...] = (
+    ("cpu_seconds_per_s", "container_cpu_usage_seconds_total", ""),
+    ("cfs_periods_per_s", "container_cpu_cfs_periods_total", ""),
+    ("cfs_throttled_periods_per_s", "container_cpu_cfs_throttled_periods_total", ""),
+    ("cfs_throttled_seconds_per_s", "container_cpu_cfs_throttled_seconds_total", ""),
+    ("io_read_bytes_per_s", "container_fs_reads_bytes_total", ""),
+    ("io_write_bytes_per_s", "container_fs_writes_bytes_total", ""),
+    ("io_read_ops_per_s", "container_fs_reads_total", ""),
+    ("io_write_ops_per_s", "container_fs_writes_total", ""),
+    ("net_rx_bytes_per_s", "container_network_receive_bytes_total", 'interface!="lo"'),
+    ("net_tx_bytes_per_s", "container_network_transmit_bytes_total", 'interface!="lo"'),
+    ("major_faults_per_s", "container_memory_failures_total", 'failure_type="pgmajfault",scope="container"'),
+    ("psi_cpu_some", "container_pressure_cpu_waiting_seconds_total", ""),
+    ("psi_memory_some", "container_pressure_memory_waiting_seconds_total", ""),
+    ("psi_memory_full", "container_pressure_memory_stalled_seconds_total", ""),
+    ("psi_io_some", "container_pressure_io_waiting_seconds_total", ""),
+    ("psi_io_full", "container_pressure_io_stalled_seconds_total", ""),
+    ("runq_wait", "ctop_runqueue_latency_seconds_sum", ""),
+    ("csw_voluntary", "ctop_context_switches_total", 'kind="voluntary"'),
+    ("csw_involuntary", "ctop_context_switches_total", 'kind="involuntary"'),
+    ("preempt_others", "ctop_preemptions_total", 'by="other_cgroup"'),
+    ("preempt_host", "ctop_preemptions_total", 'by="host"'),
+    ("forks", "ctop_forks_total", ""),
+    ("execs", "ctop_execs_total", ""),
+    ("exits", "ctop_exits_total", ""),
+)
+# The tags of ctop's eBPF figures, in the order of EbpfRates' attributes (frames.py pairs them up).
+EBPF_TAGS = ("runq_p50", "runq_p99", "runq_wait", "csw_voluntary", "csw_involuntary", "preempt_others",
+             "preempt_host", "forks", "execs", "exits")
+QUANTILES: tuple[tuple[str, float], ...] = (("runq_p50", 0.5), ("runq_p99", 0.99))
+# Gauges (and counters read as they stand): (field, metric, aggregation).
+GAUGES: tuple[tuple[str, str, str], ...] = (
+    (NAMED, "container_memory_working_set_bytes", "max"),
+    ("memory_usage_bytes", "container_memory_usage_bytes", "max"),
+    ("memory_rss_bytes", "container_memory_rss", "max"),
+    ("memory_cache_bytes", "container_memory_cache", "max"),
+    ("memory_swap_bytes", "container_memory_swap", "max"),
+    ("memory_mapped_file_bytes", "container_memory_mapped_file", "max"),
+    ("memory_max_usage_bytes", "container_memory_max_usage_bytes", "max"),
+    ("memory_failcnt", "container_memory_failcnt", "max"),
+    ("memory_limit_bytes", "container_spec_memory_limit_bytes", "max"),
+    ("memory_swap_limit_bytes", "container_spec_memory_swap_limit_bytes", "max"),
+    ("cpu_quota_us", "container_spec_cpu_quota", "max"),
+    ("cpu_period_us", "container_spec_cpu_period", "max"),
+    ("cpu_shares", "container_spec_cpu_shares", "max"),
+    ("processes", "container_processes", "max"),
+    ("threads", "container_threads", "max"),
+    ("threads_max", "container_threads_max", "max"),
+    ("oom_events", "container_oom_events_total", "max"),
+    ("cpu_seconds_total", "container_cpu_usage_seconds_total", "sum"),
+    ("throttled_seconds_total", "container_cpu_cfs_throttled_seconds_total", "max"),
+    ("ebpf_oom_kills", "ctop_oom_kills_total", "max"),
+    ("start_time_seconds", "container_start_time_seconds", "max"),
+)
+INFO_FIELD = "info"
+INFO_LABELS = ("kind", "runtime", "qos_class")
+# Per target: (field, expression over the selector).
+NODE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("machine_cpu_cores", "machine_cpu_cores"),
+    ("machine_memory_bytes", "machine_memory_bytes"),
+    ("up", "up"),
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query of a refresh: its name (for messages) and its PromQL."""
+
+    name: str
+    expr: str
+
+
+def window_s(scrape_interval_s: float) -> float:
+    """The rate window: WINDOW_SCRAPES scrape intervals, whole seconds, at least MIN_WINDOW_S."""
+    return max(MIN_WINDOW_S, float(round(WINDOW_SCRAPES * scrape_interval_s)))
+
+
+def _selector(selector: str, extra: str = "") -> str:
+    inner = ",".join(part for part in (extra, selector.strip().strip("{}").strip()) if part)
+    return "{" + inner + "}"
+
+
+def _tag(field: str, expr: str) -> str:
+    return f'label_replace({expr}, "{FIELD_LABEL}", "{field}", "", "")'
+
+
+def refresh_queries(selector: str, window: float) -> tuple[Query, ...]:
+    """The queries of one refresh (at most 10, sent at once): rates in four groups, run-queue quantiles, gauges in
+    two groups, ctop's info, and the targets."""
+    by, key = ", ".join(BY), ", ".join(KEY)  # (the answers' size is their cost: labels are most of it)
+    w = f"[{window:g}s]"
+    rates = {f: _tag(f, f"sum by ({key}) (rate({m}{_selector(selector, x)}{w}))") for f, m, x in RATES}
+    buckets = f"sum by ({key}, le) (rate(ctop_runqueue_latency_seconds_bucket{_selector(selector)}{w}))"
+    quantiles = [_tag(f, f"histogram_quantile({q}, {buckets})") for f, q in QUANTILES]
+    gauges = {f: _tag(f, f"{agg} by ({by if f == NAMED else key}) ({m}{_selector(selector)})")
+              for f, m, agg in GAUGES}
+    info = f"max by ({key}, {', '.join(INFO_LABELS)}) (ctop_container_info{_selector(selector)})"
+    nodes = [_tag(f, f"max by (node, instance, job) ({m}{_selector(selector)})") for f, m in NODE_FIELDS]
+
+    def group(parts: dict[str, str], prefix: str) -> list[str]:
+        return [e for f, e in parts.items() if f.startswith(prefix)]
+
+    groups = {
+        "cpu": group(rates, "c"),  # cpu_seconds, cfs_*, ctx_switches_*
+        "io": group(rates, "io_") + group(rates, "net_") + group(rates, "major_"),
+        "pressure": group(rates, "psi_"),
+        "ebpf": [rates[f] for f in ("runq_wait", "preempt_others", "preempt_host",
+                                    "forks", "execs", "exits")],
+        "runq": quantiles,
+        "memory": [e for f, e in gauges.items() if f.startswith("memory_") or f == NAMED],
+        "spec": [e for f, e in gauges.items() if not f.startswith("memory_") and f != NAMED],
+        "info": [_tag(INFO_FIELD, info)],
+        "nodes": nodes,
+    }
+    return tuple(Query(name, " or ".join(parts)) for name, parts in groups.items())

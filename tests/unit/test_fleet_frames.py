@@ -1,0 +1,143 @@
+"""Answers of a refresh become the Frame every view reads: rows per node, cgroup, pod and namespace; no data stays
+None; the queries stay few and aggregated; the time-travel source moves like the history replay."""
+
+from __future__ import annotations
+
+from ctop.batch import BatchOptions, render_json
+from ctop.fleet.client import Answer, Series
+from ctop.fleet.frames import build_frame
+from ctop.fleet.queries import FIELD_LABEL, refresh_queries, window_s
+from ctop.fleet.source import FleetSource
+from ctop.model import fields
+from ctop.model.notices import NoticeKind
+from ctop.model.sample import UNLIMITED
+
+POD = "/kubepods/burstable/pod1234"
+
+
+def s(field: str, value: float, **labels: str) -> Series:
+    return Series({FIELD_LABEL: field, **labels}, value)
+
+
+def container(node: str, cid: str, pod: str, ns: str, **kw: str) -> dict[str, str]:
+    return {"node": node, "instance": f"{node}:10417", "id": f"{POD}/{cid}", "name": "", "image": "img",
+            "container": cid, "pod": pod, "namespace": ns, **kw}
+
+
+def answers() -> list[Answer]:
+    a = container("n1", "app", "web-1", "shop")
+    b = container("n1", "side", "web-1", "shop")
+    c = container("n2", "app", "db-1", "data")
+    root = {"instance": "10.0.0.9:8080", "id": "/"}
+    rates = Answer((s("cpu_seconds_per_s", 0.5, **a), s("cpu_seconds_per_s", 0.25, **b), s("cpu_seconds_per_s", 1, **c),
+                    s("cfs_periods_per_s", 10, **a), s("cfs_throttled_periods_per_s", 2.5, **a),
+                    s("runq_p99", float("nan"), **a), s("csw_voluntary", 7, **a),
+                    s("cpu_seconds_per_s", 3, **root)))
+    gauges = Answer((s("working_set_bytes", 100, **a), s("memory_usage_bytes", 150, **a),
+                     s("memory_limit_bytes", 400, **a), s("cpu_quota_us", 50000, **a), s("cpu_period_us", 100000, **a),
+                     s("working_set_bytes", 50, **b), s("memory_limit_bytes", 0, **b),
+                     s("cpu_period_us", 100000, **b),
+                     s("working_set_bytes", 1000, **c), s("working_set_bytes", 5000, **root),
+                     Series({FIELD_LABEL: "info", **a, "kind": "container", "runtime": "containerd",
+                             "qos_class": "burstable"}, 1)), ("store-2 did not answer",))
+    nodes = Answer((Series({FIELD_LABEL: "up", "node": "n1", "instance": "n1:10417"}, 1),
+                    Series({FIELD_LABEL: "up", "node": "n3", "instance": "n3:10417"}, 0),
+                    Series({FIELD_LABEL: "machine_cpu_cores", "node": "n1", "instance": "n1:10417"}, 8)))
+    return [rates, gauges, nodes]
+
+
+def test_rows_of_cgroups_pods_namespaces_and_nodes():
+    frame = build_frame(answers(), 1700000000.0, 60.0)
+    rows = frame.rows
+    app = rows[f"/n1{POD}/app"]
+    assert app.identity.node == "n1" and fields.NODE.get(app) == "n1"
+    assert app.cpu_percent == 50.0 and app.cpu_limit_cores == 0.5 and app.cpu_limit_percent == 100.0
+    assert app.throttled_percent == 25.0 and app.sample.working_set_bytes == 100
+    assert app.memory_limit_percent == 25.0 and app.identity.runtime == "containerd"
+    assert app.ebpf_rates is not None and app.ebpf_rates.runq_latency_p99_seconds is None  # NaN: no data
+    assert app.ebpf_rates.ctx_switches_voluntary_per_s == 7
+    side = rows[f"/n1{POD}/side"]
+    assert side.sample.memory_limit_bytes == UNLIMITED and side.cpu_limit_cores is None
+    assert side.throttled_percent is None and side.ebpf_rates is None and side.io_read_bytes_per_s is None
+    assert side.identity.kind == "container"  # guessed from cAdvisor's labels
+    pod = rows[f"/n1{POD}"]  # no pod cgroup was exported: summed from its containers, where the tree puts it
+    assert (pod.identity.kind, pod.identity.pod, pod.identity.node) == ("pod", "web-1", "n1")
+    assert pod.cpu_percent == 75.0 and pod.sample.working_set_bytes == 150
+    assert rows["/~namespaces/shop"].sample.working_set_bytes == 150
+    assert rows["/~namespaces/data"].cpu_percent == 100.0
+    assert rows["/n1"].identity.kind == "node" and rows["/n1"].cpu_percent == 75.0  # the sum of its top cgroups
+    root = rows["/10.0.0.9:8080"]  # no node label: the target names the node; its root cgroup is the node row
+    assert root.identity.name == "10.0.0.9:8080" and root.cpu_percent == 300.0
+    assert frame.snapshot.host.online_cpus == 8 and frame.snapshot.host.wall_time_s == 1700000000.0
+    kinds = {n.kind for n in frame.notices}
+    assert kinds == {NoticeKind.PARTIAL_DATA}
+    text = " ".join(n.sentence for n in frame.notices)
+    assert "store-2 did not answer" in text and "1 of 2 targets are down (n3)" in text
+
+
+def test_batch_json_of_a_fleet_has_the_node_key_last_and_null_for_no_data():
+    import json
+
+    out = json.loads(render_json(build_frame(answers(), 1700000000.0, 60.0), BatchOptions()))
+    side = next(r for r in out if r["id"] == f"/n1{POD}/side")
+    assert list(side)[-1] == "node" and side["node"] == "n1"
+    assert side["runq_latency_p99_seconds"] is None and side["oom_kills"] is None and side["memory_limit_bytes"] is None
+
+
+def test_a_refresh_is_a_few_aggregated_queries_whatever_the_fleet_size():
+    queries = refresh_queries('cluster="prod"', window_s(15))
+    assert len(queries) <= 10
+    text = " ".join(q.expr for q in queries)
+    for q in queries:
+        assert 'cluster="prod"' in q.expr and "by (node, instance" in q.expr
+    assert "[60s]" in queries[0].expr and window_s(0.2) == 2.0
+    for metric in ("container_cpu_usage_seconds_total", "ctop_context_switches_total", "ctop_container_info",
+                   "container_memory_working_set_bytes", "ctop_runqueue_latency_seconds_bucket", "up"):
+        assert metric in text
+
+
+class FakeClient:
+    """Answers every query at once with nothing and remembers the times asked (the Prometheus edge)."""
+
+    def __init__(self) -> None:
+        self.queries = 0
+        self.times: list[float | None] = []
+
+    def query(self, expr: str, at: float | None = None) -> Answer:
+        self.queries += 1
+        self.times.append(at)
+        return Answer(())
+
+
+def test_time_travel_steps_and_jumps_like_the_replay():
+    fake = FakeClient()
+    now = [1000.0]
+    source = FleetSource(fake, "", 10.0, at=400.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    posted: list = []
+    source.post = posted.append
+    source.collect()
+    assert fake.times == [400.0] * len(source.queries) and source.last_queries == len(source.queries)
+    source.request("step:-1")
+    source.collect()
+    assert fake.times[-1] == 390.0
+    source.request("jump:600")
+    source.request("jump:600")
+    source.collect()
+    assert fake.times[-1] == 1000.0 and posted[-1][1].edge == "end"  # not past now
+    source.request("jump:-60")
+    source.request("follow")
+    source.collect()
+    now[0] += 5
+    source.collect()
+    assert fake.times[-1] == 945.0 and posted[-1][1].following
+
+
+def test_each_ebpf_tag_fills_the_attribute_it_names():
+    from ctop.fleet.frames import EBPF_ATTRIBUTES
+
+    assert EBPF_ATTRIBUTES == {
+        "runq_p50": "runq_latency_p50_seconds", "runq_p99": "runq_latency_p99_seconds",
+        "runq_wait": "runq_wait_seconds_per_s", "csw_voluntary": "ctx_switches_voluntary_per_s",
+        "csw_involuntary": "ctx_switches_involuntary_per_s", "preempt_others": "preempted_by_others_per_s",
+        "preempt_host": "preempted_by_host_per_s", "forks": "forks_per_s", "execs": "execs_per_s",
+        "exits": "exits_per_s"}
