@@ -99,6 +99,8 @@ class CgroupReader:
             keep_open = bool(self._roots) and all(root in _cgroup_mounts() for root in self._roots)
         self._files = OpenFiles() if keep_open else None
         self._cgroup = ("", 0)  # the cgroup being read (path, inode): its files are kept under it
+        self._keep_all = True  # keep every file of the cgroup being read open (else only its CPU-time file)
+        self._read_in_full: set[str] = set()  # cgroups read in full by the latest read_all
 
     def close(self) -> None:
         """Close the files kept open (the reader still works afterwards, opening them again)."""
@@ -110,7 +112,8 @@ class CgroupReader:
         if self._files is None:
             return read_bytes(path, self.errors)
         cgroup, inode = self._cgroup
-        return self._files.read(cgroup, inode, path, self.errors)
+        keep = self._keep_all or path.endswith(self._activity_file)  # that one is read every refresh
+        return self._files.read(cgroup, inode, path, self.errors, keep)
 
     def _read_int(self, path: str) -> int | None:
         return parse_int(self._read(path))
@@ -158,6 +161,7 @@ class CgroupReader:
         cache = self._cache
         fresh: dict[str, tuple[CgroupSample, float]] = {}
         samples: dict[str, CgroupSample] = {}
+        read_in_full, in_full = self._read_in_full, set()
         for path, inode in self._paths(max_depth, now, rescan_s).items():
             cached = cache.get(path)
             activity = None
@@ -172,11 +176,17 @@ class CgroupReader:
                         if self._files is not None:  # read alone until due: its other files need not stay open
                             self._files.keep_only(path, self._activity_path(path))
                         continue
+            # Files stay open for cgroups read in full refresh after refresh (busy ones); a cgroup read in full
+            # only now and then (idle, when due) keeps only its CPU-time file open.
+            self._keep_all = path in read_in_full
             sample = self.read(path, inode, activity)
+            self._keep_all = True
             if sample is not None:
                 samples[path] = sample
                 fresh[path] = (sample, now)
+                in_full.add(path)
         self._cache = fresh
+        self._read_in_full = in_full
         if self._files is not None:
             self._files.retain(samples)  # vanished cgroups: their files are closed
         return samples

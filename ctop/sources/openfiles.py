@@ -1,17 +1,17 @@
 """cgroup files kept open between refreshes and re-read with pread: no path lookup, open or close per read.
 
 Files are kept per cgroup incarnation (the inode of its directory): a cgroup that vanished or was recreated
-under the same path never serves a read through a descriptor of the old one. Only regular files are kept (a
+under the same path never serves a read through a descriptor of the old one. Only seekable files are kept (a
 FIFO in a damaged recorded tree is read the ordinary way), and the descriptors live at or above ``FD_FLOOR`` so
 that the low numbers stay free for the rest of the process (select() cannot watch descriptors past 1023).
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import resource
-import stat
 import weakref
 from collections.abc import Collection
 
@@ -78,8 +78,11 @@ class OpenFiles:
         """Descriptors kept now."""
         return self._open
 
-    def read(self, cgroup: str, inode: int, path: str, errors: ReadErrors | None) -> bytes | None:
-        """Content of ``path``, a file of ``cgroup`` whose directory has ``inode`` (as read_bytes answers)."""
+    def read(self, cgroup: str, inode: int, path: str, errors: ReadErrors | None, keep: bool = True) -> bytes | None:
+        """Content of ``path``, a file of ``cgroup`` whose directory has ``inode`` (as read_bytes answers).
+
+        A file read for the first time is kept open if ``keep``; else it is opened, read and closed as usual.
+        """
         entry = self._by_cgroup.get(cgroup)
         if entry is None or entry[0] != inode:
             if entry is not None:
@@ -98,7 +101,7 @@ class OpenFiles:
                     _failed(path, e, errors)
                     return None
                 # The cgroup vanished since the file was opened: look the path up again below.
-        if self._open >= self.max_open or path.endswith(ALWAYS_REOPENED):
+        if not keep or self._open >= self.max_open or path.endswith(ALWAYS_REOPENED):
             return read_bytes(path, errors)
         try:
             fd = os.open(path, _OPEN_FLAGS)
@@ -106,15 +109,14 @@ class OpenFiles:
             _failed(path, e, errors)
             return None
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                os.close(fd)
-                return read_bytes(path, errors)
             high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, FD_FLOOR)
             os.close(fd)
             fd = high
             data = _pread_all(fd)
         except OSError as e:
             os.close(fd)
+            if e.errno == errno.ESPIPE:  # not a regular file (a FIFO in a damaged recorded tree)
+                return read_bytes(path, errors)
             _failed(path, e, errors)
             return None
         files[path] = fd

@@ -1,4 +1,5 @@
-"""Files kept open between refreshes (openfiles.py) read exactly what reopening them reads; key-only parsing."""
+"""Files kept open between refreshes (openfiles.py) read exactly what reopening them reads; the quicker parsing
+of key-value and PSI files gives what the full parse gives."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support.trees import copy_tree
 
+from ctop.model.sample import Pressure
+from ctop.sources import parsers
 from ctop.sources.cgroupfs import CgroupReader
 from ctop.sources.cgroupfs_layout import detect_layout
 from ctop.sources.openfiles import FD_FLOOR, OpenFiles
@@ -83,7 +86,8 @@ def test_a_recreated_cgroup_is_read_afresh_not_through_the_old_files(tmp_path) -
 def test_vanished_cgroups_have_their_files_closed(tmp_path) -> None:
     root, _ = copy_tree("v1-k8s-cgroupfs", str(tmp_path / "t"))
     reader = CgroupReader(detect_layout(root), keep_open=True)
-    before = reader.read_all()
+    reader.read_all()
+    before = reader.read_all()  # read in full twice: every file is kept open now
     files = reader._files
     assert files is not None
     kept = files.open_count
@@ -132,3 +136,23 @@ def test_key_only_parsing_equals_the_full_parse_restricted(content: list[tuple[b
     data = b"\n".join(k + sep + v for k, sep, v in content)
     full = parse_flat_keyed(data)
     assert parse_keys(data, KEYS) == {k: v for k, v in full.items() if k.encode() in KEYS}
+
+
+number = st.one_of(st.floats(allow_nan=True).map(lambda f: repr(f).encode()), st.integers(-2**70, 2**70).map(
+    lambda i: str(i).encode()), st.sampled_from([b"", b"x", b"1_0", b"1=2", b"0.00"]))
+psi_line = st.tuples(st.sampled_from([b"some", b"full", b"none"]), st.lists(st.tuples(
+    st.sampled_from([b"avg10", b"avg60", b"avg300", b"total", b"x"]), st.sampled_from([b"=", b""]), number),
+    max_size=5), st.sampled_from([b" ", b"  ", b"\t"]))
+
+
+@given(st.lists(psi_line, max_size=3), st.booleans())
+def test_pressure_read_by_position_equals_the_full_parse(lines: list, trailing: bool) -> None:
+    data = b"\n".join(head + sep + sep.join(k + eq + v for k, eq, v in items) for head, items, sep in lines)
+    data += b"\n" if trailing else b""
+    assert repr(parsers.parse_pressure(data)) == repr(parsers._parse_pressure(data) if data else None)
+
+
+def test_pressure_as_the_kernel_writes_it_is_read_by_position() -> None:
+    data = b"some avg10=0.12 avg60=0.50 avg300=1.00 total=1234\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=56\n"
+    assert parsers._pressure_as_written(data) == parsers._parse_pressure(data) == \
+        Pressure(0.12, 1_234_000, 0.0, 56_000)
