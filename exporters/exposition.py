@@ -139,12 +139,15 @@ class Exposition:
     def _encode(self, bodies: _Bodies, gz: bool) -> Body:
         with bodies.lock:
             if bodies.plain is None or (gz and bodies.gzipped is None):
-                families = None
                 if bodies.plain is None:
+                    started = self._clock()
                     families = build_families(bodies.collected, self.collector.cgroup_filter)
                     plain, compressed = render_encoded(families, gz)
                     self.renders += 1
                     bodies.plain = Body(CONTENT_TYPE, plain, False)
+                    with self._lock:  # how early a prefetch must start: its collection and this render
+                        collecting = bodies.collected.health.collection_duration_s or 0.0
+                        self.forecast.took(collecting + self._clock() - started)
                 else:
                     compressed = zlib.compress(bodies.plain.data, GZIP_LEVEL, GZIP_WBITS)
                 if compressed is not None:
@@ -163,7 +166,6 @@ class Exposition:
     def _prefetch_loop(self) -> None:
         """Makes the collection and bodies of each forecast burst just before it is due."""
         while (plan := self._next_plan()) is not None:
-            started = self._clock()
             try:
                 bodies = self._bodies_of(self.collector.frames.refresh())
                 if plan.gzipped:
@@ -174,7 +176,6 @@ class Exposition:
                 continue
             with self._lock:
                 self.prefetches += 1
-                self.forecast.took(self._clock() - started)
 
     def _next_plan(self) -> Plan | None:
         """Waits until a plan's start; None once closed."""

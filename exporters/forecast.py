@@ -38,7 +38,7 @@ class ScrapeForecast:
         self._last_scrape: float | None = None
         self._encodings: set[bool] = set()  # gzip or not, of the scrapes since the last burst start
         self._planned_after: float | None = None
-        self._duration_s = 0.0  # of the latest prefetch
+        self._duration_s = 0.0  # of the latest collection and render
 
     def observe(self, now: float, gzipped: bool) -> bool:
         """Note a scrape arriving at ``now``; True when it starts a burst."""
@@ -73,5 +73,5 @@ class ScrapeForecast:
         self._planned_after = plan.after
 
     def took(self, duration_s: float) -> None:
-        """The latest prefetch took ``duration_s`` (later ones start earlier if it grows)."""
+        """The latest collection and render took ``duration_s`` (prefetches start earlier if it grows)."""
         self._duration_s = duration_s
