@@ -156,3 +156,27 @@ def test_pressure_as_the_kernel_writes_it_is_read_by_position() -> None:
     data = b"some avg10=0.12 avg60=0.50 avg300=1.00 total=1234\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=56\n"
     assert parsers._pressure_as_written(data) == parsers._parse_pressure(data) == \
         Pressure(0.12, 1_234_000, 0.0, 56_000)
+
+
+def test_only_cgroups_read_in_full_refresh_after_refresh_keep_every_file_open(tmp_path) -> None:
+    root, _ = copy_tree("v1-k8s-cgroupfs", str(tmp_path / "t"))
+    reader = CgroupReader(detect_layout(root), keep_open=True)
+    files = reader._files
+    assert files is not None
+    path = "/kubepods/burstable"
+    activity = root + "/cpuacct" + path + "/cpuacct.usage"
+
+    def kept() -> set[str]:
+        return set(files._by_cgroup[path][1])
+
+    reader.read_all(idle_reread_s=10, now=100.0)
+    assert kept() == {activity}  # read in full once: only the file read every refresh stays open
+    with open(activity, "w") as f:  # busy: read in full again
+        f.write("999999999999\n")
+    reader.read_all(idle_reread_s=10, now=101.0)
+    with open(activity, "w") as f:
+        f.write("999999999998\n")
+    reader.read_all(idle_reread_s=10, now=102.0)
+    assert len(kept()) > 10 and not any(name.endswith(("/cgroup.procs", "/tasks")) for name in kept())
+    reader.read_all(idle_reread_s=10, now=103.0)  # idle now: read alone until due
+    assert kept() == {activity}
