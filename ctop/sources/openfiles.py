@@ -110,8 +110,13 @@ class OpenFiles:
             return None
         try:
             high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, FD_FLOOR)
+        except OSError:  # no descriptor free above the floor: keep no more, read this one the usual way
             os.close(fd)
-            fd = high
+            self.max_open = self._open
+            return read_bytes(path, errors)
+        os.close(fd)
+        fd = high
+        try:
             data = _pread_all(fd)
         except OSError as e:
             os.close(fd)

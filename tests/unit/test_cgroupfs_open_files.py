@@ -4,6 +4,7 @@ of key-value and PSI files gives what the full parse gives."""
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 
 import pytest
@@ -180,3 +181,17 @@ def test_only_cgroups_read_in_full_refresh_after_refresh_keep_every_file_open(tm
     assert len(kept()) > 10 and not any(name.endswith(("/cgroup.procs", "/tasks")) for name in kept())
     reader.read_all(idle_reread_s=10, now=103.0)  # idle now: read alone until due
     assert kept() == {activity}
+
+
+def test_no_descriptor_above_the_floor_means_reading_the_usual_way(tmp_path) -> None:
+    (tmp_path / "f").write_bytes(b"1\n")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    files = OpenFiles(max_open=4)
+    files.max_open = 4
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FD_FLOOR, hard))  # nothing can sit at or above the floor now
+    try:
+        errors = ReadErrors()
+        assert files.read("/c", 1, str(tmp_path / "f"), errors) == b"1\n"
+        assert files.open_count == 0 and files.max_open == 0 and errors.counts() == {}
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
