@@ -9,6 +9,7 @@ STARTS_KEPT = 3  # burst starts remembered: two equal intervals make a forecast
 TOLERANCE_S = 0.05  # two intervals are "equal" within this, or within TOLERANCE of the interval if larger
 TOLERANCE = 0.1
 MIN_LEAD_S = 0.1  # a prefetch starts at least this long before the burst is due
+MAX_LEAD = 0.75  # and at most this share of the max age (the data must still be young enough when it comes)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class ScrapeForecast:
         due = last + interval
         if now >= due:
             return None
-        lead = min(self.max_age_s / 2, max(MIN_LEAD_S, 3 * self._duration_s))
+        lead = min(MAX_LEAD * self.max_age_s, max(MIN_LEAD_S, 3 * self._duration_s))
         return Plan(after=last, start_at=due - lead, due_at=due, plain=False in self._encodings,
                     gzipped=True in self._encodings)
 
