@@ -1,26 +1,33 @@
 """Benchmark: ctop's CPU time per refresh against systemd-cgtop's per iteration on a Kubernetes-shaped tree.
 
 Builds ~1000 real cgroups (QoS classes, pods with a pause and two app containers, some busy) under a unique
-prefix, then runs both tools as subprocesses with a short and a long iteration count: the difference of their
-CPU times divided by the difference of iterations is the cost of one refresh, with start-up cancelled out.
+prefix, then runs both tools side by side as subprocesses (same tree, same load) and notes each process's CPU
+time whenever it has printed a refresh: the CPU between two refreshes well after start-up, divided by the
+refreshes in between, is the cost of one refresh (see per_refresh_pair).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from support.cgroups import host_layout, make_cgroup, remove_tree  # noqa: E402
 from support.env import ctop_command  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+WARMUP_REFRESHES = 4  # left out: start-up, eBPF loading, the first full reads
+WINDOW_REFRESHES = 25  # measured
 
 
 def build_tree(prefix: str, pods: int) -> tuple[int, list[subprocess.Popen]]:
@@ -47,32 +54,77 @@ def build_tree(prefix: str, pods: int) -> tuple[int, list[subprocess.Popen]]:
     return count + 1, procs
 
 
-def child_cpu_seconds(args: list[str]) -> float:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=600)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its threads so far (from /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def per_refresh(make_args, short: int = 2, long: int = 12, repeats: int = 2) -> float:
-    """CPU seconds of one refresh: (cpu(long) - cpu(short)) / (long - short), best of ``repeats``."""
-    results = []
-    for _ in range(repeats):
-        results.append((child_cpu_seconds(make_args(long)) - child_cpu_seconds(make_args(short))) / (long - short))
-    return min(results)
+class Refreshes:
+    """Runs one tool and notes its CPU time each time it has printed a refresh (a line matching ``is_end``)."""
+
+    def __init__(self, args: list[str], is_end: Callable[[bytes], bool]) -> None:
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.cpu_at_end: list[float] = []  # CPU seconds when refresh i had been printed
+        self._is_end = is_end
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if self._is_end(line):
+                try:
+                    self.cpu_at_end.append(cpu_seconds(self.proc.pid))
+                except OSError:
+                    break
+
+    def wait(self) -> None:
+        self.proc.wait(timeout=600)
+        self._thread.join(timeout=30)
+
+    def per_refresh(self, skip: int) -> float:
+        """CPU seconds per refresh between the end of refresh ``skip`` and the last one (start-up left out)."""
+        ends = self.cpu_at_end
+        if len(ends) <= skip + 1:
+            raise RuntimeError(f"{self.proc.args[0]} printed only {len(ends)} refreshes")
+        return (ends[-1] - ends[skip]) / (len(ends) - 1 - skip)
 
 
-def measure(ctop: str, cgtop: str, pods: int) -> dict[str, object]:
-    """Both tools' CPU per refresh over one freshly built tree of ``pods`` pods (4 cgroups each)."""
-    prefix = f"/ctop-bench-{os.getpid()}-{pods}"
+def per_refresh_pair(ctop: str, cgtop: str, skip: int = WARMUP_REFRESHES,
+                     window: int = WINDOW_REFRESHES) -> tuple[float, float]:
+    """Both tools side by side over the same tree at the same time: CPU seconds per refresh of each.
+
+    Each tool's CPU time (all threads, from /proc/<pid>/stat) is noted whenever it has printed a refresh; the
+    cost per refresh is the CPU spent between the end of refresh ``skip`` and the end of the last one, divided by
+    the refreshes in between. Start-up (and eBPF loading) is left out, and no difference of two runs can go
+    negative under load. A 1 s refresh (both tools' default), so ctop's periodic full re-reads are counted.
+    """
+    n = str(skip + window + 1)
+    tools = [
+        Refreshes([ctop, "-b", "-n", n, "-d", "1", "--json"], lambda line: True),  # one JSON line per refresh
+        # systemd-cgtop separates refreshes with an empty line; stdbuf makes it write line by line into the pipe.
+        Refreshes(["stdbuf", "-oL", cgtop, "-b", "--raw", "-n", n, "-d", "1", "--depth=10"],
+                  lambda line: not line.strip()),
+    ]
+    for tool in tools:
+        tool.wait()
+    return tools[0].per_refresh(skip), tools[1].per_refresh(skip)
+
+
+def measure(ctop: str, cgtop: str, pods: int, repeats: int = 3) -> dict[str, object]:
+    """Both tools' CPU per refresh over one freshly built tree of ``pods`` pods (4 cgroups each).
+
+    The figures are the medians of ``repeats`` side-by-side runs; the ratio is the median of the runs' ratios.
+    """
+    prefix = f"/ctoph-sp-bench-{os.getpid()}-{pods}"
     layout = host_layout()
     procs: list[subprocess.Popen] = []
     try:
         count, procs = build_tree(prefix, pods)
         time.sleep(1)
-        # A 1 s refresh (both tools' default) over 10 s, so that ctop's periodic full re-reads are counted.
-        ctop_s = per_refresh(lambda n: [ctop, "-b", "-n", str(n), "-d", "1", "--json"])
-        cgtop_s = per_refresh(lambda n: [cgtop, "-b", "--raw", "-n", str(n), "-d", "1", "--depth=10"])
+        runs = [per_refresh_pair(ctop, cgtop) for _ in range(repeats)]
         rows = json.loads(subprocess.run([ctop, "-b", "-n", "1", "-d", "0.05", "--json"], capture_output=True,
                                          text=True, check=True).stdout)
     finally:
@@ -80,13 +132,19 @@ def measure(ctop: str, cgtop: str, pods: int) -> dict[str, object]:
             p.kill()
             p.wait()
         remove_tree(layout, prefix)
+    ctop_s = statistics.median(r[0] for r in runs)
+    cgtop_s = statistics.median(r[1] for r in runs)
     return {
         "cgroups_built": count,
         "cgroups_on_host": len(rows),
         "ctop_cpu_ms_per_refresh": round(ctop_s * 1000, 2),
         "systemd_cgtop_cpu_ms_per_refresh": round(cgtop_s * 1000, 2),
-        "ratio_ctop_to_cgtop": round(ctop_s / cgtop_s, 3) if cgtop_s > 0 else None,
+        "ratio_ctop_to_cgtop": round(statistics.median(c / g for c, g in runs if g > 0), 3),
+        "ratios_of_runs": [round(c / g, 3) for c, g in runs if g > 0],
         "ctop_fields_per_cgroup": max((len(r) for r in rows), default=0),
+        "method": f"side by side, CPU of each process from /proc/<pid>/stat over {WINDOW_REFRESHES} refreshes "
+                  f"after {WARMUP_REFRESHES}, median of {repeats} runs",
+        "load_average": os.getloadavg(),
     }
 
 

@@ -20,7 +20,9 @@ from ctop.model.sample import UNLIMITED, CgroupSample, HostSample, IoCounters, P
 # What Prometheus 2.42 sends.
 PROM_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
                "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
-TARGET_P99_S = 0.100
+TARGET_P99_S = 0.050
+WARMUP_BURSTS = 4  # bursts before the exporter can forecast the next one (see exporters/forecast.py)
+BURST_PERIOD_S = 1.25  # between burst starts: longer than the exporter's collection max age (1 s)
 TARGET_RSS_NO_EBPF = 80 * 2**20
 TARGET_RSS_EBPF = 200 * 2**20
 
@@ -156,28 +158,35 @@ def _burst_worker(port: int, count: int, barrier: Any, results: Any) -> None:
         results.put(_scrape(port)[0])
 
 
-def _bursts(port: int, scrapers: int, count: int) -> list[float]:
-    """``count`` times: wait until the cached collection is stale, then ``scrapers`` scrape at the same instant.
+def _bursts(port: int, scrapers: int, count: int, warmup: int = WARMUP_BURSTS,
+            period_s: float = BURST_PERIOD_S) -> tuple[list[float], list[float]]:
+    """``warmup + count`` times, every ``period_s`` (as Prometheus schedules its scrapes, whatever the answers
+    took): ``scrapers`` scrape at the same instant, once the cached collection is stale.
 
-    Each scraper is its own process (like separate Prometheus servers, and no client-side GIL contention);
-    every burst pays for one fresh collection and render, shared by all of its scrapes (the p50/p99 headline).
+    Each scraper is its own process (like separate Prometheus servers, and no client-side GIL contention). The
+    first ``warmup`` bursts come before the exporter can know the period: each pays for a fresh collection and
+    render on the spot (the cold figure). The next ``count`` are the steady state a scraped exporter lives in
+    (the p50/p99 headline): their collection and bodies can be made just before they are due.
     """
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(scrapers + 1)
     results = ctx.Queue()
-    workers = [ctx.Process(target=_burst_worker, args=(port, count, barrier, results)) for _ in range(scrapers)]
+    total = warmup + count
+    workers = [ctx.Process(target=_burst_worker, args=(port, total, barrier, results)) for _ in range(scrapers)]
     for w in workers:
         w.start()
-    latencies: list[float] = []
+    cold: list[float] = []
+    steady: list[float] = []
     try:
-        for _ in range(count):
-            time.sleep(1.1)  # the cached collection (max age 1 s) is stale now
+        start = time.monotonic() + 1.1  # the cached collection (max age 1 s) is stale by then
+        for i in range(total):
+            time.sleep(max(0.0, start + i * period_s - time.monotonic()))
             barrier.wait(timeout=60)
-            latencies.extend(results.get(timeout=60) for _ in range(scrapers))
+            (cold if i < warmup else steady).extend(results.get(timeout=60) for _ in range(scrapers))
     finally:
         for w in workers:
             w.join(timeout=30)
-    return latencies
+    return steady, cold
 
 
 def measure(containers: int, scrapers: int, seconds: float, real: bool = False,
@@ -219,7 +228,7 @@ def measure(containers: int, scrapers: int, seconds: float, real: bool = False,
         wall = time.perf_counter() - wall0
         cpu1, rss = _proc_times(proc.pid)
         collections = _collections(port) - 1
-        bursts = _bursts(port, scrapers, count=bursts_count)
+        bursts, cold = _bursts(port, scrapers, count=bursts_count)
         # One scrape every 15 s: the cost of one fresh collection + render, spread over 15 s.
         time.sleep(1.1)
         c0, _ = _proc_times(proc.pid)
@@ -238,6 +247,10 @@ def measure(containers: int, scrapers: int, seconds: float, real: bool = False,
             "p99_s": round(_percentile(bursts, 0.99), 4),
             "max_s": round(max(bursts), 4),
             "bursts": bursts_count,
+            "burst_period_s": BURST_PERIOD_S,
+            "cold_bursts": WARMUP_BURSTS,
+            "cold_p50_s": round(_percentile(cold, 0.50), 4),
+            "cold_p99_s": round(_percentile(cold, 0.99), 4),
             "back_to_back_scrapes": len(latencies),
             "back_to_back_p50_s": round(_percentile(latencies, 0.50), 4),
             "back_to_back_p99_s": round(_percentile(latencies, 0.99), 4),
@@ -263,7 +276,7 @@ def run(containers: int = 500, scrapers: int = 20, seconds: float = 5.0, real: b
     result: dict[str, Any] = {"synthetic": measure(containers, scrapers, seconds)}
     syn = result["synthetic"]
     result["targets"] = {
-        "p99_below_100ms": syn["p99_s"] < TARGET_P99_S,
+        "p99_below_50ms": syn["p99_s"] < TARGET_P99_S,
         "rss_below_80MB_without_ebpf": syn["exporter_rss_bytes"] < TARGET_RSS_NO_EBPF,
         "cpu_below_1pct_at_15s": syn["exporter_cpu_percent_at_15s_interval"] < 1.0,
     }
@@ -271,8 +284,8 @@ def run(containers: int = 500, scrapers: int = 20, seconds: float = 5.0, real: b
     for count in sweep:
         by_count[count] = measure(count, scrapers, seconds, bursts_count=5)
     result["by_container_count"] = {
-        str(n): {k: by_count[n][k] for k in ("p50_s", "p99_s", "exposition_bytes", "exposition_gzip_bytes",
-                                             "exporter_rss_bytes") if k in by_count[n]}
+        str(n): {k: by_count[n][k] for k in ("p50_s", "p99_s", "cold_p99_s", "exposition_bytes",
+                                             "exposition_gzip_bytes", "exporter_rss_bytes") if k in by_count[n]}
         for n in sorted(by_count)}
     if real and os.path.isdir("/sys/fs/cgroup"):
         result["real"] = measure(0, scrapers, seconds, real=True)

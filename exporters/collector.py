@@ -52,19 +52,36 @@ class SharedFrames:
         self._collections = 0
         self._errors = 0
 
+    @property
+    def max_age_s(self) -> float:
+        """How long a collection is reused."""
+        return self._max_age_s
+
     def latest(self) -> Collected | None:
         """The cached result without collecting (for the health endpoint)."""
         return self._latest
 
     def get(self) -> Collected:
+        """The latest collection if it is younger than ``max_age_s``, else a new one (shared with concurrent calls)."""
+        return self._get(force=False)
+
+    def refresh(self) -> Collected:
+        """A new collection now, whatever the age of the cached one (one at a time: a caller arriving while one
+        is under way shares it)."""
+        return self._get(force=True)
+
+    def _get(self, force: bool) -> Collected:
         with self._lock:
             while True:
                 cached = self._latest
-                if cached is not None and self._clock() - cached.collected_at < self._max_age_s:
+                if not force and cached is not None and self._clock() - cached.collected_at < self._max_age_s:
                     return cached
                 if not self._in_flight:
                     break
                 self._done.wait()
+                latest = self._latest
+                if force and latest is not None and latest is not cached:
+                    return latest  # the collection that was under way when called has just finished: share it
             self._in_flight = True
         try:
             result = self._collect(cached)

@@ -15,16 +15,16 @@ from ..model.sample import UNLIMITED, CgroupSample, Pressure
 from . import parsers
 from .cgroupfs_layout import CgroupLayout
 from .cgroupwatch import TreeWatch
+from .openfiles import OpenFiles
 from .procfs import NS_PER_TICK
 from .readfile import (
     ReadErrors,
     count_lines,
     first_int,
-    parse_flat_keyed,
     parse_int,
+    parse_keys,
+    parse_limit,
     read_bytes,
-    read_int,
-    read_limit,
 )
 
 
@@ -60,7 +60,9 @@ def walk_cgroups(roots: list[str], max_depth: int | None = None) -> dict[str, di
 class CgroupReader:
     """Reads cgroups of one layout. Create once, call ``read_all`` every refresh."""
 
-    def __init__(self, layout: CgroupLayout, errors: ReadErrors | None = None) -> None:
+    def __init__(self, layout: CgroupLayout, errors: ReadErrors | None = None, keep_open: bool | None = None) -> None:
+        """``keep_open``: keep files open between refreshes (see openfiles.py); None: where the hierarchies are
+        cgroup filesystems (not a recorded tree, whose files a test may replace)."""
         self.layout = layout
         self.errors = ReadErrors() if errors is None else errors  # files that exist but could not be read
         c = layout.controllers
@@ -93,6 +95,28 @@ class CgroupReader:
         self._watches: dict[str, TreeWatch] = {}
         self._watch_depth: int | None = None
         self._cache: dict[str, tuple[CgroupSample, float]] = {}
+        if keep_open is None:
+            keep_open = bool(self._roots) and all(root in _cgroup_mounts() for root in self._roots)
+        self._files = OpenFiles() if keep_open else None
+        self._cgroup = ("", 0)  # the cgroup being read (path, inode): its files are kept under it
+        self._keep_all = True  # keep every file of the cgroup being read open (else only its CPU-time file)
+        self._read_in_full: set[str] = set()  # cgroups read in full by the latest read_all
+
+    def close(self) -> None:
+        """Close the files kept open (the reader still works afterwards, opening them again)."""
+        if self._files is not None:
+            self._files.close()
+
+    def _read(self, path: str) -> bytes | None:
+        """A file of the cgroup being read (see read_bytes)."""
+        if self._files is None:
+            return read_bytes(path, self.errors)
+        cgroup, inode = self._cgroup
+        keep = self._keep_all or path.endswith(self._activity_file)  # that one is read every refresh
+        return self._files.read(cgroup, inode, path, self.errors, keep)
+
+    def _read_int(self, path: str) -> int | None:
+        return parse_int(self._read(path))
 
     @staticmethod
     def _psi_enabled(unified: str | None) -> bool:
@@ -137,6 +161,7 @@ class CgroupReader:
         cache = self._cache
         fresh: dict[str, tuple[CgroupSample, float]] = {}
         samples: dict[str, CgroupSample] = {}
+        read_in_full, in_full = self._read_in_full, set()
         for path, inode in self._paths(max_depth, now, rescan_s).items():
             cached = cache.get(path)
             activity = None
@@ -144,29 +169,43 @@ class CgroupReader:
                 previous, read_at = cached
                 due = read_at + idle_reread_s * (0.5 + (inode % 101) / 200)
                 if now < due and previous.cpu_usage_ns is not None:
-                    activity = self._read_activity(path)
+                    activity = self._read_activity(path, inode)
                     if self._idle(activity, previous):
                         samples[path] = previous
                         fresh[path] = cached
+                        if self._files is not None:  # read alone until due: its other files need not stay open
+                            self._files.keep_only(path, self._activity_path(path))
                         continue
+            # Files stay open for cgroups read in full refresh after refresh (busy ones); a cgroup read in full
+            # only now and then (idle, when due) keeps only its CPU-time file open.
+            self._keep_all = path in read_in_full
             sample = self.read(path, inode, activity)
+            self._keep_all = True
             if sample is not None:
                 samples[path] = sample
                 fresh[path] = (sample, now)
+                in_full.add(path)
         self._cache = fresh
+        self._read_in_full = in_full
+        if self._files is not None:
+            self._files.retain(samples)  # vanished cgroups: their files are closed
         return samples
 
-    def _read_activity(self, path: str) -> bytes | None:
+    def _activity_path(self, path: str) -> str:
         """The file carrying the cgroup's CPU time: cpu.stat (v2) or cpuacct.usage (v1)."""
         base = (self._unified if self._v2 else self._cpuacct) or ""
-        return read_bytes(base + ("" if path == "/" else path) + self._activity_file, self.errors)
+        return base + ("" if path == "/" else path) + self._activity_file
+
+    def _read_activity(self, path: str, inode: int) -> bytes | None:
+        self._cgroup = (path, inode)
+        return self._read(self._activity_path(path))
 
     def _idle(self, activity: bytes | None, previous: CgroupSample) -> bool:
         """True when the CPU time in ``activity`` equals the previous sample's."""
         if activity is None:
             return False
         if self._v2:
-            usage = parse_flat_keyed(activity).get("usage_usec")
+            usage = parse_keys(activity, _USAGE_KEYS).get("usage_usec")
             return usage is not None and usage * 1000 == previous.cpu_usage_ns
         return parse_int(activity) == previous.cpu_usage_ns
 
@@ -176,11 +215,14 @@ class CgroupReader:
         ``activity`` is the content of its CPU-time file when the caller has just read it (see read_all).
         """
         rel = "" if path == "/" else path
+        self._cgroup = (path, inode)
         if self._v2:
             sample = self._read_v2(path, inode, rel, activity)
         else:
             sample = self._read_v1(path, inode, rel, activity)
         if not _has_data(sample) and not self._exists(rel):
+            if self._files is not None:
+                self._files.forget(path)
             return None  # removed while it was read
         return sample
 
@@ -191,53 +233,53 @@ class CgroupReader:
         """PSI of cpu, memory and io where the kernel has it on (all None otherwise)."""
         if self._psi_root is None:
             return None, None, None
-        base, errors = self._psi_root + rel, self.errors
-        return (parsers.parse_pressure(read_bytes(base + "/cpu.pressure", errors)),
-                parsers.parse_pressure(read_bytes(base + "/memory.pressure", errors)),
-                parsers.parse_pressure(read_bytes(base + "/io.pressure", errors)))
+        base = self._psi_root + rel
+        return (parsers.parse_pressure(self._read(base + "/cpu.pressure")),
+                parsers.parse_pressure(self._read(base + "/memory.pressure")),
+                parsers.parse_pressure(self._read(base + "/io.pressure")))
 
     def _read_v1(self, path: str, inode: int, rel: str, activity: bytes | None) -> CgroupSample:
-        errors = self.errors
         cpu_usage_ns = cpu_user_ns = cpu_system_ns = None
         if self._cpuacct:
             base = self._cpuacct + rel
             if activity is None:
-                activity = read_bytes(base + "/cpuacct.usage", errors)
+                activity = self._read(base + "/cpuacct.usage")
             cpu_usage_ns = parse_int(activity)
             cpu_user_ns, cpu_system_ns = parsers.parse_ticks_stat(
-                read_bytes(base + "/cpuacct.stat", errors), NS_PER_TICK)
+                self._read(base + "/cpuacct.stat"), NS_PER_TICK)
         cpu_quota_us = cpu_period_us = cpu_shares = cpu_weight = None
         cpu_periods = cpu_throttled_periods = cpu_throttled_ns = None
         if self._cpu:
             base = self._cpu + rel
-            quota = read_int(base + "/cpu.cfs_quota_us", errors)
+            quota = self._read_int(base + "/cpu.cfs_quota_us")
             cpu_quota_us = None if quota is None else (UNLIMITED if quota < 0 else quota)
-            cpu_period_us = read_int(base + "/cpu.cfs_period_us", errors)
-            cpu_shares = read_int(base + "/cpu.shares", errors)
+            cpu_period_us = self._read_int(base + "/cpu.cfs_period_us")
+            cpu_shares = self._read_int(base + "/cpu.shares")
             cpu_weight = None if cpu_shares is None else parsers.shares_to_weight(cpu_shares)
-            stat = parse_flat_keyed(read_bytes(base + "/cpu.stat", errors))
+            stat = parse_keys(self._read(base + "/cpu.stat"), _V1_CPU_STAT_KEYS)
             cpu_periods = stat.get("nr_periods")
             cpu_throttled_periods = stat.get("nr_throttled")
             cpu_throttled_ns = stat.get("throttled_time")
         cpuset_cpus = None
         if self._cpuset:
-            data = read_bytes(self._cpuset + rel + "/cpuset.effective_cpus", errors)
+            data = self._read(self._cpuset + rel + "/cpuset.effective_cpus")
             if data is None:
-                data = read_bytes(self._cpuset + rel + "/cpuset.cpus", errors)
+                data = self._read(self._cpuset + rel + "/cpuset.cpus")
             cpuset_cpus = None if data is None else data.strip().decode("ascii", "replace")
         memory_usage_bytes = memory_max_usage_bytes = memory_limit_bytes = memory_failcnt = None
         memory_swap_limit_bytes = memory_oom_kills = None
         mstat: dict[str, int] = {}
         if self._memory:
             base = self._memory + rel
-            memory_usage_bytes = read_int(base + "/memory.usage_in_bytes", errors)
-            memory_max_usage_bytes = read_int(base + "/memory.max_usage_in_bytes", errors)
-            memory_limit_bytes = parsers.parse_v1_limit(read_int(base + "/memory.limit_in_bytes", errors))
-            mstat = parse_flat_keyed(read_bytes(base + "/memory.stat", errors))
-            memory_failcnt = read_int(base + "/memory.failcnt", errors)
-            memory_oom_kills = parse_flat_keyed(read_bytes(base + "/memory.oom_control", errors)).get("oom_kill")
+            memory_usage_bytes = self._read_int(base + "/memory.usage_in_bytes")
+            memory_max_usage_bytes = self._read_int(base + "/memory.max_usage_in_bytes")
+            memory_limit_bytes = parsers.parse_v1_limit(self._read_int(base + "/memory.limit_in_bytes"))
+            mstat = parse_keys(self._read(base + "/memory.stat"), _V1_MEMORY_STAT_KEYS)
+            memory_failcnt = self._read_int(base + "/memory.failcnt")
+            memory_oom_kills = parse_keys(self._read(base + "/memory.oom_control"), _OOM_KILL_KEYS).get(
+                "oom_kill")
             if self._memsw:
-                memsw_limit = parsers.parse_v1_limit(read_int(base + "/memory.memsw.limit_in_bytes", errors))
+                memsw_limit = parsers.parse_v1_limit(self._read_int(base + "/memory.memsw.limit_in_bytes"))
                 if memsw_limit is not None and memory_limit_bytes is not None:
                     memory_swap_limit_bytes = (UNLIMITED if UNLIMITED in (memsw_limit, memory_limit_bytes)
                                                else max(0, memsw_limit - memory_limit_bytes))
@@ -245,24 +287,24 @@ class CgroupReader:
         if self._blkio:
             base = self._blkio + rel + "/blkio.throttle."
             by_bytes, ok_bytes = parsers.parse_v1_blkio(
-                read_bytes(base + "io_service_bytes" + self._blkio_suffix, errors))
-            by_ops, ok_ops = parsers.parse_v1_blkio(read_bytes(base + "io_serviced" + self._blkio_suffix, errors))
+                self._read(base + "io_service_bytes" + self._blkio_suffix))
+            by_ops, ok_ops = parsers.parse_v1_blkio(self._read(base + "io_serviced" + self._blkio_suffix))
             if ok_bytes or ok_ops:
                 io_by_device = parsers.combine_v1_io(by_bytes, by_ops)
                 io_total = parsers.sum_io(io_by_device)
         pids_current = pids_max = None
         if self._pids:
             base = self._pids + rel
-            pids_current = read_int(base + "/pids.current", errors)
-            present, limit = read_limit(base + "/pids.max", errors)
+            pids_current = self._read_int(base + "/pids.current")
+            present, limit = parse_limit(self._read(base + "/pids.max"))
             pids_max = (UNLIMITED if limit is None else limit) if present else None
         processes = first_pid = threads = None
         if self._tasks_root:
             base = self._tasks_root + rel
-            procs = read_bytes(base + "/cgroup.procs", errors)
+            procs = self._read(base + "/cgroup.procs")
             processes = count_lines(procs)
             first_pid = first_int(procs)
-            threads = count_lines(read_bytes(base + "/tasks", errors))
+            threads = count_lines(self._read(base + "/tasks"))
             if procs is None:  # not in that hierarchy: its first process from one that has it (to name it)
                 first_pid = next((p for p in (first_int(read_bytes(r + rel + "/cgroup.procs", errors))
                                               for r in self._roots if r != self._tasks_root) if p is not None), None)
@@ -292,32 +334,31 @@ class CgroupReader:
         )
 
     def _read_v2(self, path: str, inode: int, rel: str, activity: bytes | None) -> CgroupSample:
-        errors = self.errors
         base = (self._unified or "") + rel
-        stat = parse_flat_keyed(activity if activity is not None else read_bytes(base + "/cpu.stat", errors))
+        stat = parse_keys(activity if activity is not None else self._read(base + "/cpu.stat"), _V2_CPU_STAT_KEYS)
         cpu_periods = cpu_throttled_periods = cpu_throttled_ns = None
         if "nr_periods" in stat:
             cpu_periods = stat["nr_periods"]
             cpu_throttled_periods = stat.get("nr_throttled")
             cpu_throttled_ns = _times_1000(stat.get("throttled_usec"))
-        cpu_quota_us, cpu_period_us = parsers.parse_cpu_max(read_bytes(base + "/cpu.max", errors))
-        cpu_weight = read_int(base + "/cpu.weight", errors)
-        cpuset = read_bytes(base + "/cpuset.cpus.effective", errors)
-        memory_usage_bytes = read_int(base + "/memory.current", errors)
-        memory_max_usage_bytes = read_int(base + "/memory.peak", errors)
-        present, limit = read_limit(base + "/memory.max", errors)
+        cpu_quota_us, cpu_period_us = parsers.parse_cpu_max(self._read(base + "/cpu.max"))
+        cpu_weight = self._read_int(base + "/cpu.weight")
+        cpuset = self._read(base + "/cpuset.cpus.effective")
+        memory_usage_bytes = self._read_int(base + "/memory.current")
+        memory_max_usage_bytes = self._read_int(base + "/memory.peak")
+        present, limit = parse_limit(self._read(base + "/memory.max"))
         memory_limit_bytes = (UNLIMITED if limit is None else limit) if present else None
-        mstat = parse_flat_keyed(read_bytes(base + "/memory.stat", errors))
-        events = parse_flat_keyed(read_bytes(base + "/memory.events", errors))
-        memory_swap_bytes = read_int(base + "/memory.swap.current", errors)
-        present, limit = read_limit(base + "/memory.swap.max", errors)
+        mstat = parse_keys(self._read(base + "/memory.stat"), _V2_MEMORY_STAT_KEYS)
+        events = parse_keys(self._read(base + "/memory.events"), _V2_MEMORY_EVENTS_KEYS)
+        memory_swap_bytes = self._read_int(base + "/memory.swap.current")
+        present, limit = parse_limit(self._read(base + "/memory.swap.max"))
         memory_swap_limit_bytes = (UNLIMITED if limit is None else limit) if present else None
-        devices = parsers.parse_v2_io_stat(read_bytes(base + "/io.stat", errors))
-        pids_current = read_int(base + "/pids.current", errors)
-        present, limit = read_limit(base + "/pids.max", errors)
+        devices = parsers.parse_v2_io_stat(self._read(base + "/io.stat"))
+        pids_current = self._read_int(base + "/pids.current")
+        present, limit = parse_limit(self._read(base + "/pids.max"))
         pids_max = (UNLIMITED if limit is None else limit) if present else None
-        procs = read_bytes(base + "/cgroup.procs", errors)
-        threads = count_lines(read_bytes(base + "/cgroup.threads", errors))
+        procs = self._read(base + "/cgroup.procs")
+        threads = count_lines(self._read(base + "/cgroup.threads"))
         pressure_cpu, pressure_memory, pressure_io = self._pressure(rel)
         # v2 memory.stat is hierarchical only: the same counts stand for the cgroup and its subtree.
         pgfault, pgmajfault = mstat.get("pgfault"), mstat.get("pgmajfault")
@@ -345,6 +386,19 @@ class CgroupReader:
         )
 
 
+# The keys of the key-value files that ctop reads (the values of the others are not even converted).
+_USAGE_KEYS = frozenset({b"usage_usec"})
+_V1_CPU_STAT_KEYS = frozenset({b"nr_periods", b"nr_throttled", b"throttled_time"})
+_V1_MEMORY_STAT_KEYS = frozenset(
+    prefix + name for prefix in (b"", b"total_")
+    for name in (b"inactive_file", b"rss", b"cache", b"mapped_file", b"swap", b"pgfault", b"pgmajfault"))
+_OOM_KILL_KEYS = frozenset({b"oom_kill"})
+_V2_CPU_STAT_KEYS = frozenset({b"usage_usec", b"user_usec", b"system_usec", b"nr_periods", b"nr_throttled",
+                               b"throttled_usec"})
+_V2_MEMORY_STAT_KEYS = frozenset({b"inactive_file", b"anon", b"file", b"file_mapped", b"pgfault", b"pgmajfault"})
+_V2_MEMORY_EVENTS_KEYS = frozenset({b"max", b"oom", b"oom_kill"})
+
+
 def _times_1000(usec: int | None) -> int | None:
     """Microseconds to nanoseconds, keeping "no data"."""
     return None if usec is None else usec * 1000
@@ -356,3 +410,18 @@ _DATA_FIELDS = tuple(f.name for f in dataclasses.fields(CgroupSample) if f.name 
 def _has_data(sample: CgroupSample) -> bool:
     """True when any file of the cgroup gave a value (else it may have vanished: the caller checks)."""
     return any(getattr(sample, name) is not None for name in _DATA_FIELDS)
+
+
+def _cgroup_mounts() -> set[str]:
+    """Mount points of cgroup filesystems (v1 and v2) in this mount namespace."""
+    try:
+        with open("/proc/self/mounts", "rb") as f:
+            lines = f.read().split(b"\n")
+    except OSError:
+        return set()
+    mounts = set()
+    for line in lines:
+        parts = line.split()
+        if len(parts) > 2 and parts[2] in (b"cgroup", b"cgroup2"):
+            mounts.add(parts[1].decode("utf-8", "surrogateescape").replace("\\040", " "))
+    return mounts

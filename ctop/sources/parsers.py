@@ -115,6 +115,33 @@ def parse_pressure(data: bytes | None) -> Pressure | None:
     """A PSI file ("some avg10=0.12 avg60=... total=123\\nfull ...") with totals converted from µs to ns."""
     if not data:
         return None
+    quick = _pressure_as_written(data)
+    return quick if quick is not None else _parse_pressure(data)
+
+
+def _pressure_as_written(data: bytes) -> Pressure | None:
+    """The kernel's own two-line layout read by position (None for anything else, which the full parser reads)."""
+    lines = data.split(b"\n")
+    if len(lines) != 3 or lines[2]:
+        return None
+    some, full = lines[0].split(b" "), lines[1].split(b" ")
+    if (some != lines[0].split() or full != lines[1].split() or len(some) != 5 or len(full) != 5
+            or some[0] != b"some" or full[0] != b"full"
+            or not some[1].startswith(b"avg10=") or not full[1].startswith(b"avg10=")
+            or not some[4].startswith(b"total=") or not full[4].startswith(b"total=")
+            or b"=" in some[1][6:] + some[4][6:] + full[1][6:] + full[4][6:]):
+        return None
+    for item in (some[2], some[3], full[2], full[3]):
+        if item[:6] in (b"avg10=", b"total="):
+            return None
+    try:
+        return Pressure(float(some[1][6:]), kernel_int(some[4][6:]) * 1000,
+                        float(full[1][6:]), kernel_int(full[4][6:]) * 1000)
+    except ValueError:
+        return None
+
+
+def _parse_pressure(data: bytes) -> Pressure | None:
     fields: dict[str, tuple[float | None, int | None]] = {}
     for line in data.split(b"\n"):
         parts = line.split()

@@ -134,7 +134,11 @@ def read_int(path: str, errors: ReadErrors | None = None) -> int | None:
 
 def read_limit(path: str, errors: ReadErrors | None = None) -> tuple[bool, int | None]:
     """A file holding an integer or ``max``: (present, value) with value None meaning unlimited."""
-    data = read_bytes(path, errors)
+    return parse_limit(read_bytes(path, errors))
+
+
+def parse_limit(data: bytes | None) -> tuple[bool, int | None]:
+    """An integer or ``max`` (see read_limit)."""
     if data is None:
         return False, None
     data = data.strip()
@@ -157,6 +161,22 @@ def parse_flat_keyed(data: bytes | None) -> dict[str, int]:
             continue
         try:
             result[key.decode("ascii", "replace")] = kernel_int(value)
+        except ValueError:
+            continue
+    return result
+
+
+def parse_keys(data: bytes | None, keys: frozenset[bytes]) -> dict[str, int]:
+    """parse_flat_keyed(data) restricted to ``keys``, without converting the values of other keys."""
+    result: dict[str, int] = {}
+    if not data:
+        return result
+    for line in data.split(b"\n"):
+        key, _, value = line.partition(b" ")
+        if not value or key not in keys:
+            continue
+        try:
+            result[key.decode("ascii")] = kernel_int(value)
         except ValueError:
             continue
     return result
