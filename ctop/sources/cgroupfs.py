@@ -306,7 +306,7 @@ class CgroupReader:
             first_pid = first_int(procs)
             threads = count_lines(self._read(base + "/tasks"))
             if procs is None:  # not in that hierarchy: its first process from one that has it (to name it)
-                first_pid = next((p for p in (first_int(read_bytes(r + rel + "/cgroup.procs", errors))
+                first_pid = next((p for p in (first_int(read_bytes(r + rel + "/cgroup.procs", self.errors))
                                               for r in self._roots if r != self._tasks_root) if p is not None), None)
         pressure_cpu, pressure_memory, pressure_io = self._pressure(rel)
         return CgroupSample(
