@@ -22,6 +22,7 @@ from .model.ebpf import EbpfReading, State
 from .model.ebpf_rates import ebpf_rates
 from .model.events import Event, EventDetector
 from .model.frame import CgroupRow, Frame, Identity, NetCounters
+from .model.groups import compose_projects
 from .model.host import HOST_IDENTITY, host_ebpf, host_sample, host_threads, top_level_workloads
 from .model.notices import NOT_ROOT, Notice, NoticeKind
 from .model.sample import CgroupSample, Snapshot
@@ -370,7 +371,8 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
     interval = None if previous is None else current.host.monotonic_s - previous.host.monotonic_s
     host = _host_row(current, previous, enrichment, previous_enrichment, tasks, ebpf_seconds, name_of) \
         if derive else None
-    return Frame(snapshot=current, rows=rows, interval_s=interval, host=host)
+    return Frame(snapshot=current, rows=rows, interval_s=interval, host=host,
+                 groups=compose_projects(rows) if derive else {})
 
 
 def _host_row(current: Snapshot, previous: Snapshot | None, enrichment: Enrichment,

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..model.ebpf_rates import EBPF_KEYS, EbpfRates
 from ..model.frame import CgroupRow, Frame, Identity
+from ..model.groups import sum_present, summed_row
 from ..model.notices import Notice, NoticeKind
 from ..model.sample import UNLIMITED, CgroupSample, HostSample, Pressure, Snapshot
 from .client import Answer
@@ -26,11 +27,6 @@ NAME_LABELS = ("name", "image", "container", "pod", "namespace")
 PRESENT_FIELDS = frozenset({INFO_FIELD, *(f for f, _, _ in GAUGES)})
 UNLIMITED_FROM = 2**62  # cAdvisor on cgroup v1 reports "no limit" as the page-rounded maximum
 EBPF_ATTRIBUTES = dict(zip(EBPF_TAGS, EBPF_KEYS))  # tag -> EbpfRates attribute (the rates come first, in order)
-SUMMED_RATES = ("cpu_percent", "io_read_bytes_per_s", "io_write_bytes_per_s", "io_read_ops_per_s",
-                "io_write_ops_per_s", "memory_major_faults_per_s", "net_rx_bytes_per_s", "net_tx_bytes_per_s",
-                "throttled_seconds_per_s")
-SUMMED_SAMPLE = ("cpu_usage_ns", "memory_usage_bytes", "memory_inactive_file_bytes", "memory_rss_bytes",
-                 "memory_cache_bytes", "memory_swap_bytes", "memory_oom_kills", "processes", "threads")
 
 
 @dataclass
@@ -187,42 +183,6 @@ def _ebpf_rates(values: Mapping[str, float]) -> EbpfRates | None:
     return dataclasses.replace(EbpfRates(oom_kills=None if kills is None else int(kills)), **rates)
 
 
-def _sum(values: Iterable[float | int | None]) -> float | None:
-    present = [x for x in values if x is not None]
-    return sum(present) if present else None
-
-
-def summed_row(path: str, identity: Identity, rows: list[CgroupRow]) -> CgroupRow:
-    """One row for a group (node, pod, namespace): figures and rates added up, limits only when all have one."""
-    def sample_sum(name: str) -> int | None:
-        total = _sum(getattr(r.sample, name) for r in rows)
-        return None if total is None else int(total)
-
-    memory_limits = [r.sample.memory_limit_bytes for r in rows]
-    memory_limit = (sum(x for x in memory_limits if x is not None) if rows and
-                    all(x is not None and x != UNLIMITED for x in memory_limits) else None)
-    sums: dict[str, Any] = {name: sample_sum(name) for name in SUMMED_SAMPLE}
-    sample = dataclasses.replace(CgroupSample(path=path, inode=0, memory_limit_bytes=memory_limit), **sums)
-    rates: dict[str, Any] = {name: _sum(getattr(r, name) for r in rows) for name in SUMMED_RATES}
-    cores_list = [r.cpu_limit_cores for r in rows]
-    cores = sum(c for c in cores_list if c is not None) if rows and all(c is not None for c in cores_list) else None
-    ebpf = [r.ebpf_rates for r in rows if r.ebpf_rates is not None]
-    ebpf_rates = None
-    if ebpf:
-        per_s: dict[str, Any] = {k: _sum(getattr(e, k) for e in ebpf) for k in EBPF_ATTRIBUTES.values()
-                                 if k.endswith("_per_s")}
-        kills = _sum(e.oom_kills for e in ebpf)
-        ebpf_rates = dataclasses.replace(EbpfRates(oom_kills=None if kills is None else int(kills)), **per_s)
-    working = sample.working_set_bytes
-    cpu = rates["cpu_percent"]
-    has_net = any(r.net is not None for r in rows)
-    row = CgroupRow(sample=sample, identity=identity, cpu_limit_cores=cores,
-                    cpu_limit_percent=None if cpu is None or not cores else cpu / cores,
-                    memory_limit_percent=None if working is None or not memory_limit else working / memory_limit * 100,
-                    net={} if has_net else None, ebpf_rates=ebpf_rates)
-    return dataclasses.replace(row, **rates)
-
-
 def _parent(path: str) -> str:
     return path.rsplit("/", 1)[0] or "/"
 
@@ -292,8 +252,8 @@ def build_frame(answers: Iterable[Answer], at: float, window: float) -> Frame:
         notices.append(Notice(NoticeKind.PARTIAL_DATA,
                               f"{len(down)} of {len(nodes)} targets are down ({', '.join(down[:5])}"
                               f"{', ...' if len(down) > 5 else ''}): their rows are missing or stale."))
-    cores = _sum(f.get("machine_cpu_cores") for f in nodes.values())
-    memory = _sum(f.get("machine_memory_bytes") for f in nodes.values())
+    cores = sum_present(f.get("machine_cpu_cores") for f in nodes.values())
+    memory = sum_present(f.get("machine_memory_bytes") for f in nodes.values())
     host = HostSample(monotonic_s=time.monotonic(), wall_time_s=at, cpu_time_ns=None,
                       online_cpus=int(cores or 0), memory_total_bytes=None if memory is None else int(memory))
     ebpf = any(r.ebpf_rates is not None for r in rows.values())

@@ -104,10 +104,17 @@ class Frame:
     ebpf_monotonic_s: float | None = None  # time.monotonic() of the eBPF reading behind the eBPF rates
     events: tuple[Event, ...] = ()  # what this refresh revealed: restarts, OOM kills, limit changes, episodes
     host: CgroupRow | None = None  # the node outside every container (model/host.py); None without containers
+    groups: dict[str, CgroupRow] = field(default_factory=dict)  # rows standing for groups of rows (model/groups.py)
 
     def row(self, path: str) -> CgroupRow | None:
-        """The row listed under ``path``: a cgroup's, or the host row."""
+        """The row listed under ``path``: a cgroup's, the host row or a group's."""
         found = self.rows.get(path)
         if found is None and self.host is not None and path == self.host.path:
             return self.host
-        return found
+        return found if found is not None else self.groups.get(path)
+
+    def listed(self) -> dict[str, CgroupRow]:
+        """Every row a view may list: the cgroups', the host row and the groups'."""
+        if self.host is None and not self.groups:
+            return self.rows
+        return {**self.rows, **({self.host.path: self.host} if self.host is not None else {}), **self.groups}

@@ -24,7 +24,7 @@ class History:
             series[path] = deque([*earlier, *series.get(path, ())], maxlen=self.length)
 
     def add(self, frame: Frame) -> None:
-        rows = frame.rows if frame.host is None else {**frame.rows, frame.host.path: frame.host}
+        rows = frame.listed()
         for path, row in rows.items():
             self.cpu.setdefault(path, deque(maxlen=self.length)).append(row.cpu_percent)
             ws = row.sample.working_set_bytes

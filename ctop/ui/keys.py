@@ -30,9 +30,11 @@ BINDINGS: tuple[Binding, ...] = (
     Binding((">", "."), "sort_move", "sort by the column to the right", "1"),
     Binding(("r", "R"), "reverse", "reverse the sort order"),
     Binding(("/",), "filter", "filter as --filter does: key=text terms or plain text (Enter keeps it, Esc clears)"),
-    Binding(("t",), "tree", "tree: QoS > pod > container, slice > service, or the cgroup path tree"),
+    Binding(("t",), "tree", "tree: QoS > pod > container, project > container, slice > service, or the cgroup "
+            "path tree"),
     Binding(("v",), "view_next",
-            "next view: containers, pods, QoS classes, systemd units, all cgroups, nodes, namespaces"),
+            "next view: containers, pods, QoS classes, systemd units, all cgroups, nodes, namespaces, Compose "
+            "projects"),
     Binding(("1",), "view", "containers", "containers"),
     Binding(("2",), "view", "pods", "pods"),
     Binding(("3",), "view", "QoS classes", "qos"),
@@ -40,6 +42,7 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("5",), "view", "all cgroups", "cgroups"),
     Binding(("6",), "view", "nodes (fleet view)", "nodes"),
     Binding(("7",), "view", "namespaces", "namespaces"),
+    Binding(("8",), "view", "Docker Compose projects", "compose"),
     Binding(("c", "f2"), "columns", "choose the columns to show"),
     Binding(("enter",), "detail", "details of the selected row"),
     Binding(("esc",), "back", "back (clears the filter in the list)", where="any"),

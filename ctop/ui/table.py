@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..model.fields import SortGetter, display_name, sort_rows
 from ..model.frame import CgroupRow, Frame
+from ..model.groups import compose_path
 from .text import inert
 
 
@@ -24,7 +25,7 @@ class View:
 
 
 VIEWS: tuple[View, ...] = (
-    View("containers", "Containers", frozenset({"container"}), frozenset({"node", "qos", "pod"}),
+    View("containers", "Containers", frozenset({"container"}), frozenset({"node", "qos", "pod", "compose"}),
          "No containers found (container names come from a runtime). Press 5 for all cgroups.", host=True),
     View("pods", "Pods", frozenset({"pod"}), frozenset({"node", "qos"}),
          "No Kubernetes pods found. Press 5 for all cgroups."),
@@ -35,6 +36,8 @@ VIEWS: tuple[View, ...] = (
     View("nodes", "Nodes", frozenset({"node"}), frozenset(), "No nodes: the fleet view (--prometheus) lists them."),
     View("namespaces", "Namespaces", frozenset({"namespace"}), frozenset(),
          "No Kubernetes namespaces found."),
+    View("compose", "Compose projects", frozenset({"compose"}), frozenset(),
+         "No Docker Compose projects found (their containers carry com.docker.compose.project labels)."),
 )
 VIEWS_BY_KEY = {v.key: v for v in VIEWS}
 
@@ -73,10 +76,11 @@ def select(frame: Frame | None, view: View, row_filter: Callable[[CgroupRow], bo
     chosen = [r for r in frame.rows.values() if in_view(r, view) and row_filter(r)]
     if view.host and frame.host is not None and row_filter(frame.host):
         chosen.append(frame.host)
+    if view.kinds is not None:  # a group row is listed by a view of its kind only
+        chosen += [r for r in frame.groups.values() if r.identity.kind in view.kinds and row_filter(r)]
     if not tree:
         return [DisplayRow(r) for r in sort_rows(chosen, key, descending)]
-    rows = frame.rows if frame.host is None else {**frame.rows, frame.host.path: frame.host}
-    return _tree(rows, chosen, view, key, descending)
+    return _tree(frame.listed(), chosen, view, key, descending)
 
 
 def _tree(rows: dict[str, CgroupRow], chosen: list[CgroupRow], view: View, key: SortGetter,
@@ -85,6 +89,10 @@ def _tree(rows: dict[str, CgroupRow], chosen: list[CgroupRow], view: View, key: 
     shown: dict[str, bool] = {r.sample.path: False for r in chosen}  # path -> is context
 
     def tree_ancestor(path: str) -> str | None:
+        project = rows[path].identity.compose_project if path in rows else ""
+        if project and view.tree_kinds is not None and "compose" in view.tree_kinds \
+                and compose_path(project) in rows and rows[path].identity.kind != "compose":
+            return compose_path(project)  # a Compose project's containers under their project
         p = parent_path(path)
         while p is not None:
             r = rows.get(p)

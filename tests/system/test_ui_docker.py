@@ -97,3 +97,34 @@ def test_hung_then_stopped_daemon_never_freezes_the_view(ctop: str, own_dockerd:
         t.send("q")
         t.wait_for(lambda s: t.dead(), 5, "ctop to exit")
         assert t.exit_status() == 0
+
+
+def test_compose_projects_view_and_tree_with_real_labelled_containers(ctop: str, dockerd: PrivateDockerd) -> None:  # noqa: F811
+    need_root()
+    project = unique("shop").replace("-", "")
+    ids = [dockerd.out("run", "-d", "--name", f"{project}-{service}-1", "--label",
+                       f"com.docker.compose.project={project}", "--label", f"com.docker.compose.service={service}",
+                       "--memory", "32m", IMAGE, "sleep", "300") for service in ("web", "db")]
+    try:
+        with tmux_session([ctop, "--docker-socket", dockerd.socket, "--no-ebpf"], 200, 40) as t:
+            t.wait_for(lambda s: s.startswith("NAME"), 5, "the first screen")
+            t.send("8")
+            screen = t.wait_for(lambda s: "Compose projects" in s and project in s, 15, "the project's row")
+            assert cell(screen, project, "MEMLIM") == "64.0M"  # two 32m containers
+            t.send("1", "t")
+            t.send("/")
+            t.type(f"project={project}")
+            t.send("Enter")
+            screen = t.wait_for(lambda s: "tree" in s.splitlines()[-1] and f"{project}-web-1" in s, 15,
+                                "the tree with the project")
+            lines = screen.splitlines()
+            top = next(i for i, line in enumerate(lines) if line.split()[:1] == [project])
+            below = lines[top + 1:top + 3]
+            assert all("─" in line for line in below), screen  # its containers are drawn under it
+            assert {f"{project}-web-1", f"{project}-db-1"} <= {w for line in below for w in line.replace("─", " ")
+                                                               .replace("├", " ").replace("└", " ").split()}
+            t.send("q")
+            t.wait_for(lambda s: t.dead(), 5, "ctop to exit")
+    finally:
+        for cid in ids:
+            dockerd.run("rm", "-f", cid, check=False)
