@@ -57,15 +57,19 @@ static __always_inline void count_culprit(u64 victim, u64 culprit)
     culprits.update(&key, &one);
 }
 
-TRACEPOINT_PROBE(sched, sched_switch)
+/* The work of one context switch on this CPU: `prev` (the current task) leaves, `next` comes in. `preempted`: prev
+ * is still runnable (an involuntary switch); `exiting`: prev's last switch. In raw-tracepoint mode `next` is 0 and
+ * its pid is read from `next_task` only when it is needed. */
+static __always_inline int on_switch(u32 prev, u32 next, void *next_task, int preempted, int exiting)
 {
-    u32 prev = args->prev_pid, next = args->next_pid;
-    long state = args->prev_state;
-    /* Involuntary: still runnable (0) or preempted (TASK_REPORT_MAX, 0x100, no state bit of TASK_REPORT). */
-    int preempted = (state & 0xff) == 0;
     u64 next_cgroup = 0;
     struct thread_state *nt = 0;
-#ifndef RUN_DELAY_OFFSET
+#ifdef RUN_DELAY_OFFSET
+    /* The idle task leaving needs nothing: it has no counters, and what a pending victim waits for is the next
+     * switch with a task leaving. */
+    if (!prev)
+        return 0;
+#else
     u64 now = bpf_ktime_get_ns();
 #endif
     u32 first = 0;
@@ -73,15 +77,19 @@ TRACEPOINT_PROBE(sched, sched_switch)
     u64 victim = pending ? *pending : 0;
 
 #ifdef RUN_DELAY_OFFSET
-    /* next's cgroup only names who preempted a task: not needed when the idle task (prev 0, always "runnable")
-     * gives the CPU away, which is most switches of a quiet host. */
-    if (next && ((preempted && prev) || victim)) {
+    /* next's cgroup only names who preempted a task: not needed for most switches of a quiet host. */
+    if ((preempted && prev) || victim) {
 #else
-    if (next) {
+    {
 #endif
-        nt = thread_get(next);
-        if (nt)
-            next_cgroup = nt->cgroup_id;
+#ifdef RAW_SCHED_SWITCH
+        bpf_probe_read_kernel(&next, sizeof(next), (char *)next_task + PID_OFFSET);
+#endif
+        if (next) {
+            nt = thread_get(next);
+            if (nt)
+                next_cgroup = nt->cgroup_id;
+        }
     }
 #ifndef RUN_DELAY_OFFSET
     /* Timestamp mode: `next` waited since its wake-up or preemption. */
@@ -92,15 +100,15 @@ TRACEPOINT_PROBE(sched, sched_switch)
         if (nc)
             record_wait(nc, waited);
     }
-#endif
     if (!prev)
         return 0;
+#endif
 
     struct thread_state *pt = thread_get(prev);
     u64 prev_cgroup;
     if (pt) {
         prev_cgroup = pt->cgroup_id;
-    } else if (state & (STATE_EXIT_DEAD | STATE_EXIT_ZOMBIE)) {
+    } else if (exiting) {
         prev_cgroup = 0;
     } else {
         prev_cgroup = current_cgroup(prev);
@@ -154,10 +162,30 @@ TRACEPOINT_PROBE(sched, sched_switch)
     if (pt && preempted)
         pt->last = now | VALID_BASELINE;
 #endif
-    if (state & (STATE_EXIT_DEAD | STATE_EXIT_ZOMBIE))
+    if (exiting)
         thread_forget(prev);
     return 0;
 }
+
+#ifdef RAW_SCHED_SWITCH
+/* Raw tracepoint (Linux >= 5.18, with BTF offsets): no trace record is filled before the program runs. Arguments:
+ * preempt, prev, next, prev_state (the task's own state bits, TASK_DEAD 0x80 for its last switch). prev is the
+ * current task. */
+RAW_TRACEPOINT_PROBE(sched_switch)
+{
+    u32 prev = (u32)bpf_get_current_pid_tgid();
+    u64 state = ctx->args[3];
+    return on_switch(prev, 0, (void *)ctx->args[2], ctx->args[0] || !(u32)state, (state & TASK_DEAD_) != 0);
+}
+#else
+TRACEPOINT_PROBE(sched, sched_switch)
+{
+    long state = args->prev_state;
+    /* Involuntary: still runnable (0) or preempted (TASK_REPORT_MAX, 0x100, no state bit of TASK_REPORT). */
+    return on_switch(args->prev_pid, args->next_pid, 0, (state & 0xff) == 0,
+                     (state & (STATE_EXIT_DEAD | STATE_EXIT_ZOMBIE)) != 0);
+}
+#endif
 
 #ifndef RUN_DELAY_OFFSET
 static __always_inline void mark_woken(u32 tid)
