@@ -11,6 +11,8 @@ import statistics
 import time
 from collections.abc import Iterator
 
+import bpf_bracket
+
 from ctop.ebpf import headers, loader, maps, progstats
 from ctop.sources.cgroupfs_layout import CgroupLayout, detect_layout
 
@@ -84,7 +86,7 @@ def _load_against(layout: CgroupLayout, directory: str) -> loader.Loaded:
 
 
 def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background_load: bool | None = None,
-        repeat: int = 5, against: str | None = None) -> dict:
+        repeat: int = 5, against: str | None = None, bracket: bool = True) -> dict:
     """Load empty programs (a classic and a raw tracepoint) and ctop's programs (sched_info mode as loaded by
     default, the same from the classic tracepoint, and timestamp mode), run a pipe ping-pong with
     kernel.bpf_stats_enabled=1, and return ns per context switch of each, ratios to both empty programs and CPU share.
@@ -95,7 +97,8 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
     ``background_load``: True measures with a busy loop on every CPU (switches then preempt other work), False
     without, None both (the quiet figures at the top level, the loaded ones under "busy"). ``repeat`` measures that
     many ping-pongs with the same programs and reports the median one. ``against`` (a directory holding an
-    earlier bpf/, default $CTOP_BENCH_BPF_AGAINST) loads those programs too, measured in the same ping-pongs."""
+    earlier bpf/, default $CTOP_BENCH_BPF_AGAINST) loads those programs too, measured in the same ping-pongs.
+    ``bracket``: also the full cost per switch, trace record included, with statistics off (bpf_bracket.py)."""
     if os.geteuid() != 0:
         raise SystemExit("bench/bpf_cost.py needs root (it loads BPF programs).")
     if headers.ensure_tracefs() is None:
@@ -137,11 +140,27 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
         empty_raw.cleanup()
     result = results[0]
     result["switch_probe"] = sets["ctop"].switch_probe
+    if bracket:
+        loaders = {"ctop": lambda: loader.load(layout),
+                   "ctop_classic": lambda: loader.load(layout, loader.LoadOptions(raw_tracepoint=False))}
+        if against:
+            loaders["against"] = lambda: _load_against(layout, against)
+        result["full_cost"] = bpf_bracket.measure(loaders)
     if against:
         result["against_command"] = f"CTOP_BENCH_BPF_AGAINST={against} .venv/bin/python bench/run.py bpf_cost"
     if len(results) > 1:
         result["busy"] = results[1]
         result["verdict"] = verdict(result, results[1], repeat)
+        full = result.get("full_cost", {})
+        if "ratio_to_empty_classic" in full:
+            added = full["added_ns_per_switch"]
+            result["verdict"] += (
+                f" Full cost, trace record and dispatch included (bracketed, statistics off, load average "
+                f"{full['load_average_1m']}): ctop {added['ctop']} ns per switch, "
+                f"{full['ratio_to_empty_classic']['ctop']}x an empty classic tracepoint program "
+                f"({added['empty_classic']} ns) and {full.get('ratio_to_empty_raw', {}).get('ctop')}x an empty raw "
+                f"one ({added['empty_raw']} ns); from the classic tracepoint {added['ctop_classic']} ns"
+                + (f"; the programs of {against} {added['against']} ns." if "against" in added else "."))
     return result
 
 
@@ -245,11 +264,13 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="only without background load")
     parser.add_argument("--no-timestamps", action="store_true", help="skip the no-BTF (timestamp) program set")
     parser.add_argument("--repeat", type=int, default=5, help="measured ping-pongs; the median one is reported")
+    parser.add_argument("--no-bracket", action="store_true", help="skip the full-cost (bracketed) measurement")
     parser.add_argument("--against", metavar="DIR", help="also measure the programs of an earlier bpf/ directory "
                         "(e.g. from git archive), in the same ping-pongs")
     args = parser.parse_args()
     load = True if args.busy else (False if args.quiet else None)
-    print(json.dumps(run(args.round_trips, not args.no_timestamps, load, args.repeat, args.against), indent=2))
+    print(json.dumps(run(args.round_trips, not args.no_timestamps, load, args.repeat, args.against,
+                         not args.no_bracket), indent=2))
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ struct thread_state {
     u64 last;                      /* run_delay at the last switch-out, or wake-up/preemption time; | VALID */
     u64 slot;                      /* 1 + its cgroup's index in `cgroups`, once looked up; 0: not yet */
     u64 v1_id;                     /* hybrid hosts: its cgroup in the v1 cpu hierarchy (0: unknown) */
+    u64 victim;                    /* a host task while it runs: the cgroup whose task it took the CPU from, or 0 */
 };
 
 /* One CPU's counters of one cgroup (a per-CPU array: CPUs x CGROUPS_MAX of these). Histogram slots are u32, half
