@@ -148,6 +148,7 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
         result["full_cost"] = bpf_bracket.measure(loaders)
     if against:
         result["against_command"] = f"CTOP_BENCH_BPF_AGAINST={against} .venv/bin/python bench/run.py bpf_cost"
+        result["how"] = result["against_command"]
     if len(results) > 1:
         result["busy"] = results[1]
         result["verdict"] = verdict(result, results[1], repeat)
