@@ -156,6 +156,8 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
         if "ratio_to_empty_classic" in full:
             added = full["added_ns_per_switch"]
             result["verdict"] += (
+                " BPF statistics time the program alone: not the trace record a classic tracepoint fills before"
+                " its program runs, nor the dispatch."
                 f" Full cost, trace record and dispatch included (bracketed, statistics off, load average "
                 f"{full['load_average_1m']}): ctop {added['ctop']} ns per switch, "
                 f"{full['ratio_to_empty_classic']['ctop']}x an empty classic tracepoint program "
