@@ -4,7 +4,8 @@ Two raw-tracepoint programs bracket what runs on sched_switch: one attached firs
 one attached last adds the time since then to a per-CPU sum. Tracepoint probes run in the order they were
 registered, so a program set attached between them is timed with everything the kernel does for it: the trace
 record a classic tracepoint fills before its program runs (which BPF run-time statistics leave out), the dispatch,
-and the program. Each set is attached alone, in turns, while a pipe ping-pong pinned to one CPU runs."""
+and the program. Each set is attached alone, in turns, while a pipe ping-pong pinned to one CPU runs; the brackets
+alone are measured right after each set, so that a change of the host's load between sets cancels out."""
 
 from __future__ import annotations
 
@@ -47,10 +48,11 @@ EMPTY_CLASSIC = b"TRACEPOINT_PROBE(sched, sched_switch) { return 0; }"
 EMPTY_RAW = b"RAW_TRACEPOINT_PROBE(sched_switch) { return 0; }"
 
 
-def measure(loaders: dict[str, Callable[[], Any]], rounds: int = 3, repeat: int = 3,
-            round_trips: int = 50_000) -> dict[str, Any]:
-    """ns between the brackets per switch for each set (label -> function that loads and attaches it, returning an
-    object with ``cleanup()`` or a ctop Loaded), minus nothing attached; and ratios to the empty programs."""
+def measure(loaders: dict[str, Callable[[], Any]], rounds: int = 5, repeat: int = 3,
+            round_trips: int = 30_000) -> dict[str, Any]:
+    """ns added between the brackets per switch by each set (label -> function that loads and attaches it,
+    returning an object with ``cleanup()`` or a ctop Loaded), each against the brackets alone measured right after
+    it (medians over ``rounds``); and ratios to the empty programs."""
     import bcc
 
     was_on = progstats.stats_enabled()
@@ -63,11 +65,22 @@ def measure(loaders: dict[str, Callable[[], Any]], rounds: int = 3, repeat: int 
     lib = bcc.libbcc.lib
     open_fd = lib.bpf_attach_raw_tracepoint(opening.fd, b"sched_switch")
     spent = bracket[b"spent"]
-    labels = ["nothing", "empty_classic", "empty_raw", *loaders]
+    labels = ["empty_classic", "empty_raw", *loaders]
     sets: dict[str, Callable[[], Any]] = {
-        "nothing": lambda: None, "empty_classic": lambda: bcc.BPF(text=EMPTY_CLASSIC),
-        "empty_raw": lambda: bcc.BPF(text=EMPTY_RAW), **loaders}
-    runs: dict[str, list[float]] = {label: [] for label in labels}
+        "empty_classic": lambda: bcc.BPF(text=EMPTY_CLASSIC), "empty_raw": lambda: bcc.BPF(text=EMPTY_RAW), **loaders}
+    added: dict[str, list[float]] = {label: [] for label in labels}
+    floors: list[float] = []
+
+    def bracketed_ns() -> float:
+        """Median ns between the brackets per switch over ``repeat`` ping-pongs."""
+        values = []
+        for _ in range(repeat):
+            sum0, n0 = _totals(spent)
+            progstats.pipe_pingpong(round_trips)
+            sum1, n1 = _totals(spent)
+            values.append((sum1 - sum0) / max(n1 - n0, 1))
+        return statistics.median(values)
+
     try:
         if open_fd < 0:
             raise RuntimeError("the opening bracket could not be attached to sched_switch")
@@ -83,11 +96,12 @@ def measure(loaders: dict[str, Callable[[], Any]], rounds: int = 3, repeat: int 
                     if close_fd < 0:
                         raise RuntimeError("the closing bracket could not be attached to sched_switch")
                     progstats.pipe_pingpong(2_000)
-                    for _ in range(repeat):
-                        sum0, n0 = _totals(spent)
-                        progstats.pipe_pingpong(round_trips)
-                        sum1, n1 = _totals(spent)
-                        runs[label].append((sum1 - sum0) / max(n1 - n0, 1))
+                    with_set = bracketed_ns()
+                    bpf.cleanup()
+                    bpf = None
+                    floor = bracketed_ns()  # right after, with nothing between the brackets: the load drifts
+                    floors.append(floor)
+                    added[label].append(with_set - floor)
                 finally:
                     if close_fd >= 0:
                         os.close(close_fd)
@@ -100,19 +114,17 @@ def measure(loaders: dict[str, Callable[[], Any]], rounds: int = 3, repeat: int 
         os.sched_setaffinity(0, affinity)
         if was_on:
             progstats.set_stats_enabled(True)
-    floor = statistics.median(runs["nothing"])
-    added = {label: round(statistics.median(values) - floor, 1) for label, values in runs.items()}
+    medians = {label: round(statistics.median(values), 1) for label, values in added.items()}
     result: dict[str, Any] = {
-        "bracket_ns_with_nothing_attached": round(floor, 1),
-        "added_ns_per_switch": added,
-        "runs_ns": {label: [round(v, 1) for v in values] for label, values in runs.items()},
-        "rounds": rounds, "repeats_per_round": repeat, "round_trips": round_trips,
+        "bracket_ns_with_nothing_attached": round(statistics.median(floors), 1),
+        "added_ns_per_switch": medians,
+        "added_ns_runs": {label: [round(v, 1) for v in values] for label, values in added.items()},
+        "rounds": rounds, "repeats_per_measure": repeat, "round_trips": round_trips,
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     for base in ("empty_classic", "empty_raw"):
-        if added[base] > 0:
-            result[f"ratio_to_{base}"] = {label: round(added[label] / added[base], 2)
-                                          for label in loaders}
+        if medians[base] > 0:
+            result[f"ratio_to_{base}"] = {label: round(medians[label] / medians[base], 2) for label in loaders}
     return result
 
 
