@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pathlib
 import re
 
 import pytest
 
 from ctop.ebpf import loader
+from ctop.ebpf.compiler import compile_and_attach
 from ctop.ebpf.health import program_label
+from ctop.sources.cgroupfs_layout import CgroupLayout
 
 TRACKING = loader.Tracking(hierarchy_id=0, root="/sys/fs/cgroup", root_id=1, v2=True)
 THREADS = loader.ThreadMap(False, 4096)
@@ -44,3 +47,42 @@ def test_both_switch_programs_report_as_the_same_event() -> None:
     assert program_label("raw_tracepoint__sched_switch") == "sched:sched_switch"
     assert program_label("tracepoint__sched__sched_switch") == "sched:sched_switch"
     assert program_label("raw_tracepoint__other") == "raw_tracepoint__other"
+
+
+class _RefusingBcc:
+    """A bcc module whose BPF() fails while the raw sched_switch flag is given (a kernel refusing it)."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def BPF(self, text: bytes, cflags: list[str]) -> str:
+        self.calls.append(list(cflags))
+        if loader.RAW_SWITCH_FLAG in cflags:
+            raise Exception("Failed to attach BPF to raw tracepoint")
+        return "loaded"
+
+
+def test_a_refused_raw_tracepoint_falls_back_to_the_classic_one() -> None:
+    fake = _RefusingBcc()
+    request = {"text": "x", "cflags": ["-DA", "-DCURRENT_TASK_BTF", loader.RAW_SWITCH_FLAG],
+               "optional": ["-DCURRENT_TASK_BTF", loader.RAW_SWITCH_FLAG]}
+    assert compile_and_attach(fake, request) == "loaded"  # type: ignore[arg-type]
+    assert fake.calls == [request["cflags"], ["-DA"]]
+
+
+class _CapturingCompiler:
+    """Stands in for the compiler child: keeps the request, loads nothing."""
+
+    def __init__(self) -> None:
+        self.request: dict = {}
+
+    def run(self) -> None:
+        raise loader.LoadError("not loaded in unit tests")
+
+
+def test_load_asks_for_the_raw_flag_as_an_optional_one(tmp_path: pathlib.Path) -> None:
+    layout = CgroupLayout(mode="v2", root=str(tmp_path), unified=str(tmp_path))
+    compiler = _CapturingCompiler()
+    with pytest.raises(loader.LoadError):
+        loader.load(layout, compiler=compiler)  # type: ignore[arg-type]
+    assert loader.RAW_SWITCH_FLAG in compiler.request["optional"]
