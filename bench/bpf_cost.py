@@ -11,12 +11,16 @@ import statistics
 import time
 from collections.abc import Iterator
 
+import bpf_bracket
+
 from ctop.ebpf import headers, loader, maps, progstats
 from ctop.sources.cgroupfs_layout import CgroupLayout, detect_layout
 
 EMPTY_PROGRAM = "TRACEPOINT_PROBE(sched, sched_switch) { return 0; }"
+EMPTY_RAW_PROGRAM = "RAW_TRACEPOINT_PROBE(sched_switch) { return 0; }"
 SCHED_PROGRAMS = (b"tracepoint__sched__sched_switch", b"tracepoint__sched__sched_wakeup",
-                  b"tracepoint__sched__sched_wakeup_new")
+                  b"tracepoint__sched__sched_wakeup_new", b"raw_tracepoint__sched_switch")
+EMPTY_RAW = b"raw_tracepoint__sched_switch"
 SWITCHES_PER_S = 50_000
 WARM_UP_ROUND_TRIPS = 2_000
 TARGET_RATIO = 2.0  # issue 15: at most twice an empty program, also on a loaded host
@@ -40,7 +44,8 @@ def busy_loops(enabled: bool, cgroup_root: str | None) -> Iterator[list[int]]:
     With ``cgroup_root`` (a cgroup2 mount) the loops run in a cgroup of their own, like a noisy neighbour: the
     ping-pong's wake-ups then preempt another cgroup's tasks, which is the culprit-counting path."""
     pids: list[int] = []
-    group = os.path.join(cgroup_root, f"ctop-bench-{os.getpid()}") if enabled and cgroup_root else None
+    prefix = os.environ.get("CTOP_BENCH_CGROUP_PREFIX", "ctop-bench-")
+    group = os.path.join(cgroup_root, f"{prefix}{os.getpid()}") if enabled and cgroup_root else None
     if group:
         os.mkdir(group)
     try:
@@ -81,14 +86,19 @@ def _load_against(layout: CgroupLayout, directory: str) -> loader.Loaded:
 
 
 def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background_load: bool | None = None,
-        repeat: int = 5, against: str | None = None) -> dict:
-    """Load an empty program and ctop's programs (sched_info mode, and timestamp mode), run a pipe ping-pong
-    with kernel.bpf_stats_enabled=1, and return ns per context switch of each, ratios and CPU share.
+        repeat: int = 5, against: str | None = None, bracket: bool = True) -> dict:
+    """Load empty programs (a classic and a raw tracepoint) and ctop's programs (sched_info mode as loaded by
+    default, the same from the classic tracepoint, and timestamp mode), run a pipe ping-pong with
+    kernel.bpf_stats_enabled=1, and return ns per context switch of each, ratios to both empty programs and CPU share.
+
+    BPF statistics time the program only: the trace record a classic tracepoint fills before its program runs
+    (which a raw tracepoint skips) is in neither figure.
 
     ``background_load``: True measures with a busy loop on every CPU (switches then preempt other work), False
     without, None both (the quiet figures at the top level, the loaded ones under "busy"). ``repeat`` measures that
     many ping-pongs with the same programs and reports the median one. ``against`` (a directory holding an
-    earlier bpf/, default $CTOP_BENCH_BPF_AGAINST) loads those programs too, measured in the same ping-pongs."""
+    earlier bpf/, default $CTOP_BENCH_BPF_AGAINST) loads those programs too, measured in the same ping-pongs.
+    ``bracket``: also the full cost per switch, trace record included, with statistics off (bpf_bracket.py)."""
     if os.geteuid() != 0:
         raise SystemExit("bench/bpf_cost.py needs root (it loads BPF programs).")
     if headers.ensure_tracefs() is None:
@@ -102,12 +112,16 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
     against = against or os.environ.get("CTOP_BENCH_BPF_AGAINST") or None
     layout = detect_layout()
     empty = bcc.BPF(text=EMPTY_PROGRAM.encode())
+    empty_raw = bcc.BPF(text=EMPTY_RAW_PROGRAM.encode())
     sets = {"ctop": loader.load(layout)}
+    if sets["ctop"].switch_probe == "raw_tracepoint":
+        sets["ctop_classic"] = loader.load(layout, loader.LoadOptions(raw_tracepoint=False))
     if with_timestamp_mode:
         sets["ctop_timestamps"] = loader.load(layout, loader.LoadOptions(use_btf=False))
     if against:
         sets["against"] = _load_against(layout, against)
-    fds: dict[str, dict[bytes, int]] = {"empty": {SCHED_PROGRAMS[0]: empty.funcs[SCHED_PROGRAMS[0]].fd}}
+    fds: dict[str, dict[bytes, int]] = {"empty": {SCHED_PROGRAMS[0]: empty.funcs[SCHED_PROGRAMS[0]].fd},
+                                        "empty_raw": {EMPTY_RAW: empty_raw.funcs[EMPTY_RAW].fd}}
     for label, loaded in sets.items():
         fds[label] = {n: loaded.bpf.funcs[n].fd for n in SCHED_PROGRAMS if n in loaded.bpf.funcs}
     was_on = progstats.stats_enabled()
@@ -123,20 +137,46 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
         for loaded in sets.values():
             loaded.bpf.cleanup()
         empty.cleanup()
+        empty_raw.cleanup()
     result = results[0]
+    result["switch_probe"] = sets["ctop"].switch_probe
+    if bracket:
+        loaders = {"ctop": lambda: loader.load(layout),
+                   "ctop_classic": lambda: loader.load(layout, loader.LoadOptions(raw_tracepoint=False))}
+        if against:
+            loaders["against"] = lambda: _load_against(layout, against)
+        result["full_cost"] = bpf_bracket.measure(loaders)
     if against:
         result["against_command"] = f"CTOP_BENCH_BPF_AGAINST={against} .venv/bin/python bench/run.py bpf_cost"
+        result["how"] = result["against_command"]
     if len(results) > 1:
         result["busy"] = results[1]
         result["verdict"] = verdict(result, results[1], repeat)
+        full = result.get("full_cost", {})
+        if "ratio_to_empty_classic" in full:
+            added = full["added_ns_per_switch"]
+            result["verdict"] += (
+                " BPF statistics time the program alone: not the trace record a classic tracepoint fills before"
+                " its program runs, nor the dispatch."
+                f" Full cost, trace record and dispatch included (bracketed, statistics off, load average "
+                f"{full['load_average_1m']}): ctop {added['ctop']} ns per switch, "
+                f"{full['ratio_to_empty_classic']['ctop']}x an empty classic tracepoint program "
+                f"({added['empty_classic']} ns) and {full.get('ratio_to_empty_raw', {}).get('ctop')}x an empty raw "
+                f"one ({added['empty_raw']} ns); from the classic tracepoint {added['ctop_classic']} ns"
+                + (f"; the programs of {against} {added['against']} ns." if "against" in added else "."))
     return result
 
 
 def verdict(quiet: dict, busy: dict, repeat: int) -> str:
     """One sentence: the medians without and with busy loops, the host's load, and the earlier programs' medians."""
     text = (f"Scheduler programs per context switch (median of {repeat}): {quiet['ctop_ratio_median']}x an empty "
-            f"program without busy loops (load average {quiet['load_average_1m']}), {busy['ctop_ratio_median']}x with "
-            f"a busy loop on every CPU (load average {busy['load_average_1m']}); target {TARGET_RATIO}x.")
+            f"classic tracepoint program without busy loops (load average {quiet['load_average_1m']}), "
+            f"{busy['ctop_ratio_median']}x with a busy loop on every CPU (load average {busy['load_average_1m']}); "
+            f"target {TARGET_RATIO}x. Against an empty raw tracepoint program: {quiet['ctop_raw_ratio_median']}x "
+            f"and {busy['ctop_raw_ratio_median']}x.")
+    if "ctop_classic_ratio_median" in quiet and "ctop_classic_ratio_median" in busy:
+        text += (f" The same programs from the classic tracepoint (the fallback): {quiet['ctop_classic_ratio_median']}x"
+                 f" and {busy['ctop_classic_ratio_median']}x.")
     if "against_ratio_median" in quiet and "against_ratio_median" in busy:
         text += (f" The programs of {quiet['against_dir']}, in the same ping-pongs: {quiet['against_ratio_median']}x "
                  f"and {busy['against_ratio_median']}x.")
@@ -166,6 +206,9 @@ def _measure(sets: dict[str, loader.Loaded], fds: dict[str, dict[bytes, int]], b
         "repeats": len(runs),
         "ctop_ratio_median": statistics.median(ratios),
         "ctop_ratio_runs": ratios,
+        "ctop_raw_ratio_median": statistics.median(r["ctop"]["ratio_to_empty_raw"] or 0.0 for r in runs),
+        **({"ctop_classic_ratio_median": statistics.median(
+            r["ctop_classic"]["ratio_to_empty"] or 0.0 for r in runs)} if "ctop_classic" in sets else {}),
         **({"against_dir": against, "against_ratio_median": statistics.median(
             r["against"]["ratio_to_empty"] or 0.0 for r in runs)} if against else {}),
         "background_busy_loops": len(loops),
@@ -188,12 +231,15 @@ def _figures(before: dict[str, dict[bytes, progstats.ProgStats]], after: dict[st
 
     empty_ns, switches = delta("empty", SCHED_PROGRAMS[0])
     empty_per_switch = empty_ns / max(switches, 1)
+    empty_raw_ns, raw_switches = delta("empty_raw", EMPTY_RAW)
+    empty_raw_per_switch = empty_raw_ns / max(raw_switches, 1)
     result: dict = {
         "round_trips": round_trips,
         "elapsed_s": round(elapsed, 3),
         "context_switches": switches,
         "switches_per_s": round(switches / elapsed),
         "empty_ns_per_switch": round(empty_per_switch, 1),
+        "empty_raw_ns_per_switch": round(empty_raw_per_switch, 1),
     }
     for label in labels:
         total_ns = 0
@@ -207,6 +253,7 @@ def _figures(before: dict[str, dict[bytes, progstats.ProgStats]], after: dict[st
         result[label] = {
             "ns_per_switch": round(per_switch, 1),
             "ratio_to_empty": round(per_switch / empty_per_switch, 2) if empty_per_switch else None,
+            "ratio_to_empty_raw": round(per_switch / empty_raw_per_switch, 2) if empty_raw_per_switch else None,
             "cpu_percent_at_50k_switches_per_s": round(per_switch * SWITCHES_PER_S / 1e9 * 100, 3),
             "programs": per_program,
         }
@@ -220,11 +267,13 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="only without background load")
     parser.add_argument("--no-timestamps", action="store_true", help="skip the no-BTF (timestamp) program set")
     parser.add_argument("--repeat", type=int, default=5, help="measured ping-pongs; the median one is reported")
+    parser.add_argument("--no-bracket", action="store_true", help="skip the full-cost (bracketed) measurement")
     parser.add_argument("--against", metavar="DIR", help="also measure the programs of an earlier bpf/ directory "
                         "(e.g. from git archive), in the same ping-pongs")
     args = parser.parse_args()
     load = True if args.busy else (False if args.quiet else None)
-    print(json.dumps(run(args.round_trips, not args.no_timestamps, load, args.repeat, args.against), indent=2))
+    print(json.dumps(run(args.round_trips, not args.no_timestamps, load, args.repeat, args.against,
+                         not args.no_bracket), indent=2))
 
 
 if __name__ == "__main__":

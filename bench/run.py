@@ -71,7 +71,14 @@ def summary(results: dict[str, object]) -> list[str]:
         ns = _get(results, "bpf_cost", variant, "ns_per_switch")
         if ns is not None:
             rows.append((label, f"{ns} ns", f"empty program {_get(results, 'bpf_cost', 'empty_ns_per_switch')} ns: "
-                                            f"ratio {_get(results, 'bpf_cost', variant, 'ratio_to_empty')}"))
+                                            f"ratio {_get(results, 'bpf_cost', variant, 'ratio_to_empty')} "
+                                            f"(empty raw tracepoint program: "
+                                            f"{_get(results, 'bpf_cost', variant, 'ratio_to_empty_raw')})"))
+    added = _get(results, "bpf_cost", "full_cost", "added_ns_per_switch")
+    if isinstance(added, dict) and "ctop" in added:
+        rows.append(("BPF full cost per context switch (trace record included)", f"{added['ctop']} ns",
+                     f"empty classic tracepoint program {added.get('empty_classic')} ns, empty raw "
+                     f"{added.get('empty_raw')} ns"))
     by_count = _get(results, "exporter_scrape", "by_container_count")
     if isinstance(by_count, dict):
         for count, figures in by_count.items():

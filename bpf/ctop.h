@@ -17,6 +17,8 @@
 #define ROOT_CGROUP_ID 1           /* inode of the tracked hierarchy's root: tasks there count as "host" */
 #endif
 /* RUN_DELAY_OFFSET: offset of task_struct.sched_info.run_delay from BTF; without it, wake-up timestamps. */
+/* RAW_SCHED_SWITCH, PID_OFFSET: sched_switch as a raw tracepoint (Linux >= 5.18), next's pid read at the
+ * task_struct.pid offset from BTF; without them, the classic tracepoint. */
 /* CURRENT_TASK_BTF: bpf_get_current_task_btf() works in tracepoint programs (Linux >= 5.11): run_delay is a load. */
 /* REAL_PARENT_OFFSET, TGID_OFFSET: offsets of task_struct.real_parent and .tgid from BTF (ppid of execs). */
 /* MM_OFFSET, ARG_START_OFFSET, ARG_END_OFFSET: task_struct.mm, mm_struct.arg_start/arg_end (arguments of execs). */
@@ -51,6 +53,8 @@
 /* prev_state bits of sched_switch (TASK_REPORT): a task switched out for the last time. */
 #define STATE_EXIT_DEAD 0x10
 #define STATE_EXIT_ZOMBIE 0x20
+/* prev_state of the raw sched_switch tracepoint (the task's __state): its last switch. */
+#define TASK_DEAD_ 0x80
 
 /* Slots of the per-CPU `counters` array: events the maps could not hold and thread-map bookkeeping. */
 #define C_CGROUP_MAP_FULL 0
@@ -74,6 +78,7 @@ struct thread_state {
     u64 last;                      /* run_delay at the last switch-out, or wake-up/preemption time; | VALID */
     u64 slot;                      /* 1 + its cgroup's index in `cgroups`, once looked up; 0: not yet */
     u64 v1_id;                     /* hybrid hosts: its cgroup in the v1 cpu hierarchy (0: unknown) */
+    u64 victim;                    /* a host task while it runs: the cgroup whose task it took the CPU from, or 0 */
 };
 
 /* One CPU's counters of one cgroup (a per-CPU array: CPUs x CGROUPS_MAX of these). Histogram slots are u32, half

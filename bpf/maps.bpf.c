@@ -15,7 +15,6 @@ BPF_HASH(cgroup_index, u64, u32, CGROUPS_MAX);
 BPF_PERCPU_ARRAY(cgroups, struct cgroup_counters, CGROUPS_MAX);
 BPF_QUEUE(free_indices, u32, CGROUPS_MAX);
 BPF_TABLE("lru_percpu_hash", struct culprit_key, u64, culprits, CULPRITS_MAX);
-BPF_PERCPU_ARRAY(pending_victims, u64, 1);  /* cgroup whose task a host task just preempted on this CPU, or 0 */
 BPF_PERCPU_ARRAY(counters, u64, N_COUNTERS);
 BPF_ARRAY(seqs, u64, N_SEQS);
 BPF_ARRAY(exec_log, struct exec_record, EXEC_LOG_SIZE);
@@ -71,6 +70,7 @@ static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u
         t->last = last;
         t->slot = 0;
         t->v1_id = v1_id;
+        t->victim = 0;
         return t;
     }
     if (threads.update(&tid, &fresh)) {
@@ -91,6 +91,7 @@ static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u
     t->last = last;
     t->slot = 0;
     t->v1_id = v1_id;
+    t->victim = 0;
     return t;
 #endif
 }
@@ -107,6 +108,7 @@ static __always_inline void thread_forget(u32 tid)
         t->last = 0;
         t->slot = 0;
         t->v1_id = 0;
+        t->victim = 0;
         count(C_THREADS_REMOVED);
     }
 #endif

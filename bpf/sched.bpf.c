@@ -57,33 +57,36 @@ static __always_inline void count_culprit(u64 victim, u64 culprit)
     culprits.update(&key, &one);
 }
 
-TRACEPOINT_PROBE(sched, sched_switch)
+/* The state of the task coming in (NULL when it is idle or untracked); its pid in *next. In raw-tracepoint mode
+ * the pid is read here from its task_struct, so only switches that need it pay for the read. */
+static __always_inline struct thread_state *next_state(u32 *next, void *next_task)
 {
-    u32 prev = args->prev_pid, next = args->next_pid;
-    long state = args->prev_state;
-    /* Involuntary: still runnable (0) or preempted (TASK_REPORT_MAX, 0x100, no state bit of TASK_REPORT). */
-    int preempted = (state & 0xff) == 0;
+#ifdef RAW_SCHED_SWITCH
+    bpf_probe_read_kernel(next, sizeof(*next), (char *)next_task + PID_OFFSET);
+#endif
+    return *next ? thread_get(*next) : 0;
+}
+
+/* The work of one context switch on this CPU: `prev` (the current task) leaves, `next` comes in. `preempted`: prev
+ * is still runnable (an involuntary switch); `exiting`: prev's last switch. In raw-tracepoint mode `next` is 0 and
+ * `next_task` its task_struct.
+ *
+ * Culprits: when a host task takes the CPU from a workload's task, the victim's cgroup is parked in the host task's
+ * own state (`victim`): the next switch on this CPU is that task's switch-out, which names the culprit (or parks
+ * the victim in the host task that runs next). No per-CPU slot is read on the switches that have no victim. */
+static __always_inline int on_switch(u32 prev, u32 next, void *next_task, int preempted, int exiting)
+{
     u64 next_cgroup = 0;
     struct thread_state *nt = 0;
-#ifndef RUN_DELAY_OFFSET
-    u64 now = bpf_ktime_get_ns();
-#endif
-    u32 first = 0;
-    u64 *pending = pending_victims.lookup(&first);
-    u64 victim = pending ? *pending : 0;
-
 #ifdef RUN_DELAY_OFFSET
-    /* next's cgroup only names who preempted a task: not needed when the idle task (prev 0, always "runnable")
-     * gives the CPU away, which is most switches of a quiet host. */
-    if (next && ((preempted && prev) || victim)) {
+    /* The idle task leaving needs nothing: it has no counters and never holds a victim. */
+    if (!prev)
+        return 0;
 #else
-    if (next) {
-#endif
-        nt = thread_get(next);
-        if (nt)
-            next_cgroup = nt->cgroup_id;
-    }
-#ifndef RUN_DELAY_OFFSET
+    u64 now = bpf_ktime_get_ns();
+    nt = next_state(&next, next_task);
+    if (nt)
+        next_cgroup = nt->cgroup_id;
     /* Timestamp mode: `next` waited since its wake-up or preemption. */
     if (nt && (nt->last & VALID_BASELINE)) {
         u64 waited = now - (nt->last & ~VALID_BASELINE);
@@ -92,30 +95,40 @@ TRACEPOINT_PROBE(sched, sched_switch)
         if (nc)
             record_wait(nc, waited);
     }
-#endif
     if (!prev)
         return 0;
+#endif
 
     struct thread_state *pt = thread_get(prev);
     u64 prev_cgroup;
     if (pt) {
         prev_cgroup = pt->cgroup_id;
-    } else if (state & (STATE_EXIT_DEAD | STATE_EXIT_ZOMBIE)) {
+    } else if (exiting) {
         prev_cgroup = 0;
     } else {
         prev_cgroup = current_cgroup(prev);
         pt = thread_get(prev);
     }
-    if (victim && pending) {
-        /* A host task took this CPU from `victim`'s task. When it only woke briefly (it sleeps again now), the
-         * culprit is the workload that runs after it (host tasks that come in between are passed over too);
+    u64 victim = pt ? pt->victim : 0;
+#ifdef RUN_DELAY_OFFSET
+    /* next's cgroup only names who preempted a task: not needed for most switches of a quiet host. */
+    if (preempted || victim) {
+        nt = next_state(&next, next_task);
+        if (nt)
+            next_cgroup = nt->cgroup_id;
+    }
+#endif
+    if (victim && pt) {
+        /* A host task (prev) took this CPU from `victim`'s task. When it only woke briefly (it sleeps again now),
+         * the culprit is the workload that runs after it (host tasks that come in between are passed over too);
          * when it ran until preempted, or the CPU goes back to the victim's cgroup, the culprit is the host. */
         int brief = prev_cgroup == ROOT_CGROUP_ID && !preempted;
-        if (!(brief && next && next_cgroup == ROOT_CGROUP_ID)) {
+        if (brief && nt && next_cgroup == ROOT_CGROUP_ID)
+            nt->victim = victim;
+        else
             count_culprit(victim, (brief && next && next_cgroup && next_cgroup != victim) ? next_cgroup
                                                                                          : ROOT_CGROUP_ID);
-            *pending = 0;
-        }
+        pt->victim = 0;
     }
     struct cgroup_counters *c = thread_counters(pt, prev_cgroup);
     if (!c)
@@ -127,8 +140,8 @@ TRACEPOINT_PROBE(sched, sched_switch)
                 c->preempted_by_host += 1;
             else if (next_cgroup)
                 c->preempted_by_others += 1;
-            if (next_cgroup == ROOT_CGROUP_ID && prev_cgroup && pending)
-                *pending = prev_cgroup;  /* named at the next switch on this CPU */
+            if (next_cgroup == ROOT_CGROUP_ID && prev_cgroup && nt)
+                nt->victim = prev_cgroup;  /* named at the host task's switch-out */
             else if (next_cgroup && prev_cgroup)
                 count_culprit(prev_cgroup, next_cgroup);
         }
@@ -154,10 +167,30 @@ TRACEPOINT_PROBE(sched, sched_switch)
     if (pt && preempted)
         pt->last = now | VALID_BASELINE;
 #endif
-    if (state & (STATE_EXIT_DEAD | STATE_EXIT_ZOMBIE))
+    if (exiting)
         thread_forget(prev);
     return 0;
 }
+
+#ifdef RAW_SCHED_SWITCH
+/* Raw tracepoint (Linux >= 5.18, with BTF offsets): no trace record is filled before the program runs. Arguments:
+ * preempt, prev, next, prev_state (the task's own state bits, TASK_DEAD 0x80 for its last switch). prev is the
+ * current task. */
+RAW_TRACEPOINT_PROBE(sched_switch)
+{
+    u32 prev = (u32)bpf_get_current_pid_tgid();
+    u64 state = ctx->args[3];
+    return on_switch(prev, 0, (void *)ctx->args[2], ctx->args[0] || !(u32)state, (state & TASK_DEAD_) != 0);
+}
+#else
+TRACEPOINT_PROBE(sched, sched_switch)
+{
+    long state = args->prev_state;
+    /* Involuntary: still runnable (0) or preempted (TASK_REPORT_MAX, 0x100, no state bit of TASK_REPORT). */
+    return on_switch(args->prev_pid, args->next_pid, 0, (state & 0xff) == 0,
+                     (state & (STATE_EXIT_DEAD | STATE_EXIT_ZOMBIE)) != 0);
+}
+#endif
 
 #ifndef RUN_DELAY_OFFSET
 static __always_inline void mark_woken(u32 tid)

@@ -10,7 +10,7 @@ from ..sources.cgroupfs_layout import CgroupLayout, detect_layout
 from . import btf, headers, progstats
 from .bcc_types import Program
 from .health import RunStats
-from .loader import Loaded, LoadError
+from .loader import SWITCH_PROGRAMS, Loaded, LoadError
 
 Check = tuple[str, str, str]
 SWITCHES_PER_S = 50_000
@@ -29,13 +29,13 @@ def _cost_check(bpf: Program) -> Check:
         after = {n: progstats.prog_stats(fd) for n, fd in fds.items()}
     finally:
         stats.close()
-    switch = "tracepoint__sched__sched_switch"
+    switch = next((n.decode() for n in SWITCH_PROGRAMS if n.decode() in fds), SWITCH_PROGRAMS[1].decode())
     b, a = before.get(switch), after.get(switch)
     if not a or not b or a.run_cnt <= b.run_cnt:
         return ("warn", "eBPF cost", "No context switch was counted while measuring.")
     switches = a.run_cnt - b.run_cnt
     total_ns = 0
-    for name in ("tracepoint__sched__sched_switch", "tracepoint__sched__sched_wakeup",
+    for name in (switch, "tracepoint__sched__sched_wakeup",
                  "tracepoint__sched__sched_wakeup_new"):
         pb, pa = before.get(name), after.get(name)
         if pb and pa:

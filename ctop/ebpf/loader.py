@@ -7,6 +7,7 @@ import contextlib
 import importlib.resources
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -27,6 +28,10 @@ DEFAULT_HASH_THREADS = 1 << 17
 DEFAULT_CGROUPS_MAX = 2048
 TASK_BTF_KERNEL = (5, 11)  # from this kernel on, tracepoint programs may call bpf_get_current_task_btf()
 DEFAULT_CULPRITS_MAX = 8192  # (victim, culprit) cgroup pairs; an LRU map: the least recently used pairs go first
+RAW_SWITCH_KERNEL = (5, 18)  # from this kernel on, the raw sched_switch tracepoint passes prev_state (args[3])
+RAW_SWITCH_FLAG = "-DRAW_SCHED_SWITCH"
+# bcc's names of the sched_switch program: raw tracepoint, classic tracepoint.
+SWITCH_PROGRAMS = (b"raw_tracepoint__sched_switch", b"tracepoint__sched__sched_switch")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class LoadOptions:
     cgroups_max: int = DEFAULT_CGROUPS_MAX
     use_btf: bool = True
     culprits_max: int = DEFAULT_CULPRITS_MAX
+    raw_tracepoint: bool = True  # sched_switch as a raw tracepoint where the kernel and BTF allow it
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ class Loaded:
     runq_method: str
     seeded_threads: int = 0
     culprits_max: int = DEFAULT_CULPRITS_MAX
+    switch_probe: str = "tracepoint"  # how sched_switch is attached: "raw_tracepoint" or "tracepoint"
 
 
 def _v1_hierarchy_ids() -> dict[str, int]:
@@ -125,7 +132,7 @@ def kernel_version(release: str | None = None) -> tuple[int, int]:
 
 
 def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, int], threads: ThreadMap,
-                 task_btf: bool = False) -> list[str]:
+                 task_btf: bool = False, raw_switch: bool = False) -> list[str]:
     """Compiler flags for one load; every option of the programs is a -D here."""
     flags = [f"-I{program_dir()}", f"-DTRACK_HIERARCHY={tracking.hierarchy_id}",
              f"-DROOT_CGROUP_ID={tracking.root_id}", f"-DCGROUPS_MAX={options.cgroups_max}",
@@ -139,6 +146,8 @@ def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, in
     flags.extend(hybrid.cflags(tracking.v1))
     if task_btf and "RUN_DELAY_OFFSET" in offsets:
         flags.append("-DCURRENT_TASK_BTF")
+    if raw_switch and options.raw_tracepoint and "RUN_DELAY_OFFSET" in offsets and "PID_OFFSET" in offsets:
+        flags.append(RAW_SWITCH_FLAG)
     return flags
 
 
@@ -149,7 +158,9 @@ def plan(layout: CgroupLayout, options: LoadOptions = LoadOptions()) -> tuple[Tr
     offsets = btf.task_offsets() if options.use_btf else {}
     pid_max = read_int("/proc/sys/kernel/pid_max") or 32768
     threads = thread_map(options, pid_max)
-    cflags = build_cflags(tracking, options, offsets, threads, task_btf=kernel_version() >= TASK_BTF_KERNEL)
+    release = kernel_version()
+    cflags = build_cflags(tracking, options, offsets, threads, task_btf=release >= TASK_BTF_KERNEL,
+                          raw_switch=release >= RAW_SWITCH_KERNEL)
     return tracking, threads, offsets, cflags
 
 
@@ -159,20 +170,27 @@ def load(layout: CgroupLayout, options: LoadOptions = LoadOptions(), *,
     through the fds it handed over. Raises LoadError. ``compiler`` (not started) lets a caller kill the child."""
     tracking, threads, offsets, cflags = plan(layout, options)
     request = {"text": program_text(), "cflags": cflags,
-               # a kernel that refuses the BTF-typed task pointer: read run_delay with a helper instead
-               "optional": ["-DCURRENT_TASK_BTF"]}
+               # a kernel that refuses the BTF-typed task pointer or the raw tracepoint: read run_delay with a
+               # helper instead, from the classic tracepoint
+               "optional": ["-DCURRENT_TASK_BTF", RAW_SWITCH_FLAG]}
     child = compiler if compiler is not None else CompilerProcess(request)
     child.request = request
     bpf = child.run()
     loaded = Loaded(bpf=bpf, tracking=tracking, threads_hash=threads.hashed, threads_max=threads.max_entries,
                     cgroups_max=options.cgroups_max, culprits_max=options.culprits_max,
-                    runq_method="sched_info" if "RUN_DELAY_OFFSET" in offsets else "timestamps")
+                    runq_method="sched_info" if "RUN_DELAY_OFFSET" in offsets else "timestamps",
+                    switch_probe=switch_probe(bpf.funcs))
     try:
         loaded.seeded_threads = seed_threads(loaded)
     except Exception:
         bpf.cleanup()
         raise
     return loaded
+
+
+def switch_probe(funcs: Mapping[bytes, object]) -> str:
+    """How the loaded sched_switch program is attached, from its name: "raw_tracepoint" or "tracepoint"."""
+    return "raw_tracepoint" if SWITCH_PROGRAMS[0] in funcs else "tracepoint"
 
 
 def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:

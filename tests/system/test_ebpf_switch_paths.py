@@ -1,0 +1,65 @@
+"""Both sched_switch paths count a real workload through the fds the compiler child handed over: the raw
+tracepoint (Linux >= 5.18 with BTF) and the classic tracepoint that older kernels, or a kernel refusing the raw
+one, get."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
+from support.env import need, need_root
+
+from ctop.ebpf import btf, headers, loader, maps
+
+pytestmark = pytest.mark.system
+
+# Sleeps (voluntary switches, each followed by a wait for a CPU) and two busy loops sharing CPU 0 (involuntary).
+WORKLOAD = ("taskset -c 0 sh -c 'i=0; while [ $i -lt 3000000 ]; do i=$((i+1)); done' & "
+            "taskset -c 0 sh -c 'i=0; while [ $i -lt 3000000 ]; do i=$((i+1)); done' & "
+            "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.01; done; wait")
+
+
+@pytest.fixture
+def cgroup() -> Iterator[TestCgroup]:
+    """A fresh cgroup named ctoph-cost-... in every hierarchy; removed afterwards."""
+    need_root()
+    layout = host_layout()
+    cg = make_cgroup(layout, "/" + unique_name("ctoph-cost"))
+    try:
+        yield cg
+    finally:
+        cg.stop_processes()
+        remove_tree(layout, cg.path)
+
+
+@pytest.mark.parametrize(("raw", "probe", "attachment"), [
+    (True, "raw_tracepoint", "raw_tracepoint_fds:sched_switch"),
+    (False, "tracepoint", "tracepoint_fds:sched:sched_switch"),
+])
+def test_each_switch_path_counts_switches_and_waits(cgroup: TestCgroup, raw: bool, probe: str,
+                                                    attachment: str) -> None:
+    need(headers.ensure_tracefs() is not None, "tracefs")
+    tree = headers.find_headers()
+    need(tree is not None, "kernel headers for bcc")
+    assert tree is not None
+    headers.apply_to_environment(tree)
+    if raw:
+        need(loader.kernel_version() >= loader.RAW_SWITCH_KERNEL, "Linux >= 5.18 (raw sched_switch with prev_state)")
+        need("PID_OFFSET" in btf.task_offsets() and "RUN_DELAY_OFFSET" in btf.task_offsets(), "kernel BTF")
+    loaded = loader.load(host_layout(), loader.LoadOptions(raw_tracepoint=raw))
+    try:
+        assert loaded.switch_probe == probe and loaded.runq_method == "sched_info"
+        assert attachment in loaded.bpf.attachments
+        reader = maps.MapReader(loaded)
+        r0 = reader.read()
+        cgroup.spawn(["sh", "-c", WORKLOAD]).wait(120)
+        r1 = reader.read()
+        before, after = r0.by_cgroup.get(cgroup.path), r1.by_cgroup[cgroup.path]
+        assert after.nvcsw - (before.nvcsw if before else 0) >= 10  # at least the ten sleeps
+        assert after.nivcsw - (before.nivcsw if before else 0) > 0  # the loops took CPU 0 from each other
+        assert after.runq_count - (before.runq_count if before else 0) >= 10
+        assert after.runq_sum_seconds > (before.runq_sum_seconds if before else 0.0)
+        assert after.execs - (before.execs if before else 0) >= 10
+    finally:
+        loaded.bpf.cleanup()

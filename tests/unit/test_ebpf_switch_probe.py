@@ -1,0 +1,88 @@
+"""sched_switch is a raw tracepoint where the kernel (>= 5.18) and BTF offsets allow it, else the classic one."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+
+from ctop.ebpf import loader
+from ctop.ebpf.compiler import compile_and_attach
+from ctop.ebpf.health import program_label
+from ctop.sources.cgroupfs_layout import CgroupLayout
+
+TRACKING = loader.Tracking(hierarchy_id=0, root="/sys/fs/cgroup", root_id=1, v2=True)
+THREADS = loader.ThreadMap(False, 4096)
+BTF_OFFSETS = {"RUN_DELAY_OFFSET": 1, "PID_OFFSET": 2, "TGID_OFFSET": 3}
+
+
+@pytest.mark.parametrize(("raw_switch", "options", "offsets", "expected"), [
+    (True, loader.LoadOptions(), BTF_OFFSETS, True),
+    (False, loader.LoadOptions(), BTF_OFFSETS, False),  # kernel before 5.18: no prev_state argument
+    (True, loader.LoadOptions(raw_tracepoint=False), BTF_OFFSETS, False),
+    (True, loader.LoadOptions(), {"RUN_DELAY_OFFSET": 1}, False),  # no task_struct.pid offset
+    (True, loader.LoadOptions(use_btf=False), {}, False),  # no BTF: timestamps from the classic tracepoint
+])
+def test_raw_switch_flag_only_where_it_can_work(raw_switch: bool, options: loader.LoadOptions,
+                                                 offsets: dict[str, int], expected: bool) -> None:
+    flags = loader.build_cflags(TRACKING, options, offsets, THREADS, task_btf=True, raw_switch=raw_switch)
+    assert (loader.RAW_SWITCH_FLAG in flags) is expected
+
+
+def test_both_switch_programs_are_in_the_source_and_the_flag_is_optional() -> None:
+    text = loader.program_text()
+    assert re.search(r"#ifdef RAW_SCHED_SWITCH\s+/\*.*?\*/\s*RAW_TRACEPOINT_PROBE\(sched_switch\)", text, re.S)
+    assert "TRACEPOINT_PROBE(sched, sched_switch)" in text
+    assert loader.kernel_version("5.17.3") < loader.RAW_SWITCH_KERNEL <= loader.kernel_version("5.18.0-1-amd64")
+
+
+def test_switch_probe_is_named_from_the_loaded_programs() -> None:
+    assert loader.switch_probe({b"raw_tracepoint__sched_switch": 1, b"tracepoint__sched__sched_fork": 2}) == \
+        "raw_tracepoint"
+    assert loader.switch_probe({b"tracepoint__sched__sched_switch": 1}) == "tracepoint"
+
+
+def test_both_switch_programs_report_as_the_same_event() -> None:
+    assert program_label("raw_tracepoint__sched_switch") == "sched:sched_switch"
+    assert program_label("tracepoint__sched__sched_switch") == "sched:sched_switch"
+    assert program_label("raw_tracepoint__other") == "raw_tracepoint__other"
+
+
+class _RefusingBcc:
+    """A bcc module whose BPF() fails while the raw sched_switch flag is given (a kernel refusing it)."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def BPF(self, text: bytes, cflags: list[str]) -> str:
+        self.calls.append(list(cflags))
+        if loader.RAW_SWITCH_FLAG in cflags:
+            raise Exception("Failed to attach BPF to raw tracepoint")
+        return "loaded"
+
+
+def test_a_refused_raw_tracepoint_falls_back_to_the_classic_one() -> None:
+    fake = _RefusingBcc()
+    request = {"text": "x", "cflags": ["-DA", "-DCURRENT_TASK_BTF", loader.RAW_SWITCH_FLAG],
+               "optional": ["-DCURRENT_TASK_BTF", loader.RAW_SWITCH_FLAG]}
+    assert compile_and_attach(fake, request) == "loaded"  # type: ignore[arg-type]
+    assert fake.calls == [request["cflags"], ["-DA"]]
+
+
+class _CapturingCompiler:
+    """Stands in for the compiler child: keeps the request, loads nothing."""
+
+    def __init__(self) -> None:
+        self.request: dict = {}
+
+    def run(self) -> None:
+        raise loader.LoadError("not loaded in unit tests")
+
+
+def test_load_asks_for_the_raw_flag_as_an_optional_one(tmp_path: pathlib.Path) -> None:
+    layout = CgroupLayout(mode="v2", root=str(tmp_path), unified=str(tmp_path))
+    compiler = _CapturingCompiler()
+    with pytest.raises(loader.LoadError):
+        loader.load(layout, compiler=compiler)  # type: ignore[arg-type]
+    assert loader.RAW_SWITCH_FLAG in compiler.request["optional"]
