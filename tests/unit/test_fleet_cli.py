@@ -53,10 +53,13 @@ def _answer(path: str) -> bytes:
     result = []
     labels = {"node": "n1", "instance": "n1:10417", "id": "/kubepods/pod1/c1", "name": "", "image": "img",
               "container": "app", "pod": "web", "namespace": "shop"}
-    if "ctop_field\", \"working_set_bytes\"" in expr:
-        result.append({"metric": {**labels, "ctop_field": "working_set_bytes"}, "value": [1, "1048576"]})
+    key = {k: labels[k] for k in ("node", "instance", "id")}
+    if "ctop_field\", \"names\"" in expr:  # the names (asked once, kept)
+        result.append({"metric": {**labels, "ctop_field": "names"}, "value": [1, "1"]})
+    if "container_memory_working_set_bytes|" in expr:  # the gauges, grouped by metric name
+        result.append({"metric": {**key, "__name__": "container_memory_working_set_bytes"}, "value": [1, "1048576"]})
     if "ctop_field\", \"cpu_seconds_per_s\"" in expr:
-        result.append({"metric": {**labels, "ctop_field": "cpu_seconds_per_s"}, "value": [1, "0.5"]})
+        result.append({"metric": {**key, "ctop_field": "cpu_seconds_per_s"}, "value": [1, "0.5"]})
     return json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}}).encode()
 
 
