@@ -19,7 +19,7 @@ from ..model.ebpf_rates import EBPF_KEYS, EbpfRates
 from ..model.frame import CgroupRow, Frame, Identity
 from ..model.notices import Notice, NoticeKind
 from ..model.sample import UNLIMITED, CgroupSample, HostSample, Pressure, Snapshot
-from .client import Answer
+from .client import Answer, FleetError
 from .queries import (
     EBPF_TAGS,
     FIELD_LABEL,
@@ -60,7 +60,7 @@ class _Cgroup:
 
 def node_of(labels: Mapping[str, str]) -> str:
     """The node a series is from: its ``node`` label, else the target's instance; "/" cannot be part of it."""
-    return (labels.get("node") or labels.get("instance") or "unknown").replace("/", "_")
+    return str(labels.get("node") or labels.get("instance") or "unknown").replace("/", "_")
 
 
 def _finite(value: float) -> float | None:
@@ -79,8 +79,12 @@ def _limit(value: float | None) -> int | None:
 
 
 def field_of(labels: Mapping[str, str]) -> str:
-    """The figure a series of an answer is: its ``ctop_field`` tag, else the field of its metric name."""
-    return labels.get(FIELD_LABEL) or METRIC_FIELDS.get(labels.get("__name__", ""), "")
+    """The figure a series of an answer is: its ``ctop_field`` tag, else a run-queue bucket (it has ``le``), else the
+    field of its metric name."""
+    tag = labels.get(FIELD_LABEL)
+    if tag is not None:
+        return str(tag)
+    return RUNQ_BUCKETS_FIELD if "le" in labels else METRIC_FIELDS.get(str(labels.get("__name__", "")), "")
 
 
 def runq_quantile(buckets: Mapping[float, float], q: float) -> float | None:
@@ -105,35 +109,35 @@ def gather(answers: Iterable[Answer], kept: Iterable[Answer] = ()) -> tuple[dict
     answers of earlier refreshes (the rarely changing figures): they add figures to cgroups, never cgroups."""
     cgroups: dict[tuple[str, str], _Cgroup] = {}
     nodes: dict[str, dict[str, float]] = {}
-    for fresh, answer in [*((True, a) for a in answers), *((False, a) for a in kept)]:
-        for series in answer.series:
-            labels = series.labels
-            name = field_of(labels)
-            value = _finite(series.value)
-            node = node_of(labels)
-            if "id" not in labels:  # a per-target figure
-                if value is not None:
-                    figures = nodes.setdefault(node, {})
-                    figures[name] = max(figures.get(name, value), value) if name == "up" else \
-                        figures.get(name, 0.0) + value
-                continue
-            key = (node, labels["id"] or "/")
-            entry = cgroups.get(key)
-            if entry is None:
-                entry = cgroups[key] = _Cgroup(node, key[1], dict.fromkeys(NAME_LABELS, ""))
-            if name in (NAMES_FIELD, NAMED) and any(k in labels for k in NAME_LABELS):  # the series with the names
-                entry.labels.update({k: labels.get(k, "") for k in NAME_LABELS})
-            if name == INFO_FIELD:
-                entry.info = {k: labels.get(k, "") for k in INFO_LABELS}
-            elif name == RUNQ_BUCKETS_FIELD:
-                if value is not None:
-                    try:
-                        entry.buckets[float(labels.get("le", ""))] = value
-                    except ValueError:
-                        pass
-            elif value is not None and name != NAMES_FIELD:
-                entry.values[name] = value
-            entry.present = entry.present or (fresh and name in PRESENT_FIELDS)
+    by_labels: dict[tuple[Any, Any, Any], _Cgroup] = {}  # (node, instance, id) labels as given -> their cgroup
+    try:
+        for fresh, answer in [*((True, a) for a in answers), *((False, a) for a in kept)]:
+            for labels, raw in answer.series:  # (the hot loop of a refresh: tens of thousands of series)
+                name = field_of(labels)
+                value = raw if raw - raw == 0 else None  # NaN and infinities: no data
+                cgroup = labels.get("id")
+                if cgroup is None:  # a per-target figure
+                    if value is not None:
+                        figures = nodes.setdefault(node_of(labels), {})
+                        figures[name] = max(figures.get(name, value), value) if name == "up" else \
+                            figures.get(name, 0.0) + value
+                    continue
+                raw_key = (labels.get("node"), labels.get("instance"), cgroup)
+                entry = by_labels.get(raw_key)
+                if entry is None:
+                    key = (node_of(labels), str(cgroup) or "/")
+                    entry = cgroups.get(key)
+                    if entry is None:
+                        entry = cgroups[key] = _Cgroup(key[0], key[1], dict.fromkeys(NAME_LABELS, ""))
+                    by_labels[raw_key] = entry
+                if name in _SPECIAL:
+                    _special(entry, name, labels, value)
+                elif value is not None:
+                    entry.values[name] = value
+                if fresh and not entry.present and name in PRESENT_FIELDS:
+                    entry.present = True
+    except (TypeError, AttributeError) as e:  # a label value that is not a string
+        raise FleetError(f"Prometheus answered a query with a malformed sample ({e}).") from None
     for entry in cgroups.values():
         if entry.buckets:
             for tag, q in QUANTILES:
@@ -142,6 +146,26 @@ def gather(answers: Iterable[Answer], kept: Iterable[Answer] = ()) -> tuple[dict
                     entry.values[tag] = quantile
     # A rate outlives its cgroup by the window: only what the last scrape still had is a row.
     return {k: e for k, e in cgroups.items() if e.present}, nodes
+
+
+_SPECIAL = frozenset({NAMES_FIELD, NAMED, INFO_FIELD, RUNQ_BUCKETS_FIELD})
+
+
+def _special(entry: _Cgroup, name: str, labels: Mapping[str, str], value: float | None) -> None:
+    """The series that are more than a figure: names, ctop's info, run-queue buckets (and the working set, which
+    carried the names in the past)."""
+    if name in (NAMES_FIELD, NAMED) and any(k in labels for k in NAME_LABELS):
+        entry.labels.update({k: str(labels.get(k, "")) for k in NAME_LABELS})
+    if name == INFO_FIELD:
+        entry.info = {k: str(labels.get(k, "")) for k in INFO_LABELS}
+    elif name == RUNQ_BUCKETS_FIELD:
+        try:
+            if value is not None:
+                entry.buckets[float(str(labels.get("le", "")))] = value
+        except ValueError:
+            pass
+    elif name == NAMED and value is not None:
+        entry.values[name] = value
 
 
 def _kind(entry: _Cgroup) -> str:

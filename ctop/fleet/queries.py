@@ -25,7 +25,7 @@ KEY = ("node", "instance", "id")  # the figures carry only these: the names come
 NAMED = "working_set_bytes"  # every source has it for every cgroup: its series say which cgroups exist
 NAMED_METRIC = "container_memory_working_set_bytes"
 NAMES_FIELD = "names"  # the series of NAMED_METRIC grouped by every label in BY: the cgroup's names
-RUNQ_BUCKETS_FIELD = "runq_buckets"  # bucket rates of ctop's run-queue histogram, one series per bucket (``le``)
+RUNQ_BUCKETS_FIELD = "runq_buckets"  # bucket rates of ctop's run-queue histogram: the series with an ``le`` label
 CACHE_S = 60.0  # the CACHED queries' answers serve this long (in evaluation time) while no new cgroup appears
 WINDOW_SCRAPES = 4  # rates over this many scrape intervals (rate() needs two samples; four survive a missed scrape)
 MIN_WINDOW_S = 2.0
@@ -146,7 +146,7 @@ def refresh_queries(selector: str, window: float) -> tuple[Query, ...]:
         "io": group("io_") + group("net_") + group("major_"),
         "pressure": group("psi_"),
         "ebpf": [rates[f] for f in ("runq_wait", "preempt_others", "preempt_host", "forks", "execs", "exits")],
-        "runq": [_tag(RUNQ_BUCKETS_FIELD, buckets)],
+        "runq": [buckets],  # untagged: its series are the ones with an ``le`` label
         "gauges": [gauges(fresh), *summed],
         "nodes": [_tag(f, f"max by (node, instance, job) ({m}{_selector(selector)})") for f, m in NODE_FIELDS],
     }
