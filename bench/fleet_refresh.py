@@ -177,6 +177,8 @@ def run(nodes: int = 20, pods_per_node: int = 50, repeats: int = 10, port_base: 
         "refresh_s_median": s["refresh_s_median"], "refresh_s_max": s["refresh_s_max"],
         "steady_refresh": s, "full_refresh": f,
         "load_average_1m": [round(min(loads), 1), round(max(loads), 1)],
+        "how": " ".join([*(f"{k}={os.environ[k]}" for k in ("CTOP_TEST_FLEET_PORT_BASE",) if k in os.environ),
+                         ".venv/bin/python bench/run.py fleet_refresh"]),
         "verdict": f"steady refresh median {s['refresh_s_median']:.2f} s, max {s['refresh_s_max']:.2f} s, full refresh "
                    f"(first, then once a minute) median {f['refresh_s_median']:.2f} s (target < 1 s): "
                    f"{'met' if s['refresh_s_median'] < 1 else 'NOT met'} on a machine at load "
