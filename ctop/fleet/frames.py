@@ -113,7 +113,8 @@ def gather(answers: Iterable[Answer], kept: Iterable[Answer] = ()) -> tuple[dict
     try:
         for fresh, answer in [*((True, a) for a in answers), *((False, a) for a in kept)]:
             for labels, raw in answer.series:  # (the hot loop of a refresh: tens of thousands of series)
-                name = field_of(labels)
+                tag = labels.get(FIELD_LABEL)  # (field_of, inline)
+                name = field_of(labels) if tag is None else str(tag)
                 value = raw if raw - raw == 0 else None  # NaN and infinities: no data
                 cgroup = labels.get("id")
                 if cgroup is None:  # a per-target figure

@@ -26,6 +26,7 @@ NAMED = "working_set_bytes"  # every source has it for every cgroup: its series 
 NAMED_METRIC = "container_memory_working_set_bytes"
 NAMES_FIELD = "names"  # the series of NAMED_METRIC grouped by every label in BY: the cgroup's names
 RUNQ_BUCKETS_FIELD = "runq_buckets"  # bucket rates of ctop's run-queue histogram: the series with an ``le`` label
+NAMING_QUERIES = ("gauges", "names")  # the queries whose answers say which cgroups exist (NAMED_METRIC, NAMES_FIELD)
 CACHE_S = 60.0  # the CACHED queries' answers serve this long (in evaluation time) while no new cgroup appears
 WINDOW_SCRAPES = 4  # rates over this many scrape intervals (rate() needs two samples; four survive a missed scrape)
 MIN_WINDOW_S = 2.0

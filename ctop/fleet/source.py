@@ -19,7 +19,7 @@ from ..history.replay import END, ReplayState
 from ..model.frame import Frame
 from .client import Answer, PrometheusClient
 from .frames import build_frame, node_of
-from .queries import CACHE_S, NAMED_METRIC, Query, refresh_queries, window_s
+from .queries import CACHE_S, NAMED_METRIC, NAMING_QUERIES, Query, refresh_queries, window_s
 
 Post = Callable[[tuple[Any, ...]], None]
 FALLBACK_SCRAPE_INTERVAL_S = 15.0
@@ -83,13 +83,15 @@ class FleetSource:
         fresh_kept = kept is None or abs(when - kept[0]) >= CACHE_S
         queries = [q for q in self.queries if fresh_kept or not q.cached]
         answers = self._ask(queries, when)
-        if not fresh_kept and kept is not None and not _cgroups(answers) <= kept[2]:  # a new cgroup: ask at once
+        named = [a for q, a in zip(queries, answers) if q.name in NAMING_QUERIES]
+        if not fresh_kept and kept is not None and not _cgroups(named) <= kept[2]:  # a new cgroup: ask at once
             queries += [q for q in self.queries if q.cached]
             answers += self._ask([q for q in self.queries if q.cached], when)
             fresh_kept = True
         if fresh_kept:
             cached = [a for q, a in zip(queries, answers) if q.cached]
-            kept = self._kept = (when, cached, _cgroups(cached))
+            kept = self._kept = (when, cached, _cgroups([a for q, a in zip(queries, answers)
+                                                          if q.cached and q.name in NAMING_QUERIES]))
             answers = [a for q, a in zip(queries, answers) if not q.cached]
         self.last_queries = self.client.queries - before
         return build_frame(answers, when, self.window_s, kept[1] if kept else ())
