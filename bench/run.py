@@ -131,7 +131,9 @@ def summary(results: dict[str, object]) -> list[str]:
     if isinstance(fleet, dict) and "refresh_s_median" in fleet:
         rows.append((f"fleet view refresh, {fleet['nodes']} nodes and {fleet['pods']} pods in Prometheus",
                      f"median {fleet['refresh_s_median']} s, max {fleet['refresh_s_max']} s, "
-                     f"{fleet['queries_per_refresh']} queries",
+                     + (f"{fleet['steady_queries_per_refresh']} queries (steady); full refresh median "
+                        f"{fleet['full_refresh']['refresh_s_median']} s, " if "full_refresh" in fleet else "")
+                     + f"{fleet['queries_per_refresh']} queries",
                      f"targets: under 1 s, at most 10 queries ({fleet['rows_per_refresh']} rows)"))
     load = results.get("exporter_load")
     if isinstance(load, dict) and "p99_s" in load:

@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..errors import CtopError
 
@@ -23,9 +24,9 @@ class FleetError(CtopError):
     """The Prometheus server could not answer a query; the message is one sentence."""
 
 
-@dataclass(frozen=True)
-class Series:
-    """One element of an instant vector: its labels and value (NaN and infinities as given)."""
+class Series(NamedTuple):
+    """One element of an instant vector: its labels and value (NaN and infinities as given); a tuple, as answers
+    hold tens of thousands of them."""
 
     labels: dict[str, str]
     value: float
@@ -117,14 +118,12 @@ class PrometheusClient:
         if not isinstance(data, dict) or data.get("resultType") != "vector" or not isinstance(data.get("result"),
                                                                                                   list):
             raise FleetError(f"{self.base} answered a query with something other than an instant vector.")
-        out = []
-        for item in data["result"]:
-            try:
-                labels = {str(k): str(v) for k, v in item["metric"].items()}
-                out.append(Series(labels, float(item["value"][1])))
-            except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-                raise FleetError(f"{self.base} answered a query with a malformed sample.") from None
-        return Answer(tuple(out), warnings)
+        try:  # the labels as JSON gave them (keys are strings; frames.py reads the values with str())
+            out = tuple([Series(item["metric"], float(item["value"][1])) for item in data["result"]
+                         if type(item["metric"]) is dict or _malformed()])
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            raise FleetError(f"{self.base} answered a query with a malformed sample.") from None
+        return Answer(out, warnings)
 
     def scrape_interval_s(self) -> float | None:
         """The scrape interval the server uses (the smallest of its active targets'), None when it does not say."""
@@ -191,6 +190,10 @@ class PrometheusClient:
             raise FleetError(f"{self.base} rejected the {what}: {said or 'no success status'}.")
         warnings = answer.get("warnings") or []
         return answer.get("data"), tuple(str(w) for w in warnings) if isinstance(warnings, list) else ()
+
+
+def _malformed() -> bool:
+    raise TypeError("not a label set")
 
 
 def _body(error: urllib.error.HTTPError) -> bytes:

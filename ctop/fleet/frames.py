@@ -14,17 +14,29 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..model.ebpf import histogram_quantile
 from ..model.ebpf_rates import EBPF_KEYS, EbpfRates
 from ..model.frame import CgroupRow, Frame, Identity
 from ..model.groups import sum_present, summed_row
 from ..model.notices import Notice, NoticeKind
 from ..model.sample import UNLIMITED, CgroupSample, HostSample, Pressure, Snapshot
-from .client import Answer
-from .queries import EBPF_TAGS, FIELD_LABEL, GAUGES, INFO_FIELD, INFO_LABELS, NAMED
+from .client import Answer, FleetError
+from .queries import (
+    EBPF_TAGS,
+    FIELD_LABEL,
+    GAUGES,
+    INFO_FIELD,
+    INFO_LABELS,
+    METRIC_FIELDS,
+    NAMED,
+    NAMES_FIELD,
+    QUANTILES,
+    RUNQ_BUCKETS_FIELD,
+)
 
 NAMESPACES_PATH = "/~namespaces"
 NAME_LABELS = ("name", "image", "container", "pod", "namespace")
-PRESENT_FIELDS = frozenset({INFO_FIELD, *(f for f, _, _ in GAUGES)})
+PRESENT_FIELDS = frozenset({INFO_FIELD, NAMES_FIELD, *(f for f, _, _ in GAUGES)})
 UNLIMITED_FROM = 2**62  # cAdvisor on cgroup v1 reports "no limit" as the page-rounded maximum
 EBPF_ATTRIBUTES = dict(zip(EBPF_TAGS, EBPF_KEYS))  # tag -> EbpfRates attribute (the rates come first, in order)
 
@@ -38,12 +50,13 @@ class _Cgroup:
     labels: dict[str, str]
     values: dict[str, float] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
-    present: bool = False  # a gauge or info series has it: the cgroup still exists
+    present: bool = False  # a gauge or info series of a fresh answer has it: the cgroup still exists
+    buckets: dict[float, float] = field(default_factory=dict)  # run-queue bucket rates by upper bound
 
 
 def node_of(labels: Mapping[str, str]) -> str:
     """The node a series is from: its ``node`` label, else the target's instance; "/" cannot be part of it."""
-    return (labels.get("node") or labels.get("instance") or "unknown").replace("/", "_")
+    return str(labels.get("node") or labels.get("instance") or "unknown").replace("/", "_")
 
 
 def _finite(value: float) -> float | None:
@@ -61,35 +74,95 @@ def _limit(value: float | None) -> int | None:
     return UNLIMITED if value <= 0 or value >= UNLIMITED_FROM else int(value)
 
 
-def gather(answers: Iterable[Answer]) -> tuple[dict[tuple[str, str], _Cgroup], dict[str, dict[str, float]]]:
-    """Per (node, cgroup path) the tagged figures of every answer; per node the target's figures (cores, up)."""
+def field_of(labels: Mapping[str, str]) -> str:
+    """The figure a series of an answer is: its ``ctop_field`` tag, else a run-queue bucket (it has ``le``), else the
+    field of its metric name."""
+    tag = labels.get(FIELD_LABEL)
+    if tag is not None:
+        return str(tag)
+    return RUNQ_BUCKETS_FIELD if "le" in labels else METRIC_FIELDS.get(str(labels.get("__name__", "")), "")
+
+
+def runq_quantile(buckets: Mapping[float, float], q: float) -> float | None:
+    """The ``q`` quantile of bucket rates by upper bound (cumulative, as Prometheus' histogram_quantile reads them:
+    0 is the first bucket's lower bound, a rank in the +Inf bucket is the largest finite bound); None when empty."""
+    bounds = sorted(buckets)
+    if len(bounds) < 2 or bounds[-1] != math.inf:
+        return None
+    counts, before = [], 0.0
+    for bound in bounds:  # cumulative -> per bucket, never below 0 (rates of separate series may not be monotonic)
+        cumulative = max(before, buckets[bound])
+        counts.append(cumulative - before)
+        before = cumulative
+    lower = [0.0, *bounds[:-1]]
+    upper = [*bounds[:-1], bounds[-2]]
+    return histogram_quantile(counts, q, lower_seconds=lower, upper_seconds=upper)  # type: ignore[arg-type]
+
+
+def gather(answers: Iterable[Answer], kept: Iterable[Answer] = ()) -> tuple[dict[tuple[str, str], _Cgroup],
+                                                                             dict[str, dict[str, float]]]:
+    """Per (node, cgroup path) the figures of every answer; per node the target's figures (cores, up). ``kept`` are
+    answers of earlier refreshes (the rarely changing figures): they add figures to cgroups, never cgroups."""
     cgroups: dict[tuple[str, str], _Cgroup] = {}
     nodes: dict[str, dict[str, float]] = {}
-    for answer in answers:
-        for series in answer.series:
-            labels = series.labels
-            name = labels.get(FIELD_LABEL, "")
-            value = _finite(series.value)
-            node = node_of(labels)
-            if "id" not in labels:  # a per-target figure
-                if value is not None:
-                    figures = nodes.setdefault(node, {})
-                    figures[name] = max(figures.get(name, value), value) if name == "up" else \
-                        figures.get(name, 0.0) + value
-                continue
-            key = (node, labels["id"] or "/")
-            entry = cgroups.get(key)
-            if entry is None:
-                entry = cgroups[key] = _Cgroup(node, key[1], dict.fromkeys(NAME_LABELS, ""))
-            if name == NAMED:  # the one figure that carries the names
-                entry.labels.update({k: labels.get(k, "") for k in NAME_LABELS})
-            if name == INFO_FIELD:
-                entry.info = {k: labels.get(k, "") for k in INFO_LABELS}
-            elif value is not None:
-                entry.values[name] = value
-            entry.present = entry.present or name in PRESENT_FIELDS
+    by_labels: dict[tuple[Any, Any, Any], _Cgroup] = {}  # (node, instance, id) labels as given -> their cgroup
+    try:
+        for fresh, answer in [*((True, a) for a in answers), *((False, a) for a in kept)]:
+            for labels, raw in answer.series:  # (the hot loop of a refresh: tens of thousands of series)
+                tag = labels.get(FIELD_LABEL)  # (field_of, inline)
+                name = field_of(labels) if tag is None else str(tag)
+                value = raw if raw - raw == 0 else None  # NaN and infinities: no data
+                cgroup = labels.get("id")
+                if cgroup is None:  # a per-target figure
+                    if value is not None:
+                        figures = nodes.setdefault(node_of(labels), {})
+                        figures[name] = max(figures.get(name, value), value) if name == "up" else \
+                            figures.get(name, 0.0) + value
+                    continue
+                raw_key = (labels.get("node"), labels.get("instance"), cgroup)
+                entry = by_labels.get(raw_key)
+                if entry is None:
+                    key = (node_of(labels), str(cgroup) or "/")
+                    entry = cgroups.get(key)
+                    if entry is None:
+                        entry = cgroups[key] = _Cgroup(key[0], key[1], dict.fromkeys(NAME_LABELS, ""))
+                    by_labels[raw_key] = entry
+                if name in _SPECIAL:
+                    _special(entry, name, labels, value)
+                elif value is not None:
+                    entry.values[name] = value
+                if fresh and not entry.present and name in PRESENT_FIELDS:
+                    entry.present = True
+    except (TypeError, AttributeError) as e:  # a label value that is not a string
+        raise FleetError(f"Prometheus answered a query with a malformed sample ({e}).") from None
+    for entry in cgroups.values():
+        if entry.buckets:
+            for tag, q in QUANTILES:
+                quantile = runq_quantile(entry.buckets, q)
+                if quantile is not None:
+                    entry.values[tag] = quantile
     # A rate outlives its cgroup by the window: only what the last scrape still had is a row.
     return {k: e for k, e in cgroups.items() if e.present}, nodes
+
+
+_SPECIAL = frozenset({NAMES_FIELD, NAMED, INFO_FIELD, RUNQ_BUCKETS_FIELD})
+
+
+def _special(entry: _Cgroup, name: str, labels: Mapping[str, str], value: float | None) -> None:
+    """The series that are more than a figure: names, ctop's info, run-queue buckets (and the working set, which
+    carried the names in the past)."""
+    if name in (NAMES_FIELD, NAMED) and any(k in labels for k in NAME_LABELS):
+        entry.labels.update({k: str(labels.get(k, "")) for k in NAME_LABELS})
+    if name == INFO_FIELD:
+        entry.info = {k: str(labels.get(k, "")) for k in INFO_LABELS}
+    elif name == RUNQ_BUCKETS_FIELD:
+        try:
+            if value is not None:
+                entry.buckets[float(str(labels.get("le", "")))] = value
+        except ValueError:
+            pass
+    elif name == NAMED and value is not None:
+        entry.values[name] = value
 
 
 def _kind(entry: _Cgroup) -> str:
@@ -238,10 +311,11 @@ def _ancestors(path: str, stop: str) -> list[str]:
     return out
 
 
-def build_frame(answers: Iterable[Answer], at: float, window: float) -> Frame:
-    """The Frame of one refresh evaluated at Unix time ``at`` with rates over ``window`` seconds."""
+def build_frame(answers: Iterable[Answer], at: float, window: float, kept: Iterable[Answer] = ()) -> Frame:
+    """The Frame of one refresh evaluated at Unix time ``at`` with rates over ``window`` seconds; ``kept``: answers
+    of the rarely changing figures from an earlier refresh (see gather)."""
     answers = list(answers)
-    cgroups, nodes = gather(answers)
+    cgroups, nodes = gather(answers, kept)
     rows = build_rows(cgroups)
     notices: list[Notice] = []
     warnings = sorted({w for a in answers for w in a.warnings})

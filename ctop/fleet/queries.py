@@ -1,23 +1,33 @@
 """The few aggregated PromQL queries of one fleet refresh: every figure of every cgroup of every node in 9 answers.
 
-Each query joins sub-expressions with ``or``; ``label_replace`` tags each with a ``ctop_field`` label so that one
-answer carries several figures. The queries are sent at once, so a server evaluates them in parallel. Every
-sub-expression aggregates by the cgroup's identity labels: the cost follows the size of the answer (one series per
-cgroup and figure), never the number of containers. Rates are computed by PromQL over a window of several scrape
-intervals, so one instant query per group and refresh suffices, now or at any past time. Both cAdvisor's names and
-ctop's own ``ctop_*`` families are read; a family a source lacks just adds no series.
+Rates join sub-expressions with ``or``; ``label_replace`` tags each with a ``ctop_field`` label so that one answer
+carries several figures. Gauges are one selector over several metric names aggregated ``by (__name__, ...)``, which
+keeps the name (cheaper for the server than tagging each). The queries are sent at once, so a server evaluates them
+in parallel. Every sub-expression aggregates by the cgroup's identity labels: the cost follows the size of the answer
+(one series per cgroup and figure), never the number of containers. Rates are computed by PromQL over a window of
+several scrape intervals, so one instant query per group and refresh suffices, now or at any past time. The run-queue
+quantiles are computed from one answer of bucket rates (frames.py), not by two ``histogram_quantile``s that would
+each rate every bucket. What rarely changes (limits, names, ctop's info, the machines) is in the CACHED queries,
+which the source asks again only every CACHE_S seconds of evaluation time or when a new cgroup appears. Both
+cAdvisor's names and ctop's own ``ctop_*`` families are read; a family a source lacks just adds no series.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 FIELD_LABEL = "ctop_field"
 # What names one cgroup of one node: the node (a scrape-config label where set, else the target's instance) and
 # cAdvisor's container labels.
 BY = ("node", "instance", "id", "name", "image", "container", "pod", "namespace")
-KEY = ("node", "instance", "id")  # the figures carry only these: the names come once per cgroup (NAMED)
-NAMED = "working_set_bytes"  # every source has it for every cgroup: it carries the names
+KEY = ("node", "instance", "id")  # the figures carry only these: the names come once per cgroup (NAMES_FIELD)
+NAMED = "working_set_bytes"  # every source has it for every cgroup: its series say which cgroups exist
+NAMED_METRIC = "container_memory_working_set_bytes"
+NAMES_FIELD = "names"  # the series of NAMED_METRIC grouped by every label in BY: the cgroup's names
+RUNQ_BUCKETS_FIELD = "runq_buckets"  # bucket rates of ctop's run-queue histogram: the series with an ``le`` label
+NAMING_QUERIES = ("gauges", "names")  # the queries whose answers say which cgroups exist (NAMED_METRIC, NAMES_FIELD)
+CACHE_S = 60.0  # the CACHED queries' answers serve this long (in evaluation time) while no new cgroup appears
 WINDOW_SCRAPES = 4  # rates over this many scrape intervals (rate() needs two samples; four survive a missed scrape)
 MIN_WINDOW_S = 2.0
 
@@ -52,7 +62,8 @@ RATES: tuple[tuple[str, str, str], ...] = (
 EBPF_TAGS = ("runq_p50", "runq_p99", "runq_wait", "csw_voluntary", "csw_involuntary", "preempt_others",
              "preempt_host", "forks", "execs", "exits")
 QUANTILES: tuple[tuple[str, float], ...] = (("runq_p50", 0.5), ("runq_p99", 0.99))
-# Gauges (and counters read as they stand): (field, metric, aggregation).
+# Gauges (and counters read as they stand): (field, metric, aggregation). Those aggregated by "max" come in one query
+# grouped by metric name (METRIC_FIELDS maps it back); SPEC_FIELDS are the rarely changing ones (CACHED).
 GAUGES: tuple[tuple[str, str, str], ...] = (
     (NAMED, "container_memory_working_set_bytes", "max"),
     ("memory_usage_bytes", "container_memory_usage_bytes", "max"),
@@ -76,6 +87,9 @@ GAUGES: tuple[tuple[str, str, str], ...] = (
     ("ebpf_oom_kills", "ctop_oom_kills_total", "max"),
     ("start_time_seconds", "container_start_time_seconds", "max"),
 )
+SPEC_FIELDS = frozenset({"memory_limit_bytes", "memory_swap_limit_bytes", "cpu_quota_us", "cpu_period_us",
+                         "cpu_shares", "threads_max", "start_time_seconds"})
+METRIC_FIELDS = {m: f for f, m, agg in GAUGES if agg == "max"}
 INFO_FIELD = "info"
 INFO_LABELS = ("kind", "runtime", "qos_class")
 # Per target: (field, expression over the selector).
@@ -88,10 +102,11 @@ NODE_FIELDS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True)
 class Query:
-    """One query of a refresh: its name (for messages) and its PromQL."""
+    """One query of a refresh: its name (for messages), its PromQL, and whether its answer is kept (CACHE_S)."""
 
     name: str
     expr: str
+    cached: bool = False
 
 
 def window_s(scrape_interval_s: float) -> float:
@@ -109,31 +124,37 @@ def _tag(field: str, expr: str) -> str:
 
 
 def refresh_queries(selector: str, window: float) -> tuple[Query, ...]:
-    """The queries of one refresh (at most 10, sent at once): rates in four groups, run-queue quantiles, gauges in
-    two groups, ctop's info, and the targets."""
+    """The queries of one refresh (at most 10, sent at once): rates in four groups, run-queue buckets, gauges, the
+    targets; then the CACHED ones: limits, names, ctop's info."""
     by, key = ", ".join(BY), ", ".join(KEY)  # (the answers' size is their cost: labels are most of it)
     w = f"[{window:g}s]"
     rates = {f: _tag(f, f"sum by ({key}) (rate({m}{_selector(selector, x)}{w}))") for f, m, x in RATES}
+
+    def gauges(fields: Iterable[str]) -> str:
+        names = "|".join(m for f, m, agg in GAUGES if agg == "max" and f in fields)
+        matcher = f'__name__=~"{names}"'
+        return f"max by ({key}, __name__) ({_selector(selector, matcher)})"
+
+    def group(prefix: str) -> list[str]:
+        return [e for f, e in rates.items() if f.startswith(prefix)]
+
+    fresh = [f for f, _, _ in GAUGES if f not in SPEC_FIELDS]
+    summed = [_tag(f, f"sum by ({key}) ({m}{_selector(selector)})") for f, m, agg in GAUGES if agg == "sum"]
     buckets = f"sum by ({key}, le) (rate(ctop_runqueue_latency_seconds_bucket{_selector(selector)}{w}))"
-    quantiles = [_tag(f, f"histogram_quantile({q}, {buckets})") for f, q in QUANTILES]
-    gauges = {f: _tag(f, f"{agg} by ({by if f == NAMED else key}) ({m}{_selector(selector)})")
-              for f, m, agg in GAUGES}
     info = f"max by ({key}, {', '.join(INFO_LABELS)}) (ctop_container_info{_selector(selector)})"
-    nodes = [_tag(f, f"max by (node, instance, job) ({m}{_selector(selector)})") for f, m in NODE_FIELDS]
-
-    def group(parts: dict[str, str], prefix: str) -> list[str]:
-        return [e for f, e in parts.items() if f.startswith(prefix)]
-
     groups = {
-        "cpu": group(rates, "c"),  # cpu_seconds, cfs_*, ctx_switches_*
-        "io": group(rates, "io_") + group(rates, "net_") + group(rates, "major_"),
-        "pressure": group(rates, "psi_"),
-        "ebpf": [rates[f] for f in ("runq_wait", "preempt_others", "preempt_host",
-                                    "forks", "execs", "exits")],
-        "runq": quantiles,
-        "memory": [e for f, e in gauges.items() if f.startswith("memory_") or f == NAMED],
-        "spec": [e for f, e in gauges.items() if not f.startswith("memory_") and f != NAMED],
-        "info": [_tag(INFO_FIELD, info)],
-        "nodes": nodes,
+        "cpu": group("c"),  # cpu_seconds, cfs_*, ctx_switches_*
+        "io": group("io_") + group("net_") + group("major_"),
+        "pressure": group("psi_"),
+        "ebpf": [rates[f] for f in ("runq_wait", "preempt_others", "preempt_host", "forks", "execs", "exits")],
+        "runq": [buckets],  # untagged: its series are the ones with an ``le`` label
+        "gauges": [gauges(fresh), *summed],
+        "nodes": [_tag(f, f"max by (node, instance, job) ({m}{_selector(selector)})") for f, m in NODE_FIELDS],
     }
-    return tuple(Query(name, " or ".join(parts)) for name, parts in groups.items())
+    cached = {
+        "limits": [gauges(SPEC_FIELDS)],
+        "names": [_tag(NAMES_FIELD, f"group by ({by}) ({NAMED_METRIC}{_selector(selector)})"),
+                  _tag(INFO_FIELD, info)],
+    }
+    return (*(Query(name, " or ".join(parts)) for name, parts in groups.items()),
+            *(Query(name, " or ".join(parts), cached=True) for name, parts in cached.items()))

@@ -1,5 +1,8 @@
 """The fleet view's source of Frames: the refresh's queries evaluated now, or at a past time that steps and jumps.
 
+The answers of the CACHED queries (limits, names, ctop's info) are kept and sent again only when the time shown is
+CACHE_S away from when they were asked, or when a cgroup they do not name appears (then at once, in the same refresh).
+
 It has what the interactive view asks of the local collector (``collect``) and, for time travel, of the history
 replay (``request``, ``post``, a ReplayState before each Frame), so the same view, keys and batch outputs serve it.
 """
@@ -15,8 +18,8 @@ from typing import Any
 from ..history.replay import END, ReplayState
 from ..model.frame import Frame
 from .client import Answer, PrometheusClient
-from .frames import build_frame
-from .queries import Query, refresh_queries, window_s
+from .frames import build_frame, node_of
+from .queries import CACHE_S, NAMED_METRIC, NAMING_QUERIES, Query, refresh_queries, window_s
 
 Post = Callable[[tuple[Any, ...]], None]
 FALLBACK_SCRAPE_INTERVAL_S = 15.0
@@ -42,6 +45,7 @@ class FleetSource:
         self._following = False
         self._anchor = (at or 0.0, clock())
         self.last_queries = 0  # queries the last refresh sent
+        self._kept: tuple[float, list[Answer], frozenset[tuple[str, str]]] | None = None  # (at, answers, cgroups)
 
     @property
     def replaying(self) -> bool:
@@ -71,13 +75,31 @@ class FleetSource:
         return frame
 
     def frame_at(self, at: float | None) -> Frame:
-        """One refresh: every query of the refresh evaluated at ``at`` (None: now)."""
+        """One refresh: the queries of the refresh evaluated at ``at`` (None: now), the CACHED ones when their kept
+        answers are too far from ``at`` in time or miss a cgroup the others name."""
         when = self._clock() if at is None else at
         before = self.client.queries
-        with ThreadPoolExecutor(len(self.queries), thread_name_prefix="ctop-fleet") as pool:
-            answers: list[Answer] = list(pool.map(lambda q: self.client.query(q.expr, when), self.queries))
+        kept = self._kept
+        fresh_kept = kept is None or abs(when - kept[0]) >= CACHE_S
+        queries = [q for q in self.queries if fresh_kept or not q.cached]
+        answers = self._ask(queries, when)
+        named = [a for q, a in zip(queries, answers) if q.name in NAMING_QUERIES]
+        if not fresh_kept and kept is not None and not _cgroups(named) <= kept[2]:  # a new cgroup: ask at once
+            queries += [q for q in self.queries if q.cached]
+            answers += self._ask([q for q in self.queries if q.cached], when)
+            fresh_kept = True
+        if fresh_kept:
+            cached = [a for q, a in zip(queries, answers) if q.cached]
+            kept = self._kept = (when, cached, _cgroups([a for q, a in zip(queries, answers)
+                                                          if q.cached and q.name in NAMING_QUERIES]))
+            answers = [a for q, a in zip(queries, answers) if not q.cached]
         self.last_queries = self.client.queries - before
-        return build_frame(answers, when, self.window_s)
+        return build_frame(answers, when, self.window_s, kept[1] if kept else ())
+
+    def _ask(self, queries: list[Query], when: float) -> list[Answer]:
+        """The answers of ``queries`` at ``when``, asked at once (a server evaluates them in parallel)."""
+        with ThreadPoolExecutor(len(queries), thread_name_prefix="ctop-fleet") as pool:
+            return list(pool.map(lambda q: self.client.query(q.expr, when), queries))
 
     def request(self, command: str) -> None:
         """Queue a move (as the history replay takes them): "step:N" scrape intervals, "jump:SECONDS", "follow",
@@ -104,3 +126,10 @@ class FleetSource:
 
     def close(self) -> None:
         """Nothing to release (the interactive view and batch mode call it as they call the collector's)."""
+
+
+def _cgroups(answers: list[Answer]) -> frozenset[tuple[str, str]]:
+    """(node, cgroup) of every series of ``answers`` that says a cgroup exists (its working set, or its names)."""
+    return frozenset((node_of(s.labels), s.labels["id"] or "/") for a in answers for s in a.series
+                     if "id" in s.labels and (s.labels.get("__name__") == NAMED_METRIC
+                                              or s.labels.get("ctop_field") == "names"))

@@ -1,5 +1,6 @@
 """A fleet on loopback for the fleet view's tests: `ctop exporter`s on fixed ports, static expositions, and one real
-Prometheus scraping them all, each target with its own ``node`` label. Ports 19100-19149 only."""
+Prometheus scraping them all, each target with its own ``node`` label. Ports 19100-19149 only (or the 50 from
+$CTOP_TEST_FLEET_PORT_BASE, for a run beside another)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ import yaml
 from .env import need_binary
 from .prometheus import _stop, exporter_argv, wait_ready
 
-PORTS = range(19100, 19150)
+PORTS = range(int(os.environ.get("CTOP_TEST_FLEET_PORT_BASE", "19100")),
+              int(os.environ.get("CTOP_TEST_FLEET_PORT_BASE", "19100")) + 50)
 
 
 def _listening(port: int) -> bool:

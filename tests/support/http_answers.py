@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-PORT = 19120
+from .fleet import PORTS
+
+PORT = PORTS.start + 20
 
 Reply = Callable[[http.server.BaseHTTPRequestHandler], tuple[int, bytes]]
 

@@ -24,13 +24,13 @@ import pytest
 from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
 from support.dockerd import IMAGE, dockerd, unique  # noqa: F401
 from support.env import ctop_command, need_binary, need_root
-from support.fleet import FleetPrometheus, exporter_on, fleet_prometheus, static_target
+from support.fleet import PORTS, FleetPrometheus, exporter_on, fleet_prometheus, static_target
 from support.tmux import tmux_session
 
 pytestmark = pytest.mark.system
 
 CADVISOR_PAGE = Path(__file__).resolve().parents[1] / "data" / "cadvisor" / "kubelet-cadvisor.prom"
-PROM_PORT, EXPORTER_A, EXPORTER_B, STATIC_C = 19100, 19101, 19102, 19103
+PROM_PORT, EXPORTER_A, EXPORTER_B, STATIC_C, EXPORTER_D, PROM_D = (PORTS.start + n for n in range(6))
 MiB = 2**20
 # Rates over 40 s. A ctop exporter reads a cgroup in full at least every 10 s and its quick reads in between take
 # less time: at shorter intervals the moment a scrape reads the CPU counter alternates by up to a second on this
@@ -228,8 +228,8 @@ def test_real_pods_group_under_their_node_and_namespace(dockerd) -> None:  # noq
                               "--memory=64m", *_k8s_labels(pod, ns, uid, "app"), IMAGE, "sleep", "600")
             pods.append((pod, ns, uid, sandbox, app))
         include = "--cgroup.include=^/kubepods/burstable/pod(" + "|".join(p[2] for p in pods) + ")"
-        with (exporter_on(19104, include, f"--docker.socket={dockerd.socket}"),
-              fleet_prometheus(19105, {"node-d": "127.0.0.1:19104"}, "2s") as prom):
+        with (exporter_on(EXPORTER_D, include, f"--docker.socket={dockerd.socket}"),
+              fleet_prometheus(PROM_D, {"node-d": f"127.0.0.1:{EXPORTER_D}"}, "2s") as prom):
             prom.wait(lambda: len(prom.query(f'ctop_container_info{{kind="container",namespace="{pods[0][1]}"}}'))
                       == 4, "the four containers with their pod names")
             time.sleep(4)

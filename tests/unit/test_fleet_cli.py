@@ -7,11 +7,13 @@ import json
 from urllib.parse import parse_qs, urlparse
 
 from click.testing import CliRunner
+from support.fleet import PORTS
 from support.http_answers import server
 
 from ctop.cli import cli
 
-PORT = 19122
+PORT = PORTS.start + 22
+NOBODY = f"http://127.0.0.1:{PORTS.start + 23}"  # nobody listens there
 
 
 def run(*args: str):
@@ -32,16 +34,16 @@ def test_fleet_options_without_prometheus_are_one_sentence() -> None:
 
 
 def test_an_unreachable_server_is_one_sentence() -> None:
-    result = run("--prometheus", "http://127.0.0.1:19123", "-b", "-n", "1")  # nobody listens there
+    result = run("--prometheus", NOBODY, "-b", "-n", "1")  # nobody listens there
     assert result.exit_code == 1
-    assert "Cannot reach Prometheus at http://127.0.0.1:19123" in result.output
+    assert f"Cannot reach Prometheus at {NOBODY}" in result.output
     assert "Traceback" not in result.output
 
 
 def test_a_bad_header_or_time_is_one_sentence() -> None:
-    result = run("--prometheus", "http://127.0.0.1:19123", "--prometheus-header", "nocolon", "-b")
+    result = run("--prometheus", NOBODY, "--prometheus-header", "nocolon", "-b")
     assert result.exit_code == 2 and "Name: value" in result.output
-    result = run("--prometheus", "http://127.0.0.1:19123", "--at", "the day after tomorrow", "-b")
+    result = run("--prometheus", NOBODY, "--at", "the day after tomorrow", "-b")
     assert result.exit_code == 2 and "--at" in result.output
 
 
@@ -53,10 +55,13 @@ def _answer(path: str) -> bytes:
     result = []
     labels = {"node": "n1", "instance": "n1:10417", "id": "/kubepods/pod1/c1", "name": "", "image": "img",
               "container": "app", "pod": "web", "namespace": "shop"}
-    if "ctop_field\", \"working_set_bytes\"" in expr:
-        result.append({"metric": {**labels, "ctop_field": "working_set_bytes"}, "value": [1, "1048576"]})
+    key = {k: labels[k] for k in ("node", "instance", "id")}
+    if "ctop_field\", \"names\"" in expr:  # the names (asked once, kept)
+        result.append({"metric": {**labels, "ctop_field": "names"}, "value": [1, "1"]})
+    if "container_memory_working_set_bytes|" in expr:  # the gauges, grouped by metric name
+        result.append({"metric": {**key, "__name__": "container_memory_working_set_bytes"}, "value": [1, "1048576"]})
     if "ctop_field\", \"cpu_seconds_per_s\"" in expr:
-        result.append({"metric": {**labels, "ctop_field": "cpu_seconds_per_s"}, "value": [1, "0.5"]})
+        result.append({"metric": {**key, "ctop_field": "cpu_seconds_per_s"}, "value": [1, "0.5"]})
     return json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}}).encode()
 
 

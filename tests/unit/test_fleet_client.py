@@ -11,11 +11,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from support.fleet import PORTS
 from support.http_answers import ok, server
 
 from ctop.fleet.client import ClientConfig, FleetError, PrometheusClient, parse_duration_s, parse_header
 
-PORT = 19120  # the fleet tests' ports: 19100-19149
+PORT = PORTS.start + 20  # the fleet tests' ports: 19100-19149
 
 def client(**kw: Any) -> PrometheusClient:
     return PrometheusClient(ClientConfig(url=f"http://127.0.0.1:{PORT}", **kw))
@@ -101,8 +102,8 @@ def test_a_slow_server_times_out_in_one_sentence():
 
 def test_an_unreachable_server_is_one_sentence():
     with pytest.raises(FleetError) as e:
-        PrometheusClient(ClientConfig(url="http://127.0.0.1:19121")).query("up")  # nobody listens there
-    assert one_sentence(e.value).startswith("Cannot reach Prometheus at http://127.0.0.1:19121: ")
+        PrometheusClient(ClientConfig(url=f"http://127.0.0.1:{PORT + 1}")).query("up")  # nobody listens there
+    assert one_sentence(e.value).startswith(f"Cannot reach Prometheus at http://127.0.0.1:{PORT + 1}: ")
 
 
 def test_bad_settings_are_one_sentence(tmp_path):

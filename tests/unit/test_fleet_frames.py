@@ -141,3 +141,69 @@ def test_each_ebpf_tag_fills_the_attribute_it_names():
         "csw_involuntary": "ctx_switches_involuntary_per_s", "preempt_others": "preempted_by_others_per_s",
         "preempt_host": "preempted_by_host_per_s", "forks": "forks_per_s", "execs": "execs_per_s",
         "exits": "exits_per_s"}
+
+
+def test_run_queue_quantiles_from_bucket_rates_read_as_histogram_quantile_reads_them():
+    from ctop.fleet.frames import runq_quantile
+
+    inf = float("inf")
+    buckets = {0.001: 5.0, 0.002: 10.0, inf: 10.0}  # cumulative rates by upper bound
+    assert runq_quantile(buckets, 0.5) == 0.001  # the first bucket's lower bound is 0
+    assert runq_quantile(buckets, 0.75) == 0.0015  # interpolated inside its bucket
+    assert runq_quantile({0.001: 5.0, inf: 10.0}, 0.99) == 0.001  # in the +Inf bucket: the largest finite bound
+    assert runq_quantile({0.001: 0.0, inf: 0.0}, 0.5) is None  # nothing happened: no data
+    assert runq_quantile({0.001: 5.0, 0.002: 10.0}, 0.5) is None  # no +Inf bucket: not a histogram
+    assert runq_quantile({0.001: 6.0, 0.002: 5.0, inf: 10.0}, 0.5) == 0.001 * 5 / 6  # not monotonic: read as 6, 6, 10
+
+
+class FleetServer:
+    """Answers the refresh's queries as a Prometheus holding ``cgroups`` (path -> limit) on node n1 would."""
+
+    def __init__(self, cgroups: dict[str, float]) -> None:
+        self.cgroups = cgroups
+        self.queries = 0
+        self.asked: list[str] = []
+
+    def query(self, expr: str, at: float | None = None) -> Answer:
+        self.queries += 1
+        self.asked.append(expr)
+        key = {"node": "n1", "instance": "n1:9100"}
+        out: list[Series] = []
+        for path, limit in self.cgroups.items():
+            if "container_memory_working_set_bytes|" in expr:  # the gauges, grouped by metric name
+                out.append(Series({**key, "id": path, "__name__": "container_memory_working_set_bytes"}, 100))
+            if "container_spec_memory_limit_bytes|" in expr:  # the limits (kept)
+                out.append(Series({**key, "id": path, "__name__": "container_spec_memory_limit_bytes"}, limit))
+            if f'"{FIELD_LABEL}", "names"' in expr:  # the names (kept)
+                out.append(Series({**key, "id": path, FIELD_LABEL: "names", "name": path.strip("/"), "image": "",
+                                   "container": "", "pod": "", "namespace": ""}, 1))
+        return Answer(tuple(out))
+
+
+def test_limits_and_names_are_kept_a_minute_unless_a_new_cgroup_appears():
+    server = FleetServer({"/a": 400})
+    now = [1000.0]
+    source = FleetSource(server, "", 10.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    every = len(source.queries)
+    kept = [q for q in source.queries if q.cached]
+    assert len(kept) == 2 and every <= 10
+    assert source.frame_at(None).rows["/n1/a"].identity.name == "a" and source.last_queries == every
+    now[0] += 10
+    server.cgroups["/a"] = 800  # a limit changed: seen within the minute, not at once
+    row = source.frame_at(None).rows["/n1/a"]
+    assert source.last_queries == every - len(kept) and row.identity.name == "a"
+    assert row.sample.memory_limit_bytes == 400 and row.memory_limit_percent == 25.0
+    server.cgroups["/b"] = 200  # a new cgroup: its names and limits at once, in the same refresh
+    rows = source.frame_at(None).rows
+    assert source.last_queries == every  # the refresh's, then the kept ones
+    assert rows["/n1/b"].identity.name == "b" and rows["/n1/b"].sample.memory_limit_bytes == 200
+    assert rows["/n1/a"].sample.memory_limit_bytes == 800
+    del server.cgroups["/a"]  # a removed cgroup is no row, though the kept answers still name it
+    assert "/n1/a" not in source.frame_at(None).rows and source.last_queries == every - len(kept)
+    now[0] += 60  # a minute later: everything asked again
+    source.frame_at(None)
+    assert source.last_queries == every
+    source.frame_at(now[0] - 3600)  # time travel an hour back: asked at that time
+    assert source.last_queries == every
+    source.frame_at(now[0] - 3590)
+    assert source.last_queries == every - len(kept)
