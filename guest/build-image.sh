@@ -105,7 +105,8 @@ UNIT
 chroot "$tree" systemctl enable ctoph-guest-run.service >/dev/null 2>&1
 # Nothing waits for a network that is not there.
 chroot "$tree" systemctl mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
-    man-db.timer e2scrub_all.timer fstrim.timer >/dev/null 2>&1 || true
+    man-db.timer e2scrub_all.timer fstrim.timer podman-auto-update.timer podman-auto-update.service \
+    >/dev/null 2>&1 || true
 chroot "$tree" systemctl disable prometheus.service prometheus-node-exporter.service >/dev/null 2>&1 || true
 
 kver=$(ls "$tree/lib/modules" | sort -V | tail -1)

@@ -2,7 +2,8 @@
 # Runs in a guest (guest/run.py MODE --script guest/explore.sh): sets ctop up offline, starts real workloads (Docker
 # with limits, a Docker container in a kubelet-shaped pod, hand-made kubelet pods of each QoS class under
 # kubepods.slice, a podman container and a podman pod), then records what ctop sees into $CTOP_GUEST_RESULTS:
-# doctor.txt, batch.json/batch.txt, facts.txt (the runtimes' own view and the limit files), tree-MODE/ (guest/record.py).
+# doctor.txt, batch.json/batch.txt, facts.txt (the runtimes' own view and the limit files), tree-MODE.tar
+# (guest/record.py).
 set -u
 R=$CTOP_GUEST_RESULTS
 log() { echo "explore: $(date -u +%T) $*"; }
@@ -79,5 +80,7 @@ log "facts"
 run sh -c "ctop doctor >$R/doctor.txt 2>&1"
 run sh -c "ctop -b --json -n 2 -d 3 --ebpf-wait 60 >$R/batch.json 2>$R/batch.err"
 run sh -c "ctop -b -n 1 -d 2 >$R/batch.txt 2>&1"
-run .venv/bin/python guest/record.py "$R/tree-$mode" /system.slice /kubepods.slice /machine.slice /kubepods /docker
+# Recorded on the guest's disk, brought back as one tar (9p is slow per file).
+run .venv/bin/python guest/record.py "/tmp/tree-$mode" /system.slice /kubepods.slice /machine.slice /kubepods /docker
+run tar -C /tmp -cf "$R/tree-$mode.tar" "tree-$mode"
 log "explore done"

@@ -3,6 +3,7 @@
 # with the output in results/job.log, and powers the guest off. Without a share it does nothing (a debugging boot).
 share=/mnt/ctop-share
 mkdir -p "$share"
+modprobe -q 9pnet_virtio 2>/dev/null; modprobe -q 9p 2>/dev/null
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 ctop "$share" 2>/dev/null; then
     echo "ctoph-guest: no 9p share named ctop; staying up" >/dev/console
     exit 0

@@ -1,7 +1,7 @@
 """Boot the cached Debian 12 guest (guest/build-image.sh) in pure cgroup v2 or v1, run a job there, bring results back.
 
 Usage (root): guest/run.py v2|v1 [--script FILE] [--results DIR] [--timeout MIN] [--test-timeout MIN] [PYTEST ARGS]
-The working tree (tracked and untracked files, as `git ls-files` sees them) is copied into a 9p share with a job:
+The working tree (tracked and untracked files, as `git ls-files` sees them) goes into a 9p share with a job:
 FILE if given (a shell script run in /opt/ctop with $CTOP_GUEST_RESULTS set), then `./setup.sh guest-test PYTEST ARGS`
 (offline, from the image's packages and wheelhouse) unless FILE is given without PYTEST ARGS. The guest powers off
 when the job ends; results/ (job.log, job.rc, junit.xml, whatever the script wrote) and console.log are copied to
@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from types import FrameType
@@ -63,22 +64,20 @@ def qemu_command(mode: str, disk: str, share: str, console: str, accel: str) -> 
             "-serial", f"file:{console}"]
 
 
-def copy_tree(dest: str) -> None:
-    """The working tree as git sees it (tracked and untracked, not ignored), without .venv or caches."""
+def tar_tree(dest: str) -> None:
+    """The working tree as git sees it (tracked and untracked, not ignored) as one tar: 9p is slow per file."""
     out = subprocess.run(["git", "-C", TREE, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                          check=True, capture_output=True).stdout
-    for rel in sorted({p for p in out.decode().split("\0") if p}):
-        src = os.path.join(TREE, rel)
-        if not os.path.lexists(src):
-            continue
-        dst = os.path.join(dest, rel)
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        shutil.copy2(src, dst, follow_symlinks=False)
+    with tarfile.open(dest, "w") as tar:
+        for rel in sorted({p for p in out.decode().split("\0") if p}):
+            if os.path.lexists(os.path.join(TREE, rel)):
+                tar.add(os.path.join(TREE, rel), arcname=rel, recursive=False)
 
 
 def job_script(script: str | None, pytest_args: list[str], test_minutes: float = 0) -> str:
     """The shell job the guest runs from the share."""
-    lines = ["set -u", f"rm -rf {GUEST_TREE}", f"cp -a {GUEST_SHARE}/src {GUEST_TREE}", f"cd {GUEST_TREE}",
+    lines = ["set -u", f"rm -rf {GUEST_TREE}", f"mkdir -p {GUEST_TREE}",
+             f"tar -C {GUEST_TREE} -xf {GUEST_SHARE}/src.tar", f"cd {GUEST_TREE}",
              f"export CTOP_GUEST_RESULTS={GUEST_SHARE}/results CTOP_WHEELHOUSE={WHEELHOUSE}",
              "echo \"guest: $(uname -r), $(stat -fc %T /sys/fs/cgroup) at /sys/fs/cgroup\"", "rc=0"]
     if script is not None:
@@ -120,7 +119,7 @@ def main(argv: list[str]) -> int:
     try:
         share = os.path.join(work, "share")
         os.makedirs(os.path.join(share, "results"))
-        copy_tree(os.path.join(share, "src"))
+        tar_tree(os.path.join(share, "src.tar"))
         if opts.script:
             shutil.copy(opts.script, os.path.join(share, "script.sh"))
         with open(os.path.join(share, "job.sh"), "w") as f:
