@@ -11,7 +11,7 @@ run() { log "$*"; "$@" || log "exit $? from: $*"; }
 if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then mode=v2; else mode=v1; fi
 log "mode $mode, kernel $(uname -r)"
 
-run ./setup.sh
+run ./setup.sh guest-test --version  # sets up the virtualenv with the test tools once
 mkdir -p /tmp/ctoph-guest-img/bin
 cp /bin/busybox /tmp/ctoph-guest-img/bin/
 for a in sh sleep yes cat; do ln -sf busybox /tmp/ctoph-guest-img/bin/$a; done
