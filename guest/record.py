@@ -38,6 +38,7 @@ V1_FILES = {
 V1_COMMON = ("cgroup.procs", "tasks")
 # Runtime metadata that ctop reads from disk (ctop/runtimes/oci_config.py): only these file names are kept.
 META_GLOBS = ("/run/containers/storage/overlay-containers/*/userdata/config.json",
+              "/var/lib/containers/storage/overlay-containers/*/userdata/config.json",
               "/var/lib/containers/storage/overlay-containers/containers.json",
               "/run/containerd/io.containerd.runtime.v2.task/*/*/config.json",
               "/run/docker/containerd/daemon/io.containerd.runtime.v2.task/*/*/config.json")
