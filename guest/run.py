@@ -8,7 +8,7 @@ when the job ends; results/ (job.log, job.rc, junit.xml, whatever the script wro
 --results (default ./guest-results/MODE). The disk is a temporary qcow2 overlay, so every run starts from the same
 image. qemu runs at nice level $CTOP_GUEST_NICE (default 15) with -smp $CTOP_GUEST_SMP (default 2); KVM is used only
 where it can boot a stock kernel ($CTOP_GUEST_ACCEL=kvm|tcg forces one). SIGTERM or Ctrl-C kills the qemu it
-started and removes its temporary files.
+started, keeps the partial results and removes its temporary files.
 """
 
 from __future__ import annotations
@@ -140,15 +140,19 @@ def main(argv: list[str]) -> int:
             if not booted and _console_has(console, "ctoph-guest: job started"):
                 booted = True
                 print(f"guest: booted in {time.monotonic() - t0:.0f} s; job running", file=sys.stderr)
-        timed_out = proc.poll() is None
-        if timed_out:
+        if proc.poll() is None:
             print(f"guest: no power-off after {opts.timeout:g} min; killing qemu", file=sys.stderr)
+            return 124  # the finally clause kills qemu and keeps the partial results
         print(f"guest: {time.monotonic() - t0:.0f} s from boot to power-off", file=sys.stderr)
-        return _collect(share, console, results, timed_out)
+        return _collect(share, console, results, timed_out=False)
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
+            # Interrupted: keep what the job wrote so far (job.log, console.log) before the share goes.
+            share = os.path.join(work, "share")
+            if os.path.isdir(os.path.join(share, "results")):
+                _collect(share, os.path.join(work, "console.log"), results, timed_out=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
