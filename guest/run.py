@@ -93,7 +93,7 @@ def job_script(script: str | None, pytest_args: list[str], test_minutes: float =
 
 def main(argv: list[str]) -> int:
     """Run one guest job and return its exit code (124 when the guest did not finish in time)."""
-    parser = argparse.ArgumentParser(prog="guest/run.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="guest/run.py", description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("mode", choices=["v2", "v1"])
     parser.add_argument("--script", help="a shell script to run in the guest (in /opt/ctop) before the tests")
     parser.add_argument("--results", help="where results go (default ./guest-results/MODE)")
