@@ -73,6 +73,8 @@ SHOP_V2 = "94a914a96b9a523511111a16280060102eabe2294eede44c4f642220b60a9d18"
 PWEB_V2 = "e953c28fe68c7fc70bdce0085bc7b053a5542d48a3274d1e7595c681da3ff33b"
 PINFRA_V2 = "dab5f97ab3ac37c5a486c339db7f25d252abda5008ffeb24d81c9662815af6dd"
 PPOD_V2 = "8953284253aa9b1fa340bee113947346513a667b9b4f68b144dc04132d1caa21"
+# This recording has podman's containers.json but not its containers' userdata/config.json (guest/record.py reads
+# them since the v1 recording): the pod member's CRI-O-style annotations, and so its live misnaming, show in v1 only.
 KUBE_V2 = "/kubepods.slice"
 POD_G_V2 = f"{KUBE_V2}/kubepods-pod{UID_G.replace('-', '_')}.slice"
 POD_B_V2 = f"{KUBE_V2}/kubepods-burstable.slice/kubepods-burstable-pod{UID_B.replace('-', '_')}.slice"
