@@ -11,7 +11,7 @@ mirror=${CTOP_GUEST_MIRROR:-http://deb.debian.org/debian}
 size=${CTOP_GUEST_DISK_SIZE:-12G}
 # The stamp names what the image holds: raise the revision when the image's contents change; a change to the
 # Python dependencies (pyproject.toml) builds it again too.
-revision=1
+revision=2
 stamp=$( (echo "$revision"; cat "$here/pyproject.toml") | sha256sum | cut -c1-16)
 
 if [ "$(id -u)" -ne 0 ]; then
