@@ -1,5 +1,5 @@
 # Convenience targets; each calls setup.sh, which installs what it needs first (run as root).
-.PHONY: setup run test unit system lint bench bench-memory soak install
+.PHONY: setup run test unit system lint bench bench-memory soak install guest
 setup:
 	./setup.sh
 run:
@@ -22,3 +22,9 @@ soak:
 # .venv holds an editable install (setup.sh): edits to the working tree need no reinstall.
 install:
 	.venv/bin/pip install -q --no-deps --root-user-action=ignore -e .
+# The system tests in a pure cgroup v2 guest, then in a pure v1 guest (one at a time; slow: README "Pure v2 and v1
+# guests"). GUEST_ARGS are pytest arguments; results in guest-results/v2 and guest-results/v1.
+GUEST_ARGS ?= tests/system
+guest:
+	./setup.sh guest v2 $(GUEST_ARGS); v2=$$?; ./setup.sh guest v1 $(GUEST_ARGS); v1=$$?; \
+	echo "guest: v2 exit $$v2, v1 exit $$v1"; [ $$v2 -eq 0 ] && [ $$v1 -eq 0 ]
