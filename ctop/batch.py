@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .model.fields import BATCH_FIELDS, CPU_PERCENT, JSON_FIELDS, TIME_KEY, Field, format_value, sort_rows
 from .model.filters import RowFilter
 from .model.frame import CgroupRow, Frame
+from .model.notices import Notice
 from .model.safe_text import inert, json_text_safe
 
 
@@ -78,3 +81,20 @@ def _line(values: list[str], widths: list[int]) -> str:
         first = "…" + first[-(widths[0] - 1):]
     parts = [first.ljust(widths[0])] + [v.rjust(w) for v, w in zip(values[1:], widths[1:])]
     return " ".join(parts).rstrip()
+
+
+def render(frame: Frame, options: BatchOptions, first: bool) -> str:
+    """One refresh as batch mode prints it: a JSON array, CSV lines (a header before the first) or the table."""
+    if options.output == "json":
+        return render_json(frame, options)
+    if options.output == "csv":
+        return render_csv(frame, options, header=first)
+    width = os.get_terminal_size().columns if sys.stdout.isatty() else None
+    return render_text(frame, options, width) + "\n"
+
+
+def new_notices(frame: Frame, told: set[Notice]) -> list[Notice]:
+    """The frame's notices not said before (each is said once, on stderr); adds them to ``told``."""
+    fresh = [n for n in dict.fromkeys(frame.notices) if n not in told]
+    told.update(fresh)
+    return fresh

@@ -12,7 +12,7 @@ import click
 from click.core import ParameterSource
 
 from . import __version__
-from .batch import BatchOptions, render_csv, render_json, render_text
+from .batch import BatchOptions, new_notices, render
 from .collector import DEFAULT_HISTORY_DIR, Collector, CollectorConfig
 from .errors import CtopError
 from .exporter_cmd import exporter_command
@@ -154,18 +154,9 @@ def run_batch(collector: Collector, options: BatchOptions, iterations: int | Non
     while iterations is None or count < iterations:
         time.sleep(delay)
         frame = collector.collect()
-        for notice in frame.notices:  # what is missing (not root, no runtime): once each, on stderr
-            if notice not in told:
-                told.add(notice)
-                click.echo(f"ctop: {notice.sentence}", err=True)
-        if options.output == "json":
-            text = render_json(frame, options)
-        elif options.output == "csv":
-            text = render_csv(frame, options, header=count == 0)
-        else:
-            width = os.get_terminal_size().columns if sys.stdout.isatty() else None
-            text = render_text(frame, options, width) + "\n"
-        click.echo(text)
+        for notice in new_notices(frame, told):  # what is missing (not root, no runtime): once each
+            click.echo(f"ctop: {notice.sentence}", err=True)
+        click.echo(render(frame, options, first=count == 0))
         sys.stdout.flush()
         count += 1
 

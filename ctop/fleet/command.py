@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -10,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..batch import BatchOptions, render_csv, render_json, render_text
+from ..batch import BatchOptions, new_notices, render
 from ..model.notices import Notice
 from .client import DEFAULT_TIMEOUT_S, ClientConfig, FleetError, PrometheusClient, parse_header
 from .source import FleetSource
@@ -123,17 +122,8 @@ def run_fleet_batch(source: FleetSource, options: BatchOptions, iterations: int 
                 raise click.ClickException("Giving up: the Prometheus server failed ten times in a row.") from None
             continue
         failures = 0
-        for notice in frame.notices:
-            if notice not in told:
-                told.add(notice)
-                click.echo(f"ctop: {notice.sentence}", err=True)
-        if options.output == "json":
-            text = render_json(frame, options)
-        elif options.output == "csv":
-            text = render_csv(frame, options, header=count == 0)
-        else:
-            width = os.get_terminal_size().columns if sys.stdout.isatty() else None
-            text = render_text(frame, options, width) + "\n"
-        click.echo(text)
+        for notice in new_notices(frame, told):  # what is missing (not root, no runtime): once each
+            click.echo(f"ctop: {notice.sentence}", err=True)
+        click.echo(render(frame, options, first=count == 0))
         sys.stdout.flush()
         count += 1
