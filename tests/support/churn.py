@@ -12,6 +12,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ctop.ebpf.hybrid import v1_tag
+
 from .cgroups import TestCgroup, host_layout, make_cgroup, remove_tree
 from .dockerd import IMAGE, PrivateDockerd, unique
 from .env import need
@@ -156,8 +158,11 @@ def map_counts(ids: dict[str, int], recheck_s: float = 0.5) -> MapCounts:
     being dumped is not counted).
     """
     cgroups, threads = _entries(ids)
-    unified = host_layout().unified
-    live_ids = unified_cgroup_ids(unified) if unified else set()
+    layout = host_layout()
+    live_ids = unified_cgroup_ids(layout.unified) if layout.unified else set()
+    cpu_v1 = layout.controllers.get("cpu")
+    if layout.unified and cpu_v1:  # hybrid: tasks of the unified root are keyed by their tagged v1 cpu cgroup
+        live_ids |= {v1_tag() | ino for ino in unified_cgroup_ids(cpu_v1)}
     dead_cgroups = {c for c in cgroups if c and live_ids and c not in live_ids}
     dead_threads = {t for t in threads if not os.path.exists(f"/proc/{t}")}
     time.sleep(recheck_s)

@@ -45,7 +45,7 @@ def test_kept_files_on_cgroupfs_vanish_and_recreate(parent) -> None:
     layout, top = parent
     path = top + "/child"
     _make(layout, path, LIMIT_A)
-    reader = CgroupReader(layout)
+    reader = CgroupReader(layout, keep_open=None)  # kept open on a real cgroup mount
     assert reader._files is not None  # a live cgroupfs: files are kept open
     first = reader.read_all(rescan_s=0)[path]
     assert first.memory_limit_bytes == LIMIT_A and reader._files.open_count > 0
