@@ -23,8 +23,7 @@ BUSY = ["sh", "-c", "while :; do :; done"]
 def busy(test_cgroup: TestCgroup) -> TestCgroup:
     """The test cgroup with a child running a busy loop capped at 0.2 CPU (so it is throttled) and an idle one."""
     hot = test_cgroup.child("hot")
-    hot.write("cpu", "cpu.cfs_period_us", "100000")
-    hot.write("cpu", "cpu.cfs_quota_us", "20000")
+    hot.limit_cpu(20000, 100000)
     hot.spawn(BUSY)
     idle = test_cgroup.child("idle")
     idle.spawn(["sleep", "300"])
