@@ -147,9 +147,9 @@ def _enable_v2_controllers(layout: CgroupLayout, path: str) -> None:
 
 def make_cgroup(layout: CgroupLayout, path: str) -> TestCgroup:
     cg = TestCgroup(layout, path)
-    _enable_v2_controllers(layout, path)
     for root in hierarchy_roots(layout):
         os.makedirs(root + path, exist_ok=True)
+    _enable_v2_controllers(layout, path)
     cpuset = layout.controllers.get("cpuset")
     if cpuset:  # a new v1 cpuset cgroup takes no task until it has CPUs and memory nodes: copy them down
         parts = path.strip("/").split("/")
