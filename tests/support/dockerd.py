@@ -148,6 +148,9 @@ class PrivateDockerd:
         shutil.rmtree(self.base, ignore_errors=True)
         layout = host_layout()
         for parent in self.cgroup_parents:
+            if parent.endswith(".slice") and shutil.which("systemctl"):  # the systemd driver's: systemd's unit
+                subprocess.run(["systemctl", "stop", os.path.basename(parent)], capture_output=True, check=False,
+                               timeout=60)
             remove_tree(layout, parent)
             _remove_empty_parents(layout, parent)
 
