@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from ctop.sources.cgroupfs_layout import CgroupLayout
+
 from .cgroups import controller_root, hierarchy_roots, host_layout, remove_tree
 from .env import need, need_binary, need_root
 
@@ -266,10 +268,7 @@ def cgroup_of(pid: int, controller: str = "memory") -> str:
     unified one); ``""`` is the hierarchy ctop's eBPF tracks: the unified one, on pure v1 the first v1 of
     ``V1_TRACKED`` (cpu)."""
     layout = host_layout()
-    if controller == "" and layout.unified is None:
-        from ctop.ebpf.loader import V1_TRACKED
-
-        controller = next(c for c in V1_TRACKED if c in layout.controllers)
+    controller = _tracked_if_unified_missing(layout, controller)
     want_v1 = controller != "" and controller in layout.controllers
     with open(f"/proc/{pid}/cgroup") as f:
         for line in f:
@@ -281,7 +280,17 @@ def cgroup_of(pid: int, controller: str = "memory") -> str:
 
 def cgroup_dir(pid: int, controller: str = "memory") -> str:
     """The directory of ``pid``'s cgroup in the hierarchy holding ``controller`` (see ``cgroup_of``)."""
-    return controller_root(host_layout(), controller) + cgroup_of(pid, controller)
+    layout = host_layout()
+    return controller_root(layout, _tracked_if_unified_missing(layout, controller)) + cgroup_of(pid, controller)
+
+
+def _tracked_if_unified_missing(layout: CgroupLayout, controller: str) -> str:
+    """``controller``, except "" on pure v1: the v1 controller ctop's eBPF tracks there (V1_TRACKED's first)."""
+    if controller == "" and layout.unified is None:
+        from ctop.ebpf.loader import V1_TRACKED
+
+        return next(c for c in V1_TRACKED if c in layout.controllers)
+    return controller
 
 
 def kubelet_pod_parent(daemon: PrivateDockerd, qos: str, uid: str) -> str:
