@@ -31,6 +31,7 @@ def test_container_started_while_running_appears_in_next_reading(ebpf: EbpfSourc
 
 def test_container_oom_kill_attributed_with_victim(ebpf: EbpfSource, dockerd: PrivateDockerd) -> None:  # noqa: F811
     name = unique("ebpf-oom")
+    r0 = read(ebpf)  # before the container's cgroup exists: its baseline is zero however slowly docker answers
     # dd reads /dev/zero into a 96 MiB buffer: past the 32 MiB limit; the shell survives to keep the cgroup.
     dockerd.run("run", "-d", "--name", name, "--memory=32m", "--memory-swap=32m", IMAGE, "sh", "-c",
                 "sleep 1; dd if=/dev/zero of=/dev/null bs=96M count=1; sleep 60")
@@ -38,7 +39,6 @@ def test_container_oom_kill_attributed_with_victim(ebpf: EbpfSource, dockerd: Pr
         pid = dockerd.inspect(name)["State"]["Pid"]
         unified_path = cgroup_of(pid, "")
         memory_dir = cgroup_dir(pid, "memory")
-        r0 = read(ebpf)
         deadline = time.monotonic() + 20
         c1 = EbpfCgroupCounters()
         while time.monotonic() < deadline:
