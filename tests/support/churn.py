@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ctop.ebpf.hybrid import v1_tag
 
-from .cgroups import TestCgroup, host_layout, make_cgroup, remove_tree
+from .cgroups import TestCgroup, hierarchy_roots, host_layout, make_cgroup, remove_tree
 from .dockerd import IMAGE, PrivateDockerd, unique
 from .env import need
 
@@ -292,11 +292,11 @@ class CgroupChurn:
         remove_tree(self.layout, self.parent.path)
 
     def leftovers(self) -> list[str]:
-        """Child cgroups of the parent still present (in the unified hierarchy)."""
+        """Child cgroups of the parent still present (in the unified hierarchy, or pure v1's first one)."""
+        top = (self.layout.unified or hierarchy_roots(self.layout)[0]) + self.parent.path
         try:
-            top = self.parent.dir("unified")
             return sorted(e.name for e in os.scandir(top) if e.is_dir(follow_symlinks=False))
-        except (OSError, AssertionError):
+        except OSError:
             return []
 
 

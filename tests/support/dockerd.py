@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from .cgroups import host_layout, remove_tree
+from ctop.sources.cgroupfs_layout import CgroupLayout
+
+from .cgroups import controller_root, hierarchy_roots, host_layout, remove_tree
 from .env import need, need_binary, need_root
 
 IMAGE = "ctop-busybox:test"
@@ -90,6 +92,10 @@ class PrivateDockerd:
     def out(self, *args: str, timeout: float = 60) -> str:
         return self.run(*args, timeout=timeout).stdout.decode().strip()
 
+    def cgroup_driver(self) -> str:
+        """The daemon's cgroup driver: ``cgroupfs``, or ``systemd`` (Docker's default on pure v2 with systemd)."""
+        return self.out("info", "--format", "{{.CgroupDriver}}")
+
     def inspect(self, name: str) -> dict:
         return json.loads(self.out("inspect", name))[0]
 
@@ -144,6 +150,9 @@ class PrivateDockerd:
         shutil.rmtree(self.base, ignore_errors=True)
         layout = host_layout()
         for parent in self.cgroup_parents:
+            if parent.endswith(".slice") and shutil.which("systemctl"):  # the systemd driver's: systemd's unit
+                subprocess.run(["systemctl", "stop", os.path.basename(parent)], capture_output=True, check=False,
+                               timeout=60)
             remove_tree(layout, parent)
             _remove_empty_parents(layout, parent)
 
@@ -180,7 +189,7 @@ def unmount_below(base: str) -> None:
 
 def _remove_empty_parents(layout: object, path: str) -> None:
     """rmdir the now-empty ancestors Docker created for --cgroup-parent (never one that still has members)."""
-    roots = list(layout.controllers.values()) + ([layout.unified] if layout.unified else [])  # type: ignore[attr-defined]
+    roots = hierarchy_roots(layout)  # type: ignore[arg-type]
     parent = os.path.dirname(path.rstrip("/"))
     while parent not in ("", "/"):
         for root in roots:
@@ -255,13 +264,49 @@ def own_dockerd() -> Iterator[PrivateDockerd]:
 
 
 def cgroup_of(pid: int, controller: str = "memory") -> str:
-    """The cgroup path of ``pid`` in a v1 controller hierarchy (or the unified one with controller "")."""
+    """The cgroup path of ``pid`` in the hierarchy holding ``controller`` (its v1 one where there is one, else the
+    unified one); ``""`` is the hierarchy ctop's eBPF tracks: the unified one, on pure v1 the first v1 of
+    ``V1_TRACKED`` (cpu)."""
+    layout = host_layout()
+    controller = _tracked_if_unified_missing(layout, controller)
+    want_v1 = controller != "" and controller in layout.controllers
     with open(f"/proc/{pid}/cgroup") as f:
         for line in f:
             _, controllers, path = line.rstrip("\n").split(":", 2)
-            if controller in controllers.split(",") or (controller == "" and controllers == ""):
+            if (controller in controllers.split(",")) if want_v1 else (controllers == ""):
                 return path
     raise LookupError(f"pid {pid} has no {controller!r} cgroup")
+
+
+def cgroup_dir(pid: int, controller: str = "memory") -> str:
+    """The directory of ``pid``'s cgroup in the hierarchy holding ``controller`` (see ``cgroup_of``)."""
+    layout = host_layout()
+    return controller_root(layout, _tracked_if_unified_missing(layout, controller)) + cgroup_of(pid, controller)
+
+
+def _tracked_if_unified_missing(layout: CgroupLayout, controller: str) -> str:
+    """``controller``, except "" on pure v1: the v1 controller ctop's eBPF tracks there (V1_TRACKED's first)."""
+    if controller == "" and layout.unified is None:
+        from ctop.ebpf.loader import V1_TRACKED
+
+        return next(c for c in V1_TRACKED if c in layout.controllers)
+    return controller
+
+
+def kubelet_pod_parent(daemon: PrivateDockerd, qos: str, uid: str) -> str:
+    """The ``--cgroup-parent`` kubelet gives a pod's containers under the daemon's cgroup driver: a cgroupfs path
+    (``/kubepods/burstable/pod<uid>``) or a systemd slice name (``kubepods-burstable-pod<uid>.slice``, with the
+    uid's dashes as underscores, which systemd nests as ``kubepods.slice/kubepods-burstable.slice/...``)."""
+    if daemon.cgroup_driver() == "systemd":
+        prefix = "kubepods" if qos == "guaranteed" else f"kubepods-{qos}"
+        return f"{prefix}-pod{uid.replace('-', '_')}.slice"
+    return f"/kubepods/pod{uid}" if qos == "guaranteed" else f"/kubepods/{qos}/pod{uid}"
+
+
+def slice_path(unit: str) -> str:
+    """The cgroup path systemd gives a slice: ``a-b-c.slice`` is ``/a.slice/a-b.slice/a-b-c.slice``."""
+    parts = unit.removesuffix(".slice").split("-")
+    return "".join("/" + "-".join(parts[:i]) + ".slice" for i in range(1, len(parts) + 1))
 
 
 def unique(prefix: str = "ctop") -> str:

@@ -39,8 +39,7 @@ def cgtop_cpu(path: str, seconds: float) -> float:
 
 
 def test_cpu_quota_and_busy_loop_agree_with_systemd_cgtop(test_cgroup: TestCgroup) -> None:
-    test_cgroup.write("cpu", "cpu.cfs_period_us", "100000")
-    test_cgroup.write("cpu", "cpu.cfs_quota_us", "20000")
+    test_cgroup.limit_cpu(20000, 100000)
     test_cgroup.spawn(BUSY)
     time.sleep(0.5)
     results: dict[str, float] = {}
@@ -70,9 +69,7 @@ def test_working_set_of_64_mib_matches_the_kernel(test_cgroup: TestCgroup) -> No
     proc.stdin.flush()
     assert proc.stdout.readline().strip() == "done"
     sample = collector.snapshot().cgroups[test_cgroup.path]
-    usage = int(test_cgroup.read("memory", "memory.usage_in_bytes"))
-    stat = dict(line.split() for line in test_cgroup.read("memory", "memory.stat").splitlines())
-    kernel_ws = usage - int(stat["total_inactive_file"])
+    kernel_ws = test_cgroup.kernel_working_set()
     assert baseline is not None and sample.working_set_bytes is not None
     assert abs(sample.working_set_bytes - kernel_ws) <= 0.10 * kernel_ws
     expected = baseline + (64 << 20)
@@ -80,8 +77,8 @@ def test_working_set_of_64_mib_matches_the_kernel(test_cgroup: TestCgroup) -> No
 
 
 def test_memory_and_pids_limits_are_exact(test_cgroup: TestCgroup) -> None:
-    test_cgroup.write("memory", "memory.limit_in_bytes", str(100 << 20))
-    test_cgroup.write("pids", "pids.max", "77")
+    test_cgroup.limit_memory(100 << 20)
+    test_cgroup.limit_pids(77)
     sample = Collector(CollectorConfig()).snapshot().cgroups[test_cgroup.path]
     assert sample.memory_limit_bytes == 100 << 20
     assert sample.pids_max == 77

@@ -8,7 +8,17 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from support.dockerd import IMAGE, PrivateDockerd, cgroup_of, dockerd, unique  # noqa: F401
+from support.cgroups import cpu_usage_ns, host_layout, memory_limit
+from support.dockerd import (  # noqa: F401
+    IMAGE,
+    PrivateDockerd,
+    cgroup_dir,
+    cgroup_of,
+    dockerd,
+    kubelet_pod_parent,
+    slice_path,
+    unique,
+)
 from support.env import need_root
 
 from ctop.runtimes.identify import identify
@@ -53,8 +63,7 @@ def test_web_container_is_named_and_its_traffic_counted(dockerd: PrivateDockerd,
     assert (meta.name, meta.image, meta.runtime, meta.pid, meta.state) == (name, IMAGE, "docker", pid, "running")
     assert meta.started_at is not None and abs(meta.started_at - time.time()) < 120
     assert service.notices() == []
-    with open(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes") as f:
-        assert int(f.read()) == 128 * 1024 * 1024
+    assert memory_limit(host_layout(), path) == 128 * 1024 * 1024
 
     ip = dockerd.inspect(cid)["NetworkSettings"]["Networks"][dockerd.network]["IPAddress"]
     devices = {d.name: d for d in procfs_net.net_devices(pid)}
@@ -81,7 +90,7 @@ def test_web_container_is_named_and_its_traffic_counted(dockerd: PrivateDockerd,
     # busybox httpd forks a handler per request; wait for the one that served us to exit.
     deadline = time.monotonic() + 10
     while True:
-        procs = procfs_procs.read_processes(procfs_procs.read_pids(f"/sys/fs/cgroup/memory{path}/cgroup.procs"))
+        procs = procfs_procs.read_processes(procfs_procs.read_pids(cgroup_dir(pid) + "/cgroup.procs"))
         if len(procs) == 1 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
@@ -141,29 +150,31 @@ def _k8s_labels(pod: str, ns: str, uid: str, container: str, sandbox: bool) -> l
     return out
 
 
-@pytest.mark.parametrize(("parent", "qos"), [("/kubepods/burstable", "burstable"),
-                                             ("/kubepods/besteffort", "besteffort"),
-                                             ("/kubepods", "guaranteed")])
+@pytest.mark.parametrize("qos", ["burstable", "besteffort", "guaranteed"])
 def test_dockershim_shaped_pods(dockerd: PrivateDockerd, service: MetadataService,  # noqa: F811
-                                parent: str, qos: str) -> None:
+                                qos: str) -> None:
+    """Pods as kubelet makes them with the daemon's cgroup driver: /kubepods/<qos>/pod<uid>/<id> (cgroupfs) or
+    /kubepods.slice/kubepods-<qos>.slice/kubepods-<qos>-pod<uid>.slice/docker-<id>.scope (systemd)."""
     need_root()
     uid = str(uuid.uuid4())
     pod, ns = unique("pod"), "team-" + uuid.uuid4().hex[:4]
-    cgroup_parent = f"{parent}/pod{uid}"
+    parent_arg = kubelet_pod_parent(dockerd, qos, uid)
+    systemd = parent_arg.endswith(".slice")
+    cgroup_parent = slice_path(parent_arg) if systemd else parent_arg
     dockerd.cgroup_parents.append(cgroup_parent)
     limits = ["--memory=64m", "--cpus=0.1"] if qos == "guaranteed" else []
     started = {}
     for container, sandbox, cmd in (("POD", True, ["sleep", "300"]), ("app", False, ["sleep", "300"]),
                                     ("sidecar", False, ["sleep", "300"])):
         cid, pid = run_container(dockerd, "--name", f"k8s_{container}_{pod}_{ns}_{uid}_0",
-                                 f"--cgroup-parent={cgroup_parent}", *limits,
+                                 f"--cgroup-parent={parent_arg}", *limits,
                                  *_k8s_labels(pod, ns, uid, container, sandbox), IMAGE, *cmd)
         started[container] = (cid, pid)
     assert service.refresh(10)
     rows = []
     for container, (cid, pid) in started.items():
         path = cgroup_of(pid, "memory")
-        assert path == f"{cgroup_parent}/{cid}"
+        assert path == (f"{cgroup_parent}/docker-{cid}.scope" if systemd else f"{cgroup_parent}/{cid}")
         ident = identify(path)
         assert (ident.kind, ident.container_id, ident.pod_uid, ident.qos_class) == ("container", cid, uid, qos)
         meta = service.lookup(path, ident)
@@ -179,12 +190,9 @@ def test_dockershim_shaped_pods(dockerd: PrivateDockerd, service: MetadataServic
     containers = [p for p, i in rows if i.kind == "container"]
     assert len(containers) == len(started) and {i.pod_uid for _, i in rows} == {uid}
     # The pod's own counter (kernel, hierarchical) covers what its containers used.
-    with open(f"/sys/fs/cgroup/cpuacct{cgroup_parent}/cpuacct.usage") as f:
-        pod_cpu = int(f.read())
-    total = 0
-    for p in containers:
-        with open(f"/sys/fs/cgroup/cpuacct{p}/cpuacct.usage") as f:
-            total += int(f.read())
+    layout = host_layout()
+    pod_cpu = cpu_usage_ns(layout, cgroup_parent)
+    total = sum(cpu_usage_ns(layout, p) for p in containers)
     assert 0 < total <= pod_cpu
     for cid, _ in started.values():
         dockerd.run("rm", "-f", cid)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from support.dockerd import IMAGE, PrivateDockerd, dockerd, unique  # noqa: F401
+from support.dockerd import IMAGE, PrivateDockerd, cgroup_dir, dockerd, unique  # noqa: F401
 from support.env import need, need_root
 
 from ctop.inspect_cmd import inspect_command
@@ -24,7 +24,7 @@ def test_inspect_json_and_text(dockerd: PrivateDockerd) -> None:  # noqa: F811
     cid = dockerd.out("run", "-d", "--name", name, "--network", dockerd.network, "--cap-drop=NET_RAW",
                       "--memory=128m", "--cpus=0.5", IMAGE, "sh", "-c", "yes > /dev/null & sleep 300")
     info = dockerd.inspect(cid)
-    procs_file = f"/sys/fs/cgroup/memory/docker/{cid}/cgroup.procs"
+    procs_file = cgroup_dir(info["State"]["Pid"]) + "/cgroup.procs"  # /docker/<id> or .../docker-<id>.scope
     for _ in range(100):  # until the shell forked the busy child (busybox then execs sleep as pid 1)
         with open(procs_file) as f:
             if len(f.read().split()) == 2:

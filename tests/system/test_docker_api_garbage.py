@@ -55,7 +55,7 @@ def finish(proc: subprocess.Popen, started: float) -> tuple[list[dict], str, flo
 @pytest.mark.parametrize("mode", [m for m in MODES if m != "scripted"])
 def test_bad_docker_api_changes_only_names(mode: str, test_cgroup: TestCgroup) -> None:
     need_root()
-    test_cgroup.write("cpu", "cpu.cfs_quota_us", "10000")  # 10 % of a CPU: visible CPU use, cheap for the node
+    test_cgroup.limit_cpu(10000)  # 10 % of a CPU: visible CPU use, cheap for the node
     test_cgroup.spawn(["yes"], stdout=subprocess.DEVNULL)
     test_cgroup.child("a")
     test_cgroup.child("b")

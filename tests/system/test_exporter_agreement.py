@@ -48,9 +48,8 @@ def memory_stat(cg: TestCgroup) -> dict[str, int]:
 def loaded_cgroup(test_cgroup: TestCgroup, tmp_path) -> TestCgroup:
     """The test cgroup with a memory and a CPU limit, one CPU-bound loop and one process holding 48 MiB."""
     need_root()
-    test_cgroup.write("memory", "memory.limit_in_bytes", str(MEMORY_LIMIT))
-    test_cgroup.write("cpu", "cpu.cfs_period_us", str(PERIOD_US))
-    test_cgroup.write("cpu", "cpu.cfs_quota_us", str(QUOTA_US))
+    test_cgroup.limit_memory(MEMORY_LIMIT)
+    test_cgroup.limit_cpu(QUOTA_US, PERIOD_US)
     test_cgroup.spawn(["sh", "-c", "while :; do :; done"])
     ready = tmp_path / "held"
     test_cgroup.spawn([sys.executable, "-c", HOLD.format(size=HOLD_BYTES), str(ready)])

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from support.dockerd import IMAGE, cgroup_of, dockerd, unique  # noqa: F401
+from support.dockerd import IMAGE, cgroup_dir, dockerd, unique  # noqa: F401
 from support.env import ctop_command, need_root
 from support.exporter_image import base_tarball, plan_from_daemonset
 from support.prometheus import free_port
@@ -98,10 +98,9 @@ def _scrape(port: int, path: str = "/metrics") -> str:
 
 def _peak_memory_bytes(pid: int) -> int | None:
     """Peak memory of the cgroup holding ``pid`` (v1 max_usage_in_bytes or v2 memory.peak), None if unknown."""
-    for controller, root, name in (("memory", "/sys/fs/cgroup/memory", "memory.max_usage_in_bytes"),
-                                   ("", "/sys/fs/cgroup", "memory.peak")):
+    for name in ("memory.max_usage_in_bytes", "memory.peak"):
         try:
-            with open(os.path.join(root + cgroup_of(pid, controller), name)) as f:
+            with open(os.path.join(cgroup_dir(pid, "memory"), name)) as f:
                 return int(f.read())
         except (OSError, LookupError, ValueError):
             continue

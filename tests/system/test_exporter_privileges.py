@@ -97,7 +97,7 @@ def test_exporter_drops_to_a_user_and_keeps_serving_containers_and_ebpf(plain_us
     cid = ""
     try:
         cid = dockerd.out("run", "-d", "--name", name, "--cpus", "0.2", IMAGE, "sh", "-c", BUSY).strip()
-        test_cgroup.write("cpu", "cpu.cfs_quota_us", "20000")
+        test_cgroup.limit_cpu(20000)
         test_cgroup.spawn(["sh", "-c", BUSY])
         include = f"^(/|{re.escape(test_cgroup.path)}|.*{cid})$"
         with running_exporter(f"--user={plain_user}", f"--docker.socket={dockerd.socket}",

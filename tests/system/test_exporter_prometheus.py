@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.cgroups import cpu_usage_ns
 from support.dockerd import IMAGE, dockerd, unique  # noqa: F401
 from support.env import need, need_binary, need_root
 from support.prometheus import running_exporter, running_prometheus
@@ -87,11 +88,6 @@ def provided(exposition: str) -> set[str]:
     return have
 
 
-def read_int(directory: str, name: str) -> int:
-    with open(os.path.join(directory, name)) as f:
-        return int(f.read().split()[0])
-
-
 def read_keyed(directory: str, name: str) -> dict[str, int]:
     with open(os.path.join(directory, name)) as f:
         return {k: int(v) for k, v in (line.split() for line in f if line.strip())}
@@ -142,9 +138,8 @@ def test_values_in_prometheus_agree_with_the_cgroup_files(test_cgroup):
     base = test_cgroup
     app = base.child(f"kubepods/burstable/pod{POD_UID}/{CID}")
     besteffort = base.child(f"kubepods/besteffort/pod{BE_UID}/{BE_CID}")
-    app.write("cpu", "cpu.cfs_quota_us", "50000")
-    app.write("cpu", "cpu.cfs_period_us", "100000")
-    app.write("memory", "memory.limit_in_bytes", str(MEM_LIMIT))
+    app.limit_cpu(50000, 100000)
+    app.limit_memory(MEM_LIMIT)
     with tempfile.TemporaryDirectory(prefix="ctop-prom-test-") as tmp:
         ready = [os.path.join(tmp, f"ready-{i}") for i in range(2)]
         for cg, flag in ((app, ready[0]), (besteffort, ready[1])):
@@ -163,15 +158,12 @@ def test_values_in_prometheus_agree_with_the_cgroup_files(test_cgroup):
             assert up, prom.targets()
 
             # Values agree with the cgroup files (the workloads are idle now: CPU is constant).
-            cpu_dir = app.dir("cpuacct")
-            mem_dir = app.dir("memory")
             app_id = f'id="{app.path}"'
-            cpu_file_s = read_int(cpu_dir, "cpuacct.usage") / 1e9
+            cpu_file_s = cpu_usage_ns(app.layout, app.path) / 1e9
             assert cpu_file_s > 0.3
             assert value(prom, f'container_cpu_usage_seconds_total{{{app_id},cpu="total"}}') == \
                 pytest.approx(cpu_file_s, abs=0.02)
-            stat = read_keyed(mem_dir, "memory.stat")
-            working_set = read_int(mem_dir, "memory.usage_in_bytes") - stat["total_inactive_file"]
+            working_set = app.kernel_working_set()
             assert working_set > 20 * 2**20
             assert value(prom, f"container_memory_working_set_bytes{{{app_id}}}") == \
                 pytest.approx(working_set, rel=0.05)

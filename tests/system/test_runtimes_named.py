@@ -112,7 +112,9 @@ def _dirs(shape: str) -> list[str]:
         pytest.skip(f"a {shape} cgroup is not made on a {layout.mode} host")
     if shape == "unified":
         return [str(layout.unified)]
-    dirs = sorted({layout.controllers[c] for c in ("cpu", "cpuacct", "memory") if c in layout.controllers})
+    # realpath: pure v1 links cpu and cpuacct to one co-mounted cpu,cpuacct hierarchy, made once.
+    dirs = sorted({os.path.realpath(layout.controllers[c]) for c in ("cpu", "cpuacct", "memory")
+                   if c in layout.controllers})
     need(dirs, "cgroup v1 cpu and memory hierarchies")
     return dirs + ([str(layout.unified)] if shape == "v1-and-unified" else [])
 

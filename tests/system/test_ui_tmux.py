@@ -23,8 +23,7 @@ BUSY = ["sh", "-c", "while :; do :; done"]
 def busy(test_cgroup: TestCgroup) -> TestCgroup:
     """The test cgroup with a child running a busy loop capped at 0.2 CPU (so it is throttled) and an idle one."""
     hot = test_cgroup.child("hot")
-    hot.write("cpu", "cpu.cfs_period_us", "100000")
-    hot.write("cpu", "cpu.cfs_quota_us", "20000")
+    hot.limit_cpu(20000, 100000)
     hot.spawn(BUSY)
     idle = test_cgroup.child("idle")
     idle.spawn(["sleep", "300"])
@@ -182,7 +181,9 @@ def test_non_root_status_line_says_what_is_missing(ctop: str) -> None:
     need_root()  # to switch to nobody
     setpriv = need_binary("setpriv")
     cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", ctop]
-    with tmux_session(cmd, 120, 30, env={"HOME": "/nonexistent"}) as t:
+    # 100 rows: "All cgroups" must show the root row below every other cgroup of a busy host (a systemd guest's
+    # units, a test dockerd's containers and pods), which 30 rows did not hold.
+    with tmux_session(cmd, 120, 100, env={"HOME": "/nonexistent"}) as t:
         took = first_screen_time(t)
         print(f"first screen (nobody) after {took:.2f} s")
         screen = t.wait_text("root", 5)
