@@ -11,7 +11,7 @@ mirror=${CTOP_GUEST_MIRROR:-http://deb.debian.org/debian}
 size=${CTOP_GUEST_DISK_SIZE:-12G}
 # The stamp names what the image holds: raise the revision when the image's contents change; a change to the
 # Python dependencies (pyproject.toml) builds it again too.
-revision=2
+revision=3
 stamp=$( (echo "$revision"; cat "$here/pyproject.toml") | sha256sum | cut -c1-16)
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -28,7 +28,7 @@ fi
 packages=(linux-image-amd64 linux-headers-amd64 systemd systemd-sysv dbus udev libpam-systemd apparmor
           kmod e2fsprogs iproute2 procps util-linux less
           docker.io containerd runc podman crun catatonit conmon golang-github-containers-common
-          containernetworking-plugins
+          containernetworking-plugins lxc lxc-templates systemd-container uidmap
           python3 python3-venv python3-pip python3-bpfcc bpfcc-tools bpftool python3-zstandard
           busybox-static prometheus tmux curl make gcc debootstrap ca-certificates)
 
