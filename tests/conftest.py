@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
-from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
+from support.cgroups import TestCgroup, fresh_cgroup
 from support.ebpf import loaded_source
 from support.env import ctop_command, need_root
 
@@ -31,13 +31,8 @@ def private_config_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def test_cgroup() -> Iterator[TestCgroup]:
     """A fresh, uniquely named cgroup in every hierarchy of this host (root only); removed afterwards."""
     need_root()
-    layout = host_layout()
-    cg = make_cgroup(layout, "/" + unique_name())
-    try:
+    with fresh_cgroup() as cg:
         yield cg
-    finally:
-        cg.stop_processes()
-        remove_tree(layout, cg.path)
 
 
 @pytest.fixture

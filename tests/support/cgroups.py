@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ctop.sources.cgroupfs_layout import CgroupLayout, detect_layout
@@ -163,6 +165,18 @@ def make_cgroup(layout: CgroupLayout, path: str) -> TestCgroup:
                         os.path.join(level, name), "w") as dst:
                     dst.write(src.read().strip())
     return cg
+
+
+@contextlib.contextmanager
+def fresh_cgroup(prefix: str = "ctop-test") -> Iterator[TestCgroup]:
+    """A fresh cgroup named ``<prefix>-...`` in every hierarchy of this host; its processes and tree removed after."""
+    layout = host_layout()
+    cg = make_cgroup(layout, "/" + unique_name(prefix))
+    try:
+        yield cg
+    finally:
+        cg.stop_processes()
+        remove_tree(layout, cg.path)
 
 
 def unique_name(prefix: str = "ctop-test") -> str:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
+from support.cgroups import TestCgroup, fresh_cgroup, host_layout
 from support.ebpf import read
 from support.env import ctop_command, need, need_root
 
@@ -30,13 +30,8 @@ COMPILER_LIBRARIES = ("libbcc", "libLLVM", "libclang")
 def cgroup() -> Iterator[TestCgroup]:
     """A fresh cgroup named ctoph-ld-... in every hierarchy; removed afterwards."""
     need_root()
-    layout = host_layout()
-    cg = make_cgroup(layout, "/" + unique_name("ctoph-ld"))
-    try:
+    with fresh_cgroup("ctoph-ld") as cg:
         yield cg
-    finally:
-        cg.stop_processes()
-        remove_tree(layout, cg.path)
 
 
 def _mapped_libraries(pid: int | str = "self") -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
+from support.cgroups import TestCgroup, fresh_cgroup, host_layout
 from support.env import need, need_root
 
 from ctop.ebpf import btf, headers, loader, maps
@@ -24,13 +24,8 @@ WORKLOAD = ("taskset -c 0 sh -c 'i=0; while [ $i -lt 3000000 ]; do i=$((i+1)); d
 def cgroup() -> Iterator[TestCgroup]:
     """A fresh cgroup named ctoph-cost-... in every hierarchy; removed afterwards."""
     need_root()
-    layout = host_layout()
-    cg = make_cgroup(layout, "/" + unique_name("ctoph-cost"))
-    try:
+    with fresh_cgroup("ctoph-cost") as cg:
         yield cg
-    finally:
-        cg.stop_processes()
-        remove_tree(layout, cg.path)
 
 
 @pytest.mark.parametrize(("raw", "probe", "attachment"), [
