@@ -233,7 +233,9 @@ class MapReader:
         self._wrap = HistogramWrap()
         self._paths: dict[int, str] = {}
         self._walked_at = 0.0
-        self._last_seq = [int(self._seqs[ctypes.c_int(i)].value) for i in range(self._seqs.max_entries)]
+        # From the first record on: the programs were attached before this reader existed, and a cgroup removed in
+        # between must still give its counters' index back (its record is still in the log).
+        self._last_seq = [0] * self._seqs.max_entries
         self._execs: dict[str, collections.deque[ExecRecord]] = {}
         self._ooms: collections.deque[OomKill] = collections.deque(maxlen=OOM_KILLS_KEPT)
         self._gone: dict[int, None] = {}  # ids of removed cgroups, oldest first (bounded)
