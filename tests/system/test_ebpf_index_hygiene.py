@@ -26,7 +26,7 @@ def cgroup() -> Iterator[TestCgroup]:
 
 
 def _indexed_ids(loaded: loader.Loaded) -> set[int]:
-    return {int(k.value) for k in loaded.bpf[b"cgroup_index"].keys()}
+    return {int(k.value) for k in loaded.bpf[b"cgroup_index"]}
 
 
 def test_a_cgroup_removed_before_the_first_read_gives_its_index_back(cgroup: TestCgroup) -> None:

@@ -18,7 +18,7 @@ from support.dockerd import IMAGE, PrivateDockerd, dockerd, unique  # noqa: F401
 from support.env import need_binary, need_root
 from support.tmux import tmux_session
 
-from ctop.history.store import StoreReader, list_segments
+from ctop.history.store import FRAME, Entry, StoreReader, list_segments, scan
 
 pytestmark = pytest.mark.system
 NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -228,16 +228,28 @@ def test_a_full_disk_pauses_recording_once_and_it_resumes(ctop: str) -> None:
         os.rmdir(mount)
 
 
+def _newest_segment_frames(store: str) -> list[Entry]:
+    """The frame records of the store's newest segment (a recording may have crossed an hour into a new one)."""
+    segments = list_segments(store)
+    if not segments:
+        return []
+    with open(segments[-1][1], "rb") as f:
+        entries, _, _ = scan(f.read())
+    return [e for e in entries if e.kind == FRAME]
+
+
 def test_a_truncated_store_is_read_up_to_the_damage_with_one_notice(ctop: str, store: str) -> None:
     need_root()
     with recorder(ctop, store, "--no-ebpf", "--no-containers", interval=0.1) as proc:
-        wait_until(lambda: len(list(StoreReader(store).frames(0, 2**40))) >= 60, 60, "sixty frames", proc)
+        wait_until(lambda: len(_newest_segment_frames(store)) >= 60, 90, "sixty frames in one segment", proc)
     path = list_segments(store)[-1][1]
     intact = subprocess.run([ctop, "replay", "-b", "--dir", store, "--from", "1h", "--to", "now", "--json"],
                             capture_output=True, text=True, timeout=300)
     assert intact.returncode == 0 and intact.stderr == ""
-    with open(path, "r+b") as f:
-        f.truncate(os.path.getsize(path) * 2 // 3)
+    frames = _newest_segment_frames(store)
+    cut = frames[len(frames) // 2]  # halfway through a frame halfway through the segment (its first part can be
+    with open(path, "r+b") as f:    # most of its bytes: identities and the key frame of a host with many cgroups)
+        f.truncate(cut.offset + cut.length // 2)
     result = subprocess.run([ctop, "replay", "-b", "--dir", store, "--from", "1h", "--to", "now", "--json"],
                             capture_output=True, text=True, timeout=300)
     assert "Traceback" not in result.stderr
