@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 
@@ -13,6 +14,17 @@ from support.ebpf import loaded_source
 from support.env import ctop_command, need_root
 
 from ctop.ebpf.source import EbpfSource
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (a CI timeout, ``kill``) ends the run as Ctrl-C does, so every fixture's teardown still removes the
+    cgroups, containers, daemons and ports it made; a second SIGTERM during those teardowns is ignored."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt("SIGTERM: tearing down what the tests made")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
 
 
 @pytest.fixture(autouse=True)
