@@ -66,6 +66,7 @@ class CollectorConfig:
     derive: bool = True  # rates and subtree totals per row; the exporter, which exports counters only, turns it off
     events: bool = True  # detect restarts, OOM kills, limit changes and episodes (needs derive)
     history_dir: str | None = DEFAULT_HISTORY_DIR  # a recorder's store: restart counts and OOM kills carry over
+    keep_events: bool = False  # keep every collection's events for take_events() (a recorder takes them)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,8 @@ class Collector:
             return frame
         self._seed_from_recorder()
         frame = with_history(frame, self.events)
-        self._untaken.extend(frame.events)
+        if self.config.keep_events:
+            self._untaken.extend(frame.events)
         return frame
 
     def recorded_history(self, row: CgroupRow) -> RecordedSeries | None:
@@ -188,7 +190,8 @@ class Collector:
 
     def take_events(self) -> list[Event]:
         """The events of every collection since the last call (a recorder stores them even when several collections
-        happened between two of its frames); the oldest go first when nobody takes them for long."""
+        happened between two of its frames); the oldest go first when nobody takes them for long. Only with
+        ``keep_events``: a view that never takes them would hold up to UNTAKEN_EVENTS of them."""
         taken = []
         while self._untaken:
             taken.append(self._untaken.popleft())

@@ -43,7 +43,7 @@ def make_collector(cgroup_root: str, proc_root: str, ebpf: bool, docker_socket: 
     config = CollectorConfig(cgroup_root=cgroup_root, proc_root=proc_root, ebpf=ebpf,
                              docker_socket=docker_socket, bpf_run_stats=ebpf,
                              derive=history_dir is not None,  # the exporter exports counters, never ctop's rates
-                             history_dir=history_dir)
+                             history_dir=history_dir, keep_events=history_dir is not None)
     if run_as:
         collector = Collector(dataclasses.replace(config, containers=False))
         _load_then_drop(collector, run_as, docker_socket)

@@ -117,7 +117,8 @@ def record_command(obj: dict[str, Any], directory: str, interval: float, retain:
     writer = StoreWriter(directory, retain_s=retain_s, max_bytes=max_bytes)
     collector = Collector(CollectorConfig(cgroup_root=obj["cgroup_root"], proc_root=obj["proc_root"],
                                           containers=live and not no_containers, ebpf=live and not no_ebpf,
-                                          docker_socket=obj.get("docker_socket"), history_dir=directory))
+                                          docker_socket=obj.get("docker_socket"), history_dir=directory,
+                                          keep_events=True))
     told: set[str] = set()
 
     def tell(text: str) -> None:
