@@ -17,11 +17,10 @@ from . import bcc_types as bt
 from . import hybrid
 from .layout import Header, LayoutError, ctypes_members, read_header, word_columns
 from .loader import Loaded, LoadError
-from .slots import CgroupIndex
+from .slots import CgroupIndex, GoneIds
 
 EXECS_PER_CGROUP = 32       # recent execs kept per cgroup in user space
 OOM_KILLS_KEPT = 64
-GONE_KEPT = 4096  # removed cgroup ids remembered, to take back an index a task that was ending made them take again
 RecordT = TypeVar("RecordT", bound=bt.Logged)
 HIST_WORD_BYTES = 4  # u32 run-queue slots (bpf/ctop.h)
 HIST_MASK = (1 << 32) - 1
@@ -238,7 +237,7 @@ class MapReader:
         self._last_seq = [0] * self._seqs.max_entries
         self._execs: dict[str, collections.deque[ExecRecord]] = {}
         self._ooms: collections.deque[OomKill] = collections.deque(maxlen=OOM_KILLS_KEPT)
-        self._gone: dict[int, None] = {}  # ids of removed cgroups, oldest first (bounded)
+        self._gone = GoneIds()  # ids of removed cgroups of the last reads
         self._dropped_logs = {"exec_log_overwritten": 0, "oom_log_overwritten": 0, "cgroup_log_overwritten": 0}
         self._walk()
 
@@ -337,9 +336,7 @@ class MapReader:
     def _forget(self, cgroup_id: int) -> None:
         """A removed cgroup: its counters' index goes back (only ids known to be gone: a live cgroup that cannot be
         named keeps its index, which its threads remember)."""
-        self._gone[cgroup_id] = None
-        while len(self._gone) > GONE_KEPT:
-            del self._gone[next(iter(self._gone))]
+        self._gone.add(cgroup_id)
         self._index.take_back(cgroup_id)
 
     def _with_culprits(self, by_cgroup: dict[str, EbpfCgroupCounters]) -> int:
@@ -389,6 +386,7 @@ class MapReader:
             for cgroup_id in named - set(self._paths):
                 self._forget(cgroup_id)
         self._index.next_read()
+        self._gone.next_read()
 
         slot = self._slots
         counter_sums = [sum(int(c) for c in self._counters[ctypes.c_int(i)]) for i in range(slot.n_counters)]

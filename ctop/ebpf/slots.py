@@ -13,6 +13,8 @@ from typing import Any
 from . import rawbpf
 
 REUSE_AFTER_READS = 2  # reads an index rests before it is queued for another cgroup
+GONE_READS = 30  # reads a removed cgroup's id is remembered (an ending task counts into it within a read or two)
+GONE_KEPT = 4096  # and at most this many ids (a node removing thousands of cgroups between two reads)
 
 
 class Resting:
@@ -31,6 +33,37 @@ class Resting:
         ready = [i for when, i in self.entries if when <= self.reads]
         self.entries = [(when, i) for when, i in self.entries if when > self.reads]
         return ready
+
+
+class GoneIds:
+    """Ids of removed cgroups, each kept for ``reads`` reads (at most ``limit`` of them): a task that was ending
+    may count into its old cgroup once more after the removal was read, making it take an index again."""
+
+    def __init__(self, reads: int = GONE_READS, limit: int = GONE_KEPT) -> None:
+        self.reads, self.limit = reads, limit
+        self._until: dict[int, int] = {}  # id -> the read after which it is forgotten, oldest first
+        self._read = 0
+
+    def __contains__(self, cgroup_id: int) -> bool:
+        return cgroup_id in self._until
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def add(self, cgroup_id: int) -> None:
+        self._until.pop(cgroup_id, None)
+        self._until[cgroup_id] = self._read + self.reads
+        while len(self._until) > self.limit:
+            del self._until[next(iter(self._until))]
+
+    def next_read(self) -> None:
+        """One more read happened: forget the ids kept long enough."""
+        self._read += 1
+        while self._until:
+            oldest = next(iter(self._until))
+            if self._until[oldest] > self._read:
+                break
+            del self._until[oldest]
 
 
 class CgroupIndex:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ctop.ebpf.slots import REUSE_AFTER_READS, Resting
+from ctop.ebpf.slots import REUSE_AFTER_READS, GoneIds, Resting
 
 
 def test_a_taken_back_index_rests_for_some_reads() -> None:
@@ -14,3 +14,26 @@ def test_a_taken_back_index_rests_for_some_reads() -> None:
     assert resting.next_read() == [7]
     assert resting.entries == [(resting.reads + REUSE_AFTER_READS - 1, 9)]
     assert resting.next_read() == [9] and resting.entries == []
+
+
+def test_a_gone_id_is_remembered_for_its_reads_then_forgotten() -> None:
+    gone = GoneIds(reads=3, limit=100)
+    gone.add(7)
+    for _ in range(2):
+        gone.next_read()
+        assert 7 in gone
+    gone.add(8)
+    gone.next_read()
+    assert 7 not in gone and 8 in gone  # 7 had its three reads; 8 came a read later
+    gone.next_read()
+    gone.next_read()
+    assert 8 not in gone and len(gone) == 0
+
+
+def test_gone_ids_are_bounded_oldest_first_and_a_second_removal_renews_one() -> None:
+    gone = GoneIds(reads=1000, limit=3)
+    for cgroup_id in (1, 2, 3):
+        gone.add(cgroup_id)
+    gone.add(1)  # renewed: now the newest
+    gone.add(4)
+    assert len(gone) == 3 and 2 not in gone and {1, 3, 4} == {i for i in (1, 2, 3, 4) if i in gone}
