@@ -19,6 +19,7 @@ from ..model.filters import FILTER_KEYS, RowFilter, parse_filter_text
 from ..model.frame import CgroupRow, Frame
 from ..model.notices import NOT_ROOT as NOT_ROOT_NOTICE
 from ..model.notices import NoticeKind
+from ..model.workload import workload_key
 from . import detail, keys
 from . import replay as replay_text
 from .columns import COLUMNS, COLUMNS_BY_KEY, DEFAULT_COLUMNS, NAME, Column, extra_width, legend, sort_column
@@ -226,7 +227,8 @@ class App:
         else:
             self.history.add(frame)
         if self.replay is None:
-            self.recent_events.add(frame.events)
+            present = {workload_key(row.identity, path) for path, row in frame.rows.items()}
+            self.recent_events.add(frame.events, present, frame.snapshot.host.wall_time_s)
         self.refresh()
 
     # -- drawing -----------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from typing import TYPE_CHECKING, Protocol
 
 from ..model.events import EXEC_EVENTS, Event
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 NOT_IN_REPLAY = "not available in replay: inspect reads the running system, and this is a recording."
 EVENTS_PER_WORKLOAD = 50
 WORKLOADS_KEPT = 2000
+ABSENT_KEPT_S = 900.0  # events of a workload without a row are kept this long (a crash loop backs off up to 5 min)
 
 
 class ReplayControl(Protocol):
@@ -71,21 +72,32 @@ def workload_events(events: Iterable[Event], row: CgroupRow) -> list[Event]:
 
 
 class RecentEvents:
-    """The last events of every workload this process saw in live Frames (bounded)."""
+    """The last events of every workload this process saw in live Frames: of workloads with a row, and of those
+    without one for ABSENT_KEPT_S (a stopped container's events stay for its restart; under churn they go)."""
 
     def __init__(self) -> None:
         self._by_key: OrderedDict[str, deque[Event]] = OrderedDict()
+        self._absent_since: dict[str, float] = {}
 
-    def add(self, events: Sequence[Event]) -> None:
+    def add(self, events: Sequence[Event], present: Set[str] | None = None, now: float = 0.0) -> None:
+        """Keep ``events``; with ``present`` (the workload keys of the frame's rows, at ``now``) forget the
+        workloads absent for longer than ABSENT_KEPT_S."""
         for e in events:
             if e.type in EXEC_EVENTS:  # the detail view lists recent execs on their own
                 continue
             if e.workload not in self._by_key:
                 self._by_key[e.workload] = deque(maxlen=EVENTS_PER_WORKLOAD)
                 while len(self._by_key) > WORKLOADS_KEPT:
-                    self._by_key.popitem(last=False)
+                    self._absent_since.pop(self._by_key.popitem(last=False)[0], None)
             self._by_key.move_to_end(e.workload)
             self._by_key[e.workload].append(e)
+        if present is None:
+            return
+        for key in list(self._by_key):
+            if key in present:
+                self._absent_since.pop(key, None)
+            elif now - self._absent_since.setdefault(key, now) > ABSENT_KEPT_S:
+                del self._by_key[key], self._absent_since[key]
 
     def for_row(self, row: CgroupRow) -> list[Event]:
         """The events kept of ``row``'s workload (for a pod: of its containers too), oldest first."""
