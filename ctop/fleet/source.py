@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..history.replay import END, ReplayState
@@ -97,9 +96,8 @@ class FleetSource:
         return build_frame(answers, when, self.window_s, kept[1] if kept else ())
 
     def _ask(self, queries: list[Query], when: float) -> list[Answer]:
-        """The answers of ``queries`` at ``when``, asked at once (a server evaluates them in parallel)."""
-        with ThreadPoolExecutor(len(queries), thread_name_prefix="ctop-fleet") as pool:
-            return list(pool.map(lambda q: self.client.query(q.expr, when), queries))
+        """The answers of ``queries`` at ``when`` (a server evaluates them in parallel)."""
+        return self.client.query_all([q.expr for q in queries], when)
 
     def request(self, command: str) -> None:
         """Queue a move (as the history replay takes them): "step:N" scrape intervals, "jump:SECONDS", "follow",

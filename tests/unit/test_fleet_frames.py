@@ -108,6 +108,9 @@ class FakeClient:
         self.times.append(at)
         return Answer(())
 
+    def query_all(self, exprs: list[str], at: float | None = None) -> list[Answer]:
+        return [self.query(e, at) for e in exprs]
+
 
 def test_time_travel_steps_and_jumps_like_the_replay():
     fake = FakeClient()
@@ -156,7 +159,7 @@ def test_run_queue_quantiles_from_bucket_rates_read_as_histogram_quantile_reads_
     assert runq_quantile({0.001: 6.0, 0.002: 5.0, inf: 10.0}, 0.5) == 0.001 * 5 / 6  # not monotonic: read as 6, 6, 10
 
 
-class FleetServer:
+class FleetServer(FakeClient):
     """Answers the refresh's queries as a Prometheus holding ``cgroups`` (path -> limit) on node n1 would."""
 
     def __init__(self, cgroups: dict[str, float]) -> None:
