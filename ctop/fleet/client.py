@@ -10,7 +10,7 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -116,11 +116,12 @@ class PrometheusClient:
         return _vector(self.base, *self._get("/api/v1/query", {"query": expr} | ({} if at is None else
                                                                                   {"time": f"{at:.3f}"}), "query"))
 
-    def query_all(self, exprs: Sequence[str], at: float | None = None, workers: int = 3) -> list[Answer]:
+    def query_all(self, exprs: Sequence[str], at: float | None = None, workers: int = 3,
+                  each: Callable[[int, Answer], None] | None = None) -> list[Answer]:
         """The instant vectors of ``exprs`` now, or at Unix time ``at``: ``workers`` threads send them and wait for
         the server (which evaluates them in parallel), while this thread reads and decodes each answer as it comes
-        (one thread holding the interpreter at a time: decoding in the waiting threads slowed their reads down). On
-        failure, FleetError for the first failing query in ``exprs``' order."""
+        (one thread holding the interpreter at a time: decoding in the waiting threads slowed their reads down) and
+        gives it to ``each`` with its index. On failure, FleetError for the first failing query in ``exprs``' order."""
         params = [{"query": e} | ({} if at is None else {"time": f"{at:.3f}"}) for e in exprs]
         self.queries += len(exprs)
         out: list[Answer | FleetError | None] = [None] * len(exprs)
@@ -128,13 +129,15 @@ class PrometheusClient:
             pending = {pool.submit(self._open, "/api/v1/query", p, "query"): i for i, p in enumerate(params)}
             for future in as_completed(pending):
                 i = pending[future]
-                try:
-                    out[i] = _vector(self.base, *self._read(future.result(), "query"))
+                try:  # (every answer is read, so that no connection is left open)
+                    out[i] = answer = _vector(self.base, *self._read(future.result(), "query"))
+                    if each is not None and not any(isinstance(a, FleetError) for a in out):
+                        each(i, answer)
                 except FleetError as e:
                     out[i] = e
-        for answer in out:
-            if isinstance(answer, FleetError):
-                raise answer
+        for outcome in out:
+            if isinstance(outcome, FleetError):
+                raise outcome
         return [a for a in out if isinstance(a, Answer)]
 
     def scrape_interval_s(self) -> float | None:

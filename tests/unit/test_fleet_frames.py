@@ -3,6 +3,8 @@ None; the queries stay few and aggregated; the time-travel source moves like the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ctop.batch import BatchOptions, render_json
 from ctop.fleet.client import Answer, Series
 from ctop.fleet.frames import build_frame
@@ -108,8 +110,12 @@ class FakeClient:
         self.times.append(at)
         return Answer(())
 
-    def query_all(self, exprs: list[str], at: float | None = None) -> list[Answer]:
-        return [self.query(e, at) for e in exprs]
+    def query_all(self, exprs: list[str], at: float | None = None,
+                  each: Callable[[int, Answer], None] | None = None) -> list[Answer]:
+        answers = [self.query(e, at) for e in exprs]
+        for i, answer in enumerate(answers if each else ()):
+            each(i, answer)
+        return answers
 
 
 def test_time_travel_steps_and_jumps_like_the_replay():
