@@ -281,11 +281,14 @@ def _pct(value: float | None) -> float | None:
 
 def _ebpf_rates(values: Mapping[str, float]) -> EbpfRates | None:
     """ctop's eBPF figures where the node's exporter has them; None (no data) for any other source."""
-    if not any(k in values for k in (*EBPF_TAGS, "ebpf_oom_kills")):
+    if not any(k in values for k in _EBPF_FIELDS):
         return None
     kills = values.get("ebpf_oom_kills")
     rates: dict[str, Any] = {attr: values.get(tag) for tag, attr in EBPF_ATTRIBUTES.items()}
-    return dataclasses.replace(EbpfRates(oom_kills=None if kills is None else int(kills)), **rates)
+    return EbpfRates(oom_kills=None if kills is None else int(kills), **rates)
+
+
+_EBPF_FIELDS = (*EBPF_TAGS, "ebpf_oom_kills")
 
 
 def _parent(path: str) -> str:
