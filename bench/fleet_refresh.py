@@ -95,7 +95,10 @@ def synthetic_node(port: int, node: int, pods: int, started: float) -> Iterator[
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # Prometheus gave up on a scrape (its timeout)
+                pass
 
         def log_message(self, *_args: Any) -> None:
             pass

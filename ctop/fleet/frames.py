@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,9 +86,14 @@ def field_of(labels: Mapping[str, str]) -> str:
 def runq_quantile(buckets: Mapping[float, float], q: float) -> float | None:
     """The ``q`` quantile of bucket rates by upper bound (cumulative, as Prometheus' histogram_quantile reads them:
     0 is the first bucket's lower bound, a rank in the +Inf bucket is the largest finite bound); None when empty."""
+    return runq_quantiles(buckets, (q,))[0]
+
+
+def runq_quantiles(buckets: Mapping[float, float], qs: Sequence[float]) -> list[float | None]:
+    """runq_quantile for each of ``qs``, the buckets read once."""
     bounds = sorted(buckets)
     if len(bounds) < 2 or bounds[-1] != math.inf:
-        return None
+        return [None for _ in qs]
     counts, before = [], 0.0
     for bound in bounds:  # cumulative -> per bucket, never below 0 (rates of separate series may not be monotonic)
         cumulative = max(before, buckets[bound])
@@ -96,7 +101,8 @@ def runq_quantile(buckets: Mapping[float, float], q: float) -> float | None:
         before = cumulative
     lower = [0.0, *bounds[:-1]]
     upper = [*bounds[:-1], bounds[-2]]
-    return histogram_quantile(counts, q, lower_seconds=lower, upper_seconds=upper)  # type: ignore[arg-type]
+    return [histogram_quantile(counts, q, lower_seconds=lower, upper_seconds=upper)  # type: ignore[arg-type]
+            for q in qs]
 
 
 class Gatherer:
@@ -156,10 +162,10 @@ class Gatherer:
 
     def result(self) -> tuple[dict[tuple[str, str], _Cgroup], dict[str, dict[str, float]]]:
         """The cgroups (in the order of their keys, whatever the order the answers came in) and the nodes."""
+        tags, qs = [t for t, _ in QUANTILES], [q for _, q in QUANTILES]
         for entry in self.cgroups.values():
             if entry.buckets:
-                for tag, q in QUANTILES:
-                    quantile = runq_quantile(entry.buckets, q)
+                for tag, quantile in zip(tags, runq_quantiles(entry.buckets, qs)):
                     if quantile is not None:
                         entry.values[tag] = quantile
         # A rate outlives its cgroup by the window: only what the last scrape still had is a row.
