@@ -118,6 +118,27 @@ class FakeClient:
         return answers
 
 
+def test_a_refresh_pauses_the_cycle_collector_and_gives_it_back():
+    import gc
+
+    seen: list[bool] = []
+
+    class Watching(FakeClient):
+        def query(self, expr: str, at: float | None = None) -> Answer:
+            seen.append(gc.isenabled())
+            return super().query(expr, at)
+
+    assert gc.isenabled()
+    FleetSource(Watching(), "", 10.0).frame_at(None)  # type: ignore[arg-type]
+    assert seen and not any(seen) and gc.isenabled()
+    gc.disable()
+    try:
+        FleetSource(Watching(), "", 10.0).frame_at(None)  # type: ignore[arg-type]
+        assert not gc.isenabled()  # not switched on when it was off
+    finally:
+        gc.enable()
+
+
 def test_time_travel_steps_and_jumps_like_the_replay():
     fake = FakeClient()
     now = [1000.0]
