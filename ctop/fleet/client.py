@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import re
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -110,20 +112,33 @@ class PrometheusClient:
 
     def query(self, expr: str, at: float | None = None) -> Answer:
         """The instant vector of ``expr`` now, or at Unix time ``at``."""
-        params = {"query": expr}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
         self.queries += 1
-        data, warnings = self._get("/api/v1/query", params, "query")
-        if not isinstance(data, dict) or data.get("resultType") != "vector" or not isinstance(data.get("result"),
-                                                                                                  list):
-            raise FleetError(f"{self.base} answered a query with something other than an instant vector.")
-        try:  # the labels as JSON gave them (keys are strings; frames.py reads the values with str())
-            out = tuple([Series(item["metric"], float(item["value"][1])) for item in data["result"]
-                         if type(item["metric"]) is dict or _malformed()])
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-            raise FleetError(f"{self.base} answered a query with a malformed sample.") from None
-        return Answer(out, warnings)
+        return _vector(self.base, *self._get("/api/v1/query", {"query": expr} | ({} if at is None else
+                                                                                  {"time": f"{at:.3f}"}), "query"))
+
+    def query_all(self, exprs: Sequence[str], at: float | None = None, workers: int = 3,
+                  each: Callable[[int, Answer], None] | None = None) -> list[Answer]:
+        """The instant vectors of ``exprs`` now, or at Unix time ``at``: ``workers`` threads send them and wait for
+        the server (which evaluates them in parallel), while this thread reads and decodes each answer as it comes
+        (one thread holding the interpreter at a time: decoding in the waiting threads slowed their reads down) and
+        gives it to ``each`` with its index. On failure, FleetError for the first failing query in ``exprs``' order."""
+        params = [{"query": e} | ({} if at is None else {"time": f"{at:.3f}"}) for e in exprs]
+        self.queries += len(exprs)
+        out: list[Answer | FleetError | None] = [None] * len(exprs)
+        with ThreadPoolExecutor(max(1, min(workers, len(exprs))), thread_name_prefix="ctop-fleet") as pool:
+            pending = {pool.submit(self._open, "/api/v1/query", p, "query"): i for i, p in enumerate(params)}
+            for future in as_completed(pending):
+                i = pending[future]
+                try:  # (every answer is read, so that no connection is left open)
+                    out[i] = answer = _vector(self.base, *self._read(future.result(), "query"))
+                    if each is not None and not any(isinstance(a, FleetError) for a in out):
+                        each(i, answer)
+                except FleetError as e:
+                    out[i] = e
+        for outcome in out:
+            if isinstance(outcome, FleetError):
+                raise outcome
+        return [a for a in out if isinstance(a, Answer)]
 
     def scrape_interval_s(self) -> float | None:
         """The scrape interval the server uses (the smallest of its active targets'), None when it does not say."""
@@ -149,11 +164,14 @@ class PrometheusClient:
 
     def _get(self, path: str, params: Mapping[str, str], what: str) -> tuple[object, tuple[str, ...]]:
         """The ``data`` of an API answer and its warnings; FleetError (one sentence) on any failure."""
+        return self._read(self._open(path, params, what), what)
+
+    def _open(self, path: str, params: Mapping[str, str], what: str) -> http.client.HTTPResponse:
+        """The server's answer to a GET, its body not yet read; FleetError (one sentence) on any failure."""
         url = self.base + path + ("?" + urllib.parse.urlencode(params) if params else "")
         request = urllib.request.Request(url, headers=self._headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.config.timeout_s, context=self._context) as resp:
-                body = resp.read()
+            return urllib.request.urlopen(request, timeout=self.config.timeout_s, context=self._context)
         except urllib.error.HTTPError as e:
             body = _body(e)
             if e.code in (401, 403):
@@ -178,7 +196,17 @@ class PrometheusClient:
                 raise FleetError(f"TLS with {self.base} failed ({_reason(reason)}): give --prometheus-ca-file, or "
                                  "--prometheus-insecure to skip the check.") from None
             raise FleetError(f"Cannot reach Prometheus at {self.base}: {_reason(reason)}.") from None
-        except (OSError, ValueError) as e:  # a connection reset mid-answer, a malformed status line
+        except (OSError, ValueError, http.client.HTTPException) as e:  # a connection reset, a malformed status line
+            raise FleetError(f"Cannot reach Prometheus at {self.base}: {_reason(e)}.") from None
+
+    def _read(self, response: http.client.HTTPResponse, what: str) -> tuple[object, tuple[str, ...]]:
+        """The ``data`` and warnings of an answer whose headers came (``_open``); FleetError on any failure."""
+        try:
+            with response:
+                body = response.read()
+        except TimeoutError:
+            raise FleetError(f"{self.base} did not answer the {what} within {self.config.timeout_s:g} s.") from None
+        except (OSError, ValueError, http.client.HTTPException) as e:  # a connection reset mid-answer
             raise FleetError(f"Cannot reach Prometheus at {self.base}: {_reason(e)}.") from None
         try:
             answer = json.loads(body)
@@ -190,6 +218,18 @@ class PrometheusClient:
             raise FleetError(f"{self.base} rejected the {what}: {said or 'no success status'}.")
         warnings = answer.get("warnings") or []
         return answer.get("data"), tuple(str(w) for w in warnings) if isinstance(warnings, list) else ()
+
+
+def _vector(base: str, data: object, warnings: tuple[str, ...]) -> Answer:
+    """The Answer of an instant query's ``data``; FleetError when it is not an instant vector of samples."""
+    if not isinstance(data, dict) or data.get("resultType") != "vector" or not isinstance(data.get("result"), list):
+        raise FleetError(f"{base} answered a query with something other than an instant vector.")
+    try:  # the labels as JSON gave them (keys are strings; frames.py reads the values with str())
+        out = tuple([Series(item["metric"], float(item["value"][1])) for item in data["result"]
+                     if type(item["metric"]) is dict or _malformed()])
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        raise FleetError(f"{base} answered a query with a malformed sample.") from None
+    return Answer(out, warnings)
 
 
 def _malformed() -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,9 +86,14 @@ def field_of(labels: Mapping[str, str]) -> str:
 def runq_quantile(buckets: Mapping[float, float], q: float) -> float | None:
     """The ``q`` quantile of bucket rates by upper bound (cumulative, as Prometheus' histogram_quantile reads them:
     0 is the first bucket's lower bound, a rank in the +Inf bucket is the largest finite bound); None when empty."""
+    return runq_quantiles(buckets, (q,))[0]
+
+
+def runq_quantiles(buckets: Mapping[float, float], qs: Sequence[float]) -> list[float | None]:
+    """runq_quantile for each of ``qs``, the buckets read once."""
     bounds = sorted(buckets)
     if len(bounds) < 2 or bounds[-1] != math.inf:
-        return None
+        return [None for _ in qs]
     counts, before = [], 0.0
     for bound in bounds:  # cumulative -> per bucket, never below 0 (rates of separate series may not be monotonic)
         cumulative = max(before, buckets[bound])
@@ -96,30 +101,45 @@ def runq_quantile(buckets: Mapping[float, float], q: float) -> float | None:
         before = cumulative
     lower = [0.0, *bounds[:-1]]
     upper = [*bounds[:-1], bounds[-2]]
-    return histogram_quantile(counts, q, lower_seconds=lower, upper_seconds=upper)  # type: ignore[arg-type]
+    return [histogram_quantile(counts, q, lower_seconds=lower, upper_seconds=upper)  # type: ignore[arg-type]
+            for q in qs]
 
 
-def gather(answers: Iterable[Answer], kept: Iterable[Answer] = ()) -> tuple[dict[tuple[str, str], _Cgroup],
-                                                                             dict[str, dict[str, float]]]:
-    """Per (node, cgroup path) the figures of every answer; per node the target's figures (cores, up). ``kept`` are
-    answers of earlier refreshes (the rarely changing figures): they add figures to cgroups, never cgroups."""
-    cgroups: dict[tuple[str, str], _Cgroup] = {}
-    nodes: dict[str, dict[str, float]] = {}
-    by_labels: dict[tuple[Any, Any, Any], _Cgroup] = {}  # (node, instance, id) labels as given -> their cgroup
-    try:
-        for fresh, answer in [*((True, a) for a in answers), *((False, a) for a in kept)]:
+class Gatherer:
+    """Per (node, cgroup path) the figures of the answers added, one answer at a time as they come; per node the
+    target's figures (cores, up). Answers added with ``fresh=False`` are kept from earlier refreshes (the rarely
+    changing figures): they add figures to cgroups, never cgroups."""
+
+    def __init__(self) -> None:
+        self.cgroups: dict[tuple[str, str], _Cgroup] = {}
+        self.nodes: dict[str, dict[str, float]] = {}
+        self._by_labels: dict[tuple[Any, Any, Any], _Cgroup] = {}  # (node, instance, id) labels as given -> cgroup
+        self._bounds: dict[Any, float | None] = {}  # ``le`` label -> its bound (None: not a number)
+
+    def add(self, answer: Answer, fresh: bool = True) -> None:
+        """The figures of one answer."""
+        cgroups, by_labels, bounds = self.cgroups, self._by_labels, self._bounds
+        metric_fields, special, present_fields = METRIC_FIELDS, _SPECIAL, PRESENT_FIELDS
+        try:
             for labels, raw in answer.series:  # (the hot loop of a refresh: tens of thousands of series)
-                tag = labels.get(FIELD_LABEL)  # (field_of, inline)
-                name = field_of(labels) if tag is None else str(tag)
+                get = labels.get
+                tag = get(FIELD_LABEL)  # (field_of, inline)
+                le = None
+                if tag is not None:
+                    name = str(tag)
+                elif "le" in labels:
+                    name, le = RUNQ_BUCKETS_FIELD, get("le")
+                else:
+                    name = metric_fields.get(str(get("__name__", "")), "")
                 value = raw if raw - raw == 0 else None  # NaN and infinities: no data
-                cgroup = labels.get("id")
+                cgroup = get("id")
                 if cgroup is None:  # a per-target figure
                     if value is not None:
-                        figures = nodes.setdefault(node_of(labels), {})
+                        figures = self.nodes.setdefault(node_of(labels), {})
                         figures[name] = max(figures.get(name, value), value) if name == "up" else \
                             figures.get(name, 0.0) + value
                     continue
-                raw_key = (labels.get("node"), labels.get("instance"), cgroup)
+                raw_key = (get("node"), get("instance"), cgroup)
                 entry = by_labels.get(raw_key)
                 if entry is None:
                     key = (node_of(labels), str(cgroup) or "/")
@@ -127,40 +147,58 @@ def gather(answers: Iterable[Answer], kept: Iterable[Answer] = ()) -> tuple[dict
                     if entry is None:
                         entry = cgroups[key] = _Cgroup(key[0], key[1], dict.fromkeys(NAME_LABELS, ""))
                     by_labels[raw_key] = entry
-                if name in _SPECIAL:
+                if le is not None:  # a run-queue bucket (the most numerous series: their bounds are few)
+                    bound = bounds[le] if le in bounds else bounds.setdefault(le, _bound(le))
+                    if value is not None and bound is not None:
+                        entry.buckets[bound] = value
+                elif name in special:
                     _special(entry, name, labels, value)
                 elif value is not None:
                     entry.values[name] = value
-                if fresh and not entry.present and name in PRESENT_FIELDS:
+                if fresh and not entry.present and name in present_fields:
                     entry.present = True
-    except (TypeError, AttributeError) as e:  # a label value that is not a string
-        raise FleetError(f"Prometheus answered a query with a malformed sample ({e}).") from None
-    for entry in cgroups.values():
-        if entry.buckets:
-            for tag, q in QUANTILES:
-                quantile = runq_quantile(entry.buckets, q)
-                if quantile is not None:
-                    entry.values[tag] = quantile
-    # A rate outlives its cgroup by the window: only what the last scrape still had is a row.
-    return {k: e for k, e in cgroups.items() if e.present}, nodes
+        except (TypeError, AttributeError) as e:  # a label value that is not a string
+            raise FleetError(f"Prometheus answered a query with a malformed sample ({e}).") from None
+
+    def result(self) -> tuple[dict[tuple[str, str], _Cgroup], dict[str, dict[str, float]]]:
+        """The cgroups (in the order of their keys, whatever the order the answers came in) and the nodes."""
+        tags, qs = [t for t, _ in QUANTILES], [q for _, q in QUANTILES]
+        for entry in self.cgroups.values():
+            if entry.buckets:
+                for tag, quantile in zip(tags, runq_quantiles(entry.buckets, qs)):
+                    if quantile is not None:
+                        entry.values[tag] = quantile
+        # A rate outlives its cgroup by the window: only what the last scrape still had is a row.
+        return {k: self.cgroups[k] for k in sorted(self.cgroups) if self.cgroups[k].present}, self.nodes
 
 
-_SPECIAL = frozenset({NAMES_FIELD, NAMED, INFO_FIELD, RUNQ_BUCKETS_FIELD})
+def _bound(le: Any) -> float | None:
+    try:
+        return float(str(le))
+    except ValueError:
+        return None
+
+
+def gathered(answers: Iterable[Answer], kept: Iterable[Answer] = ()) -> Gatherer:
+    """A Gatherer of every answer; ``kept``: answers of earlier refreshes (the rarely changing figures)."""
+    gatherer = Gatherer()
+    for answer in answers:
+        gatherer.add(answer)
+    for answer in kept:
+        gatherer.add(answer, fresh=False)
+    return gatherer
+
+
+_SPECIAL = frozenset({NAMES_FIELD, NAMED, INFO_FIELD})
 
 
 def _special(entry: _Cgroup, name: str, labels: Mapping[str, str], value: float | None) -> None:
-    """The series that are more than a figure: names, ctop's info, run-queue buckets (and the working set, which
-    carried the names in the past)."""
+    """The series that are more than a figure: names, ctop's info (and the working set, which carried the names in
+    the past); run-queue buckets are read in Gatherer.add."""
     if name in (NAMES_FIELD, NAMED) and any(k in labels for k in NAME_LABELS):
         entry.labels.update({k: str(labels.get(k, "")) for k in NAME_LABELS})
     if name == INFO_FIELD:
         entry.info = {k: str(labels.get(k, "")) for k in INFO_LABELS}
-    elif name == RUNQ_BUCKETS_FIELD:
-        try:
-            if value is not None:
-                entry.buckets[float(str(labels.get("le", "")))] = value
-        except ValueError:
-            pass
     elif name == NAMED and value is not None:
         entry.values[name] = value
 
@@ -249,11 +287,14 @@ def _pct(value: float | None) -> float | None:
 
 def _ebpf_rates(values: Mapping[str, float]) -> EbpfRates | None:
     """ctop's eBPF figures where the node's exporter has them; None (no data) for any other source."""
-    if not any(k in values for k in (*EBPF_TAGS, "ebpf_oom_kills")):
+    if not any(k in values for k in _EBPF_FIELDS):
         return None
     kills = values.get("ebpf_oom_kills")
     rates: dict[str, Any] = {attr: values.get(tag) for tag, attr in EBPF_ATTRIBUTES.items()}
-    return dataclasses.replace(EbpfRates(oom_kills=None if kills is None else int(kills)), **rates)
+    return EbpfRates(oom_kills=None if kills is None else int(kills), **rates)
+
+
+_EBPF_FIELDS = (*EBPF_TAGS, "ebpf_oom_kills")
 
 
 def _parent(path: str) -> str:
@@ -313,9 +354,14 @@ def _ancestors(path: str, stop: str) -> list[str]:
 
 def build_frame(answers: Iterable[Answer], at: float, window: float, kept: Iterable[Answer] = ()) -> Frame:
     """The Frame of one refresh evaluated at Unix time ``at`` with rates over ``window`` seconds; ``kept``: answers
-    of the rarely changing figures from an earlier refresh (see gather)."""
+    of the rarely changing figures from an earlier refresh (see Gatherer)."""
     answers = list(answers)
-    cgroups, nodes = gather(answers, kept)
+    return frame_of(gathered(answers, kept), answers, at, window)
+
+
+def frame_of(gatherer: Gatherer, answers: Iterable[Answer], at: float, window: float) -> Frame:
+    """The Frame of the figures ``gatherer`` holds (build_frame); ``answers``: the fresh ones, for their warnings."""
+    cgroups, nodes = gatherer.result()
     rows = build_rows(cgroups)
     notices: list[Notice] = []
     warnings = sorted({w for a in answers for w in a.warnings})

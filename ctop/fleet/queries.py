@@ -1,10 +1,11 @@
 """The few aggregated PromQL queries of one fleet refresh: every figure of every cgroup of every node in 9 answers.
 
-Rates join sub-expressions with ``or``; ``label_replace`` tags each with a ``ctop_field`` label so that one answer
-carries several figures. Gauges are one selector over several metric names aggregated ``by (__name__, ...)``, which
-keeps the name (cheaper for the server than tagging each). The queries are sent at once, so a server evaluates them
-in parallel. Every sub-expression aggregates by the cgroup's identity labels: the cost follows the size of the answer
-(one series per cgroup and figure), never the number of containers. Rates are computed by PromQL over a window of
+Rates join sub-expressions with ``or`` (a balanced tree of them); ``label_replace`` tags each with a ``ctop_field``
+label so that one answer carries several figures. Gauges are one selector over several metric names aggregated
+``by (__name__, ...)``, which keeps the name (cheaper for the server than tagging each). The queries are sent a few at
+once, the costliest first, so a server evaluates them in parallel. Every sub-expression aggregates by the cgroup's
+identity labels: the cost follows the size of the answer (one series per cgroup and figure), never the number of
+containers. Rates are computed by PromQL over a window of
 several scrape intervals, so one instant query per group and refresh suffices, now or at any past time. The run-queue
 quantiles are computed from one answer of bucket rates (frames.py), not by two ``histogram_quantile``s that would
 each rate every bucket. What rarely changes (limits, names, ctop's info, the machines) is in the CACHED queries,
@@ -142,13 +143,13 @@ def refresh_queries(selector: str, window: float) -> tuple[Query, ...]:
     summed = [_tag(f, f"sum by ({key}) ({m}{_selector(selector)})") for f, m, agg in GAUGES if agg == "sum"]
     buckets = f"sum by ({key}, le) (rate(ctop_runqueue_latency_seconds_bucket{_selector(selector)}{w}))"
     info = f"max by ({key}, {', '.join(INFO_LABELS)}) (ctop_container_info{_selector(selector)})"
-    groups = {
-        "cpu": group("c"),  # cpu_seconds, cfs_*, ctx_switches_*
-        "io": group("io_") + group("net_") + group("major_"),
-        "pressure": group("psi_"),
-        "ebpf": [rates[f] for f in ("runq_wait", "preempt_others", "preempt_host", "forks", "execs", "exits")],
+    groups = {  # the costliest first: they start at once, the cheap ones fill the server's gaps
         "runq": [buckets],  # untagged: its series are the ones with an ``le`` label
         "gauges": [gauges(fresh), *summed],
+        "cpu": group("c"),  # cpu_seconds, cfs_*, ctx_switches_*
+        "io": group("io_") + group("net_") + group("major_"),
+        "ebpf": [rates[f] for f in ("runq_wait", "preempt_others", "preempt_host", "forks", "execs", "exits")],
+        "pressure": group("psi_"),
         "nodes": [_tag(f, f"max by (node, instance, job) ({m}{_selector(selector)})") for f, m in NODE_FIELDS],
     }
     cached = {
@@ -156,5 +157,14 @@ def refresh_queries(selector: str, window: float) -> tuple[Query, ...]:
         "names": [_tag(NAMES_FIELD, f"group by ({by}) ({NAMED_METRIC}{_selector(selector)})"),
                   _tag(INFO_FIELD, info)],
     }
-    return (*(Query(name, " or ".join(parts)) for name, parts in groups.items()),
-            *(Query(name, " or ".join(parts), cached=True) for name, parts in cached.items()))
+    return (*(Query(name, union(parts)) for name, parts in groups.items()),
+            *(Query(name, union(parts), cached=True) for name, parts in cached.items()))
+
+
+def union(parts: list[str]) -> str:
+    """``parts`` joined with ``or`` as a balanced tree: a chain would match every series of its left side again at
+    each ``or`` (the server's cost grows with the square of their number)."""
+    if len(parts) == 1:
+        return parts[0]
+    half = len(parts) // 2
+    return f"({union(parts[:half])}) or ({union(parts[half:])})"

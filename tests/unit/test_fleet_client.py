@@ -90,6 +90,26 @@ def test_garbage_is_one_sentence():
     assert "malformed sample" in one_sentence(e.value)
 
 
+def test_queries_sent_together_come_back_in_their_order_and_one_failure_is_one_sentence():
+    def reply(r: http.server.BaseHTTPRequestHandler) -> tuple[int, bytes]:
+        expr = parse_qs(urlparse(r.path).query)["query"][0]
+        if expr == "bad{":
+            return 400, json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"}).encode()
+        time.sleep(0.3 if expr == "slow" else 0.0)  # answered last, asked first
+        return 200, ok([{"metric": {"id": "/" + expr}, "value": [1.0, "1"]}])
+
+    given: list[tuple[int, str]] = []
+    with server(reply):
+        fleet = client()
+        answers = fleet.query_all(["slow", "a", "b", "c"], at=5.0,
+                                  each=lambda i, a: given.append((i, a.series[0].labels["id"])))
+        assert [a.series[0].labels["id"] for a in answers] == ["/slow", "/a", "/b", "/c"] and fleet.queries == 4
+        assert sorted(given) == [(0, "/slow"), (1, "/a"), (2, "/b"), (3, "/c")]
+        with pytest.raises(FleetError) as e:
+            fleet.query_all(["a", "bad{", "b"])
+    assert "rejected the query: parse error" in one_sentence(e.value)
+
+
 def test_a_slow_server_times_out_in_one_sentence():
     def slow(_r: http.server.BaseHTTPRequestHandler) -> tuple[int, bytes]:
         time.sleep(1.5)

@@ -3,6 +3,8 @@ None; the queries stay few and aggregated; the time-travel source moves like the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ctop.batch import BatchOptions, render_json
 from ctop.fleet.client import Answer, Series
 from ctop.fleet.frames import build_frame
@@ -108,6 +110,34 @@ class FakeClient:
         self.times.append(at)
         return Answer(())
 
+    def query_all(self, exprs: list[str], at: float | None = None,
+                  each: Callable[[int, Answer], None] | None = None) -> list[Answer]:
+        answers = [self.query(e, at) for e in exprs]
+        for i, answer in enumerate(answers if each else ()):
+            each(i, answer)
+        return answers
+
+
+def test_a_refresh_pauses_the_cycle_collector_and_gives_it_back():
+    import gc
+
+    seen: list[bool] = []
+
+    class Watching(FakeClient):
+        def query(self, expr: str, at: float | None = None) -> Answer:
+            seen.append(gc.isenabled())
+            return super().query(expr, at)
+
+    assert gc.isenabled()
+    FleetSource(Watching(), "", 10.0).frame_at(None)  # type: ignore[arg-type]
+    assert seen and not any(seen) and gc.isenabled()
+    gc.disable()
+    try:
+        FleetSource(Watching(), "", 10.0).frame_at(None)  # type: ignore[arg-type]
+        assert not gc.isenabled()  # not switched on when it was off
+    finally:
+        gc.enable()
+
 
 def test_time_travel_steps_and_jumps_like_the_replay():
     fake = FakeClient()
@@ -156,7 +186,7 @@ def test_run_queue_quantiles_from_bucket_rates_read_as_histogram_quantile_reads_
     assert runq_quantile({0.001: 6.0, 0.002: 5.0, inf: 10.0}, 0.5) == 0.001 * 5 / 6  # not monotonic: read as 6, 6, 10
 
 
-class FleetServer:
+class FleetServer(FakeClient):
     """Answers the refresh's queries as a Prometheus holding ``cgroups`` (path -> limit) on node n1 would."""
 
     def __init__(self, cgroups: dict[str, float]) -> None:
