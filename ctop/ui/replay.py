@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence, Set
 from typing import TYPE_CHECKING, Protocol
 
@@ -76,7 +76,7 @@ class RecentEvents:
     without one for ABSENT_KEPT_S (a stopped container's events stay for its restart; under churn they go)."""
 
     def __init__(self) -> None:
-        self._by_key: OrderedDict[str, deque[Event]] = OrderedDict()
+        self._by_key: OrderedDict[str, list[Event]] = OrderedDict()  # lists: a deque costs 600 B even when empty
         self._absent_since: dict[str, float] = {}
 
     def add(self, events: Sequence[Event], present: Set[str] | None = None, now: float = 0.0) -> None:
@@ -86,11 +86,14 @@ class RecentEvents:
             if e.type in EXEC_EVENTS:  # the detail view lists recent execs on their own
                 continue
             if e.workload not in self._by_key:
-                self._by_key[e.workload] = deque(maxlen=EVENTS_PER_WORKLOAD)
+                self._by_key[e.workload] = []
                 while len(self._by_key) > WORKLOADS_KEPT:
                     self._absent_since.pop(self._by_key.popitem(last=False)[0], None)
             self._by_key.move_to_end(e.workload)
-            self._by_key[e.workload].append(e)
+            kept = self._by_key[e.workload]
+            kept.append(e)
+            if len(kept) > EVENTS_PER_WORKLOAD:
+                del kept[0]
         if present is None:
             return
         for key in list(self._by_key):

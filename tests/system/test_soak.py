@@ -1,8 +1,11 @@
 """Soak: the exporter and the interactive view at a 0.2 s refresh under continuous container and cgroup churn.
 
-After a warm-up (the first 10 %), RSS (anonymous memory: see support.churn.rss_kib) must grow less than 5 % and
-the number of open file descriptors must stay flat. `make soak` runs the `soak`-marked test for SOAK_SECONDS
-(default 1800); the normal suite runs a short one (SOAK_SHORT_SECONDS, default 75).
+After a warm-up (the first 10 %, at least a minute), RSS (anonymous memory: see support.churn.rss_kib) must grow
+less than 5 % and the number of open file descriptors must stay flat. `make soak` runs the `soak`-marked test for
+SOAK_SECONDS (default 1800); the normal suite runs a short one (SOAK_SHORT_SECONDS, default 150). In the first
+minute under churn both processes still reach their working size (about 1-1.5 MiB of heap high-water; measured
+2026-11-29, flat for the next 3 minutes), which a 15-second warm-up took for a leak; the short soak catches gross
+leaks only, a slow one (a few KiB per churned container) shows in `make soak`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ pytestmark = pytest.mark.system
 
 REFRESH_S = 0.2
 WARMUP_SHARE = 0.1
-MIN_WARMUP_S = 15.0  # the first refreshes after eBPF is ready still allocate (imports, caches, first containers)
+MIN_WARMUP_S = 60.0  # the first minute after eBPF is ready still allocates (imports, caches, heap high-water)
 RSS_GROWTH_MAX = 0.05
 FD_SPREAD_MAX = 3  # an HTTP connection being served, a Docker API call in flight: transient descriptors
 STALE_ALLOWED = 2  # entries outliving their cgroup/thread (confirmed by a second dump): a pid reused at once
@@ -176,7 +179,7 @@ def soak(docker: PrivateDockerd, duration_s: float) -> None:
 
 def test_soak_short(dockerd: PrivateDockerd) -> None:  # noqa: F811
     """The short soak the normal suite runs."""
-    soak(dockerd, float(os.environ.get("SOAK_SHORT_SECONDS", "75")))
+    soak(dockerd, float(os.environ.get("SOAK_SHORT_SECONDS", "150")))
 
 
 @pytest.mark.soak

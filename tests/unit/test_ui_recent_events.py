@@ -7,7 +7,7 @@ from ctop.model.events import Event
 from ctop.model.frame import CgroupRow, Identity
 from ctop.model.sample import CgroupSample
 from ctop.model.workload import workload_key
-from ctop.ui.replay import ABSENT_KEPT_S, RecentEvents
+from ctop.ui.replay import ABSENT_KEPT_S, EVENTS_PER_WORKLOAD, RecentEvents
 
 
 def container(name: str) -> CgroupRow:
@@ -50,3 +50,11 @@ def test_churned_workloads_do_not_accumulate() -> None:
         recent.add([Event(float(i), "start", key(row)), Event(i + 0.5, "stop", key(row))], set(), float(i))
     kept = sum(1 for i in range(3000) if recent.for_row(container(f"churn-{i}")))
     assert 0 < kept <= ABSENT_KEPT_S + 2
+
+
+def test_a_noisy_workload_keeps_only_its_latest_events() -> None:
+    web = container("web")
+    recent = RecentEvents()
+    recent.add([Event(float(i), "limit_change", key(web)) for i in range(EVENTS_PER_WORKLOAD + 10)], {key(web)}, 0.0)
+    kept = recent.for_row(web)
+    assert len(kept) == EVENTS_PER_WORKLOAD and kept[0].time == 10.0 and kept[-1].time == EVENTS_PER_WORKLOAD + 9.0
