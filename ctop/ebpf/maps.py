@@ -21,6 +21,7 @@ from .slots import CgroupIndex, GoneIds
 
 EXECS_PER_CGROUP = 32       # recent execs kept per cgroup in user space
 OOM_KILLS_KEPT = 64
+UNNAMED_WALK_EVERY_S = 1.0  # an id without a name is checked by a fresh walk of the hierarchies at most this often
 RecordT = TypeVar("RecordT", bound=bt.Logged)
 HIST_WORD_BYTES = 4  # u32 run-queue slots (bpf/ctop.h)
 HIST_MASK = (1 << 32) - 1
@@ -231,7 +232,7 @@ class MapReader:
         self._unpacker = self._columns.unpacker()
         self._wrap = HistogramWrap()
         self._paths: dict[int, str] = {}
-        self._walked_at = 0.0
+        self._walked_at = self._walk_started_at = 0.0
         # From the first record on: the programs were attached before this reader existed, and a cgroup removed in
         # between must still give its counters' index back (its record is still in the log).
         self._last_seq = [0] * self._seqs.max_entries
@@ -245,6 +246,7 @@ class MapReader:
     def _walk(self, replace: bool = False) -> None:
         """Name every cgroup id from the tracking hierarchy (on hybrid hosts also the v1 cpu one, whose ids are
         tagged); ``replace`` also forgets ids that are gone."""
+        started = time.monotonic()
         tracking = self.loaded.tracking
         paths = {tracking.root_id: "/"}
         trees = [(tracking.root, 0)] + ([(tracking.v1.root, hybrid.v1_tag())] if tracking.v1 else [])
@@ -263,6 +265,7 @@ class MapReader:
         else:
             self._paths.update(paths)
         self._walked_at = time.monotonic()
+        self._walk_started_at = started
 
     def path_of(self, cgroup_id: int) -> str | None:
         path = self._paths.get(cgroup_id)
@@ -306,12 +309,13 @@ class MapReader:
         return created, removed, removed_ids
 
     def _counters_by_path(self, removed: set[int]) -> tuple[dict[str, EbpfCgroupCounters], EbpfCgroupCounters, int,
-                                                           int]:
-        """(counters by cgroup path, unattributed counters, entries in the map, entries whose id has no name);
+                                                           list[int]]:
+        """(counters by cgroup path, unattributed counters, entries in the map, ids in it that have no name);
         cgroups ``removed`` since the previous read are left out."""
         by_cgroup: dict[str, EbpfCgroupCounters] = {}
         unattributed = EbpfCgroupCounters()
-        used = unresolved = 0
+        used = 0
+        unresolved: list[int] = []
         columns, unpacker = self._columns, self._unpacker
         raw_by_id = self._index.raw_by_id()
         used = len(raw_by_id)
@@ -325,13 +329,28 @@ class MapReader:
                 continue
             path = self.path_of(cgroup_id)
             if path is None:
-                unresolved += 1
                 if cgroup_id in self._gone:  # counted again by a task that was ending: take the index back again
                     self._index.take_back(cgroup_id)
+                else:
+                    unresolved.append(cgroup_id)
                 continue
             other = by_cgroup.get(path)  # hybrid hosts: the cgroup2 and the v1 cpu cgroup of one path
             by_cgroup[path] = counters if other is None else add_counters(other, counters)
         return by_cgroup, unattributed, used, unresolved
+
+    def _forget_unnamed(self, ids: list[int], index_read_at: float) -> None:
+        """Ids that held counters but had no name: a cgroup made and removed while its log records were being
+        overwritten. A walk begun after the index was read names every cgroup then alive (its directory existed
+        before its id could count): the ids it does not name are gone. At most one walk a second."""
+        if not ids:
+            return
+        if self._walk_started_at < index_read_at:
+            if time.monotonic() - self._walk_started_at < UNNAMED_WALK_EVERY_S:
+                return  # looked at again by a later read
+            self._walk()
+        for cgroup_id in ids:
+            if cgroup_id not in self._paths:
+                self._forget(cgroup_id)
 
     def _forget(self, cgroup_id: int) -> None:
         """A removed cgroup: its counters' index goes back (only ids known to be gone: a live cgroup that cannot be
@@ -371,6 +390,7 @@ class MapReader:
         boot_to_unix = time.time() - now_mono  # bpf_ktime_get_ns() is CLOCK_MONOTONIC
         lost_before = self._dropped_logs["cgroup_log_overwritten"]
         new_cgroups, removed, removed_ids = self._cgroup_changes()
+        index_read_at = time.monotonic()
         by_cgroup, unattributed, used, unresolved = self._counters_by_path(set(removed_ids))
         culprit_pairs = self._with_culprits(by_cgroup)
         self._log_execs(boot_to_unix)
@@ -385,6 +405,7 @@ class MapReader:
             self._walk(replace=True)  # removals were lost with the overwritten records: forget what is gone
             for cgroup_id in named - set(self._paths):
                 self._forget(cgroup_id)
+        self._forget_unnamed(unresolved, index_read_at)
         self._index.next_read()
         self._gone.next_read()
 
@@ -396,7 +417,7 @@ class MapReader:
             "cgroup_map_full": counter_sums[slot.cgroup_map_full],
             "thread_map_full": counter_sums[slot.thread_map_full],
             "events_of_unknown_tasks": counter_sums[slot.events_unattributed],
-            "unnamed_cgroup_ids": unresolved,
+            "unnamed_cgroup_ids": len(unresolved),
             **self._dropped_logs,
         }
         return EbpfReading(

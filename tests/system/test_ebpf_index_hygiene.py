@@ -59,3 +59,35 @@ def test_a_cgroup_removed_before_the_first_read_gives_its_index_back(cgroup: Tes
         assert kept.path in first.by_cgroup
     finally:
         loaded.bpf.cleanup()
+
+
+def test_cgroups_whose_log_records_were_overwritten_give_their_index_back(cgroup: TestCgroup) -> None:
+    """More cgroups made and removed between two reads than the cgroup log holds: their removals are lost with
+    the overwritten records, and before this was fixed each of them kept its entry for good."""
+    need(headers.ensure_tracefs() is not None, "tracefs")
+    tree = headers.find_headers()
+    need(tree is not None, "kernel headers for bcc")
+    assert tree is not None
+    headers.apply_to_environment(tree)
+    layout = host_layout()
+    loaded = loader.load(layout)
+    try:
+        reader = maps.MapReader(loaded)
+        reader.read()
+        ids = []
+        for i in range(150):  # 300+ mkdir/rmdir records: the log keeps 256
+            child = cgroup.child(f"c{i}")
+            ids.append(os.stat(loaded.tracking.root + child.path).st_ino)
+            child.spawn(["true"]).wait(60)
+        counted = set(ids) & _indexed_ids(loaded)
+        assert len(counted) > 100, "the short processes were not counted"
+        for i in range(150):
+            remove_tree(layout, f"{cgroup.path}/c{i}")
+        reading = reader.read()
+        assert reading.dropped["cgroup_log_overwritten"] > 0, "the log was not overrun: the test proves nothing"
+        time.sleep(1.2)  # the fresh walk that confirms unnamed ids are gone runs at most once a second
+        reader.read()
+        left = counted & _indexed_ids(loaded)
+        assert not left, f"{len(left)} removed cgroups kept their counters' index"
+    finally:
+        loaded.bpf.cleanup()
