@@ -8,7 +8,7 @@ import dataclasses
 import os
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar, cast
 
@@ -21,6 +21,7 @@ from .slots import CgroupIndex, GoneIds
 
 EXECS_PER_CGROUP = 32       # recent execs kept per cgroup in user space
 OOM_KILLS_KEPT = 64
+UNNAMED_KEPT_READS = 1 << 30  # ids taken back for want of a name are remembered for good (bounded by count)
 UNNAMED_WALK_EVERY_S = 1.0  # an id without a name is checked by a fresh walk of the hierarchies at most this often
 RecordT = TypeVar("RecordT", bound=bt.Logged)
 HIST_WORD_BYTES = 4  # u32 run-queue slots (bpf/ctop.h)
@@ -210,6 +211,12 @@ def culprits_by_path(pairs: Iterable[tuple[int, int, int]],
     return {v: tuple(sorted(by.items(), key=lambda kv: (-kv[1], kv[0]))) for v, by in out.items()}
 
 
+def unnamed_to_take_back(ids: Iterable[int], named: Container[int], taken_before: Container[int]) -> list[int]:
+    """Of the ids that hold counters without a name, those to take back: not named by a walk begun after they were
+    seen, and not already taken back once (one that counts again after that belongs to a live cgroup)."""
+    return [i for i in ids if i not in named and i not in taken_before]
+
+
 class MapReader:
     """Keeps what one reading needs from the previous one: id->path names, log positions, recent execs."""
 
@@ -239,6 +246,7 @@ class MapReader:
         self._execs: dict[str, collections.deque[ExecRecord]] = {}
         self._ooms: collections.deque[OomKill] = collections.deque(maxlen=OOM_KILLS_KEPT)
         self._gone = GoneIds()  # ids of removed cgroups of the last reads
+        self._unnamed_taken = GoneIds(reads=UNNAMED_KEPT_READS)  # ids taken back because no walk named them
         self._dropped_logs = {"exec_log_overwritten": 0, "oom_log_overwritten": 0, "cgroup_log_overwritten": 0}
         self._walk()
 
@@ -341,16 +349,18 @@ class MapReader:
     def _forget_unnamed(self, ids: list[int], index_read_at: float) -> None:
         """Ids that held counters but had no name: a cgroup made and removed while its log records were being
         overwritten. A walk begun after the index was read names every cgroup then alive (its directory existed
-        before its id could count): the ids it does not name are gone. At most one walk a second."""
+        before its id could count): the ids it does not name are gone. At most one walk a second. An id that
+        counts again after that is left alone: a live cgroup no walk can name keeps its index, which its threads
+        remember (taking it back again and again would hand their counts to another cgroup)."""
         if not ids:
             return
         if self._walk_started_at < index_read_at:
             if time.monotonic() - self._walk_started_at < UNNAMED_WALK_EVERY_S:
                 return  # looked at again by a later read
             self._walk()
-        for cgroup_id in ids:
-            if cgroup_id not in self._paths:
-                self._forget(cgroup_id)
+        for cgroup_id in unnamed_to_take_back(ids, self._paths, self._unnamed_taken):
+            self._unnamed_taken.add(cgroup_id)
+            self._index.take_back(cgroup_id)
 
     def _forget(self, cgroup_id: int) -> None:
         """A removed cgroup: its counters' index goes back (only ids known to be gone: a live cgroup that cannot be
@@ -408,6 +418,7 @@ class MapReader:
         self._forget_unnamed(unresolved, index_read_at)
         self._index.next_read()
         self._gone.next_read()
+        self._unnamed_taken.next_read()
 
         slot = self._slots
         counter_sums = [sum(int(c) for c in self._counters[ctypes.c_int(i)]) for i in range(slot.n_counters)]

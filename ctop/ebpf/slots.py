@@ -44,7 +44,7 @@ class GoneIds:
         self._until: dict[int, int] = {}  # id -> the read after which it is forgotten, oldest first
         self._read = 0
 
-    def __contains__(self, cgroup_id: int) -> bool:
+    def __contains__(self, cgroup_id: object) -> bool:
         return cgroup_id in self._until
 
     def __len__(self) -> int:

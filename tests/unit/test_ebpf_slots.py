@@ -37,3 +37,16 @@ def test_gone_ids_are_bounded_oldest_first_and_a_second_removal_renews_one() -> 
     gone.add(1)  # renewed: now the newest
     gone.add(4)
     assert len(gone) == 3 and 2 not in gone and {1, 3, 4} == {i for i in (1, 2, 3, 4) if i in gone}
+
+
+def test_an_unnamed_id_is_taken_back_once_and_left_alone_when_it_counts_again() -> None:
+    from ctop.ebpf.maps import unnamed_to_take_back
+
+    named = {10, 11}
+    taken: GoneIds = GoneIds(reads=1 << 30, limit=100)
+    first = unnamed_to_take_back([10, 20, 21], named, taken)
+    assert first == [20, 21]  # 10 has a name: alive
+    for cgroup_id in first:
+        taken.add(cgroup_id)
+    # 21 counts again: a live cgroup no walk can name (its threads remember the index): not taken back again
+    assert unnamed_to_take_back([21, 30], named, taken) == [30]
