@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ctop.ebpf import headers
 from ctop.ebpf.source import EbpfSource
 from ctop.model.ebpf import EbpfReading
 
@@ -27,3 +28,13 @@ def loaded_source() -> Iterator[EbpfSource]:
     need(status.state == "ready", f"eBPF ({status.reason})")
     yield src
     src.close()
+
+
+def use_kernel_headers() -> None:
+    """Point bcc at kernel headers (the host's or ctop's built tree) and make sure tracefs is mounted, as ctop does
+    before it loads its programs; skips (fails in CI) when there are none."""
+    need(headers.ensure_tracefs() is not None, "tracefs")
+    tree = headers.find_headers()
+    need(tree is not None, "kernel headers for bcc")
+    assert tree is not None
+    headers.apply_to_environment(tree)

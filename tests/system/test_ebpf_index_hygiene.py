@@ -10,9 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 from support.cgroups import TestCgroup, fresh_cgroup, host_layout, remove_tree
-from support.env import need, need_root
+from support.ebpf import use_kernel_headers
+from support.env import need_root
 
-from ctop.ebpf import headers, loader, maps
+from ctop.ebpf import loader, maps
 
 pytestmark = pytest.mark.system
 
@@ -30,11 +31,7 @@ def _indexed_ids(loaded: loader.Loaded) -> set[int]:
 
 
 def test_a_cgroup_removed_before_the_first_read_gives_its_index_back(cgroup: TestCgroup) -> None:
-    need(headers.ensure_tracefs() is not None, "tracefs")
-    tree = headers.find_headers()
-    need(tree is not None, "kernel headers for bcc")
-    assert tree is not None
-    headers.apply_to_environment(tree)
+    use_kernel_headers()
     layout = host_layout()
     loaded = loader.load(layout)
     try:
@@ -64,11 +61,7 @@ def test_a_cgroup_removed_before_the_first_read_gives_its_index_back(cgroup: Tes
 def test_cgroups_whose_log_records_were_overwritten_give_their_index_back(cgroup: TestCgroup) -> None:
     """More cgroups made and removed between two reads than the cgroup log holds: their removals are lost with
     the overwritten records, and before this was fixed each of them kept its entry for good."""
-    need(headers.ensure_tracefs() is not None, "tracefs")
-    tree = headers.find_headers()
-    need(tree is not None, "kernel headers for bcc")
-    assert tree is not None
-    headers.apply_to_environment(tree)
+    use_kernel_headers()
     layout = host_layout()
     loaded = loader.load(layout)
     try:

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 from support.cgroups import TestCgroup, fresh_cgroup, host_layout
+from support.ebpf import use_kernel_headers
 from support.env import need, need_root
 
-from ctop.ebpf import btf, headers, loader, maps
+from ctop.ebpf import btf, loader, maps
 
 pytestmark = pytest.mark.system
 
@@ -34,11 +35,7 @@ def cgroup() -> Iterator[TestCgroup]:
 ])
 def test_each_switch_path_counts_switches_and_waits(cgroup: TestCgroup, raw: bool, probe: str,
                                                     attachment: str) -> None:
-    need(headers.ensure_tracefs() is not None, "tracefs")
-    tree = headers.find_headers()
-    need(tree is not None, "kernel headers for bcc")
-    assert tree is not None
-    headers.apply_to_environment(tree)
+    use_kernel_headers()
     if raw:
         need(loader.kernel_version() >= loader.RAW_SWITCH_KERNEL, "Linux >= 5.18 (raw sched_switch with prev_state)")
         need("PID_OFFSET" in btf.task_offsets() and "RUN_DELAY_OFFSET" in btf.task_offsets(), "kernel BTF")
