@@ -239,7 +239,7 @@ class MapReader:
         self._unpacker = self._columns.unpacker()
         self._wrap = HistogramWrap()
         self._paths: dict[int, str] = {}
-        self._walked_at = self._walk_started_at = 0.0
+        self._walk_started_at = 0.0  # when the latest walk began: it names every cgroup alive then
         # From the first record on: the programs were attached before this reader existed, and a cgroup removed in
         # between must still give its counters' index back (its record is still in the log).
         self._last_seq = [0] * self._seqs.max_entries
@@ -272,12 +272,11 @@ class MapReader:
             self._execs = {p: d for p, d in self._execs.items() if p in live}
         else:
             self._paths.update(paths)
-        self._walked_at = time.monotonic()
         self._walk_started_at = started
 
     def path_of(self, cgroup_id: int) -> str | None:
         path = self._paths.get(cgroup_id)
-        if path is None and time.monotonic() - self._walked_at > 0.5:
+        if path is None and time.monotonic() - self._walk_started_at > 0.5:
             self._walk()
             path = self._paths.get(cgroup_id)
         return path

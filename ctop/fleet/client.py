@@ -113,8 +113,7 @@ class PrometheusClient:
     def query(self, expr: str, at: float | None = None) -> Answer:
         """The instant vector of ``expr`` now, or at Unix time ``at``."""
         self.queries += 1
-        return _vector(self.base, *self._get("/api/v1/query", {"query": expr} | ({} if at is None else
-                                                                                  {"time": f"{at:.3f}"}), "query"))
+        return _vector(self.base, *self._get("/api/v1/query", _query_params(expr, at), "query"))
 
     def query_all(self, exprs: Sequence[str], at: float | None = None, workers: int = 3,
                   each: Callable[[int, Answer], None] | None = None) -> list[Answer]:
@@ -122,7 +121,7 @@ class PrometheusClient:
         the server (which evaluates them in parallel), while this thread reads and decodes each answer as it comes
         (one thread holding the interpreter at a time: decoding in the waiting threads slowed their reads down) and
         gives it to ``each`` with its index. On failure, FleetError for the first failing query in ``exprs``' order."""
-        params = [{"query": e} | ({} if at is None else {"time": f"{at:.3f}"}) for e in exprs]
+        params = [_query_params(e, at) for e in exprs]
         self.queries += len(exprs)
         out: list[Answer | FleetError | None] = [None] * len(exprs)
         with ThreadPoolExecutor(max(1, min(workers, len(exprs))), thread_name_prefix="ctop-fleet") as pool:
@@ -218,6 +217,11 @@ class PrometheusClient:
             raise FleetError(f"{self.base} rejected the {what}: {said or 'no success status'}.")
         warnings = answer.get("warnings") or []
         return answer.get("data"), tuple(str(w) for w in warnings) if isinstance(warnings, list) else ()
+
+
+def _query_params(expr: str, at: float | None) -> dict[str, str]:
+    """The parameters of an instant query of ``expr`` now, or at Unix time ``at``."""
+    return {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
 
 
 def _vector(base: str, data: object, warnings: tuple[str, ...]) -> Answer:

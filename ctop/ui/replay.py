@@ -79,9 +79,9 @@ class RecentEvents:
         self._by_key: OrderedDict[str, list[Event]] = OrderedDict()  # lists: a deque costs 600 B even when empty
         self._absent_since: dict[str, float] = {}
 
-    def add(self, events: Sequence[Event], present: Set[str] | None = None, now: float = 0.0) -> None:
-        """Keep ``events``; with ``present`` (the workload keys of the frame's rows, at ``now``) forget the
-        workloads absent for longer than ABSENT_KEPT_S."""
+    def add(self, events: Sequence[Event], present: Set[str], now: float) -> None:
+        """Keep ``events``; forget the workloads not in ``present`` (the workload keys of the frame's rows, at
+        ``now``) for longer than ABSENT_KEPT_S."""
         for e in events:
             if e.type in EXEC_EVENTS:  # the detail view lists recent execs on their own
                 continue
@@ -94,8 +94,6 @@ class RecentEvents:
             kept.append(e)
             if len(kept) > EVENTS_PER_WORKLOAD:
                 del kept[0]
-        if present is None:
-            return
         for key in list(self._by_key):
             if key in present:
                 self._absent_since.pop(key, None)
