@@ -5,8 +5,9 @@
 
 /* Options come in as -D compiler flags from ctop/ebpf/loader.py; these defaults keep the file compilable. */
 #ifndef THREADS_MAX
-#define THREADS_MAX 32768          /* array mode: pid_max; hash mode: bound on tracked threads */
+#define THREADS_MAX 32768          /* array mode: pid_max rounded up to a power of two; hash mode: bound on threads */
 #endif
+/* THREADS_BITS (log2 THREADS_MAX), SPREAD_BITS: array mode: a thread's slot is its tid rotated (maps.bpf.c). */
 #ifndef CGROUPS_MAX
 #define CGROUPS_MAX 2048           /* per-cgroup counter entries, including the unattributed one (id 0) */
 #endif
@@ -17,8 +18,8 @@
 #define ROOT_CGROUP_ID 1           /* inode of the tracked hierarchy's root: tasks there count as "host" */
 #endif
 /* RUN_DELAY_OFFSET: offset of task_struct.sched_info.run_delay from BTF; without it, wake-up timestamps. */
-/* RAW_SCHED_SWITCH, PID_OFFSET: sched_switch as a raw tracepoint (Linux >= 5.18), next's pid read at the
- * task_struct.pid offset from BTF; without them, the classic tracepoint. */
+/* RAW_SCHED_SWITCH: sched_switch as a raw tracepoint (Linux >= 5.18, with RUN_DELAY_OFFSET); without it, the
+ * classic tracepoint. */
 /* CURRENT_TASK_BTF: bpf_get_current_task_btf() works in tracepoint programs (Linux >= 5.11): run_delay is a load. */
 /* REAL_PARENT_OFFSET, TGID_OFFSET: offsets of task_struct.real_parent and .tgid from BTF (ppid of execs). */
 /* MM_OFFSET, ARG_START_OFFSET, ARG_END_OFFSET: task_struct.mm, mm_struct.arg_start/arg_end (arguments of execs). */
@@ -30,6 +31,12 @@
 #ifndef CULPRITS_MAX
 #define CULPRITS_MAX 8192          /* (victim cgroup, culprit cgroup) pairs kept; the least recently used go first */
 #endif
+/* Preemptions of a cgroup's tasks by one culprit are counted in the `culprits` map until that pair reaches
+ * CULPRIT_CLAIM_AT on a CPU; the pair then takes one of the cgroup's CULPRIT_SLOTS slots on that CPU (in its
+ * counters, which the switch has in hand: no map lookup) and counts there from then on. A slot is never given to
+ * another culprit while its cgroup lives, so each pair's count (map plus slots) only grows. */
+#define CULPRIT_SLOTS 2
+#define CULPRIT_CLAIM_AT 16
 
 /* Run-queue wait histogram, log-linear: RUNQ_SUBS buckets per power of two. With u = wait >> RUNQ_UNIT_SHIFT
  * (units of 256 ns): u < RUNQ_SUBS goes to slot u (linear, [u, u+1) units, the first slot starts at 0);
@@ -78,24 +85,32 @@ struct thread_state {
     u64 last;                      /* run_delay at the last switch-out, or wake-up/preemption time; | VALID */
     u64 slot;                      /* 1 + its cgroup's index in `cgroups`, once looked up; 0: not yet */
     u64 v1_id;                     /* hybrid hosts: its cgroup in the v1 cpu hierarchy (0: unknown) */
-    u64 victim;                    /* a host task while it runs: the cgroup whose task it took the CPU from, or 0 */
+};
+
+/* One per CPU: the last preemption on that CPU until the switch that names its culprit (sched.bpf.c). */
+struct pending_preemption {
+    u64 victim;                    /* the preempted task's cgroup; 0: none pending */
+    u64 victim_slot;               /* 1 + that cgroup's index in `cgroups` */
+    u64 via_host;                  /* 1: a host task that slept again at once ran first (it is passed over) */
 };
 
 /* One CPU's counters of one cgroup (a per-CPU array: CPUs x CGROUPS_MAX of these). Histogram slots are u32, half
  * the kernel memory of u64 ones: user space adds the CPUs' copies modulo 2^32 and follows the wrap between reads
  * (ctop/ebpf/maps.py); the number of waits is the sum of the slots. */
 struct cgroup_counters {
-    u32 runq_hist[RUNQ_SLOTS];
-    u64 runq_sum_ns;
+    u64 runq_sum_ns;               /* the members a context switch touches first, together */
     u64 runq_max_ns;
     u64 nvcsw;
     u64 nivcsw;
     u64 preempted_by_others;
     u64 preempted_by_host;
+    u64 culprit_id[CULPRIT_SLOTS];    /* this CPU's culprits counted here rather than in `culprits` (0: free) */
+    u64 culprit_count[CULPRIT_SLOTS]; /* their preemptions of this cgroup's tasks on this CPU, since they came */
     u64 forks;
     u64 execs;
     u64 exits;
     u64 oom_kills;
+    u32 runq_hist[RUNQ_SLOTS];
 };
 
 /* Key of the `culprits` map: preemptions of `victim`'s tasks in favour of a task of `culprit` (both cgroup ids

@@ -16,6 +16,7 @@ BPF_PERCPU_ARRAY(cgroups, struct cgroup_counters, CGROUPS_MAX);
 BPF_QUEUE(free_indices, u32, CGROUPS_MAX);
 BPF_TABLE("lru_percpu_hash", struct culprit_key, u64, culprits, CULPRITS_MAX);
 BPF_PERCPU_ARRAY(counters, u64, N_COUNTERS);
+BPF_PERCPU_ARRAY(pending, struct pending_preemption, 1);
 BPF_ARRAY(seqs, u64, N_SEQS);
 BPF_ARRAY(exec_log, struct exec_record, EXEC_LOG_SIZE);
 BPF_ARRAY(oom_log, struct oom_record, OOM_LOG_SIZE);
@@ -28,10 +29,25 @@ static __always_inline void count(u32 slot)
         *v += 1;
 }
 
+/* Array mode: the slot of thread `tid` (THREADS_MAX when beyond the array): its bits rotated left by SPREAD_BITS,
+ * so that threads with consecutive tids (a process and its child, often on two CPUs) never share a cache line,
+ * which would travel between the CPUs at every switch (thread_slot() in ctop/ebpf/loader.py is the same). */
+static __always_inline u32 thread_slot(u32 tid)
+{
+#if defined(THREADS_HASH) || !defined(THREADS_BITS)
+    return tid;
+#else
+    if (tid >= THREADS_MAX)
+        return THREADS_MAX;
+    return ((tid << SPREAD_BITS) | (tid >> (THREADS_BITS - SPREAD_BITS))) & (THREADS_MAX - 1);
+#endif
+}
+
 /* The state of a thread, or NULL when it is not tracked. In array mode a free slot has cgroup_id 0. */
 static __always_inline struct thread_state *thread_get(u32 tid)
 {
-    struct thread_state *t = threads.lookup(&tid);
+    u32 slot = thread_slot(tid);
+    struct thread_state *t = threads.lookup(&slot);
 #ifdef THREADS_HASH
     return t;
 #else
@@ -70,7 +86,6 @@ static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u
         t->last = last;
         t->slot = 0;
         t->v1_id = v1_id;
-        t->victim = 0;
         return t;
     }
     if (threads.update(&tid, &fresh)) {
@@ -80,7 +95,8 @@ static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u
     count(C_THREADS_ADDED);
     return threads.lookup(&tid);
 #else
-    t = threads.lookup(&tid);
+    u32 slot = thread_slot(tid);
+    t = threads.lookup(&slot);
     if (!t) {
         count(C_THREAD_MAP_FULL);  /* tid beyond the array: pid_max grew after loading */
         return 0;
@@ -91,7 +107,6 @@ static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u
     t->last = last;
     t->slot = 0;
     t->v1_id = v1_id;
-    t->victim = 0;
     return t;
 #endif
 }
@@ -102,13 +117,13 @@ static __always_inline void thread_forget(u32 tid)
     if (threads.delete(&tid) == 0)
         count(C_THREADS_REMOVED);
 #else
-    struct thread_state *t = threads.lookup(&tid);
+    u32 slot = thread_slot(tid);
+    struct thread_state *t = threads.lookup(&slot);
     if (t && t->cgroup_id) {
         t->cgroup_id = 0;
         t->last = 0;
         t->slot = 0;
         t->v1_id = 0;
-        t->victim = 0;
         count(C_THREADS_REMOVED);
     }
 #endif

@@ -44,60 +44,104 @@ static __always_inline void record_wait(struct cgroup_counters *c, u64 wait_ns)
         c->runq_max_ns = wait_ns;
 }
 
-/* One more preemption of `victim`'s tasks by `culprit`'s (an evicted pair starts again from zero). */
-static __always_inline void count_culprit(u64 victim, u64 culprit)
+/* One more preemption of `victim`'s tasks by `culprit`'s, in the `culprits` map (an evicted pair starts again from
+ * zero); returns this CPU's count of the pair (0 when it could not be counted). */
+static __always_inline u64 count_culprit(u64 victim, u64 culprit)
 {
     struct culprit_key key = {.victim = victim, .culprit = culprit};
     u64 *n = culprits.lookup(&key);
     if (n) {
         *n += 1;
-        return;
+        return *n;
     }
     u64 one = 1;
-    culprits.update(&key, &one);
+    return culprits.update(&key, &one) ? 0 : 1;
 }
 
-/* The state of the task coming in (NULL when it is idle or untracked); its pid in *next. In raw-tracepoint mode
- * the pid is read here from its task_struct, so only switches that need it pay for the read. */
-static __always_inline struct thread_state *next_state(u32 *next, void *next_task)
+/* One more preemption of the tasks of the cgroup whose counters (on this CPU) are `vc` by `culprit`'s: in a slot
+ * of `vc` when the pair holds one, else in the map, after which a busy pair claims a free slot (see ctop.h). */
+static __always_inline void count_culprit_of(struct cgroup_counters *vc, u64 victim, u64 culprit)
 {
-#ifdef RAW_SCHED_SWITCH
-    bpf_probe_read_kernel(next, sizeof(*next), (char *)next_task + PID_OFFSET);
+    if (vc->culprit_id[0] == culprit) {
+        vc->culprit_count[0] += 1;
+        return;
+    }
+    if (vc->culprit_id[1] == culprit) {
+        vc->culprit_count[1] += 1;
+        return;
+    }
+    if (count_culprit(victim, culprit) < CULPRIT_CLAIM_AT)
+        return;
+    if (!vc->culprit_id[0])
+        vc->culprit_id[0] = culprit;
+    else if (!vc->culprit_id[1])
+        vc->culprit_id[1] = culprit;
+}
+
+#ifndef RUN_DELAY_OFFSET
+/* Timestamp mode: the state of the task coming in (NULL when it is idle or untracked). */
+static __always_inline struct thread_state *next_state(u32 next)
+{
+    return next ? thread_get(next) : 0;
+}
 #endif
-    return *next ? thread_get(*next) : 0;
+
+/* The task now leaving this CPU (of cgroup `culprit`, `preempted` or not) is the one that took the CPU when
+ * `pp->victim`'s task was preempted here, or one that ran after it: name who preempted the victim. A host task that
+ * sleeps again at once (a kernel thread: RCU, softirqs, workers) is passed over and the culprit is the workload
+ * that runs after it; when the CPU goes back to the victim's cgroup after such a task, or a host task ran until it
+ * was preempted itself, the culprit is the host. A task of the victim's own cgroup is no culprit. */
+static __always_inline void settle_preemption(struct pending_preemption *pp, u64 culprit, int preempted)
+{
+    u64 victim = pp->victim;
+    u64 via_host = pp->via_host;
+    if (culprit == victim && !via_host) {
+        pp->victim = 0;
+        return;
+    }
+    if (culprit == ROOT_CGROUP_ID && !preempted) {
+        pp->via_host = 1;  /* settled by the next switch on this CPU */
+        return;
+    }
+    pp->victim = 0;
+    if (culprit == victim || !culprit) {
+        if (!via_host)
+            return;
+        culprit = ROOT_CGROUP_ID;
+    }
+    u32 index = pp->victim_slot - 1;
+    struct cgroup_counters *vc = cgroups.lookup(&index);
+    if (!vc)
+        return;
+    if (via_host || culprit == ROOT_CGROUP_ID)
+        vc->preempted_by_host += 1;
+    else
+        vc->preempted_by_others += 1;
+    count_culprit_of(vc, victim, culprit);
 }
 
-/* The work of one context switch on this CPU: `prev` (the current task) leaves, `next` comes in. `preempted`: prev
- * is still runnable (an involuntary switch); `exiting`: prev's last switch. In raw-tracepoint mode `next` is 0 and
- * `next_task` its task_struct.
+/* The work of one context switch on this CPU: `prev` (the current task) leaves, `next` comes in (its pid only in
+ * timestamp mode). `preempted`: prev is still runnable (an involuntary switch); `exiting`: prev's last switch.
  *
- * Culprits: when a host task takes the CPU from a workload's task, the victim's cgroup is parked in the host task's
- * own state (`victim`): the next switch on this CPU is that task's switch-out, which names the culprit (or parks
- * the victim in the host task that runs next). No per-CPU slot is read on the switches that have no victim. */
-static __always_inline int on_switch(u32 prev, u32 next, void *next_task, int preempted, int exiting)
+ * Culprits: a preemption is parked in this CPU's `pending` slot; the next switch on this CPU is the switch-out of
+ * the task that took the CPU, which names the culprit from its own state (nothing is read of the incoming task). */
+static __always_inline int on_switch(u32 prev, u32 next, int preempted, int exiting)
 {
-    u64 next_cgroup = 0;
-    struct thread_state *nt = 0;
-#ifdef RUN_DELAY_OFFSET
-    /* The idle task leaving needs nothing: it has no counters and never holds a victim. */
-    if (!prev)
-        return 0;
-#else
+#ifndef RUN_DELAY_OFFSET
     u64 now = bpf_ktime_get_ns();
-    nt = next_state(&next, next_task);
-    if (nt)
-        next_cgroup = nt->cgroup_id;
+    struct thread_state *nt = next_state(next);
     /* Timestamp mode: `next` waited since its wake-up or preemption. */
     if (nt && (nt->last & VALID_BASELINE)) {
         u64 waited = now - (nt->last & ~VALID_BASELINE);
         nt->last = 0;
-        struct cgroup_counters *nc = thread_counters(nt, next_cgroup);
+        struct cgroup_counters *nc = thread_counters(nt, nt->cgroup_id);
         if (nc)
             record_wait(nc, waited);
     }
+#endif
+    /* The idle task leaving needs nothing: it has no counters and never takes a CPU from a task. */
     if (!prev)
         return 0;
-#endif
 
     struct thread_state *pt = thread_get(prev);
     u64 prev_cgroup;
@@ -109,41 +153,19 @@ static __always_inline int on_switch(u32 prev, u32 next, void *next_task, int pr
         prev_cgroup = current_cgroup(prev);
         pt = thread_get(prev);
     }
-    u64 victim = pt ? pt->victim : 0;
-#ifdef RUN_DELAY_OFFSET
-    /* next's cgroup only names who preempted a task: not needed for most switches of a quiet host. */
-    if (preempted || victim) {
-        nt = next_state(&next, next_task);
-        if (nt)
-            next_cgroup = nt->cgroup_id;
-    }
-#endif
-    if (victim && pt) {
-        /* A host task (prev) took this CPU from `victim`'s task. When it only woke briefly (it sleeps again now),
-         * the culprit is the workload that runs after it (host tasks that come in between are passed over too);
-         * when it ran until preempted, or the CPU goes back to the victim's cgroup, the culprit is the host. */
-        int brief = prev_cgroup == ROOT_CGROUP_ID && !preempted;
-        if (brief && nt && next_cgroup == ROOT_CGROUP_ID)
-            nt->victim = victim;
-        else
-            count_culprit(victim, (brief && next && next_cgroup && next_cgroup != victim) ? next_cgroup
-                                                                                         : ROOT_CGROUP_ID);
-        pt->victim = 0;
-    }
+    u32 zero = 0;
+    struct pending_preemption *pp = pending.lookup(&zero);
+    if (pp && pp->victim)
+        settle_preemption(pp, prev_cgroup, preempted);
     struct cgroup_counters *c = thread_counters(pt, prev_cgroup);
     if (!c)
         return 0;
     if (preempted) {
         c->nivcsw += 1;
-        if (next && next_cgroup != prev_cgroup) {
-            if (next_cgroup == ROOT_CGROUP_ID)
-                c->preempted_by_host += 1;
-            else if (next_cgroup)
-                c->preempted_by_others += 1;
-            if (next_cgroup == ROOT_CGROUP_ID && prev_cgroup && nt)
-                nt->victim = prev_cgroup;  /* named at the host task's switch-out */
-            else if (next_cgroup && prev_cgroup)
-                count_culprit(prev_cgroup, next_cgroup);
+        if (pp && pt && pt->slot && prev_cgroup) {
+            pp->victim = prev_cgroup;
+            pp->victim_slot = pt->slot;
+            pp->via_host = 0;
         }
     } else {
         c->nvcsw += 1;
@@ -180,14 +202,14 @@ RAW_TRACEPOINT_PROBE(sched_switch)
 {
     u32 prev = (u32)bpf_get_current_pid_tgid();
     u64 state = ctx->args[3];
-    return on_switch(prev, 0, (void *)ctx->args[2], ctx->args[0] || !(u32)state, (state & TASK_DEAD_) != 0);
+    return on_switch(prev, 0, ctx->args[0] || !(u32)state, (state & TASK_DEAD_) != 0);
 }
 #else
 TRACEPOINT_PROBE(sched, sched_switch)
 {
     long state = args->prev_state;
     /* Involuntary: still runnable (0) or preempted (TASK_REPORT_MAX, 0x100, no state bit of TASK_REPORT). */
-    return on_switch(args->prev_pid, args->next_pid, 0, (state & 0xff) == 0,
+    return on_switch(args->prev_pid, args->next_pid, (state & 0xff) == 0,
                      (state & (STATE_EXIT_DEAD | STATE_EXIT_ZOMBIE)) != 0);
 }
 #endif

@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from ..sources.cgroupfs_layout import CgroupLayout
 from ..sources.readfile import read_bytes, read_int
@@ -58,10 +58,30 @@ class LoadOptions:
 
 @dataclass(frozen=True)
 class ThreadMap:
-    """How the thread map is built: a pid-indexed array of ``max_entries`` slots, or a hash bounded by it."""
+    """How the thread map is built: a pid-indexed array of ``max_entries`` slots (a power of two), or a hash
+    bounded by it."""
 
     hashed: bool
     max_entries: int
+
+    @property
+    def bits(self) -> int:
+        """log2 of an array's size (its slot numbers' width)."""
+        return max(self.max_entries - 1, 1).bit_length()
+
+
+# Array mode: a thread's slot is its tid with the bits rotated left by this much, so threads with consecutive tids
+# (a process and the one it forked, usually running on two CPUs) sit 2^SPREAD_BITS slots apart, never in one cache
+# line: a write on one CPU to a line the other CPU reads makes the line travel between them at every context switch
+# (measured: 0.8x an empty program's cost per switch, the biggest single cost, bench/bpf_cost.py).
+SPREAD_BITS = 3
+
+
+def thread_slot(tid: int, bits: int) -> int:
+    """The array slot of thread ``tid`` (< 2**bits) in a pid-indexed thread map of 2**bits slots (see SPREAD_BITS);
+    the same rotation as thread_slot() in bpf/maps.bpf.c."""
+    mask = (1 << bits) - 1
+    return ((tid << SPREAD_BITS) | (tid >> (bits - SPREAD_BITS))) & mask
 
 
 @dataclass
@@ -117,12 +137,20 @@ def program_text() -> str:
 
 
 def thread_map(options: LoadOptions, pid_max: int) -> ThreadMap:
-    """A pid-indexed array while pid_max is small enough (or ``threads_max`` covers it), else a bounded hash."""
+    """A pid-indexed array while pid_max is small enough (or ``threads_max`` covers it), else a bounded hash. An
+    array has a power-of-two size, at least pid_max (its slots are rotated tids, see SPREAD_BITS)."""
     if options.threads_max is not None:
-        return ThreadMap(options.threads_max < pid_max, options.threads_max)
+        if options.threads_max < pid_max:
+            return ThreadMap(True, options.threads_max)
+        return ThreadMap(False, _power_of_two_at_least(options.threads_max))
     if pid_max <= ARRAY_PID_MAX_LIMIT:
-        return ThreadMap(False, pid_max)
+        return ThreadMap(False, _power_of_two_at_least(pid_max))
     return ThreadMap(True, DEFAULT_HASH_THREADS)
+
+
+def _power_of_two_at_least(n: int) -> int:
+    """The smallest power of two >= n, and at least 2**(SPREAD_BITS + 1)."""
+    return max(1 << max(n - 1, 1).bit_length(), 1 << (SPREAD_BITS + 1))
 
 
 def kernel_version(release: str | None = None) -> tuple[int, int]:
@@ -142,11 +170,13 @@ def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, in
     if threads.hashed:
         flags.append("-DTHREADS_HASH")
     flags.append(f"-DTHREADS_MAX={threads.max_entries}")
+    if not threads.hashed:
+        flags.extend([f"-DTHREADS_BITS={threads.bits}", f"-DSPREAD_BITS={SPREAD_BITS}"])
     flags.extend(f"-D{name}={value}" for name, value in sorted(offsets.items()))
     flags.extend(hybrid.cflags(tracking.v1))
     if task_btf and "RUN_DELAY_OFFSET" in offsets:
         flags.append("-DCURRENT_TASK_BTF")
-    if raw_switch and options.raw_tracepoint and "RUN_DELAY_OFFSET" in offsets and "PID_OFFSET" in offsets:
+    if raw_switch and options.raw_tracepoint and "RUN_DELAY_OFFSET" in offsets:
         flags.append(RAW_SWITCH_FLAG)
     return flags
 
@@ -201,6 +231,11 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
     again afterwards. Returns how many entries stay.
     """
     table = cast(FdTable, loaded.bpf[b"threads"])
+    bits = ThreadMap(loaded.threads_hash, loaded.threads_max).bits
+
+    def key_of(tid: str) -> Any:
+        return table.Key(int(tid) if loaded.threads_hash else thread_slot(int(tid), bits))
+
     ino_of: dict[str, int | None] = {}
     seeded: list[tuple[str, int]] = []
     try:
@@ -221,7 +256,7 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
             if keys is None:
                 continue
             cgroup_id, v1_id = keys
-            key = table.Key(int(tid))
+            key = key_of(tid)
             if loaded.threads_hash:
                 # BPF_NOEXIST: never overwrite what a program already learnt from a tracepoint.
                 if table.insert(key, table.Leaf(cgroup_id=cgroup_id, last=0, v1_id=v1_id)):
@@ -239,7 +274,7 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
                 hybrid.complete_learnt(table, key, cgroup_id, v1_id, t.root_id)
     gone = [(tid, cgroup_id) for tid, cgroup_id in seeded if not _thread_alive(proc, tid)]
     for tid, cgroup_id in gone:
-        key = table.Key(int(tid))
+        key = key_of(tid)
         if loaded.threads_hash:
             with contextlib.suppress(KeyError):
                 del table[key]

@@ -43,6 +43,8 @@ class CounterColumns(NamedTuple):
     nivcsw: int
     preempted_by_others: int
     preempted_by_host: int
+    culprit_id: int
+    culprit_count: int
     forks: int
     execs: int
     exits: int
@@ -66,6 +68,9 @@ class CounterColumns(NamedTuple):
         missing = [name for name in cls._fields[2:] if name not in columns]
         if missing:
             raise LayoutError(f"struct cgroup_counters has no member {', '.join(missing)}.")
+        slots = {m.name: m.count for m in members if m.name in ("culprit_id", "culprit_count")}
+        if columns["culprit_count"] - columns["culprit_id"] != slots["culprit_id"] or len(set(slots.values())) != 1:
+            raise LayoutError("struct cgroup_counters: culprit_count does not follow culprit_id with as many slots.")
         if struct.calcsize(fmt) != ctypes.sizeof(record):
             raise LayoutError("struct cgroup_counters has padding ctop does not read.")
         width = sum(m.count for m in members)
@@ -179,6 +184,21 @@ def sum_counters(raw: bytes, columns: CounterColumns, unpacker: struct.Struct, c
         exits=total[c.exits],
         oom_kills=total[c.oom_kills],
     )
+
+
+def slot_culprits(raw: bytes, columns: CounterColumns, unpacker: struct.Struct,
+                  victim_id: int) -> list[tuple[int, int, int]]:
+    """The (victim id, culprit id, count) pairs one cgroup's per-CPU copies count in their culprit slots (the rest
+    of each pair's count is in the `culprits` map; see bpf/ctop.h)."""
+    c = columns
+    slots = c.culprit_count - c.culprit_id
+    pairs = []
+    for copy in unpacker.iter_unpack(raw):
+        for i in range(slots):
+            culprit, count = copy[c.culprit_id + i], copy[c.culprit_count + i]
+            if culprit and count:
+                pairs.append((victim_id, culprit, count))
+    return pairs
 
 
 def add_counters(a: EbpfCgroupCounters, b: EbpfCgroupCounters) -> EbpfCgroupCounters:
@@ -316,13 +336,14 @@ class MapReader:
         return created, removed, removed_ids
 
     def _counters_by_path(self, removed: set[int]) -> tuple[dict[str, EbpfCgroupCounters], EbpfCgroupCounters, int,
-                                                           list[int]]:
-        """(counters by cgroup path, unattributed counters, entries in the map, ids in it that have no name);
-        cgroups ``removed`` since the previous read are left out."""
+                                                           list[int], list[tuple[int, int, int]]]:
+        """(counters by cgroup path, unattributed counters, entries in the map, ids in it that have no name, the
+        culprit pairs counted in the cgroups' slots); cgroups ``removed`` since the previous read are left out."""
         by_cgroup: dict[str, EbpfCgroupCounters] = {}
         unattributed = EbpfCgroupCounters()
         used = 0
         unresolved: list[int] = []
+        slot_pairs: list[tuple[int, int, int]] = []
         columns, unpacker = self._columns, self._unpacker
         raw_by_id = self._index.raw_by_id()
         used = len(raw_by_id)
@@ -334,6 +355,8 @@ class MapReader:
                 continue
             if cgroup_id in removed:
                 continue
+            if counters.preempted_by_others:
+                slot_pairs.extend(slot_culprits(raw, columns, unpacker, cgroup_id))
             path = self.path_of(cgroup_id)
             if path is None:
                 if cgroup_id in self._gone:  # counted again by a task that was ending: take the index back again
@@ -343,7 +366,7 @@ class MapReader:
                 continue
             other = by_cgroup.get(path)  # hybrid hosts: the cgroup2 and the v1 cpu cgroup of one path
             by_cgroup[path] = counters if other is None else add_counters(other, counters)
-        return by_cgroup, unattributed, used, unresolved
+        return by_cgroup, unattributed, used, unresolved, slot_pairs
 
     def _forget_unnamed(self, ids: list[int], index_read_at: float) -> None:
         """Ids that held counters but had no name: a cgroup made and removed while its log records were being
@@ -367,11 +390,12 @@ class MapReader:
         self._gone.add(cgroup_id)
         self._index.take_back(cgroup_id)
 
-    def _with_culprits(self, by_cgroup: dict[str, EbpfCgroupCounters]) -> int:
-        """Put each cgroup's preemptions by culprit path into its counters; returns the pairs in the map."""
+    def _with_culprits(self, by_cgroup: dict[str, EbpfCgroupCounters], slot_pairs: list[tuple[int, int, int]]) -> int:
+        """Put each cgroup's preemptions by culprit path into its counters: the `culprits` map's pairs read after
+        the cgroups' ``slot_pairs`` (a pair's count is the two added, see bpf/ctop.h); returns the pairs in the map."""
         pairs = [(int(key.victim), int(key.culprit), sum(int(c) for c in counts))
                  for key, counts in self._culprits.items_lookup_batch()]
-        for victim, counts in culprits_by_path(pairs, self.path_of).items():
+        for victim, counts in culprits_by_path(pairs + slot_pairs, self.path_of).items():
             counters = by_cgroup.get(victim)
             if counters is not None:
                 by_cgroup[victim] = dataclasses.replace(counters, preempted_by=counts)
@@ -400,8 +424,8 @@ class MapReader:
         lost_before = self._dropped_logs["cgroup_log_overwritten"]
         new_cgroups, removed, removed_ids = self._cgroup_changes()
         index_read_at = time.monotonic()
-        by_cgroup, unattributed, used, unresolved = self._counters_by_path(set(removed_ids))
-        culprit_pairs = self._with_culprits(by_cgroup)
+        by_cgroup, unattributed, used, unresolved, slot_pairs = self._counters_by_path(set(removed_ids))
+        culprit_pairs = self._with_culprits(by_cgroup, slot_pairs)
         self._log_execs(boot_to_unix)
         self._log_oom_kills(boot_to_unix)
         for path in removed:

@@ -11,7 +11,7 @@ import pytest
 
 from ctop.ebpf import bcc_types, layout, loader
 from ctop.ebpf.layout import LayoutError, Member, ctypes_members, parse_header
-from ctop.ebpf.maps import CounterColumns, Slots, sum_counters
+from ctop.ebpf.maps import CounterColumns, Slots, slot_culprits, sum_counters
 from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_GEOMETRY, RUNQ_SLOTS, EbpfCgroupCounters
 
 BPF_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "bpf")
@@ -40,8 +40,8 @@ def test_the_installed_header_is_the_checkout_header() -> None:
 def test_run_queue_slots_agree_with_the_header() -> None:
     header = parse_header(header_text())
     assert header.defines["RUNQ_SLOTS"] == RUNQ_SLOTS == len(RUNQ_BUCKET_UPPER_SECONDS)
-    hist = header.structs["cgroup_counters"][0]
-    assert (hist.name, hist.size, hist.count) == ("runq_hist", 4, RUNQ_SLOTS)
+    hist = next(m for m in header.structs["cgroup_counters"] if m.name == "runq_hist")
+    assert (hist.size, hist.count) == (4, RUNQ_SLOTS)
 
 
 def test_every_counter_member_is_read_and_nothing_else() -> None:
@@ -62,14 +62,18 @@ def test_every_counter_member_reaches_its_model_attribute() -> None:
     columns = CounterColumns.of(record)
     copy = record()
     values = {}
+    arrays = {}
     for i, m in enumerate(members):
         if m.count > 1:
-            getattr(copy, m.name)[:] = [1000 * (i + 1) + s for s in range(m.count)]
+            arrays[m.name] = [1000 * (i + 1) + s for s in range(m.count)]
+            getattr(copy, m.name)[:] = arrays[m.name]
         else:
             values[m.name] = 1000 * (i + 1) * 1_000_000
             setattr(copy, m.name, values[m.name])
     got = sum_counters(bytes(copy), columns, columns.unpacker(), 7)
-    assert got.runq_buckets == tuple(1000 + s for s in range(RUNQ_SLOTS))
+    assert got.runq_buckets == tuple(arrays["runq_hist"])
+    assert slot_culprits(bytes(copy), columns, columns.unpacker(), 7) == [
+        (7, culprit, count) for culprit, count in zip(arrays["culprit_id"], arrays["culprit_count"])]
     assert got.runq_sum_seconds == values["runq_sum_ns"] / 1e9
     assert got.runq_max_seconds == values["runq_max_ns"] / 1e9
     same_name = [f for f in values if f in EbpfCgroupCounters.__dataclass_fields__]
@@ -104,6 +108,25 @@ def test_a_reordered_header_moves_the_columns() -> None:
     members = parse_header(text).structs["cgroup_counters"]
     columns = CounterColumns.of(struct_like_bcc("cgroup_counters", members))
     assert columns.execs == columns.forks - 1
+
+
+def test_culprit_slots_of_two_copies_are_read_per_cpu_and_free_ones_left_out() -> None:
+    members = parse_header(header_text()).structs["cgroup_counters"]
+    record = struct_like_bcc("cgroup_counters", members)
+    columns = CounterColumns.of(record)
+    cpu0, cpu1 = record(), record()
+    cpu0.culprit_id[0], cpu0.culprit_count[0] = 55, 9   # slot 1 of cpu0 free
+    cpu1.culprit_id[0], cpu1.culprit_count[0] = 66, 4
+    cpu1.culprit_id[1], cpu1.culprit_count[1] = 55, 3
+    assert slot_culprits(bytes(cpu0) + bytes(cpu1), columns, columns.unpacker(), 8) == [
+        (8, 55, 9), (8, 66, 4), (8, 55, 3)]
+
+
+def test_culprit_slots_of_unequal_lengths_are_refused() -> None:
+    text = header_text().replace("u64 culprit_count[CULPRIT_SLOTS];", "u64 culprit_count[3];")
+    members = parse_header(text).structs["cgroup_counters"]
+    with pytest.raises(LayoutError, match="culprit_count"):
+        CounterColumns.of(struct_like_bcc("cgroup_counters", members))
 
 
 def test_slots_come_from_the_header() -> None:

@@ -14,14 +14,14 @@ from ctop.sources.cgroupfs_layout import CgroupLayout
 
 TRACKING = loader.Tracking(hierarchy_id=0, root="/sys/fs/cgroup", root_id=1, v2=True)
 THREADS = loader.ThreadMap(False, 4096)
-BTF_OFFSETS = {"RUN_DELAY_OFFSET": 1, "PID_OFFSET": 2, "TGID_OFFSET": 3}
+BTF_OFFSETS = {"RUN_DELAY_OFFSET": 1, "TGID_OFFSET": 3}
 
 
 @pytest.mark.parametrize(("raw_switch", "options", "offsets", "expected"), [
     (True, loader.LoadOptions(), BTF_OFFSETS, True),
     (False, loader.LoadOptions(), BTF_OFFSETS, False),  # kernel before 5.18: no prev_state argument
     (True, loader.LoadOptions(raw_tracepoint=False), BTF_OFFSETS, False),
-    (True, loader.LoadOptions(), {"RUN_DELAY_OFFSET": 1}, False),  # no task_struct.pid offset
+    (True, loader.LoadOptions(), {"TGID_OFFSET": 3}, False),  # no run_delay offset: timestamps need next's pid
     (True, loader.LoadOptions(use_btf=False), {}, False),  # no BTF: timestamps from the classic tracepoint
 ])
 def test_raw_switch_flag_only_where_it_can_work(raw_switch: bool, options: loader.LoadOptions,

@@ -1,0 +1,73 @@
+"""Every preemption of a cgroup's tasks by another cgroup's is counted once, under one culprit: the counts by culprit
+add up to preempted_by_others + preempted_by_host exactly, also once a busy pair counts in its cgroup's slots
+rather than in the `culprits` map (bpf/ctop.h, CULPRIT_SLOTS)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from support.cgroups import TestCgroup, fresh_cgroup, host_layout
+from support.ebpf import use_kernel_headers
+from support.env import need, need_root
+
+from ctop.ebpf import loader, maps
+from ctop.ebpf.layout import parse_header
+
+pytestmark = pytest.mark.system
+
+BUSY = "while :; do :; done"
+WEB = ("import time\n"
+       "while True:\n"
+       "    end = time.perf_counter() + 0.004\n"
+       "    while time.perf_counter() < end: pass\n"
+       "    time.sleep(0.002)\n")
+RUN_S = 3.0
+
+
+@pytest.fixture
+def cgroup() -> Iterator[TestCgroup]:
+    """A fresh cgroup named ctoph-culprit-... in every hierarchy; removed afterwards."""
+    need_root()
+    need(shutil.which("taskset"), "taskset")
+    need((os.cpu_count() or 1) >= 2, "two CPUs")
+    with fresh_cgroup("ctoph-culprit") as cg:
+        yield cg
+
+
+def _claim_at() -> int:
+    return parse_header(open(os.path.join(loader.program_dir(), "ctop.h")).read()).defines["CULPRIT_CLAIM_AT"]
+
+
+def test_culprit_counts_add_up_to_the_preemptions(cgroup: TestCgroup) -> None:
+    use_kernel_headers()
+    layout = host_layout()
+    loaded = loader.load(layout)
+    try:
+        reader = maps.MapReader(loaded)
+        reader.read()
+        web, batch = cgroup.child("web"), cgroup.child("batch")
+        web.spawn(["taskset", "-c", "0", sys.executable, "-c", WEB])
+        batch.spawn(["taskset", "-c", "0", "sh", "-c", BUSY])
+        time.sleep(RUN_S)
+        for cg in (web, batch):  # no preemption after this: the reading below is final
+            cg.stop_processes()
+        reading = reader.read()
+        counters = reading.by_cgroup.get(web.path)
+        assert counters is not None, "the web cgroup was not counted"
+        preempted = counters.preempted_by_others + counters.preempted_by_host
+        by_culprit = dict(counters.preempted_by)
+        assert sum(by_culprit.values()) == preempted, (by_culprit, counters)
+        assert by_culprit.get(batch.path, 0) > 2 * _claim_at(), by_culprit
+
+        victim_id = os.stat(loaded.tracking.root + web.path).st_ino
+        culprit_id = os.stat(loaded.tracking.root + batch.path).st_ino
+        in_map = sum(sum(int(c) for c in counts) for key, counts in loaded.bpf[b"culprits"].items_lookup_batch()
+                     if (int(key.victim), int(key.culprit)) == (victim_id, culprit_id))
+        assert 0 < in_map < by_culprit[batch.path], "the busy pair did not move to the cgroup's slots"
+    finally:
+        loaded.bpf.cleanup()
