@@ -9,7 +9,7 @@ import os
 import signal
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import bpf_bracket
 
@@ -97,7 +97,8 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
     ``background_load``: True measures with a busy loop on every CPU (switches then preempt other work), False
     without, None both (the quiet figures at the top level, the loaded ones under "busy"). ``repeat`` measures that
     many ping-pongs with the same programs and reports the median one. ``against`` (a directory holding an
-    earlier bpf/, default $CTOP_BENCH_BPF_AGAINST) loads those programs too, measured in the same ping-pongs.
+    earlier bpf/, default $CTOP_BENCH_BPF_AGAINST) loads those programs too. Each set is attached and measured on
+    its own, beside the two empty programs.
     ``bracket``: also the full cost per switch, trace record included, with statistics off (bpf_bracket.py)."""
     if os.geteuid() != 0:
         raise SystemExit("bench/bpf_cost.py needs root (it loads BPF programs).")
@@ -111,35 +112,53 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
 
     against = against or os.environ.get("CTOP_BENCH_BPF_AGAINST") or None
     layout = detect_layout()
+    _, threads, _, cflags = loader.plan(layout)
+    loaders: dict[str, Callable[[], loader.Loaded]] = {"ctop": lambda: loader.load(layout)}
+    if loader.RAW_SWITCH_FLAG in cflags:
+        loaders["ctop_classic"] = lambda: loader.load(layout, loader.LoadOptions(raw_tracepoint=False))
+    if not threads.hashed:
+        # Hosts whose pid_max is above loader.ARRAY_PID_MAX_LIMIT (systemd sets 4194304) keep threads in a hash:
+        # the same programs with a hash thread map, half as large as this host's array.
+        loaders["ctop_hash"] = lambda: loader.load(layout, loader.LoadOptions(threads_max=threads.max_entries // 2))
+    if with_timestamp_mode:
+        loaders["ctop_timestamps"] = lambda: loader.load(layout, loader.LoadOptions(use_btf=False))
+    if against:
+        loaders["against"] = lambda: _load_against(layout, against)
     empty = bcc.BPF(text=EMPTY_PROGRAM.encode())
     empty_raw = bcc.BPF(text=EMPTY_RAW_PROGRAM.encode())
-    sets = {"ctop": loader.load(layout)}
-    if sets["ctop"].switch_probe == "raw_tracepoint":
-        sets["ctop_classic"] = loader.load(layout, loader.LoadOptions(raw_tracepoint=False))
-    if with_timestamp_mode:
-        sets["ctop_timestamps"] = loader.load(layout, loader.LoadOptions(use_btf=False))
-    if against:
-        sets["against"] = _load_against(layout, against)
-    fds: dict[str, dict[bytes, int]] = {"empty": {SCHED_PROGRAMS[0]: empty.funcs[SCHED_PROGRAMS[0]].fd},
-                                        "empty_raw": {EMPTY_RAW: empty_raw.funcs[EMPTY_RAW].fd}}
-    for label, loaded in sets.items():
-        fds[label] = {n: loaded.bpf.funcs[n].fd for n in SCHED_PROGRAMS if n in loaded.bpf.funcs}
+    empties: dict[str, dict[bytes, int]] = {"empty": {SCHED_PROGRAMS[0]: empty.funcs[SCHED_PROGRAMS[0]].fd},
+                                            "empty_raw": {EMPTY_RAW: empty_raw.funcs[EMPTY_RAW].fd}}
     was_on = progstats.stats_enabled()
     progstats.set_stats_enabled(True)
     phases = [False, True] if background_load is None else [background_load]
-    results: list[dict] = []
+    per_set: dict[str, list[dict]] = {}
+    switch_probe = "tracepoint"
     try:
-        for busy in phases:
-            results.append(_measure(sets, fds, busy, layout.unified, round_trips, repeat, against))
+        # One set attached at a time (beside the empty programs): a set attached after another would find the
+        # cache lines both touch (the task's own, this CPU's) already loaded and look cheaper than it is.
+        for label, load in loaders.items():
+            loaded = load()
+            try:
+                if label == "ctop":
+                    switch_probe = loaded.switch_probe
+                fds = {**empties, label: {n: loaded.bpf.funcs[n].fd for n in SCHED_PROGRAMS if n in loaded.bpf.funcs}}
+                per_set[label] = [_measure({label: loaded}, fds, busy, layout.unified, round_trips, repeat, against)
+                                  for busy in phases]
+            finally:
+                loaded.bpf.cleanup()
     finally:
         if not was_on:
             progstats.set_stats_enabled(False)
-        for loaded in sets.values():
-            loaded.bpf.cleanup()
         empty.cleanup()
         empty_raw.cleanup()
+    results = per_set["ctop"]
+    for label, phase_results in per_set.items():
+        if label != "ctop":
+            for base, other in zip(results, phase_results):
+                base[label] = other[label]
+                base.update({k: v for k, v in other.items() if k.startswith(label + "_")})
     result = results[0]
-    result["switch_probe"] = sets["ctop"].switch_probe
+    result["switch_probe"] = switch_probe
     if bracket:
         loaders = {"ctop": lambda: loader.load(layout),
                    "ctop_classic": lambda: loader.load(layout, loader.LoadOptions(raw_tracepoint=False))}
@@ -177,8 +196,11 @@ def verdict(quiet: dict, busy: dict, repeat: int) -> str:
     if "ctop_classic_ratio_median" in quiet and "ctop_classic_ratio_median" in busy:
         text += (f" The same programs from the classic tracepoint (the fallback): {quiet['ctop_classic_ratio_median']}x"
                  f" and {busy['ctop_classic_ratio_median']}x.")
+    if "ctop_hash_ratio_median" in quiet and "ctop_hash_ratio_median" in busy:
+        text += (f" With a hash thread map (hosts whose pid_max is above {loader.ARRAY_PID_MAX_LIMIT}): "
+                 f"{quiet['ctop_hash_ratio_median']}x and {busy['ctop_hash_ratio_median']}x.")
     if "against_ratio_median" in quiet and "against_ratio_median" in busy:
-        text += (f" The programs of {quiet['against_dir']}, in the same ping-pongs: {quiet['against_ratio_median']}x "
+        text += (f" The programs of {quiet['against_dir']}, measured the same way: {quiet['against_ratio_median']}x "
                  f"and {busy['against_ratio_median']}x.")
     return text
 
@@ -200,17 +222,18 @@ def _measure(sets: dict[str, loader.Loaded], fds: dict[str, dict[bytes, int]], b
             progstats.pipe_pingpong(round_trips)
             elapsed = time.monotonic() - t0
             runs.append(_figures(before, _snapshot(fds), list(sets), elapsed, round_trips))
-    ratios = [r["ctop"]["ratio_to_empty"] or 0.0 for r in runs]
-    result = dict(sorted(runs, key=lambda r: r["ctop"]["ratio_to_empty"] or 0.0)[(len(runs) - 1) // 2])  # median
+    first = next(iter(sets))
+    result = dict(sorted(runs, key=lambda r: r[first]["ratio_to_empty"] or 0.0)[(len(runs) - 1) // 2])  # median
+    result["repeats"] = len(runs)
+    for label in sets:
+        ratios = [r[label]["ratio_to_empty"] or 0.0 for r in runs]
+        result[f"{label}_ratio_median"] = round(statistics.median(ratios), 2)
+        result[f"{label}_ratio_runs"] = ratios
+        result[f"{label}_raw_ratio_median"] = round(
+            statistics.median(r[label]["ratio_to_empty_raw"] or 0.0 for r in runs), 2)
+    if against and "against" in sets:
+        result["against_dir"] = against
     result.update({
-        "repeats": len(runs),
-        "ctop_ratio_median": statistics.median(ratios),
-        "ctop_ratio_runs": ratios,
-        "ctop_raw_ratio_median": statistics.median(r["ctop"]["ratio_to_empty_raw"] or 0.0 for r in runs),
-        **({"ctop_classic_ratio_median": statistics.median(
-            r["ctop_classic"]["ratio_to_empty"] or 0.0 for r in runs)} if "ctop_classic" in sets else {}),
-        **({"against_dir": against, "against_ratio_median": statistics.median(
-            r["against"]["ratio_to_empty"] or 0.0 for r in runs)} if against else {}),
         "background_busy_loops": len(loops),
         "busy_loops_in_own_cgroup": bool(loops and unified),
         "load_average_1m": round(os.getloadavg()[0], 2),
@@ -269,7 +292,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="measured ping-pongs; the median one is reported")
     parser.add_argument("--no-bracket", action="store_true", help="skip the full-cost (bracketed) measurement")
     parser.add_argument("--against", metavar="DIR", help="also measure the programs of an earlier bpf/ directory "
-                        "(e.g. from git archive), in the same ping-pongs")
+                        "(e.g. from git archive), measured the same way")
     args = parser.parse_args()
     load = True if args.busy else (False if args.quiet else None)
     print(json.dumps(run(args.round_trips, not args.no_timestamps, load, args.repeat, args.against,

@@ -57,3 +57,20 @@ def test_a_partial_run_keeps_the_other_benchmarks_figures(tmp_path) -> None:
     assert "170 ns" in text and "commit abc, then" in text and "commit def, now" in text
     assert text.index("## bpf_cost") < text.index("## exporter_load")
     assert run.load_previous(str(tmp_path / "missing.json")) == {}
+
+
+def test_what_a_person_wrote_survives_a_run() -> None:
+    """Notes under the table and sections that no benchmark writes are kept; a benchmark's own section is replaced."""
+    run = load_run()
+    runs = {"bpf_cost": {"figures": {"empty_ns_per_switch": 60, "ctop": {"ns_per_switch": 170, "ratio_to_empty": 2.8}},
+                         "commit": "abc", "machine": "m", "when": "then"}}
+    previous = ("# Benchmarks\n\nintro\n\n| What | ctop | Against |\n|---|---|---|\n| old row | 1 | 2 |\n\n"
+                "A note on the figures above.\nIts second line.\n\n"
+                "## issue 99: before and after\n\nHand-measured table.\n| a | b |\n\n"
+                "## bpf_cost\n\nstale text 999 ns\n")
+    text = run.markdown(runs, previous)
+    assert "A note on the figures above.\nIts second line.\n" in text
+    assert "## issue 99: before and after\n\nHand-measured table.\n| a | b |\n" in text
+    assert "stale text" not in text and "old row" not in text and "170 ns" in text
+    assert text.index("| BPF cost") < text.index("A note") < text.index("## issue 99") < text.index("## bpf_cost")
+    assert run.markdown(runs, text) == text  # a second run over its own output changes nothing
