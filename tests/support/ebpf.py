@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ctop.ebpf import headers
+from ctop.ebpf import headers, loader
 from ctop.ebpf.source import EbpfSource
 from ctop.model.ebpf import EbpfReading
 
@@ -38,3 +38,11 @@ def use_kernel_headers() -> None:
     need(tree is not None, "kernel headers for bcc")
     assert tree is not None
     headers.apply_to_environment(tree)
+
+
+def hash_thread_map() -> loader.LoadOptions:
+    """Load options that give this host a hash thread map, as hosts whose pid_max is above 2^18 (systemd's 4194304)
+    have by default; here, where pid_max is small, the programs would otherwise use a pid-indexed array."""
+    with open("/proc/sys/kernel/pid_max") as f:
+        pid_max = int(f.read())
+    return loader.LoadOptions(threads_max=min(loader.DEFAULT_HASH_THREADS, pid_max // 2))

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.cgroups import TestCgroup, fresh_cgroup, host_layout
-from support.ebpf import use_kernel_headers
+from support.ebpf import hash_thread_map, use_kernel_headers
 from support.env import need, need_root
 
 from ctop.ebpf import loader, maps
@@ -43,10 +43,12 @@ def _claim_at() -> int:
     return parse_header(open(os.path.join(loader.program_dir(), "ctop.h")).read()).defines["CULPRIT_CLAIM_AT"]
 
 
-def test_culprit_counts_add_up_to_the_preemptions(cgroup: TestCgroup) -> None:
+@pytest.mark.parametrize("hashed", [False, True], ids=["default thread map", "hash thread map"])
+def test_culprit_counts_add_up_to_the_preemptions(cgroup: TestCgroup, hashed: bool) -> None:
     use_kernel_headers()
     layout = host_layout()
-    loaded = loader.load(layout)
+    loaded = loader.load(layout, hash_thread_map() if hashed else loader.LoadOptions())
+    assert loaded.threads_hash or not hashed
     try:
         reader = maps.MapReader(loaded)
         reader.read()
