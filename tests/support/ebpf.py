@@ -11,6 +11,14 @@ from ctop.model.ebpf import EbpfReading
 from .cgroups import host_layout
 from .env import need, need_root
 
+BUSY_LOOP = "while :; do :; done"
+# A web-like task: a few ms of CPU per request, then a short sleep; long enough to be preempted by its neighbours.
+WEB_LIKE = ("import time\n"
+            "while True:\n"
+            "    end = time.perf_counter() + 0.004\n"
+            "    while time.perf_counter() < end: pass\n"
+            "    time.sleep(0.002)\n")
+
 
 def read(src: EbpfSource) -> EbpfReading:
     """The source's next reading; fails with its status when there is none."""

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.cgroups import TestCgroup, fresh_cgroup, host_layout
-from support.ebpf import hash_thread_map, use_kernel_headers
+from support.ebpf import BUSY_LOOP, WEB_LIKE, hash_thread_map, use_kernel_headers
 from support.env import need, need_root
 
 from ctop.ebpf import loader, maps
@@ -20,12 +20,6 @@ from ctop.ebpf.layout import parse_header
 
 pytestmark = pytest.mark.system
 
-BUSY = "while :; do :; done"
-WEB = ("import time\n"
-       "while True:\n"
-       "    end = time.perf_counter() + 0.004\n"
-       "    while time.perf_counter() < end: pass\n"
-       "    time.sleep(0.002)\n")
 RUN_S = 3.0
 
 
@@ -53,8 +47,8 @@ def test_culprit_counts_add_up_to_the_preemptions(cgroup: TestCgroup, hashed: bo
         reader = maps.MapReader(loaded)
         reader.read()
         web, batch = cgroup.child("web"), cgroup.child("batch")
-        web.spawn(["taskset", "-c", "0", sys.executable, "-c", WEB])
-        batch.spawn(["taskset", "-c", "0", "sh", "-c", BUSY])
+        web.spawn(["taskset", "-c", "0", sys.executable, "-c", WEB_LIKE])
+        batch.spawn(["taskset", "-c", "0", "sh", "-c", BUSY_LOOP])
         time.sleep(RUN_S)
         for cg in (web, batch):  # no preemption after this: the reading below is final
             cg.stop_processes()

@@ -12,18 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 from support.cgroups import TestCgroup
+from support.ebpf import BUSY_LOOP, WEB_LIKE
 from support.env import ctop_command, need, need_root
 from support.tmux import tmux_session
 
 pytestmark = pytest.mark.system
 
-BUSY = "while :; do :; done"
-# A web-like task: a few ms of CPU per request, then a short sleep; long enough to be preempted by its neighbours.
-WEB = ("import time\n"
-       "while True:\n"
-       "    end = time.perf_counter() + 0.004\n"
-       "    while time.perf_counter() < end: pass\n"
-       "    time.sleep(0.002)\n")
 REFRESHES_ALLOWED = 5  # at -d 1: the culprit is named within 5 s of the first frame carrying eBPF values
 
 
@@ -41,9 +35,9 @@ def neighbours(test_cgroup: TestCgroup) -> Iterator[tuple[TestCgroup, TestCgroup
         need(os.path.exists(os.path.join(test_cgroup.dir("unified"), "cpu.weight")), "the cpu controller")
         test_cgroup.write("unified", "cpu.weight", "1000")
     web, batch1, batch2 = test_cgroup.child("web"), test_cgroup.child("batch1"), test_cgroup.child("batch2")
-    web.spawn(["taskset", "-c", "0", sys.executable, "-c", WEB])
+    web.spawn(["taskset", "-c", "0", sys.executable, "-c", WEB_LIKE])
     for batch in (batch1, batch2):
-        batch.spawn(["taskset", "-c", "0", "sh", "-c", BUSY])
+        batch.spawn(["taskset", "-c", "0", "sh", "-c", BUSY_LOOP])
     yield web, batch1, batch2
     for cg in (web, batch1, batch2):
         cg.stop_processes()
