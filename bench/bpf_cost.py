@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import bpf_bracket
 
 from ctop.ebpf import headers, loader, maps, progstats
+from ctop.ebpf.threads import ARRAY_LIMIT
 from ctop.sources.cgroupfs_layout import CgroupLayout, detect_layout
 
 EMPTY_PROGRAM = "TRACEPOINT_PROBE(sched, sched_switch) { return 0; }"
@@ -116,10 +117,11 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
     loaders: dict[str, Callable[[], loader.Loaded]] = {"ctop": lambda: loader.load(layout)}
     if loader.RAW_SWITCH_FLAG in cflags:
         loaders["ctop_classic"] = lambda: loader.load(layout, loader.LoadOptions(raw_tracepoint=False))
-    if not threads.hashed:
-        # Hosts whose pid_max is above loader.ARRAY_PID_MAX_LIMIT (systemd sets 4194304) keep threads in a hash:
-        # the same programs with a hash thread map, half as large as this host's array.
-        loaders["ctop_hash"] = lambda: loader.load(layout, loader.LoadOptions(threads_max=threads.max_entries // 2))
+    if not threads.tagged:
+        # Hosts whose pid_max is above threads.ARRAY_LIMIT (systemd sets 4194304) have a tagged thread array with
+        # a hash beside it: the same programs with such an array, half as large as this host's.
+        loaders["ctop_tagged"] = lambda: loader.load(layout,
+                                                     loader.LoadOptions(threads_max=threads.max_entries // 2))
     if with_timestamp_mode:
         loaders["ctop_timestamps"] = lambda: loader.load(layout, loader.LoadOptions(use_btf=False))
     if against:
@@ -196,9 +198,9 @@ def verdict(quiet: dict, busy: dict, repeat: int) -> str:
     if "ctop_classic_ratio_median" in quiet and "ctop_classic_ratio_median" in busy:
         text += (f" The same programs from the classic tracepoint (the fallback): {quiet['ctop_classic_ratio_median']}x"
                  f" and {busy['ctop_classic_ratio_median']}x.")
-    if "ctop_hash_ratio_median" in quiet and "ctop_hash_ratio_median" in busy:
-        text += (f" With a hash thread map (hosts whose pid_max is above {loader.ARRAY_PID_MAX_LIMIT}): "
-                 f"{quiet['ctop_hash_ratio_median']}x and {busy['ctop_hash_ratio_median']}x.")
+    if "ctop_tagged_ratio_median" in quiet and "ctop_tagged_ratio_median" in busy:
+        text += (f" With a tagged thread array (hosts whose pid_max is above {ARRAY_LIMIT}): "
+                 f"{quiet['ctop_tagged_ratio_median']}x and {busy['ctop_tagged_ratio_median']}x.")
     if "against_ratio_median" in quiet and "against_ratio_median" in busy:
         text += (f" The programs of {quiet['against_dir']}, measured the same way: {quiet['against_ratio_median']}x "
                  f"and {busy['against_ratio_median']}x.")

@@ -5,9 +5,16 @@
 
 /* Options come in as -D compiler flags from ctop/ebpf/loader.py; these defaults keep the file compilable. */
 #ifndef THREADS_MAX
-#define THREADS_MAX 32768          /* array mode: pid_max rounded up to a power of two; hash mode: bound on threads */
+#define THREADS_MAX 32768          /* thread array slots, a power of two: pid_max rounded up, at most 2^18 */
 #endif
-/* THREADS_BITS (log2 THREADS_MAX), SPREAD_BITS: array mode: a thread's slot is its tid rotated (maps.bpf.c). */
+#ifndef THREADS_BITS
+#define THREADS_BITS 15            /* log2 THREADS_MAX */
+#endif
+#ifndef SPREAD_BITS
+#define SPREAD_BITS 3              /* a thread's slot is its tid's low THREADS_BITS bits rotated by this (maps.bpf.c) */
+#endif
+/* THREADS_TAGGED, THREADS_MORE: pid_max is above THREADS_MAX: a slot is the first live thread's whose tid maps to it,
+ * the others go to a hash of THREADS_MORE entries. */
 #ifndef CGROUPS_MAX
 #define CGROUPS_MAX 2048           /* per-cgroup counter entries, including the unattributed one (id 0) */
 #endif
@@ -85,6 +92,8 @@ struct thread_state {
     u64 last;                      /* run_delay at the last switch-out, or wake-up/preemption time; | VALID */
     u64 slot;                      /* 1 + its cgroup's index in `cgroups`, once looked up; 0: not yet */
     u64 v1_id;                     /* hybrid hosts: its cgroup in the v1 cpu hierarchy (0: unknown) */
+    u32 tid;                       /* whose state this is (a tagged array's slot is shared by tids) */
+    u32 pad;
 };
 
 /* One per CPU: the last preemption on that CPU until the switch that names its culprit (sched.bpf.c). */

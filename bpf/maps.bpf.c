@@ -2,10 +2,12 @@
  * calls only in the main text, so maps and these helpers cannot live in a header). */
 #include "ctop.h"
 
-#ifdef THREADS_HASH
-BPF_HASH(threads, u32, struct thread_state, THREADS_MAX);
-#else
+/* Thread states in a pid-indexed array (see thread_slot). Where pid_max is larger than the array (THREADS_TAGGED),
+ * a slot belongs to the first live thread whose tid maps to it (a state keeps its tid) and a thread whose slot is
+ * another's goes to the small hash `threads_more`. */
 BPF_ARRAY(threads, struct thread_state, THREADS_MAX);
+#ifdef THREADS_TAGGED
+BPF_HASH(threads_more, u32, struct thread_state, THREADS_MORE);
 #endif
 /* Per-cgroup counters in a per-CPU array: an index lookup, no hash, on every context switch. A cgroup gets its index
  * at its first event (`cgroup_index`: cgroup id -> index) and each thread remembers its cgroup's. When a cgroup
@@ -29,29 +31,41 @@ static __always_inline void count(u32 slot)
         *v += 1;
 }
 
-/* Array mode: the slot of thread `tid` (THREADS_MAX when beyond the array): its bits rotated left by SPREAD_BITS,
- * so that threads with consecutive tids (a process and its child, often on two CPUs) never share a cache line,
- * which would travel between the CPUs at every switch (thread_slot() in ctop/ebpf/loader.py is the same). */
+/* The array slot of thread `tid`: the low THREADS_BITS bits of its tid rotated left by SPREAD_BITS, so that
+ * threads with consecutive tids (a process and its child, often on two CPUs) never share a cache line, which would
+ * travel between the CPUs at every switch (thread_slot() in ctop/ebpf/loader.py is the same). Untagged, a tid
+ * beyond the array has no slot (THREADS_MAX). */
 static __always_inline u32 thread_slot(u32 tid)
 {
-#if defined(THREADS_HASH) || !defined(THREADS_BITS)
-    return tid;
-#else
+#ifndef THREADS_TAGGED
     if (tid >= THREADS_MAX)
         return THREADS_MAX;
-    return ((tid << SPREAD_BITS) | (tid >> (THREADS_BITS - SPREAD_BITS))) & (THREADS_MAX - 1);
+#endif
+    u32 low = tid & (THREADS_MAX - 1);
+    return ((low << SPREAD_BITS) | (low >> (THREADS_BITS - SPREAD_BITS))) & (THREADS_MAX - 1);
+}
+
+/* True when array state `t` is thread `tid`'s (untagged, a slot has one possible thread). */
+static __always_inline int owns(struct thread_state *t, u32 tid)
+{
+#ifdef THREADS_TAGGED
+    return t->cgroup_id && t->tid == tid;
+#else
+    return t->cgroup_id != 0;
 #endif
 }
 
-/* The state of a thread, or NULL when it is not tracked. In array mode a free slot has cgroup_id 0. */
+/* The state of a thread, or NULL when it is not tracked. A free slot has cgroup_id 0. */
 static __always_inline struct thread_state *thread_get(u32 tid)
 {
     u32 slot = thread_slot(tid);
     struct thread_state *t = threads.lookup(&slot);
-#ifdef THREADS_HASH
-    return t;
+    if (t && owns(t, tid))
+        return t;
+#ifdef THREADS_TAGGED
+    return threads_more.lookup(&tid);
 #else
-    return (t && t->cgroup_id) ? t : 0;
+    return 0;
 #endif
 }
 
@@ -74,58 +88,61 @@ static __always_inline u64 cgroup_key(u64 v2_id, u64 v1_id)
     return v2_id;
 }
 
-/* Start tracking a thread in `cgroup_id` (baseline unknown); returns its state or NULL when the map is full. */
-static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u64 last, u64 v1_id)
+static __always_inline void thread_fill(struct thread_state *t, u32 tid, u64 cgroup_id, u64 last, u64 v1_id)
 {
-    struct thread_state *t;
-#ifdef THREADS_HASH
-    struct thread_state fresh = {.cgroup_id = cgroup_id, .last = last, .v1_id = v1_id};
-    t = threads.lookup(&tid);
-    if (t) {
-        t->cgroup_id = cgroup_id;
-        t->last = last;
-        t->slot = 0;
-        t->v1_id = v1_id;
-        return t;
-    }
-    if (threads.update(&tid, &fresh)) {
-        count(C_THREAD_MAP_FULL);
-        return 0;
-    }
-    count(C_THREADS_ADDED);
-    return threads.lookup(&tid);
-#else
-    u32 slot = thread_slot(tid);
-    t = threads.lookup(&slot);
-    if (!t) {
-        count(C_THREAD_MAP_FULL);  /* tid beyond the array: pid_max grew after loading */
-        return 0;
-    }
-    if (!t->cgroup_id)
-        count(C_THREADS_ADDED);
     t->cgroup_id = cgroup_id;
     t->last = last;
     t->slot = 0;
     t->v1_id = v1_id;
-    return t;
+    t->tid = tid;
+}
+
+/* Start tracking a thread in `cgroup_id` (baseline unknown); returns its state or NULL when the map is full. A
+ * thread stays where it is (its array slot, or `threads_more`), so it is never in both. */
+static __always_inline struct thread_state *thread_put(u32 tid, u64 cgroup_id, u64 last, u64 v1_id)
+{
+    u32 slot = thread_slot(tid);
+    struct thread_state *t = threads.lookup(&slot);
+    if (!t) {
+        count(C_THREAD_MAP_FULL);  /* tid beyond the array: pid_max grew after loading */
+        return 0;
+    }
+#ifdef THREADS_TAGGED
+    if (!owns(t, tid)) {
+        struct thread_state *more = threads_more.lookup(&tid);
+        if (more) {
+            thread_fill(more, tid, cgroup_id, last, v1_id);
+            return more;
+        }
+        if (t->cgroup_id) {  /* the slot is another live thread's */
+            struct thread_state fresh = {.cgroup_id = cgroup_id, .last = last, .v1_id = v1_id, .tid = tid};
+            if (threads_more.update(&tid, &fresh)) {
+                count(C_THREAD_MAP_FULL);
+                return 0;
+            }
+            count(C_THREADS_ADDED);
+            return threads_more.lookup(&tid);
+        }
+    }
 #endif
+    if (!t->cgroup_id)
+        count(C_THREADS_ADDED);
+    thread_fill(t, tid, cgroup_id, last, v1_id);
+    return t;
 }
 
 static __always_inline void thread_forget(u32 tid)
 {
-#ifdef THREADS_HASH
-    if (threads.delete(&tid) == 0)
-        count(C_THREADS_REMOVED);
-#else
     u32 slot = thread_slot(tid);
     struct thread_state *t = threads.lookup(&slot);
-    if (t && t->cgroup_id) {
-        t->cgroup_id = 0;
-        t->last = 0;
-        t->slot = 0;
-        t->v1_id = 0;
+    if (t && owns(t, tid)) {
+        thread_fill(t, 0, 0, 0, 0);
         count(C_THREADS_REMOVED);
+        return;
     }
+#ifdef THREADS_TAGGED
+    if (threads_more.delete(&tid) == 0)
+        count(C_THREADS_REMOVED);
 #endif
 }
 

@@ -3,7 +3,6 @@ seeds the thread->cgroup map through the fds it hands over."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib.resources
 import os
 import re
@@ -16,6 +15,7 @@ from ..sources.readfile import read_bytes, read_int
 from . import bcc_types, btf, hybrid
 from .compiler import CompilerProcess, LoadError
 from .fdtables import FdTable
+from .threads import ThreadMap, ThreadTables, thread_map
 
 __all__ = ["CompilerProcess", "LoadError", "LoadOptions", "Loaded", "Tracking", "load", "plan", "seed_threads"]
 
@@ -23,8 +23,6 @@ __all__ = ["CompilerProcess", "LoadError", "LoadOptions", "Loaded", "Tracking", 
 PROGRAM_FILES = ("maps.bpf.c", "sched.bpf.c", "proc.bpf.c", "cgroup.bpf.c")
 # v1 hierarchy tracked on pure-v1 hosts, in order of preference.
 V1_TRACKED = ("cpu", "cpuacct", "memory", "pids", "cpuset", "blkio")
-ARRAY_PID_MAX_LIMIT = 1 << 18  # above this pid_max, threads go in a bounded hash instead of a pid-indexed array
-DEFAULT_HASH_THREADS = 1 << 17
 DEFAULT_CGROUPS_MAX = 2048
 TASK_BTF_KERNEL = (5, 11)  # from this kernel on, tracepoint programs may call bpf_get_current_task_btf()
 DEFAULT_CULPRITS_MAX = 8192  # (victim, culprit) cgroup pairs; an LRU map: the least recently used pairs go first
@@ -47,7 +45,8 @@ class Tracking:
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """Tunables; each becomes a compiler flag. ``threads_max`` None: pid_max (array) or a bounded hash."""
+    """Tunables; each becomes a compiler flag. ``threads_max``: thread array slots (rounded up to a power of two;
+    None: pid_max, at most threads.ARRAY_LIMIT); fewer than pid_max makes the array tagged (ctop/ebpf/threads.py)."""
 
     threads_max: int | None = None
     cgroups_max: int = DEFAULT_CGROUPS_MAX
@@ -56,42 +55,13 @@ class LoadOptions:
     raw_tracepoint: bool = True  # sched_switch as a raw tracepoint where the kernel and BTF allow it
 
 
-@dataclass(frozen=True)
-class ThreadMap:
-    """How the thread map is built: a pid-indexed array of ``max_entries`` slots (a power of two), or a hash
-    bounded by it."""
-
-    hashed: bool
-    max_entries: int
-
-    @property
-    def bits(self) -> int:
-        """log2 of an array's size (its slot numbers' width)."""
-        return max(self.max_entries - 1, 1).bit_length()
-
-
-# Array mode: a thread's slot is its tid with the bits rotated left by this much, so threads with consecutive tids
-# (a process and the one it forked, usually running on two CPUs) sit 2^SPREAD_BITS slots apart, never in one cache
-# line: a write on one CPU to a line the other CPU reads makes the line travel between them at every context switch
-# (measured: 0.8x an empty program's cost per switch, the biggest single cost, bench/bpf_cost.py).
-SPREAD_BITS = 3
-
-
-def thread_slot(tid: int, bits: int) -> int:
-    """The array slot of thread ``tid`` (< 2**bits) in a pid-indexed thread map of 2**bits slots (see SPREAD_BITS);
-    the same rotation as thread_slot() in bpf/maps.bpf.c."""
-    mask = (1 << bits) - 1
-    return ((tid << SPREAD_BITS) | (tid >> (bits - SPREAD_BITS))) & mask
-
-
 @dataclass
 class Loaded:
     """A compiled, attached program set and what it was built for."""
 
     bpf: bcc_types.Program
     tracking: Tracking
-    threads_hash: bool
-    threads_max: int
+    threads: ThreadMap
     cgroups_max: int
     runq_method: str
     seeded_threads: int = 0
@@ -136,23 +106,6 @@ def program_text() -> str:
     return "\n".join(parts)
 
 
-def thread_map(options: LoadOptions, pid_max: int) -> ThreadMap:
-    """A pid-indexed array while pid_max is small enough (or ``threads_max`` covers it), else a bounded hash. An
-    array has a power-of-two size, at least pid_max (its slots are rotated tids, see SPREAD_BITS)."""
-    if options.threads_max is not None:
-        if options.threads_max < pid_max:
-            return ThreadMap(True, options.threads_max)
-        return ThreadMap(False, _power_of_two_at_least(options.threads_max))
-    if pid_max <= ARRAY_PID_MAX_LIMIT:
-        return ThreadMap(False, _power_of_two_at_least(pid_max))
-    return ThreadMap(True, DEFAULT_HASH_THREADS)
-
-
-def _power_of_two_at_least(n: int) -> int:
-    """The smallest power of two >= n, and at least 2**(SPREAD_BITS + 1)."""
-    return max(1 << max(n - 1, 1).bit_length(), 1 << (SPREAD_BITS + 1))
-
-
 def kernel_version(release: str | None = None) -> tuple[int, int]:
     """(major, minor) of ``release`` (default: the running kernel); (0, 0) when it does not start with them."""
     match = re.match(r"(\d+)\.(\d+)", release if release is not None else os.uname().release)
@@ -167,11 +120,7 @@ def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, in
              f"-DCULPRITS_MAX={options.culprits_max}"]
     if tracking.v2:
         flags.append("-DCURRENT_CGROUP_V2")
-    if threads.hashed:
-        flags.append("-DTHREADS_HASH")
-    flags.append(f"-DTHREADS_MAX={threads.max_entries}")
-    if not threads.hashed:
-        flags.extend([f"-DTHREADS_BITS={threads.bits}", f"-DSPREAD_BITS={SPREAD_BITS}"])
+    flags.extend(threads.cflags())
     flags.extend(f"-D{name}={value}" for name, value in sorted(offsets.items()))
     flags.extend(hybrid.cflags(tracking.v1))
     if task_btf and "RUN_DELAY_OFFSET" in offsets:
@@ -187,7 +136,7 @@ def plan(layout: CgroupLayout, options: LoadOptions = LoadOptions()) -> tuple[Tr
     tracking = choose_tracking(layout)
     offsets = btf.task_offsets() if options.use_btf else {}
     pid_max = read_int("/proc/sys/kernel/pid_max") or 32768
-    threads = thread_map(options, pid_max)
+    threads = thread_map(options.threads_max, pid_max)
     release = kernel_version()
     cflags = build_cflags(tracking, options, offsets, threads, task_btf=release >= TASK_BTF_KERNEL,
                           raw_switch=release >= RAW_SWITCH_KERNEL)
@@ -206,7 +155,7 @@ def load(layout: CgroupLayout, options: LoadOptions = LoadOptions(), *,
     child = compiler if compiler is not None else CompilerProcess(request)
     child.request = request
     bpf = child.run()
-    loaded = Loaded(bpf=bpf, tracking=tracking, threads_hash=threads.hashed, threads_max=threads.max_entries,
+    loaded = Loaded(bpf=bpf, tracking=tracking, threads=threads,
                     cgroups_max=options.cgroups_max, culprits_max=options.culprits_max,
                     runq_method="sched_info" if "RUN_DELAY_OFFSET" in offsets else "timestamps",
                     switch_probe=switch_probe(bpf.funcs))
@@ -230,18 +179,15 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
     listing and its insertion would keep its entry (its last context switch is already past): those are taken out
     again afterwards. Returns how many entries stay.
     """
-    table = cast(FdTable, loaded.bpf[b"threads"])
-    bits = ThreadMap(loaded.threads_hash, loaded.threads_max).bits
-
-    def key_of(tid: str) -> Any:
-        return table.Key(int(tid) if loaded.threads_hash else thread_slot(int(tid), bits))
-
+    more = cast(FdTable, loaded.bpf[b"threads_more"]) if loaded.threads.tagged else None
+    tables = ThreadTables(loaded.threads, cast(FdTable, loaded.bpf[b"threads"]), more)
     ino_of: dict[str, int | None] = {}
     seeded: list[tuple[str, int]] = []
     try:
         pids = [p for p in os.listdir(proc) if p.isdigit()]
     except OSError:
         return 0
+    t = loaded.tracking
     for pid in pids:
         task_dir = os.path.join(proc, pid, "task")
         try:
@@ -251,35 +197,19 @@ def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:
         for tid in tids:
             if not tid.isdigit() or int(tid) >= (1 << 31):
                 continue
-            t = loaded.tracking
             keys = hybrid.seed_key(os.path.join(task_dir, tid), t.hierarchy_id, t.root, t.root_id, t.v1, ino_of)
             if keys is None:
                 continue
             cgroup_id, v1_id = keys
-            key = key_of(tid)
-            if loaded.threads_hash:
-                # BPF_NOEXIST: never overwrite what a program already learnt from a tracepoint.
-                if table.insert(key, table.Leaf(cgroup_id=cgroup_id, last=0, v1_id=v1_id)):
-                    seeded.append((tid, cgroup_id))
-                else:
-                    hybrid.complete_learnt(table, key, cgroup_id, v1_id, t.root_id)
-                continue
-            if int(tid) >= loaded.threads_max:
-                continue
-            current = table[key]
-            if current.cgroup_id == 0:
-                table[key] = table.Leaf(cgroup_id=cgroup_id, last=0, v1_id=v1_id)
-                seeded.append((tid, cgroup_id))
-            else:
+
+            def learnt(table: Any, key: Any, cgroup_id: int = cgroup_id, v1_id: int = v1_id) -> None:
                 hybrid.complete_learnt(table, key, cgroup_id, v1_id, t.root_id)
+
+            if tables.seed(int(tid), cgroup_id, v1_id, learnt):
+                seeded.append((tid, cgroup_id))
     gone = [(tid, cgroup_id) for tid, cgroup_id in seeded if not _thread_alive(proc, tid)]
     for tid, cgroup_id in gone:
-        key = key_of(tid)
-        if loaded.threads_hash:
-            with contextlib.suppress(KeyError):
-                del table[key]
-        elif table[key].cgroup_id == cgroup_id:
-            table[key] = table.Leaf(cgroup_id=0, last=0)
+        tables.forget(int(tid), cgroup_id)
     return len(seeded) - len(gone)
 
 

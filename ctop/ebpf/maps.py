@@ -464,7 +464,7 @@ class MapReader:
             removed_cgroups=tuple(removed),
             map_fill={
                 "cgroups": MapFill(used=used, capacity=self.loaded.cgroups_max),
-                "threads": MapFill(used=max(threads_used, 0), capacity=self.loaded.threads_max),
+                "threads": MapFill(used=max(threads_used, 0), capacity=self.loaded.threads.capacity),
                 "culprits": MapFill(used=culprit_pairs, capacity=self.loaded.culprits_max),
             },
             dropped=dropped,

@@ -48,9 +48,7 @@ def use_kernel_headers() -> None:
     headers.apply_to_environment(tree)
 
 
-def hash_thread_map() -> loader.LoadOptions:
-    """Load options that give this host a hash thread map, as hosts whose pid_max is above 2^18 (systemd's 4194304)
-    have by default; here, where pid_max is small, the programs would otherwise use a pid-indexed array."""
-    with open("/proc/sys/kernel/pid_max") as f:
-        pid_max = int(f.read())
-    return loader.LoadOptions(threads_max=min(loader.DEFAULT_HASH_THREADS, pid_max // 2))
+def tagged_thread_array(slots: int = 16) -> loader.LoadOptions:
+    """Load options for a tagged thread array of ``slots`` slots, as hosts whose pid_max is above 2^18 (systemd's
+    4194304) have; so few slots that most threads share theirs and go to the hash beside it (`threads_more`)."""
+    return loader.LoadOptions(threads_max=slots)

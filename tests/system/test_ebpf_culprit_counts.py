@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.cgroups import TestCgroup, fresh_cgroup, host_layout
-from support.ebpf import BUSY_LOOP, WEB_LIKE, hash_thread_map, use_kernel_headers
+from support.ebpf import BUSY_LOOP, WEB_LIKE, tagged_thread_array, use_kernel_headers
 from support.env import need, need_root
 
 from ctop.ebpf import loader, maps
@@ -37,12 +37,12 @@ def _claim_at() -> int:
     return parse_header(open(os.path.join(loader.program_dir(), "ctop.h")).read()).defines["CULPRIT_CLAIM_AT"]
 
 
-@pytest.mark.parametrize("hashed", [False, True], ids=["default thread map", "hash thread map"])
-def test_culprit_counts_add_up_to_the_preemptions(cgroup: TestCgroup, hashed: bool) -> None:
+@pytest.mark.parametrize("tagged", [False, True], ids=["default thread map", "tagged thread array"])
+def test_culprit_counts_add_up_to_the_preemptions(cgroup: TestCgroup, tagged: bool) -> None:
     use_kernel_headers()
     layout = host_layout()
-    loaded = loader.load(layout, hash_thread_map() if hashed else loader.LoadOptions())
-    assert loaded.threads_hash or not hashed
+    loaded = loader.load(layout, tagged_thread_array() if tagged else loader.LoadOptions())
+    assert loaded.threads.tagged or not tagged
     try:
         reader = maps.MapReader(loaded)
         reader.read()
@@ -65,5 +65,7 @@ def test_culprit_counts_add_up_to_the_preemptions(cgroup: TestCgroup, hashed: bo
         in_map = sum(sum(int(c) for c in counts) for key, counts in loaded.bpf[b"culprits"].items_lookup_batch()
                      if (int(key.victim), int(key.culprit)) == (victim_id, culprit_id))
         assert 0 < in_map < by_culprit[batch.path], "the busy pair did not move to the cgroup's slots"
+        if tagged:  # most threads share one of the 16 slots: the hash beside the array was used
+            assert len(list(loaded.bpf[b"threads_more"].keys())) > 16
     finally:
         loaded.bpf.cleanup()

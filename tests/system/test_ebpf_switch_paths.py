@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.cgroups import TestCgroup, fresh_cgroup, host_layout
-from support.ebpf import hash_thread_map, use_kernel_headers
+from support.ebpf import tagged_thread_array, use_kernel_headers
 from support.env import need, need_root
 
 from ctop.ebpf import btf, loader, maps
@@ -30,21 +30,21 @@ def cgroup() -> Iterator[TestCgroup]:
         yield cg
 
 
-@pytest.mark.parametrize(("raw", "probe", "attachment", "hashed"), [
+@pytest.mark.parametrize(("raw", "probe", "attachment", "tagged"), [
     (True, "raw_tracepoint", "raw_tracepoint_fds:sched_switch", False),
     (False, "tracepoint", "tracepoint_fds:sched:sched_switch", False),
     (True, "raw_tracepoint", "raw_tracepoint_fds:sched_switch", True),
 ])
 def test_each_switch_path_counts_switches_and_waits(cgroup: TestCgroup, raw: bool, probe: str,
-                                                    attachment: str, hashed: bool) -> None:
+                                                    attachment: str, tagged: bool) -> None:
     use_kernel_headers()
     if raw:
         need(loader.kernel_version() >= loader.RAW_SWITCH_KERNEL, "Linux >= 5.18 (raw sched_switch with prev_state)")
         need("RUN_DELAY_OFFSET" in btf.task_offsets(), "kernel BTF")
-    options = dataclasses.replace(hash_thread_map() if hashed else loader.LoadOptions(), raw_tracepoint=raw)
+    options = dataclasses.replace(tagged_thread_array() if tagged else loader.LoadOptions(), raw_tracepoint=raw)
     loaded = loader.load(host_layout(), options)
     try:
-        assert loaded.threads_hash or not hashed
+        assert loaded.threads.tagged or not tagged
         assert loaded.switch_probe == probe and loaded.runq_method == "sched_info"
         assert attachment in loaded.bpf.attachments
         reader = maps.MapReader(loaded)

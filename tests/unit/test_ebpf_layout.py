@@ -12,6 +12,7 @@ import pytest
 from ctop.ebpf import bcc_types, layout, loader
 from ctop.ebpf.layout import LayoutError, Member, ctypes_members, parse_header
 from ctop.ebpf.maps import CounterColumns, Slots, slot_culprits, sum_counters
+from ctop.ebpf.threads import ThreadMap
 from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_GEOMETRY, RUNQ_SLOTS, EbpfCgroupCounters
 
 BPF_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "bpf")
@@ -161,11 +162,11 @@ def test_every_option_flag_is_one_the_programs_know() -> None:
     sources = header_text() + loader.program_text()
     tracking = loader.Tracking(hierarchy_id=0, root="/sys/fs/cgroup", root_id=1, v2=True)
     offsets = {"RUN_DELAY_OFFSET": 1, "REAL_PARENT_OFFSET": 2, "TGID_OFFSET": 3}
-    for threads in (loader.ThreadMap(False, 4096), loader.ThreadMap(True, 1 << 17)):
+    for threads in (ThreadMap(4096), ThreadMap(1 << 18, 1 << 15)):
         flags = loader.build_cflags(tracking, loader.LoadOptions(), offsets, threads, task_btf=True)
         assert "-DCURRENT_TASK_BTF" in flags
         names = [f[2:].split("=", 1)[0] for f in flags if f.startswith("-D")]
-        assert ("THREADS_HASH" in names) is threads.hashed
+        assert ("THREADS_TAGGED" in names) is threads.tagged
         assert f"-DTHREADS_MAX={threads.max_entries}" in flags
         for name in names:
             assert re.search(rf"\b{name}\b", sources), name

@@ -10,10 +10,11 @@ import pytest
 from ctop.ebpf import loader
 from ctop.ebpf.compiler import compile_and_attach
 from ctop.ebpf.health import program_label
+from ctop.ebpf.threads import ThreadMap
 from ctop.sources.cgroupfs_layout import CgroupLayout
 
 TRACKING = loader.Tracking(hierarchy_id=0, root="/sys/fs/cgroup", root_id=1, v2=True)
-THREADS = loader.ThreadMap(False, 4096)
+THREADS = ThreadMap(4096)
 BTF_OFFSETS = {"RUN_DELAY_OFFSET": 1, "TGID_OFFSET": 3}
 
 
