@@ -74,3 +74,14 @@ def test_what_a_person_wrote_survives_a_run() -> None:
     assert "stale text" not in text and "old row" not in text and "170 ns" in text
     assert text.index("| BPF cost") < text.index("A note") < text.index("## issue 99") < text.index("## bpf_cost")
     assert run.markdown(runs, text) == text  # a second run over its own output changes nothing
+
+
+def test_a_benchmark_not_run_keeps_its_section_as_a_person_left_it() -> None:
+    run = load_run()
+    runs = {"bpf_cost": {"figures": {"empty_ns_per_switch": 60, "ctop": {"ns_per_switch": 170, "ratio_to_empty": 2.8}},
+                         "commit": "abc", "machine": "m", "when": "then"},
+            "exporter_load": {"figures": {"error": "x"}, "commit": "def", "machine": "m", "when": "now"}}
+    previous = run.markdown(runs).replace("Run on m, commit def, now.", "Run on m, commit def, now, by hand: load 9.")
+    text = run.markdown(runs, previous, ["bpf_cost"])
+    assert "commit def, now, by hand: load 9." in text
+    assert run.markdown(runs, previous, ["exporter_load"]).count("by hand") == 0
