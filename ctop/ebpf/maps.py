@@ -220,11 +220,12 @@ def add_counters(a: EbpfCgroupCounters, b: EbpfCgroupCounters) -> EbpfCgroupCoun
 def culprits_by_path(pairs: Iterable[tuple[int, int, int]],
                      path_of: Callable[[int], str | None]) -> dict[str, tuple[tuple[str, int], ...]]:
     """(victim id, culprit id, count) pairs as victim path -> ((culprit path, count), ...), largest first; pairs
-    with an id that has no name are left out."""
+    with an id that has no name are left out, and so are the two ids of one path on hybrid hosts (its cgroup2 and
+    its tagged v1 cpu cgroup: a task moving in counts under the one, then the other), which are no culprit."""
     out: dict[str, dict[str, int]] = {}
     for victim_id, culprit_id, count in pairs:
         victim, culprit = path_of(victim_id), path_of(culprit_id)
-        if victim is None or culprit is None or count <= 0:
+        if victim is None or culprit is None or count <= 0 or victim == culprit:
             continue
         by = out.setdefault(victim, {})
         by[culprit] = by.get(culprit, 0) + count
@@ -355,7 +356,7 @@ class MapReader:
                 continue
             if cgroup_id in removed:
                 continue
-            if counters.preempted_by_others:
+            if counters.preempted_by_others or counters.preempted_by_host:  # slots count both kinds
                 slot_pairs.extend(slot_culprits(raw, columns, unpacker, cgroup_id))
             path = self.path_of(cgroup_id)
             if path is None:

@@ -6,21 +6,26 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
 
 import pytest
-from support.cgroups import TestCgroup, fresh_cgroup, host_layout
+from support.cgroups import TestCgroup, fresh_cgroup, hierarchy_roots, host_layout
 from support.ebpf import BUSY_LOOP, WEB_LIKE, tagged_thread_array, use_kernel_headers
 from support.env import need, need_root
 
 from ctop.ebpf import loader, maps
 from ctop.ebpf.layout import parse_header
+from ctop.sources.cgroupfs_layout import CgroupLayout
 
 pytestmark = pytest.mark.system
 
 RUN_S = 3.0
+# On hybrid hosts a task joining the test's cgroup is briefly counted under its tagged v1 id, then its cgroup2 one:
+# a preemption between the two is one of "another cgroup" in BPF, and no culprit for the user (one path).
+SELF_ALLOWED = 2
 
 
 @pytest.fixture
@@ -57,7 +62,7 @@ def test_culprit_counts_add_up_to_the_preemptions(cgroup: TestCgroup, tagged: bo
         assert counters is not None, "the web cgroup was not counted"
         preempted = counters.preempted_by_others + counters.preempted_by_host
         by_culprit = dict(counters.preempted_by)
-        assert sum(by_culprit.values()) == preempted, (by_culprit, counters)
+        assert preempted - SELF_ALLOWED <= sum(by_culprit.values()) <= preempted, (by_culprit, counters)
         assert by_culprit.get(batch.path, 0) > 2 * _claim_at(), by_culprit
 
         victim_id = os.stat(loaded.tracking.root + web.path).st_ino
@@ -68,4 +73,50 @@ def test_culprit_counts_add_up_to_the_preemptions(cgroup: TestCgroup, tagged: bo
         if tagged:  # most threads share one of the 16 slots: the hash beside the array was used
             assert len(list(loaded.bpf[b"threads_more"].keys())) > 16
     finally:
+        loaded.bpf.cleanup()
+
+
+# A host task (left in the root cgroup) that wakes every 2 ms, runs about 1 ms and sleeps again.
+BRIEF_HOST_TASK = ("import time\n"
+                   "while True:\n"
+                   "    end = time.perf_counter() + 0.001\n"
+                   "    while time.perf_counter() < end: pass\n"
+                   "    time.sleep(0.002)\n")
+
+
+def _join_roots(layout: CgroupLayout) -> None:
+    """In the child before exec: into the root cgroup of every hierarchy (a host task, whatever ran the tests)."""
+    for root in hierarchy_roots(layout):
+        with open(os.path.join(root, "cgroup.procs"), "w") as f:
+            f.write("0")
+
+
+def test_a_host_task_that_takes_the_cpu_from_a_workload_is_named_host(cgroup: TestCgroup) -> None:
+    """The host task sleeps again after each short run: the switch after it names the culprit, and when the CPU
+    goes back to the victim's cgroup, that is the host (the path that passes brief host tasks over)."""
+    use_kernel_headers()
+    layout = host_layout()
+    loaded = loader.load(layout)
+    host_task = None
+    try:
+        reader = maps.MapReader(loaded)
+        reader.read()
+        victim = cgroup.child("victim")
+        victim.spawn(["taskset", "-c", "0", "sh", "-c", BUSY_LOOP])
+        host_task = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", BRIEF_HOST_TASK],
+                                     preexec_fn=lambda: _join_roots(layout))
+        time.sleep(RUN_S)
+        host_task.kill()
+        host_task.wait(30)
+        victim.stop_processes()
+        counters = reader.read().by_cgroup.get(victim.path)
+        assert counters is not None, "the victim cgroup was not counted"
+        by_culprit = dict(counters.preempted_by)
+        assert counters.preempted_by_host > 0 and by_culprit.get("/", 0) > 0, (by_culprit, counters)
+        preempted = counters.preempted_by_others + counters.preempted_by_host
+        assert preempted - SELF_ALLOWED <= sum(by_culprit.values()) <= preempted, (by_culprit, counters)
+    finally:
+        if host_task is not None and host_task.poll() is None:
+            host_task.kill()
+            host_task.wait(30)
         loaded.bpf.cleanup()

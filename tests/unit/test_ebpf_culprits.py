@@ -81,9 +81,15 @@ def test_no_culprits_across_a_recreated_cgroup_or_without_a_previous_reading() -
 
 
 def test_bpf_pairs_become_paths_and_unnamed_ids_are_left_out() -> None:
-    paths = {1: "/", 10: WEB, 11: BATCH1, 12: BATCH2}
-    pairs = [(10, 11, 5), (10, 12, 9), (10, 1, 1), (10, 99, 7), (99, 11, 3), (11, 10, 0)]
+    paths = {1: "/", 10: WEB, 11: BATCH1, 12: BATCH2, (1 << 62) | 10: WEB}
+    pairs = [(10, 11, 5), (10, 12, 9), (10, 1, 1), (10, 99, 7), (99, 11, 3), (11, 10, 0), (10, (1 << 62) | 10, 2)]
     assert culprits_by_path(pairs, paths.get) == {WEB: ((BATCH2, 9), (BATCH1, 5), ("/", 1))}
+
+
+def test_a_pair_counted_in_the_map_and_in_slots_adds_up() -> None:
+    paths = {1: "/", 10: WEB, 11: BATCH1}
+    pairs = [(10, 11, 16), (10, 11, 40), (10, 11, 3), (10, 1, 2)]  # the map, then two CPUs' slots
+    assert culprits_by_path(pairs, paths.get) == {WEB: ((BATCH1, 59), ("/", 2))}
 
 
 def _reading(t: float, web: EbpfCgroupCounters) -> EbpfReading:
