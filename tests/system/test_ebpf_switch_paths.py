@@ -16,10 +16,10 @@ from ctop.ebpf import btf, loader, maps
 
 pytestmark = pytest.mark.system
 
-# Sleeps (voluntary switches, each followed by a wait for a CPU) and two busy loops sharing CPU 0 (involuntary).
-WORKLOAD = ("taskset -c 0 sh -c 'i=0; while [ $i -lt 3000000 ]; do i=$((i+1)); done' & "
-            "taskset -c 0 sh -c 'i=0; while [ $i -lt 3000000 ]; do i=$((i+1)); done' & "
-            "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.01; done; wait")
+# Sleeps (voluntary switches, each followed by a wait for a CPU) and two busy loops sharing CPU 0 (involuntary)
+# for as long as the sleeps take: the same half second on a fast host and in an emulated guest.
+WORKLOAD = ("taskset -c 0 sh -c 'while :; do :; done' & a=$!; taskset -c 0 sh -c 'while :; do :; done' & b=$!; "
+            "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.05; done; kill $a $b; wait")
 
 
 @pytest.fixture
