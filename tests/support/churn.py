@@ -136,16 +136,20 @@ def unified_cgroup_ids(root: str) -> set[int]:
     return ids
 
 
+THREAD_TID_BYTES = slice(32, 36)  # struct thread_state (bpf/ctop.h): cgroup_id, last, slot, v1_id, then u32 tid
+
+
 def _entries(ids: dict[str, int]) -> tuple[set[int], set[int]]:
-    """Cgroup ids holding counters (the keys of ``cgroup_index``) and threads in use in ``threads`` (array or hash
-    by tid)."""
+    """Cgroup ids holding counters (the keys of ``cgroup_index``) and the tids of the threads in use in ``threads``
+    (an array slot is not a tid: each state holds its tid) and, on a tagged array, ``threads_more``."""
     cgroups = {_le_int(e["key"]) for e in _dump(ids["cgroup_index"])}
     threads = set()
-    for entry in _dump(ids["threads"]):
-        value = entry.get("value")
-        if value is not None and _le_int(value[:8]) == 0:  # array mode: a free slot has cgroup_id 0
-            continue
-        threads.add(_le_int(entry["key"]))
+    for name in ("threads", "threads_more"):
+        for entry in _dump(ids[name]) if name in ids else []:
+            value = entry.get("value")
+            if value is None or _le_int(value[:8]) == 0:  # a free array slot has cgroup_id 0
+                continue
+            threads.add(_le_int(value[THREAD_TID_BYTES]))
     return cgroups, threads
 
 

@@ -39,7 +39,8 @@ def cgroup() -> Iterator[TestCgroup]:
 
 
 def _claim_at() -> int:
-    return parse_header(open(os.path.join(loader.program_dir(), "ctop.h")).read()).defines["CULPRIT_CLAIM_AT"]
+    with open(os.path.join(loader.program_dir(), "ctop.h")) as f:
+        return parse_header(f.read()).defines["CULPRIT_CLAIM_AT"]
 
 
 @pytest.mark.parametrize("tagged", [False, True], ids=["default thread map", "tagged thread array"])

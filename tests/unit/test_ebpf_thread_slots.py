@@ -120,3 +120,18 @@ def test_seeding_an_untagged_array_skips_tids_beyond_it() -> None:
     assert not tables.seed(16, 100, 0, lambda table, key: None)
     assert tables.seed(15, 100, 0, lambda table, key: None)
     assert tables.where(15) is not None
+
+
+def test_the_churn_tests_read_a_states_tid_where_the_header_puts_it() -> None:
+    from support.churn import THREAD_TID_BYTES
+
+    from ctop.ebpf.layout import parse_header
+
+    with open(loader.program_dir() + "/ctop.h") as f:
+        members = parse_header(f.read()).structs["thread_state"]
+    offset = 0
+    for m in members:
+        if m.name == "tid":
+            break
+        offset += m.size * m.count
+    assert (THREAD_TID_BYTES.start, THREAD_TID_BYTES.stop) == (offset, offset + 4)
