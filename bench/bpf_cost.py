@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -114,16 +115,17 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
     against = against or os.environ.get("CTOP_BENCH_BPF_AGAINST") or None
     layout = detect_layout()
     _, threads, _, cflags = loader.plan(layout)
-    loaders: dict[str, Callable[[], loader.Loaded]] = {"ctop": lambda: loader.load(layout)}
+    load_classic = functools.partial(loader.load, layout, loader.LoadOptions(raw_tracepoint=False))
+    loaders: dict[str, Callable[[], loader.Loaded]] = {"ctop": functools.partial(loader.load, layout)}
     if loader.RAW_SWITCH_FLAG in cflags:
-        loaders["ctop_classic"] = lambda: loader.load(layout, loader.LoadOptions(raw_tracepoint=False))
+        loaders["ctop_classic"] = load_classic
     if not threads.tagged:
         # Hosts whose pid_max is above threads.ARRAY_LIMIT (systemd sets 4194304) have a tagged thread array with
         # a hash beside it: the same programs with such an array, half as large as this host's.
-        loaders["ctop_tagged"] = lambda: loader.load(layout,
-                                                     loader.LoadOptions(threads_max=threads.max_entries // 2))
+        loaders["ctop_tagged"] = functools.partial(loader.load, layout,
+                                                   loader.LoadOptions(threads_max=threads.max_entries // 2))
     if with_timestamp_mode:
-        loaders["ctop_timestamps"] = lambda: loader.load(layout, loader.LoadOptions(use_btf=False))
+        loaders["ctop_timestamps"] = functools.partial(loader.load, layout, loader.LoadOptions(use_btf=False))
     if against:
         loaders["against"] = lambda: _load_against(layout, against)
     empty = bcc.BPF(text=EMPTY_PROGRAM.encode())
@@ -162,11 +164,9 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
     result = results[0]
     result["switch_probe"] = switch_probe
     if bracket:
-        loaders = {"ctop": lambda: loader.load(layout),
-                   "ctop_classic": lambda: loader.load(layout, loader.LoadOptions(raw_tracepoint=False))}
-        if against:
-            loaders["against"] = lambda: _load_against(layout, against)
-        result["full_cost"] = bpf_bracket.measure(loaders)
+        bracketed = {"ctop": loaders["ctop"], "ctop_classic": load_classic,
+                     **({"against": loaders["against"]} if "against" in loaders else {})}
+        result["full_cost"] = bpf_bracket.measure(bracketed)
     if against:
         result["against_command"] = f"CTOP_BENCH_BPF_AGAINST={against} .venv/bin/python bench/run.py bpf_cost"
         result["how"] = result["against_command"]

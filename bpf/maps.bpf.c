@@ -33,7 +33,7 @@ static __always_inline void count(u32 slot)
 
 /* The array slot of thread `tid`: the low THREADS_BITS bits of its tid rotated left by SPREAD_BITS, so that
  * threads with consecutive tids (a process and its child, often on two CPUs) never share a cache line, which would
- * travel between the CPUs at every switch (thread_slot() in ctop/ebpf/loader.py is the same). Untagged, a tid
+ * travel between the CPUs at every switch (thread_slot() in ctop/ebpf/threads.py is the same). Untagged, a tid
  * beyond the array has no slot (THREADS_MAX). */
 static __always_inline u32 thread_slot(u32 tid)
 {
