@@ -8,7 +8,7 @@ Record members are named as in bpf/ctop.h; their order and sizes come from the c
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Protocol, TypeVar
 
 LeafT = TypeVar("LeafT", covariant=True)
@@ -67,7 +67,11 @@ class CulpritKey(Protocol):
 class CulpritTable(Protocol):
     """The per-CPU ``culprits`` LRU hash: a batch yields (struct culprit_key, one u64 count per CPU)."""
 
+    Key: Callable[..., CulpritKey]
+
     def items_lookup_batch(self) -> Iterator[tuple[CulpritKey, Iterable[int]]]: ...
+
+    def __delitem__(self, key: CulpritKey) -> None: ...
 
 
 class Counter(Protocol):

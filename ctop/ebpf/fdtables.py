@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ PERCPU_TYPES = frozenset({5, 6, 10, 21})  # percpu_hash, percpu_array, lru_percp
 ARRAY_TYPES = frozenset({2, 6})
 QUEUE_TYPES = frozenset({22, 23})
 POSSIBLE_CPUS = "/sys/devices/system/cpu/possible"
+BATCH_ENTRIES = 1024  # entries one batch read copies at most (more rounds for larger maps)
 
 
 def possible_cpus(path: str = POSSIBLE_CPUS) -> int:
@@ -66,6 +68,8 @@ class FdTable:
             else:
                 raise ValueError(f"per-CPU map {spec.name} has a leaf of {ctypes.sizeof(self.sLeaf)} bytes, not a "
                                  "multiple of 8")
+        self._batch_size = BATCH_ENTRIES
+        self._batch: tuple[Any, Any] | None = None
 
     def _check_sizes(self, fd: int) -> None:
         """The kernel's key and value sizes must be those of the types (it writes that many bytes into them)."""
@@ -148,23 +152,33 @@ class FdTable:
                 continue
 
     def items_lookup_batch(self) -> Iterator[tuple[Any, Any]]:
-        """Every (key, leaf) pair, read with BPF_MAP_LOOKUP_BATCH (as many calls as it takes)."""
-        count = self.max_entries
+        """Every (key, leaf) pair, read with BPF_MAP_LOOKUP_BATCH (as many calls as it takes). The pairs are views
+        into buffers the next round and the next call reuse: copy what you keep before asking for the next pair
+        (a new buffer each call was hundreds of KiB a refresh for the allocator to keep)."""
         token = ctypes.create_string_buffer(max(ctypes.sizeof(self.Key), 8))
         in_batch: Any = None
-        while True:  # fresh buffers each round: the pairs yielded before stay as they were read
-            keys = (self.Key * count)()
-            values = (self.Leaf * count)()
-            n = ctypes.c_uint32(count)
+        while True:
+            keys, values = self._batch_buffers()
+            n = ctypes.c_uint32(len(keys))
             ret = lib.bpf_lookup_batch(self.map_fd, in_batch, token, keys, values, ctypes.byref(n))
+            if ret == -errno.ENOSPC and n.value == 0 and self._batch_size < self.max_entries:
+                self._batch_size *= 2  # one hash bucket holds more entries than the buffers: larger ones, again
+                self._batch = None
+                continue
             for i in range(n.value):
                 yield keys[i], values[i]
             if ret < 0 or n.value == 0:  # ENOENT: that was the last batch
-                if ret < 0 and ctypes.get_errno() not in (0, 2):
-                    raise OSError(ctypes.get_errno(), f"could not read map {self.name}: "
-                                  f"{os.strerror(ctypes.get_errno())}")
+                if ret < 0 and ret != -errno.ENOENT:
+                    raise OSError(-ret, f"could not read map {self.name}: {os.strerror(-ret)}")
                 return
             in_batch = ctypes.create_string_buffer(token.raw, len(token))
+
+    def _batch_buffers(self) -> tuple[Any, Any]:
+        """The key and leaf arrays batch reads fill, made once (BATCH_ENTRIES, or the whole map if smaller)."""
+        if self._batch is None:
+            size = min(self._batch_size, self.max_entries)
+            self._batch = ((self.Key * size)(), (self.Leaf * size)())
+        return self._batch
 
 
 class FdFunction:

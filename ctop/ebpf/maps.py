@@ -369,21 +369,24 @@ class MapReader:
             by_cgroup[path] = counters if other is None else add_counters(other, counters)
         return by_cgroup, unattributed, used, unresolved, slot_pairs
 
-    def _forget_unnamed(self, ids: list[int], index_read_at: float) -> None:
+    def _forget_unnamed(self, ids: list[int], index_read_at: float) -> list[int]:
         """Ids that held counters but had no name: a cgroup made and removed while its log records were being
         overwritten. A walk begun after the index was read names every cgroup then alive (its directory existed
         before its id could count): the ids it does not name are gone. At most one walk a second. An id that
         counts again after that is left alone: a live cgroup no walk can name keeps its index, which its threads
-        remember (taking it back again and again would hand their counts to another cgroup)."""
+        remember (taking it back again and again would hand their counts to another cgroup). Returns the ids taken
+        back."""
         if not ids:
-            return
+            return []
         if self._walk_started_at < index_read_at:
             if time.monotonic() - self._walk_started_at < UNNAMED_WALK_EVERY_S:
-                return  # looked at again by a later read
+                return []  # looked at again by a later read
             self._walk()
-        for cgroup_id in unnamed_to_take_back(ids, self._paths, self._unnamed_taken):
+        taken = unnamed_to_take_back(ids, self._paths, self._unnamed_taken)
+        for cgroup_id in taken:
             self._unnamed_taken.add(cgroup_id)
             self._index.take_back(cgroup_id)
+        return taken
 
     def _forget(self, cgroup_id: int) -> None:
         """A removed cgroup: its counters' index goes back (only ids known to be gone: a live cgroup that cannot be
@@ -391,16 +394,31 @@ class MapReader:
         self._gone.add(cgroup_id)
         self._index.take_back(cgroup_id)
 
-    def _with_culprits(self, by_cgroup: dict[str, EbpfCgroupCounters], slot_pairs: list[tuple[int, int, int]]) -> int:
-        """Put each cgroup's preemptions by culprit path into its counters: the `culprits` map's pairs read after
-        the cgroups' ``slot_pairs`` (a pair's count is the two added, see bpf/ctop.h); returns the pairs in the map."""
-        pairs = [(int(key.victim), int(key.culprit), sum(int(c) for c in counts))
-                 for key, counts in self._culprits.items_lookup_batch()]
-        for victim, counts in culprits_by_path(pairs + slot_pairs, self.path_of).items():
+    def _culprit_pairs(self) -> list[tuple[int, int, int]]:
+        """The `culprits` map's (victim id, culprit id, count over every CPU) pairs."""
+        return [(int(key.victim), int(key.culprit), sum(int(c) for c in counts))
+                for key, counts in self._culprits.items_lookup_batch()]
+
+    def _with_culprits(self, by_cgroup: dict[str, EbpfCgroupCounters], pairs: list[tuple[int, int, int]]) -> None:
+        """Put each cgroup's preemptions by culprit path into its counters, from the map's ``pairs`` and those
+        counted in the cgroups' slots (a pair's count is the two added, see bpf/ctop.h)."""
+        for victim, counts in culprits_by_path(pairs, self.path_of).items():
             counters = by_cgroup.get(victim)
             if counters is not None:
                 by_cgroup[victim] = dataclasses.replace(counters, preempted_by=counts)
-        return len(pairs)
+
+    def _drop_culprit_pairs(self, pairs: list[tuple[int, int, int]], gone: set[int]) -> int:
+        """Delete the map's pairs whose victim or culprit is ``gone`` (their last counts were read); returns how many.
+        The LRU map would keep them until full, and every read would copy them: under container churn thousands."""
+        dropped = 0
+        for victim, culprit, _count in pairs:
+            if victim in gone or culprit in gone:
+                try:
+                    del self._culprits[self._culprits.Key(victim=victim, culprit=culprit)]
+                    dropped += 1
+                except KeyError:
+                    continue  # evicted meanwhile
+        return dropped
 
     def _log_execs(self, boot_to_unix: float) -> None:
         """Keep the execs logged since the previous read, by cgroup path."""
@@ -426,11 +444,13 @@ class MapReader:
         new_cgroups, removed, removed_ids = self._cgroup_changes()
         index_read_at = time.monotonic()
         by_cgroup, unattributed, used, unresolved, slot_pairs = self._counters_by_path(set(removed_ids))
-        culprit_pairs = self._with_culprits(by_cgroup, slot_pairs)
+        culprit_pairs = self._culprit_pairs()
+        self._with_culprits(by_cgroup, culprit_pairs + slot_pairs)
         self._log_execs(boot_to_unix)
         self._log_oom_kills(boot_to_unix)
         for path in removed:
             self._execs.pop(path, None)
+        gone = set(removed_ids)
         for cgroup_id in removed_ids:  # forgotten only after this read has named their last events
             self._paths.pop(cgroup_id, None)
             self._forget(cgroup_id)
@@ -439,7 +459,9 @@ class MapReader:
             self._walk(replace=True)  # removals were lost with the overwritten records: forget what is gone
             for cgroup_id in named - set(self._paths):
                 self._forget(cgroup_id)
-        self._forget_unnamed(unresolved, index_read_at)
+                gone.add(cgroup_id)
+        gone.update(self._forget_unnamed(unresolved, index_read_at))
+        culprits_left = len(culprit_pairs) - self._drop_culprit_pairs(culprit_pairs, gone)
         self._index.next_read()
         self._gone.next_read()
         self._unnamed_taken.next_read()
@@ -466,7 +488,7 @@ class MapReader:
             map_fill={
                 "cgroups": MapFill(used=used, capacity=self.loaded.cgroups_max),
                 "threads": MapFill(used=max(threads_used, 0), capacity=self.loaded.threads.capacity),
-                "culprits": MapFill(used=culprit_pairs, capacity=self.loaded.culprits_max),
+                "culprits": MapFill(used=culprits_left, capacity=self.loaded.culprits_max),
             },
             dropped=dropped,
             runq_method=self.loaded.runq_method,

@@ -12,11 +12,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from support.cgroups import TestCgroup, fresh_cgroup, hierarchy_roots, host_layout
+from support.cgroups import TestCgroup, fresh_cgroup, hierarchy_roots, host_layout, remove_tree
 from support.ebpf import BUSY_LOOP, WEB_LIKE, tagged_thread_array, use_kernel_headers
 from support.env import need, need_root
 
-from ctop.ebpf import loader, maps
+from ctop.ebpf import hybrid, loader, maps
 from ctop.ebpf.layout import parse_header
 from ctop.sources.cgroupfs_layout import CgroupLayout
 
@@ -120,4 +120,51 @@ def test_a_host_task_that_takes_the_cpu_from_a_workload_is_named_host(cgroup: Te
         if host_task is not None and host_task.poll() is None:
             host_task.kill()
             host_task.wait(30)
+        loaded.bpf.cleanup()
+
+
+def _pairs(loaded: loader.Loaded) -> set[tuple[int, int]]:
+    return {(int(key.victim), int(key.culprit)) for key, _ in loaded.bpf[b"culprits"].items_lookup_batch()}
+
+
+def _ids(loaded: loader.Loaded, cg: TestCgroup) -> set[int]:
+    """The cgroup's ids as the programs key them: its cgroup2 inode (and on hybrid hosts its tagged v1 cpu one)."""
+    ids = {os.stat(loaded.tracking.root + cg.path).st_ino}
+    if loaded.tracking.v1 is not None:
+        ids.add(hybrid.v1_tag() | os.stat(loaded.tracking.v1.root + cg.path).st_ino)
+    return ids
+
+
+def test_the_pairs_of_a_removed_cgroup_leave_the_culprits_map(cgroup: TestCgroup) -> None:
+    """Under container churn the LRU map filled with pairs of cgroups long gone, which every read copied: a pair goes
+    once its victim or its culprit is removed, and only then."""
+    use_kernel_headers()
+    layout = host_layout()
+    loaded = loader.load(layout)
+    try:
+        reader = maps.MapReader(loaded)
+        reader.read()
+        web, batch, noisy = cgroup.child("web"), cgroup.child("batch"), cgroup.child("noisy")
+        web.spawn(["taskset", "-c", "0", sys.executable, "-c", WEB_LIKE])
+        for cg in (batch, noisy):
+            cg.spawn(["taskset", "-c", "0", "sh", "-c", BUSY_LOOP])
+        time.sleep(RUN_S)
+        for cg in (web, batch, noisy):
+            cg.stop_processes()
+        reading = reader.read()
+        culprits = dict(reading.by_cgroup[web.path].preempted_by)
+        assert batch.path in culprits and noisy.path in culprits, culprits
+        web_ids, batch_ids, noisy_ids = _ids(loaded, web), _ids(loaded, batch), _ids(loaded, noisy)
+        assert any(v in web_ids and c in batch_ids for v, c in _pairs(loaded)), "no (web, batch) pair to remove"
+
+        remove_tree(layout, batch.path)
+        reader.read()
+        pairs = _pairs(loaded)
+        assert not any(c in batch_ids or v in batch_ids for v, c in pairs), "the removed culprit's pairs stayed"
+        assert any(v in web_ids and c in noisy_ids for v, c in pairs), "a pair of two live cgroups went too"
+
+        remove_tree(layout, web.path)
+        reader.read()
+        assert not any(v in web_ids for v, _ in _pairs(loaded)), "the removed victim's pairs stayed"
+    finally:
         loaded.bpf.cleanup()

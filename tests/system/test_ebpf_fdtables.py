@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from support.env import need_root
 
-from ctop.ebpf import rawbpf
+from ctop.ebpf import fdtables, rawbpf
 from ctop.ebpf.fdtables import FdTable, MapSpec, possible_cpus
 
 pytestmark = pytest.mark.system
@@ -105,3 +105,16 @@ def test_a_description_that_does_not_match_the_kernel_map_is_refused(tables: lis
             FdTable(MapSpec("seqs", ARRAY, 2, "int", "unsigned long long"), fd, possible_cpus())
     finally:
         os.close(fd)
+
+
+def test_a_batch_read_of_more_entries_than_its_buffers_takes_rounds_and_misses_none(tables: list[FdTable]) -> None:
+    """The batch buffers hold BATCH_ENTRIES and are reused: a larger map is read in several rounds, every entry
+    once, and a second read gives the same (no entry of the first read is overwritten before it was converted)."""
+    entries = 3 * fdtables.BATCH_ENTRIES + 17
+    threads = _table(tables, "threads", HASH, "unsigned int", STATE, 4 * fdtables.BATCH_ENTRIES)
+    for tid in range(entries):
+        threads[threads.Key(tid)] = threads.Leaf(cgroup_id=tid * 10, last=0)
+    first = sorted((int(k), int(v.cgroup_id)) for k, v in threads.items_lookup_batch())
+    assert first == [(tid, tid * 10) for tid in range(entries)]
+    assert sorted((int(k), int(v.cgroup_id)) for k, v in threads.items_lookup_batch()) == first
+    assert len(threads._batch_buffers()[0]) == fdtables.BATCH_ENTRIES  # not one array of the whole map per read
