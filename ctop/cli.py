@@ -11,7 +11,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from . import __version__
+from . import __version__, allocator
 from .batch import BatchOptions, new_notices, render
 from .collector import DEFAULT_HISTORY_DIR, Collector, CollectorConfig
 from .errors import CtopError
@@ -246,6 +246,7 @@ cli.add_command(replay_command)
 
 def main() -> None:
     """Entry point: user errors end in one sentence, never a stack trace."""
+    allocator.settle()  # before any thread starts
     try:
         cli(standalone_mode=False)
     except click.exceptions.Abort:
