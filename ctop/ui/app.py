@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import queue
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,7 +23,7 @@ from . import detail, keys
 from . import replay as replay_text
 from .columns import COLUMNS, COLUMNS_BY_KEY, DEFAULT_COLUMNS, NAME, Column, extra_width, legend, sort_column
 from .feed import Feed, inspect_async
-from .history import History
+from .history import History, Series
 from .replay import NOT_IN_REPLAY, RecentEvents, ReplayControl
 from .table import VIEWS, VIEWS_BY_KEY, DisplayRow, select
 from .text import inert
@@ -605,8 +604,8 @@ def replay_history(frame: Frame, state: ReplayState | None) -> History:
     history.add(frame)
     series = state.series if state is not None else None
     if series is not None and series.time == frame.snapshot.host.wall_time_s:
-        history.cpu[series.path] = deque(series.cpu, maxlen=history.length)
-        history.memory[series.path] = deque(series.memory, maxlen=history.length)
+        history.cpu[series.path] = Series(history.length, series.cpu)
+        history.memory[series.path] = Series(history.length, series.memory)
     return history
 
 
