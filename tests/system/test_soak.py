@@ -5,7 +5,9 @@ less than 5 % and the number of open file descriptors must stay flat. `make soak
 SOAK_SECONDS (default 1800); the normal suite runs a short one (SOAK_SHORT_SECONDS, default 150). In the first
 minute under churn both processes still reach their working size (about 1-1.5 MiB of heap high-water; measured
 2026-11-29, flat for the next 3 minutes), which a 15-second warm-up took for a leak; the short soak catches gross
-leaks only, a slow one (a few KiB per churned container) shows in `make soak`.
+leaks only, a slow one (a few KiB per churned container) shows in `make soak`. What it found so far: the pairs of
+removed cgroups filling the culprits map (every read copied them), and freed memory kept in one glibc arena per
+scrape thread (ctop/allocator.py); with both gone the exporter grew 2.3 % in 5 minutes after the warm-up, not 6.5 %.
 """
 
 from __future__ import annotations
