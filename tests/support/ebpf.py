@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
-from ctop.ebpf import headers, loader
+from ctop.ebpf import headers, loader, maps
 from ctop.ebpf.source import EbpfSource
 from ctop.model.ebpf import EbpfReading
 
@@ -52,3 +53,17 @@ def tagged_thread_array(slots: int = 16) -> loader.LoadOptions:
     """Load options for a tagged thread array of ``slots`` slots, as hosts whose pid_max is above 2^18 (systemd's
     4194304) have; so few slots that most threads share theirs and go to the hash beside it (`threads_more`)."""
     return loader.LoadOptions(threads_max=slots)
+
+
+@contextmanager
+def loaded_reader(options: loader.LoadOptions | None = None) -> Iterator[tuple[loader.Loaded, maps.MapReader]]:
+    """ctop's programs loaded in this process (kernel headers as ctop finds them) and a map reader that has read
+    once; the programs are detached afterwards."""
+    use_kernel_headers()
+    loaded = loader.load(host_layout(), options or loader.LoadOptions())
+    try:
+        reader = maps.MapReader(loaded)
+        reader.read()
+        yield loaded, reader
+    finally:
+        loaded.bpf.cleanup()

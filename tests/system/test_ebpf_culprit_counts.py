@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.cgroups import TestCgroup, fresh_cgroup, hierarchy_roots, host_layout, remove_tree
-from support.ebpf import BUSY_LOOP, WEB_LIKE, tagged_thread_array, use_kernel_headers
+from support.ebpf import BUSY_LOOP, WEB_LIKE, loaded_reader, tagged_thread_array, use_kernel_headers
 from support.env import need, need_root
 
 from ctop.ebpf import hybrid, loader, maps
@@ -138,12 +138,8 @@ def _ids(loaded: loader.Loaded, cg: TestCgroup) -> set[int]:
 def test_the_pairs_of_a_removed_cgroup_leave_the_culprits_map(cgroup: TestCgroup) -> None:
     """Under container churn the LRU map filled with pairs of cgroups long gone, which every read copied: a pair goes
     once its victim or its culprit is removed, and only then."""
-    use_kernel_headers()
     layout = host_layout()
-    loaded = loader.load(layout)
-    try:
-        reader = maps.MapReader(loaded)
-        reader.read()
+    with loaded_reader() as (loaded, reader):
         web, batch, noisy = cgroup.child("web"), cgroup.child("batch"), cgroup.child("noisy")
         web.spawn(["taskset", "-c", "0", sys.executable, "-c", WEB_LIKE])
         for cg in (batch, noisy):
@@ -166,5 +162,3 @@ def test_the_pairs_of_a_removed_cgroup_leave_the_culprits_map(cgroup: TestCgroup
         remove_tree(layout, web.path)
         reader.read()
         assert not any(v in web_ids for v, _ in _pairs(loaded)), "the removed victim's pairs stayed"
-    finally:
-        loaded.bpf.cleanup()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.cgroups import TestCgroup, fresh_cgroup, host_layout, remove_tree
-from support.ebpf import use_kernel_headers
+from support.ebpf import loaded_reader, use_kernel_headers
 from support.env import need_root
 
 from ctop.ebpf import loader, maps
@@ -61,12 +61,8 @@ def test_a_cgroup_removed_before_the_first_read_gives_its_index_back(cgroup: Tes
 def test_cgroups_whose_log_records_were_overwritten_give_their_index_back(cgroup: TestCgroup) -> None:
     """More cgroups made and removed between two reads than the cgroup log holds: their removals are lost with
     the overwritten records, and before this was fixed each of them kept its entry for good."""
-    use_kernel_headers()
     layout = host_layout()
-    loaded = loader.load(layout)
-    try:
-        reader = maps.MapReader(loaded)
-        reader.read()
+    with loaded_reader() as (loaded, reader):
         ids = []
         for i in range(150):  # 300+ mkdir/rmdir records: the log keeps 256
             child = cgroup.child(f"c{i}")
@@ -82,5 +78,3 @@ def test_cgroups_whose_log_records_were_overwritten_give_their_index_back(cgroup
         reader.read()
         left = counted & _indexed_ids(loaded)
         assert not left, f"{len(left)} removed cgroups kept their counters' index"
-    finally:
-        loaded.bpf.cleanup()
