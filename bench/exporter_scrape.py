@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+from ctop import allocator
 from ctop.model.frame import CgroupRow, Frame, Identity, NetCounters
 from ctop.model.sample import UNLIMITED, CgroupSample, HostSample, IoCounters, Pressure, Snapshot
 
@@ -88,6 +89,7 @@ def serve(containers: int, port_file: str, real: bool, ebpf: bool = False) -> No
     from ctop.exporters.server import make_server
     from ctop.exporters.webconfig import WebConfig
 
+    allocator.settle()  # as `ctop exporter` does (ctop.cli.main)
     if real:
         from ctop.exporter_cmd import make_collector
 
