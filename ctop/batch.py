@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 from .model.fields import BATCH_FIELDS, CPU_PERCENT, JSON_FIELDS, TIME_KEY, Field, format_value, sort_rows
 from .model.filters import RowFilter
@@ -42,11 +43,36 @@ def row_values(row: CgroupRow, fields: Sequence[Field] = JSON_FIELDS) -> list[ob
 
 
 def render_json(frame: Frame, options: BatchOptions) -> str:
-    """One JSON array of row objects, on one line."""
-    keys = [TIME_KEY, *(f.key for f in JSON_FIELDS)]
-    stamp = round(frame.snapshot.host.wall_time_s, 3)
-    rows = [dict(zip(keys, [stamp, *row_values(r)])) for r in select_rows(frame, options)]
-    return json_text_safe(json.dumps(rows, separators=(",", ":"), ensure_ascii=False))
+    """One JSON array of row objects, on one line: the text ``json.dumps`` gives for a list of dicts, built column
+    by column (one json.dumps call per field, each value with its key before it) and joined row by row."""
+    rows = select_rows(frame, options)
+    if not rows:
+        return "[]"
+    stamp = _ENCODER.encode(round(frame.snapshot.host.wall_time_s, 3))
+    first, *others = _KEYS
+    # Each row starts with "},{" (the previous row's end) and its time: the first row's "}," is cut off below.
+    columns = [_keyed_column("},{" + _ENCODER.encode(TIME_KEY) + ":" + stamp + "," + first, JSON_FIELDS[0], rows)]
+    columns += [_keyed_column("," + key, f, rows) for key, f in zip(others, JSON_FIELDS[1:])]
+    text = "".join(chain.from_iterable(zip(*columns)))
+    return json_text_safe("[" + text[2:] + "}]")
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_KEYS = [_ENCODER.encode(f.key) + ":" for f in JSON_FIELDS]  # each key as JSON text with its colon
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+# Between the items of a column encoded in one call: json.dumps writes a NUL inside a string only as \u0000.
+_SEPARATOR = "\x00"
+_COLUMN_ENCODER = json.JSONEncoder(separators=(_SEPARATOR, ":"), ensure_ascii=False)
+
+
+def _keyed_column(prefix: str, field: Field, rows: list[CgroupRow]) -> list[str]:
+    """``prefix`` followed by the JSON text of the field's value, for each row: a column of scalars is encoded in one
+    json.dumps call and split at a separator that no encoded string holds."""
+    values = [field.get(r) for r in rows]
+    if not _SCALARS.issuperset(map(type, values)):  # an object (preempted_by) or something else: one at a time
+        return [prefix + _ENCODER.encode(v) for v in values]
+    text = _COLUMN_ENCODER.encode(values)
+    return (prefix + text[1:-1].replace(_SEPARATOR, _SEPARATOR + prefix)).split(_SEPARATOR)
 
 
 def render_csv(frame: Frame, options: BatchOptions, header: bool) -> str:

@@ -8,8 +8,12 @@ import json
 
 from unit.test_ui_frames import make_frame, make_row
 
-from ctop.batch import BatchOptions, render_csv, render_json
+from ctop.batch import BatchOptions, render_csv, render_json, row_values, select_rows
+from ctop.model.culprits import CulpritRates
 from ctop.model.ebpf_rates import EbpfRates
+from ctop.model.fields import JSON_FIELDS, TIME_KEY
+from ctop.model.frame import Frame
+from ctop.model.safe_text import json_text_safe
 
 P50 = 17.25e-6  # rounded to 4 places this printed as 0.0
 P99 = 3.1234567e-5
@@ -34,3 +38,36 @@ def test_csv_keeps_full_precision() -> None:
     assert float(lines[0]["runq_latency_p50_seconds"]) == P50
     assert float(lines[0]["runq_latency_p99_seconds"]) == P99
     assert float(lines[0]["cpu_percent"]) == 12.345678912
+
+
+def _as_json_dumps(frame: Frame) -> str:
+    """What render_json printed before it was built column by column: json.dumps of one dict per row."""
+    keys = [TIME_KEY, *(f.key for f in JSON_FIELDS)]
+    stamp = round(frame.snapshot.host.wall_time_s, 3)
+    rows = [dict(zip(keys, [stamp, *row_values(r)])) for r in select_rows(frame, BatchOptions())]
+    return json_text_safe(json.dumps(rows, separators=(",", ":"), ensure_ascii=False))
+
+
+def test_json_is_the_text_of_json_dumps_whatever_the_values() -> None:
+    """Strings that hold the column separator (NUL), quotes, %, commas, controls and non-UTF-8 bytes; objects, NaN,
+    None and huge numbers: the text is exactly json.dumps', and parses back to the same rows."""
+    culprits = CulpritRates({"a,\"b\"": 2.5, "host": 1.0})
+    rows = [
+        make_row("/a\x00b", "container", name='n"%s,%d\\', pod="p\u2028\x9b", namespace="\udcff",
+                 cpu_percent=float("nan"), ebpf_rates=EbpfRates(preempted_by=culprits, top_preemptor="host")),
+        make_row("/x]\x00[y", name="{}", cpu_percent=1e300, ebpf_rates=EbpfRates(preempted_by=CulpritRates())),
+        make_row("/", "root", memory=2**63, cpu_percent=0.1 + 0.2),
+    ]
+    frame = make_frame(rows)
+    text = render_json(frame, BatchOptions())
+    assert text == _as_json_dumps(frame)
+    parsed = json.loads(text)
+    assert [r["id"] for r in parsed] == [r.path for r in select_rows(frame, BatchOptions())]
+    assert {r["id"]: r["preempted_by"] for r in parsed}["/a\x00b"] == {"a,\"b\"": 2.5, "host": 1.0}
+    assert all(list(r) == [TIME_KEY, *(f.key for f in JSON_FIELDS)] for r in parsed)
+
+
+def test_json_of_one_row_and_of_none() -> None:
+    one = make_frame([make_row("/only", cpu_percent=3.0)])
+    assert render_json(one, BatchOptions()) == _as_json_dumps(one)
+    assert render_json(make_frame([]), BatchOptions()) == "[]"
