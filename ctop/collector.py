@@ -96,6 +96,7 @@ class Collector:
         self._previous_enrichment = Enrichment()
         self._workloads: list[str] = []  # top-level containers and pods of the last refresh (the host row's edge)
         self._path_identities: dict[str, PathIdentity] = {}  # of the cgroups of the latest refresh only
+        self._named: dict[str, tuple[PathIdentity, ContainerMeta | None, Identity]] = {}  # the Identity made of each
         self._namespaced = NamespacedCgroups(self.config.proc_root, self.read_errors)  # runtime-less containers
         self._throttling = ThrottleWindow()  # CFS counters over >= 10 s, of the cgroups of the latest refresh only
         self._seeding: threading.Thread | None = None
@@ -214,7 +215,8 @@ class Collector:
         """Names for every cgroup, network counters for the cgroups owning a netns, the latest eBPF reading."""
         known = self._path_identities  # kept for the cgroups that still exist: churned paths are forgotten
         self._path_identities = {path: known.get(path) or identify(path) for path in snapshot.cgroups}
-        identities = {path: self._identity(path) for path in snapshot.cgroups}
+        named, self._named = self._named, {}
+        identities = {path: self._identity(path, named) for path in snapshot.cgroups}
         identities = self._namespaced.classify(identities, snapshot.cgroups)
         net = self._network(identities, snapshot.cgroups)
         reading = self.ebpf.read() if self.ebpf is not None else None
@@ -252,12 +254,19 @@ class Collector:
             return {}, {}
         return self.ebpf.ns_per_event(), fill_ratios(self._previous_enrichment.ebpf)
 
-    def _identity(self, path: str) -> Identity:
+    def _identity(self, path: str, named: dict[str, tuple[PathIdentity, ContainerMeta | None, Identity]]) -> Identity:
+        """``path``'s Identity; the previous refresh's (in ``named``) when the path and the runtime say the same."""
         if path == "/":
             return Identity(kind="root")
         ident = self._path_identities.get(path) or identify(path)
         meta = self.metadata.lookup(path, ident) if self.metadata is not None else None
-        return identity_of(ident, meta)
+        before = named.get(path)
+        if before is not None and before[0] is ident and before[1] == meta:
+            identity = before[2]
+        else:
+            identity = identity_of(ident, meta)
+        self._named[path] = (ident, meta, identity)  # of the cgroups of the latest refresh only
+        return identity
 
     def _network(self, identities: dict[str, Identity],
                  samples: dict[str, CgroupSample]) -> dict[str, dict[str, NetCounters]]:
