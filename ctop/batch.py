@@ -43,8 +43,9 @@ def row_values(row: CgroupRow, fields: Sequence[Field] = JSON_FIELDS) -> list[ob
 
 
 def render_json(frame: Frame, options: BatchOptions) -> str:
-    """One JSON array of row objects, on one line: the text ``json.dumps`` gives for a list of dicts, built column
-    by column (one json.dumps call per field, each value with its key before it) and joined row by row."""
+    """One JSON array of row objects, on one line: the text ``json.dumps`` gives for a list of dicts (made safe by
+    json_text_safe), built column by column (one json.dumps call per field, each value with its key before it) and
+    joined row by row."""
     rows = select_rows(frame, options)
     if not rows:
         return "[]"
@@ -54,7 +55,7 @@ def render_json(frame: Frame, options: BatchOptions) -> str:
     columns = [_keyed_column("},{" + _ENCODER.encode(TIME_KEY) + ":" + stamp + "," + first, JSON_FIELDS[0], rows)]
     columns += [_keyed_column("," + key, f, rows) for key, f in zip(others, JSON_FIELDS[1:])]
     text = "".join(chain.from_iterable(zip(*columns)))
-    return json_text_safe("[" + text[2:] + "}]")
+    return "[" + text[2:] + "}]"
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -70,8 +71,8 @@ def _keyed_column(prefix: str, field: Field, rows: list[CgroupRow]) -> list[str]
     json.dumps call and split at a separator that no encoded string holds."""
     values = [field.get(r) for r in rows]
     if not _SCALARS.issuperset(map(type, values)):  # an object (preempted_by) or something else: one at a time
-        return [prefix + _ENCODER.encode(v) for v in values]
-    text = _COLUMN_ENCODER.encode(values)
+        return [prefix + json_text_safe(_ENCODER.encode(v)) for v in values]
+    text = json_text_safe(_COLUMN_ENCODER.encode(values))  # a column at a time: most are numbers, ASCII
     return (prefix + text[1:-1].replace(_SEPARATOR, _SEPARATOR + prefix)).split(_SEPARATOR)
 
 

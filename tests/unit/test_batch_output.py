@@ -13,7 +13,7 @@ from ctop.model.culprits import CulpritRates
 from ctop.model.ebpf_rates import EbpfRates
 from ctop.model.fields import JSON_FIELDS, TIME_KEY
 from ctop.model.frame import Frame
-from ctop.model.safe_text import json_text_safe
+from ctop.model.safe_text import _JSON_ESCAPES, json_text_safe
 
 P50 = 17.25e-6  # rounded to 4 places this printed as 0.0
 P99 = 3.1234567e-5
@@ -71,3 +71,11 @@ def test_json_of_one_row_and_of_none() -> None:
     one = make_frame([make_row("/only", cpu_percent=3.0)])
     assert render_json(one, BatchOptions()) == _as_json_dumps(one)
     assert render_json(make_frame([]), BatchOptions()) == "[]"
+
+
+def test_json_text_safe_escapes_exactly_the_characters_it_did() -> None:
+    """Every code point, alone and beside others: the same text as the str.translate it replaced."""
+    every = "".join(map(chr, range(0x110000)))
+    assert json_text_safe(every) == every.translate(_JSON_ESCAPES)
+    assert json_text_safe('{"a":"caf\u00e9\u2028\x9b\udcff"}') == '{"a":"caf\u00e9\\u2028\\u009b\ufffd"}'
+    assert json_text_safe('{"a":"\x7f"}') == '{"a":"\\u007f"}'
