@@ -11,9 +11,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 
-from .model.fields import BATCH_FIELDS, CPU_PERCENT, JSON_FIELDS, TIME_KEY, Field, format_value, sort_rows
+from .model.fields import (
+    BATCH_FIELDS,
+    CONTAINER,
+    CONTAINER_ID,
+    CPU_PERCENT,
+    DEPTH,
+    ID,
+    IMAGE,
+    JSON_FIELDS,
+    KIND,
+    NAME,
+    NAMESPACE,
+    POD,
+    QOS_CLASS,
+    RUNTIME,
+    TIME_KEY,
+    Field,
+    format_value,
+    sort_rows,
+)
 from .model.filters import RowFilter
-from .model.frame import CgroupRow, Frame
+from .model.frame import CgroupRow, Frame, Identity
 from .model.notices import Notice
 from .model.safe_text import inert, json_text_safe
 
@@ -50,10 +69,9 @@ def render_json(frame: Frame, options: BatchOptions) -> str:
     if not rows:
         return "[]"
     stamp = _ENCODER.encode(round(frame.snapshot.host.wall_time_s, 3))
-    first, *others = _KEYS
     # Each row starts with "},{" (the previous row's end) and its time: the first row's "}," is cut off below.
-    columns = [_keyed_column("},{" + _ENCODER.encode(TIME_KEY) + ":" + stamp + "," + first, JSON_FIELDS[0], rows)]
-    columns += [_keyed_column("," + key, f, rows) for key, f in zip(others, JSON_FIELDS[1:])]
+    columns = [_identity_column("},{" + _ENCODER.encode(TIME_KEY) + ":" + stamp + ",", rows)]
+    columns += [_keyed_column("," + key, f, rows) for key, f in _OTHER_FIELDS]
     text = "".join(chain.from_iterable(zip(*columns)))
     return "[" + text[2:] + "}]"
 
@@ -64,6 +82,32 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 # Between the items of a column encoded in one call: json.dumps writes a NUL inside a string only as \u0000.
 _SEPARATOR = "\x00"
 _COLUMN_ENCODER = json.JSONEncoder(separators=(_SEPARATOR, ":"), ensure_ascii=False)
+
+
+# The first JSON fields (id to depth) say nothing but what a row's path and Identity say: their text is kept by path
+# while the row's Identity is the same object (the collector keeps a cgroup's unchanged Identity across refreshes).
+_BY_IDENTITY = (ID, NAME, KIND, RUNTIME, CONTAINER_ID, IMAGE, POD, NAMESPACE, CONTAINER, QOS_CLASS, DEPTH)
+if JSON_FIELDS[:len(_BY_IDENTITY)] != _BY_IDENTITY:
+    raise ImportError("ctop.batch: the JSON fields no longer start with the fields of a row's path and Identity")
+_OTHER_FIELDS = list(zip(_KEYS[len(_BY_IDENTITY):], JSON_FIELDS[len(_BY_IDENTITY):]))
+_identity_texts: dict[str, tuple[Identity, str]] = {}  # path -> (Identity, its fields' text), of the latest rows
+
+
+def _identity_column(prefix: str, rows: list[CgroupRow]) -> list[str]:
+    """``prefix`` followed by the text of the fields of _BY_IDENTITY, for each row."""
+    global _identity_texts
+    known, kept = _identity_texts, {}
+    out = []
+    for row in rows:
+        path, identity = row.sample.path, row.identity
+        text = known.get(path)
+        if text is None or text[0] is not identity:
+            text = (identity, ",".join([key + json_text_safe(_ENCODER.encode(f.get(row)))
+                                        for key, f in zip(_KEYS, _BY_IDENTITY)]))
+        kept[path] = text
+        out.append(prefix + text[1])
+    _identity_texts = kept
+    return out
 
 
 def _keyed_column(prefix: str, field: Field, rows: list[CgroupRow]) -> list[str]:

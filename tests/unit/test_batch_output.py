@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 
 from unit.test_ui_frames import make_frame, make_row
 
-from ctop.batch import BatchOptions, render_csv, render_json, row_values, select_rows
+from ctop.batch import _BY_IDENTITY, BatchOptions, render_csv, render_json, row_values, select_rows
 from ctop.model.culprits import CulpritRates
 from ctop.model.ebpf_rates import EbpfRates
 from ctop.model.fields import JSON_FIELDS, TIME_KEY
@@ -79,3 +80,30 @@ def test_json_text_safe_escapes_exactly_the_characters_it_did() -> None:
     assert json_text_safe(every) == every.translate(_JSON_ESCAPES)
     assert json_text_safe('{"a":"caf\u00e9\u2028\x9b\udcff"}') == '{"a":"caf\u00e9\\u2028\\u009b\ufffd"}'
     assert json_text_safe('{"a":"\x7f"}') == '{"a":"\\u007f"}'
+
+
+def test_json_names_a_path_afresh_when_its_identity_changes() -> None:
+    """The text of id..depth is kept by path only while the row's Identity is the same object: a renamed container,
+    or another container under a path that went and came back, prints its own name."""
+    web = make_row("/docker/c1", "container", name="web", cpu_percent=1.0)
+    first = make_frame([web])
+    assert render_json(first, BatchOptions()) == _as_json_dumps(first)
+    same = make_frame([dataclasses.replace(web, cpu_percent=2.0)])  # the same Identity object, new figures
+    assert json.loads(render_json(same, BatchOptions()))[0]["cpu_percent"] == 2.0
+    renamed = make_frame([make_row("/docker/c1", "container", name="web-2", pod="p")])
+    assert render_json(renamed, BatchOptions()) == _as_json_dumps(renamed)
+    assert json.loads(render_json(renamed, BatchOptions()))[0]["name"] == "web-2"
+    assert json.loads(render_json(make_frame([]), BatchOptions())) == []
+    back = make_frame([make_row("/docker/c1", "container", name="db", namespace="\x9b")])
+    assert render_json(back, BatchOptions()) == _as_json_dumps(back)
+
+
+def test_the_fields_kept_by_identity_say_only_what_path_and_identity_say() -> None:
+    """Rows of one path and Identity with different samples and rates give the same values for those fields."""
+    one = make_row("/kubepods/pod1/c1", "container", name="web", pod="p", namespace="n", qos="burstable",
+                   memory=5, cpu_percent=1.0)
+    other = dataclasses.replace(
+        one, sample=dataclasses.replace(one.sample, inode=99, memory_usage_bytes=7, cpu_usage_ns=3, threads=4,
+                                        first_pid=12), cpu_percent=50.0, tasks_recursive=9, restarts=2)
+    for field in _BY_IDENTITY:
+        assert field.get(one) == field.get(other), field.key
