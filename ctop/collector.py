@@ -94,7 +94,8 @@ class Collector:
         self.events = EventDetector() if self.config.events and self.config.derive else None
         self._previous: Snapshot | None = None
         self._previous_enrichment = Enrichment()
-        self._workloads: list[str] = []  # top-level containers and pods of the last refresh (the host row's edge)
+        # The latest refresh's names and cgroups: its top-level containers and pods are the host row's edge.
+        self._latest_names: tuple[dict[str, Identity], dict[str, CgroupSample]] = ({}, {})
         self._path_identities: dict[str, PathIdentity] = {}  # of the cgroups of the latest refresh only
         self._named: dict[str, tuple[PathIdentity, ContainerMeta | None, Identity]] = {}  # the Identity made of each
         self._namespaced = NamespacedCgroups(self.config.proc_root, self.read_errors)  # runtime-less containers
@@ -142,7 +143,7 @@ class Collector:
         throttling = self._throttling.update(current) if self.config.derive else None
         frame = build_frame(current, previous, enrichment, previous_enrichment, throttling,
                             derive=self.config.derive)
-        self._workloads = top_level_workloads(enrichment.identities, current.cgroups)
+        self._latest_names = (enrichment.identities, current.cgroups)  # inspect() finds the host row's edge in them
         reading = enrichment.ebpf
         frame = dataclasses.replace(
             frame, notices=tuple(self.notices()), ebpf_state=self.ebpf_state(),
@@ -205,7 +206,7 @@ class Collector:
         from .runtimes.locate import Located, walk_root
 
         if row.identity.kind == HOST_IDENTITY.kind:
-            return host_report(self._workloads, proc_root=self.config.proc_root)
+            return host_report(top_level_workloads(*self._latest_names), proc_root=self.config.proc_root)
         ident = identify(row.path)
         meta = self.metadata.lookup(row.path, ident) if self.metadata is not None else None
         located = Located(row.path, walk_root(self.layout) + ("" if row.path == "/" else row.path), ident, meta)
