@@ -140,7 +140,9 @@ class EventDetector:
         events += self._oom_kills(now, frame)
         for path, row in containers.items():
             inc_key = (path, row.sample.inode)
-            inc = self._incarnations.setdefault(inc_key, _Incarnation())
+            inc = self._incarnations.get(inc_key)
+            if inc is None:  # not setdefault: an _Incarnation per container per refresh was made and thrown away
+                inc = self._incarnations[inc_key] = _Incarnation()
             previous = self._rows.get(path)
             if previous is not None and previous.sample.inode == row.sample.inode and (
                     _limit_inputs(previous.sample) != _limit_inputs(row.sample)):
