@@ -9,10 +9,30 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
-from .model.fields import BATCH_FIELDS, CPU_PERCENT, JSON_FIELDS, TIME_KEY, Field, format_value, sort_rows
+from .model.fields import (
+    BATCH_FIELDS,
+    CONTAINER,
+    CONTAINER_ID,
+    CPU_PERCENT,
+    DEPTH,
+    ID,
+    IMAGE,
+    JSON_FIELDS,
+    KIND,
+    NAME,
+    NAMESPACE,
+    POD,
+    QOS_CLASS,
+    RUNTIME,
+    TIME_KEY,
+    Field,
+    format_value,
+    sort_rows,
+)
 from .model.filters import RowFilter
-from .model.frame import CgroupRow, Frame
+from .model.frame import CgroupRow, Frame, Identity
 from .model.notices import Notice
 from .model.safe_text import inert, json_text_safe
 
@@ -42,11 +62,62 @@ def row_values(row: CgroupRow, fields: Sequence[Field] = JSON_FIELDS) -> list[ob
 
 
 def render_json(frame: Frame, options: BatchOptions) -> str:
-    """One JSON array of row objects, on one line."""
-    keys = [TIME_KEY, *(f.key for f in JSON_FIELDS)]
-    stamp = round(frame.snapshot.host.wall_time_s, 3)
-    rows = [dict(zip(keys, [stamp, *row_values(r)])) for r in select_rows(frame, options)]
-    return json_text_safe(json.dumps(rows, separators=(",", ":"), ensure_ascii=False))
+    """One JSON array of row objects, on one line: the text ``json.dumps`` gives for a list of dicts (made safe by
+    json_text_safe), built column by column (one json.dumps call per field, each value with its key before it) and
+    joined row by row."""
+    rows = select_rows(frame, options)
+    if not rows:
+        return "[]"
+    stamp = _ENCODER.encode(round(frame.snapshot.host.wall_time_s, 3))
+    # Each row starts with "},{" (the previous row's end) and its time: the first row's "}," is cut off below.
+    columns = [_identity_column("},{" + _ENCODER.encode(TIME_KEY) + ":" + stamp + ",", rows)]
+    columns += [_keyed_column("," + key, f, rows) for key, f in _OTHER_FIELDS]
+    text = "".join(chain.from_iterable(zip(*columns)))
+    return "[" + text[2:] + "}]"
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_KEYS = [_ENCODER.encode(f.key) + ":" for f in JSON_FIELDS]  # each key as JSON text with its colon
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+# Between the items of a column encoded in one call: json.dumps writes a NUL inside a string only as \u0000.
+_SEPARATOR = "\x00"
+_COLUMN_ENCODER = json.JSONEncoder(separators=(_SEPARATOR, ":"), ensure_ascii=False)
+
+
+# The first JSON fields (id to depth) say nothing but what a row's path and Identity say: their text is kept by path
+# while the row's Identity is the same object (the collector keeps a cgroup's unchanged Identity across refreshes).
+_BY_IDENTITY = (ID, NAME, KIND, RUNTIME, CONTAINER_ID, IMAGE, POD, NAMESPACE, CONTAINER, QOS_CLASS, DEPTH)
+if JSON_FIELDS[:len(_BY_IDENTITY)] != _BY_IDENTITY:
+    raise ImportError("ctop.batch: the JSON fields no longer start with the fields of a row's path and Identity")
+_OTHER_FIELDS = list(zip(_KEYS[len(_BY_IDENTITY):], JSON_FIELDS[len(_BY_IDENTITY):]))
+_identity_texts: dict[str, tuple[Identity, str]] = {}  # path -> (Identity, its fields' text), of the latest rows
+
+
+def _identity_column(prefix: str, rows: list[CgroupRow]) -> list[str]:
+    """``prefix`` followed by the text of the fields of _BY_IDENTITY, for each row."""
+    global _identity_texts
+    known, kept = _identity_texts, {}
+    out = []
+    for row in rows:
+        path, identity = row.sample.path, row.identity
+        text = known.get(path)
+        if text is None or text[0] is not identity:
+            text = (identity, ",".join([key + json_text_safe(_ENCODER.encode(f.get(row)))
+                                        for key, f in zip(_KEYS, _BY_IDENTITY)]))
+        kept[path] = text
+        out.append(prefix + text[1])
+    _identity_texts = kept
+    return out
+
+
+def _keyed_column(prefix: str, field: Field, rows: list[CgroupRow]) -> list[str]:
+    """``prefix`` followed by the JSON text of the field's value, for each row: a column of scalars is encoded in one
+    json.dumps call and split at a separator that no encoded string holds."""
+    values = [field.get(r) for r in rows]
+    if not _SCALARS.issuperset(map(type, values)):  # an object (preempted_by) or something else: one at a time
+        return [prefix + json_text_safe(_ENCODER.encode(v)) for v in values]
+    text = json_text_safe(_COLUMN_ENCODER.encode(values))  # a column at a time: most are numbers, ASCII
+    return (prefix + text[1:-1].replace(_SEPARATOR, _SEPARATOR + prefix)).split(_SEPARATOR)
 
 
 def render_csv(frame: Frame, options: BatchOptions, header: bool) -> str:

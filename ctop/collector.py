@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from .ebpf.health import fill_ratios
@@ -93,8 +94,10 @@ class Collector:
         self.events = EventDetector() if self.config.events and self.config.derive else None
         self._previous: Snapshot | None = None
         self._previous_enrichment = Enrichment()
-        self._workloads: list[str] = []  # top-level containers and pods of the last refresh (the host row's edge)
+        # The latest refresh's names and cgroups: its top-level containers and pods are the host row's edge.
+        self._latest_names: tuple[dict[str, Identity], dict[str, CgroupSample]] = ({}, {})
         self._path_identities: dict[str, PathIdentity] = {}  # of the cgroups of the latest refresh only
+        self._named: dict[str, tuple[PathIdentity, ContainerMeta | None, Identity]] = {}  # the Identity made of each
         self._namespaced = NamespacedCgroups(self.config.proc_root, self.read_errors)  # runtime-less containers
         self._throttling = ThrottleWindow()  # CFS counters over >= 10 s, of the cgroups of the latest refresh only
         self._seeding: threading.Thread | None = None
@@ -140,7 +143,7 @@ class Collector:
         throttling = self._throttling.update(current) if self.config.derive else None
         frame = build_frame(current, previous, enrichment, previous_enrichment, throttling,
                             derive=self.config.derive)
-        self._workloads = top_level_workloads(enrichment.identities, current.cgroups)
+        self._latest_names = (enrichment.identities, current.cgroups)  # inspect() finds the host row's edge in them
         reading = enrichment.ebpf
         frame = dataclasses.replace(
             frame, notices=tuple(self.notices()), ebpf_state=self.ebpf_state(),
@@ -203,7 +206,7 @@ class Collector:
         from .runtimes.locate import Located, walk_root
 
         if row.identity.kind == HOST_IDENTITY.kind:
-            return host_report(self._workloads, proc_root=self.config.proc_root)
+            return host_report(top_level_workloads(*self._latest_names), proc_root=self.config.proc_root)
         ident = identify(row.path)
         meta = self.metadata.lookup(row.path, ident) if self.metadata is not None else None
         located = Located(row.path, walk_root(self.layout) + ("" if row.path == "/" else row.path), ident, meta)
@@ -213,7 +216,8 @@ class Collector:
         """Names for every cgroup, network counters for the cgroups owning a netns, the latest eBPF reading."""
         known = self._path_identities  # kept for the cgroups that still exist: churned paths are forgotten
         self._path_identities = {path: known.get(path) or identify(path) for path in snapshot.cgroups}
-        identities = {path: self._identity(path) for path in snapshot.cgroups}
+        named, self._named = self._named, {}
+        identities = {path: self._identity(path, named) for path in snapshot.cgroups}
         identities = self._namespaced.classify(identities, snapshot.cgroups)
         net = self._network(identities, snapshot.cgroups)
         reading = self.ebpf.read() if self.ebpf is not None else None
@@ -251,12 +255,19 @@ class Collector:
             return {}, {}
         return self.ebpf.ns_per_event(), fill_ratios(self._previous_enrichment.ebpf)
 
-    def _identity(self, path: str) -> Identity:
+    def _identity(self, path: str, named: dict[str, tuple[PathIdentity, ContainerMeta | None, Identity]]) -> Identity:
+        """``path``'s Identity; the previous refresh's (in ``named``) when the path and the runtime say the same."""
         if path == "/":
             return Identity(kind="root")
         ident = self._path_identities.get(path) or identify(path)
         meta = self.metadata.lookup(path, ident) if self.metadata is not None else None
-        return identity_of(ident, meta)
+        before = named.get(path)
+        if before is not None and before[0] is ident and before[1] == meta:
+            identity = before[2]
+        else:
+            identity = identity_of(ident, meta)
+        self._named[path] = (ident, meta, identity)  # of the cgroups of the latest refresh only
+        return identity
 
     def _network(self, identities: dict[str, Identity],
                  samples: dict[str, CgroupSample]) -> dict[str, dict[str, NetCounters]]:
@@ -294,8 +305,15 @@ def with_history(frame: Frame, detector: EventDetector) -> Frame:
         row = rows.get(path)
         if row is not None:
             age = None if state.last_oom_kill is None else max(0.0, now - state.last_oom_kill)
-            rows[path] = dataclasses.replace(row, restarts=state.restarts, oom_kill_age_seconds=age)
+            values = list(_row_values(row))  # dataclasses.replace, for a row per container per refresh, made cheaper
+            values[_RESTARTS_AT], values[_OOM_KILL_AGE_AT] = state.restarts, age
+            rows[path] = CgroupRow(*values)
     return dataclasses.replace(frame, rows=rows, events=events)
+
+
+_ROW_FIELDS = tuple(f.name for f in dataclasses.fields(CgroupRow))  # CgroupRow's positional arguments, in order
+_row_values = attrgetter(*_ROW_FIELDS)
+_RESTARTS_AT, _OOM_KILL_AGE_AT = _ROW_FIELDS.index("restarts"), _ROW_FIELDS.index("oom_kill_age_seconds")
 
 
 def recorded_events(directory: str, since: float) -> list[Event]:

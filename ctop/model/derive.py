@@ -102,9 +102,12 @@ def derive_row(
         cpu = cpu_percent(prev, cur, host_prev, host_cur)
         if cpu is not None and limit_cores:
             cpu_limit = cpu / limit_cores
-        throttled = throttled_percent(prev, cur)
+        if limit_cores is not None:  # throttled_percent(prev, cur), whose own check is this one
+            throttled = throttled_percent(prev, cur)
         a, b = prev.io_total, cur.io_total
-        if a is not None and b is not None:
+        if a is not None and a is b:  # an idle cgroup's sample, kept from the previous refresh: no IO since
+            io_read_bytes = io_write_bytes = io_read_ops = io_write_ops = 0 / seconds if seconds > 0 else None
+        elif a is not None and b is not None:
             io_read_bytes = _rate(a.read_bytes, b.read_bytes, seconds)
             io_write_bytes = _rate(a.write_bytes, b.write_bytes, seconds)
             io_read_ops = _rate(a.read_ops, b.read_ops, seconds)

@@ -72,6 +72,21 @@ def ebpf_rates(new: EbpfCgroupCounters | None, old: EbpfCgroupCounters | None,
     if old is not None and old.cgroup_id != new.cgroup_id and new is not EMPTY:
         return EbpfRates(oom_kills=new.oom_kills)  # recreated cgroup: no delta
     old = old or EMPTY
+    if new == old:  # no event since the previous reading (most cgroups of a node, most of the time)
+        return unchanged_rates(new)
+    return changed_rates(new, old, seconds, name_of)
+
+
+def unchanged_rates(new: EbpfCgroupCounters) -> EbpfRates:
+    """What changed_rates gives for two equal readings, without working it out: no wait, every rate 0."""
+    return EbpfRates(runq_wait_seconds_per_s=0.0, ctx_switches_voluntary_per_s=0.0, ctx_switches_involuntary_per_s=0.0,
+                     preempted_by_others_per_s=0.0, preempted_by_host_per_s=0.0, forks_per_s=0.0, execs_per_s=0.0,
+                     exits_per_s=0.0, oom_kills=new.oom_kills, preempted_by=CulpritRates())
+
+
+def changed_rates(new: EbpfCgroupCounters, old: EbpfCgroupCounters, seconds: float,
+                  name_of: Callable[[str], str] = str) -> EbpfRates:
+    """Rates between two readings of the same cgroup ``seconds`` apart (see ebpf_rates)."""
     waited = new.runq_sum_seconds - old.runq_sum_seconds
     culprits = by_name(culprit_rates(new, old, seconds), name_of)
     return EbpfRates(

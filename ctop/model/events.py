@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from .derive import counter_delta, cpu_limit_cores
 from .frame import CgroupRow, Frame
@@ -85,6 +86,9 @@ class _Incarnation:
     execs: _Watch = field(default_factory=_Watch)
 
 
+_limit_inputs = attrgetter("memory_limit_bytes", "cpu_quota_us", "cpu_period_us", "pids_max")  # all _limits reads
+
+
 def _limits(row: CgroupRow) -> dict[str, object]:
     s = row.sample
     memory = s.memory_limit_bytes
@@ -136,9 +140,12 @@ class EventDetector:
         events += self._oom_kills(now, frame)
         for path, row in containers.items():
             inc_key = (path, row.sample.inode)
-            inc = self._incarnations.setdefault(inc_key, _Incarnation())
+            inc = self._incarnations.get(inc_key)
+            if inc is None:  # not setdefault: an _Incarnation per container per refresh was made and thrown away
+                inc = self._incarnations[inc_key] = _Incarnation()
             previous = self._rows.get(path)
-            if previous is not None and previous.sample.inode == row.sample.inode:
+            if previous is not None and previous.sample.inode == row.sample.inode and (
+                    _limit_inputs(previous.sample) != _limit_inputs(row.sample)):
                 before, after = _limits(previous), _limits(row)
                 changed = {k: {"old": before[k], "new": after[k]} for k in after if after[k] != before[k]}
                 if changed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 REPLACEMENT = "?"
@@ -31,11 +32,21 @@ _JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (*range(0x7F, 0xA0), 0x2028, 0x2029)}
 _JSON_ESCAPES.update({c: "\ufffd" for c in range(0xD800, 0xE000)})
 
 
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff]")  # the characters of _JSON_ESCAPES
+
+
 def json_text_safe(json_text: str) -> str:
-    """A JSON document (from json.dumps with ensure_ascii=False) with no raw control bytes and valid UTF-8."""
+    """A JSON document (from json.dumps with ensure_ascii=False) with no raw control bytes and valid UTF-8.
+
+    Only the characters to escape are replaced (one name with an accent made a whole refresh's document go through
+    str.translate, a dictionary lookup per character)."""
     if json_text.isascii() and "\x7f" not in json_text:
         return json_text
-    return json_text.translate(_JSON_ESCAPES)
+    return _JSON_UNSAFE.sub(_escaped, json_text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return _JSON_ESCAPES[ord(match.group())]
 
 
 def short_reason(error: BaseException, max_chars: int = 80) -> str:

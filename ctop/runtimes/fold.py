@@ -68,9 +68,11 @@ def limits_where_set(samples: dict[str, CgroupSample], read: Callable[[str], Cgr
     out = samples
     for path, sample in samples.items():
         pid = sample.first_pid
+        if pid is None:  # most cgroups of a node: no process to follow (and the check below is per cgroup)
+            continue
         missing = [(c, fields) for c, fields in (("memory", MEMORY_LIMITS), ("cpu", CPU_LIMITS))
                    if getattr(sample, fields[0]) is None]
-        if pid is None or not missing or identify(path).kind != "container":
+        if not missing or identify(path).kind != "container":
             continue
         where = paths_of(pid, proc_root)
         changes: dict[str, object] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -203,11 +204,10 @@ class MetadataService:
         for root in self._roots_for(path):
             entries = self._storage_entries(root.graph)
             config = None
-            for base in (root.run, root.graph):
-                for driver in STORAGE_DRIVER_DIRS:
-                    config = read_json(os.path.join(base, driver, cid, "userdata/config.json"))
-                    if config is not None:
-                        break
+            for prefix in _driver_dirs(root.run, root.graph):
+                # os.path.join(base, driver, cid, ...), joined faster: a container id never holds a slash.
+                config = read_json(prefix + cid + "/userdata/config.json" if cid and "/" not in cid
+                                   else os.path.join(prefix, cid, "userdata/config.json"))
                 if config is not None:
                     break
             if config is None and cid not in entries:
@@ -285,6 +285,12 @@ class MetadataService:
         namespace, pod, container = entry
         return ContainerMeta(runtime=identity.runtime, container_id=cid, name=container, pod=pod, namespace=namespace,
                              container=container, pod_uid=identity.pod_uid, source="kubelet-logs")
+
+
+@functools.lru_cache(maxsize=64)
+def _driver_dirs(run: str, graph: str) -> tuple[str, ...]:
+    """The storage driver directories of a run and a graph root, in the order they are searched, each ending in /."""
+    return tuple(os.path.join(base, driver, "") for base in (run, graph) for driver in STORAGE_DRIVER_DIRS)
 
 
 def _listdir(path: str) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..model.sample import UNLIMITED, IoCounters, Pressure
 from .readfile import kernel_int
 
@@ -115,8 +117,29 @@ def parse_pressure(data: bytes | None) -> Pressure | None:
     """A PSI file ("some avg10=0.12 avg60=... total=123\\nfull ...") with totals converted from µs to ns."""
     if not data:
         return None
-    quick = _pressure_as_written(data)
+    quick = _pressure_matched(data)
+    if quick is None:
+        quick = _pressure_as_written(data)
     return quick if quick is not None else _parse_pressure(data)
+
+
+_V = rb"([^\s=]*)"  # a value: what _pressure_as_written takes (no whitespace, no "=")
+_PSI_LAYOUT = re.compile(rb"some avg10=%s avg60=[^\s=]* avg300=[^\s=]* total=%s\n"
+                         rb"full avg10=%s avg60=[^\s=]* avg300=[^\s=]* total=%s\n" % (_V, _V, _V, _V))
+
+
+def _pressure_matched(data: bytes) -> Pressure | None:
+    """The kernel's layout in one regular expression (a part of what _pressure_as_written takes, read the same way);
+    None for anything else."""
+    match = _PSI_LAYOUT.fullmatch(data)
+    if match is None:
+        return None
+    some_avg10, some_total, full_avg10, full_total = match.groups()
+    try:
+        return Pressure(float(some_avg10), kernel_int(some_total) * 1000, float(full_avg10),
+                        kernel_int(full_total) * 1000)
+    except ValueError:
+        return None
 
 
 def _pressure_as_written(data: bytes) -> Pressure | None:

@@ -12,7 +12,7 @@ from support.trees import tree
 from ctop.cli import cli
 from ctop.errors import CtopError
 from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters
-from ctop.model.ebpf_rates import EBPF_KEYS, ebpf_rates
+from ctop.model.ebpf_rates import EBPF_KEYS, changed_rates, ebpf_rates
 from ctop.model.filters import parse_filters
 
 V2 = tree("v2-k8s-systemd")
@@ -70,3 +70,24 @@ def test_ebpf_rates_between_readings() -> None:
     assert ebpf_rates(new, None, None).ctx_switches_per_s is None
     # A recreated cgroup (new id): no delta.
     assert ebpf_rates(dataclasses.replace(new, cgroup_id=8), old, 2.0).forks_per_s is None
+
+
+@pytest.mark.parametrize("counters", [
+    EbpfCgroupCounters(),
+    EbpfCgroupCounters(cgroup_id=7, nvcsw=100, nivcsw=10, forks=1, execs=2, exits=1, runq_sum_seconds=1.0,
+                       runq_count=10, runq_buckets=buckets(s5=10), oom_kills=3,
+                       preempted_by=(("/docker/b", 4), ("/", 1))),
+])
+@pytest.mark.parametrize("seconds", [2.0, 1, 0.001])
+def test_unchanged_readings_give_what_the_full_computation_gives(counters: EbpfCgroupCounters,
+                                                                  seconds: float) -> None:
+    """The shortcut for a cgroup with no event since the previous reading: the same values of the same types (0.0,
+    not 0; an empty culprit list, not None) as the rates worked out in full, for a copy and for no reading at all."""
+    copy = dataclasses.replace(counters)
+    full = changed_rates(copy, counters, seconds)
+    assert repr(ebpf_rates(copy, counters, seconds)) == repr(full)
+    assert json.dumps(dataclasses.asdict(ebpf_rates(copy, counters, seconds))) == json.dumps(dataclasses.asdict(full))
+    if counters == EbpfCgroupCounters():
+        assert repr(ebpf_rates(None, None, seconds)) == repr(full)
+    # One event more is not unchanged.
+    assert ebpf_rates(dataclasses.replace(copy, forks=copy.forks + 1), counters, 2.0).forks_per_s == 0.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -75,3 +76,34 @@ def test_huge_numbers(n: int) -> None:
     assert parse_flat_keyed(b"key " + text) == ({"key": n} if fits else {})
     quota, period = parsers.parse_cpu_max(text + b" 100000")
     assert (quota, period) == ((n, 100000) if fits else (None, None))
+
+
+def _pressure_before(data: bytes) -> object:
+    """parse_pressure as it was before its regular-expression shortcut."""
+    if not data:
+        return None
+    quick = parsers._pressure_as_written(data)
+    return quick if quick is not None else parsers._parse_pressure(data)
+
+
+_PSI_PART = st.sampled_from([b"some", b"full", b"avg10=", b"avg60=", b"avg300=", b"total=", b"=", b" ", b"  ", b"\n",
+                             b"\t", b"1.50", b"0.00", b"nan", b"inf", b"-1", b"99999999999999999999999", b"7", b"x"])
+
+
+@given(st.lists(_PSI_PART, max_size=30).map(b"".join))
+def test_pressure_reads_any_text_as_before(data: bytes) -> None:
+    assert repr(parsers.parse_pressure(data)) == repr(_pressure_before(data))
+
+
+@pytest.mark.parametrize("data", [
+    b"some avg10=94.04 avg60=91.89 avg300=90.18 total=1058444078\nfull avg10=73.69 avg60=71.68 avg300=70.20 "
+    b"total=828269428\n",
+    b"some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+    b"some avg10=nan avg60=0 avg300=0 total=1\nfull avg10=inf avg60=0 avg300=0 total=2\n",
+    b"some avg10=1 avg60=0 avg300=0 total=99999999999999999999999\nfull avg10=1 avg60=0 avg300=0 total=2\n",
+    b"some avg10= avg60=0 avg300=0 total=1\nfull avg10=1 avg60=0 avg300=0 total=2\n",
+    b"some avg10=1 avg60=0 avg300=0 total=1\nfull avg10=1 avg60=0 avg300=0 total=2",
+    b"some avg10=1 avg60=0  avg300=0 total=1\nfull avg10=1 avg60=0 avg300=0 total=2\n",
+])
+def test_pressure_of_the_kernel_layout_and_near_it_as_before(data: bytes) -> None:
+    assert repr(parsers.parse_pressure(data)) == repr(_pressure_before(data))

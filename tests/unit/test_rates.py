@@ -88,3 +88,27 @@ def test_tasks_recursive_sums_the_subtree(tmp_path) -> None:
     assert rows[CTR].tasks_recursive == 5
     assert rows[pod].tasks_recursive == 5
     assert rows["/system.slice"].tasks_recursive == 30 + 20  # containerd, kubelet; broken has no cgroup.threads
+
+
+def test_a_sample_kept_from_the_previous_refresh_derives_as_a_copy_would() -> None:
+    """The reader hands an idle cgroup's previous sample over again (the same object): its rows are those of two
+    equal samples read apart, whatever the interval, the limits and the counters known."""
+    from ctop.model.derive import derive_row
+    from ctop.model.sample import CgroupSample, HostSample
+
+    def host(t: float, cpu: int) -> HostSample:
+        return HostSample(monotonic_s=t, wall_time_s=t, cpu_time_ns=cpu, online_cpus=2, memory_total_bytes=2**30)
+
+    samples = [
+        CgroupSample(path="/a", inode=3, cpu_usage_ns=10, io_total=IoCounters(1, 2, 3, 4), memory_pgmajfault=5,
+                     cpu_quota_us=50000, cpu_period_us=100000, cpu_periods=7, cpu_throttled_periods=2),
+        CgroupSample(path="/b", inode=4, io_total=IoCounters(), cpu_quota_us=-1),
+        CgroupSample(path="/c", inode=5),
+    ]
+    for sample in samples:
+        for then, now in ((host(1.0, 100), host(2.0, 300)), (host(1.0, 100), host(1.0, 100)),
+                          (host(2.0, 100), host(1.0, 300))):
+            kept = derive_row(sample, sample, now, then)
+            copy = dataclasses.replace(sample, io_total=sample.io_total and dataclasses.replace(sample.io_total))
+            copied = derive_row(sample, copy, now, then)
+            assert repr(kept) == repr(copied)
