@@ -68,7 +68,6 @@ class FdTable:
             else:
                 raise ValueError(f"per-CPU map {spec.name} has a leaf of {ctypes.sizeof(self.sLeaf)} bytes, not a "
                                  "multiple of 8")
-        self._batch_size = BATCH_ENTRIES
         self._batch: tuple[Any, Any] | None = None
 
     def _check_sizes(self, fd: int) -> None:
@@ -157,13 +156,13 @@ class FdTable:
         (a new buffer each call was hundreds of KiB a refresh for the allocator to keep)."""
         token = ctypes.create_string_buffer(max(ctypes.sizeof(self.Key), 8))
         in_batch: Any = None
+        room = min(BATCH_ENTRIES, self.max_entries)
         while True:
-            keys, values = self._batch_buffers()
+            keys, values = self.batch_buffers(room)
             n = ctypes.c_uint32(len(keys))
             ret = lib.bpf_lookup_batch(self.map_fd, in_batch, token, keys, values, ctypes.byref(n))
-            if ret == -errno.ENOSPC and n.value == 0 and self._batch_size < self.max_entries:
-                self._batch_size *= 2  # one hash bucket holds more entries than the buffers: larger ones, again
-                self._batch = None
+            if ret == -errno.ENOSPC and n.value == 0 and len(keys) < self.max_entries:
+                room = min(2 * len(keys), self.max_entries)  # one hash bucket holds more entries than the buffers
                 continue
             for i in range(n.value):
                 yield keys[i], values[i]
@@ -173,11 +172,11 @@ class FdTable:
                 return
             in_batch = ctypes.create_string_buffer(token.raw, len(token))
 
-    def _batch_buffers(self) -> tuple[Any, Any]:
-        """The key and leaf arrays batch reads fill, made once (BATCH_ENTRIES, or the whole map if smaller)."""
-        if self._batch is None:
-            size = min(self._batch_size, self.max_entries)
-            self._batch = ((self.Key * size)(), (self.Leaf * size)())
+    def batch_buffers(self, count: int) -> tuple[Any, Any]:
+        """Key and leaf arrays of at least ``count`` entries for batch reads, kept between reads and grown when more
+        are asked for (a new pair each read was up to megabytes a refresh for the allocator to keep)."""
+        if self._batch is None or len(self._batch[0]) < count:
+            self._batch = ((self.Key * count)(), (self.Leaf * count)())
         return self._batch
 
 

@@ -75,7 +75,6 @@ class CgroupIndex:
         self._free = free  # bcc QueueStack of u32
         self._resting = Resting()
         self._lib = rawbpf.lib
-        self._batch: tuple[Any, Any] | None = None
 
     def raw_by_id(self) -> dict[int, bytes]:
         """Every indexed cgroup's per-CPU counter copies (back to back), by cgroup id: one batch read of the index
@@ -84,7 +83,7 @@ class CgroupIndex:
         if not index_of:
             return {}
         count = min(max(index_of.values()) + 1, self._counters.max_entries)
-        keys, values = self._buffers(count)
+        keys, values = self._counters.batch_buffers(count)
         n = ctypes.c_uint32(count)
         out_batch = ctypes.c_uint32(0)
         self._lib.bpf_lookup_batch(self._counters.map_fd, None, ctypes.byref(out_batch), keys, values,
@@ -92,14 +91,6 @@ class CgroupIndex:
         position = {int(keys[i]): i for i in range(n.value)}
         return {cgroup_id: bytes(values[position[index]]) for cgroup_id, index in index_of.items()
                 if index in position}
-
-    def _buffers(self, count: int) -> tuple[Any, Any]:
-        """Index and counter arrays for ``count`` entries at least, kept between reads and grown when more are in
-        use (per-CPU counters of every cgroup: megabytes on a large node, which a new array each read asked of the
-        allocator again)."""
-        if self._batch is None or len(self._batch[0]) < count:
-            self._batch = ((ctypes.c_uint32 * count)(), (self._counters.Leaf * count)())
-        return self._batch
 
     def take_back(self, cgroup_id: int) -> None:
         """The cgroup is gone (its last counters were read): drop its index, zero its counters, let the index rest."""

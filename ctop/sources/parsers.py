@@ -118,19 +118,17 @@ def parse_pressure(data: bytes | None) -> Pressure | None:
     if not data:
         return None
     quick = _pressure_matched(data)
-    if quick is None:
-        quick = _pressure_as_written(data)
     return quick if quick is not None else _parse_pressure(data)
 
 
-_V = rb"([^\s=]*)"  # a value: what _pressure_as_written takes (no whitespace, no "=")
+_V = rb"([^\s=]*)"  # a value: no whitespace, no "="
 _PSI_LAYOUT = re.compile(rb"some avg10=%s avg60=[^\s=]* avg300=[^\s=]* total=%s\n"
                          rb"full avg10=%s avg60=[^\s=]* avg300=[^\s=]* total=%s\n" % (_V, _V, _V, _V))
 
 
 def _pressure_matched(data: bytes) -> Pressure | None:
-    """The kernel's layout in one regular expression (a part of what _pressure_as_written takes, read the same way);
-    None for anything else."""
+    """The kernel's two-line layout in one regular expression, read as _parse_pressure reads it; None for anything
+    else (which _parse_pressure reads)."""
     match = _PSI_LAYOUT.fullmatch(data)
     if match is None:
         return None
@@ -138,28 +136,6 @@ def _pressure_matched(data: bytes) -> Pressure | None:
     try:
         return Pressure(float(some_avg10), kernel_int(some_total) * 1000, float(full_avg10),
                         kernel_int(full_total) * 1000)
-    except ValueError:
-        return None
-
-
-def _pressure_as_written(data: bytes) -> Pressure | None:
-    """The kernel's own two-line layout read by position (None for anything else, which the full parser reads)."""
-    lines = data.split(b"\n")
-    if len(lines) != 3 or lines[2]:
-        return None
-    some, full = lines[0].split(b" "), lines[1].split(b" ")
-    if (some != lines[0].split() or full != lines[1].split() or len(some) != 5 or len(full) != 5
-            or some[0] != b"some" or full[0] != b"full"
-            or not some[1].startswith(b"avg10=") or not full[1].startswith(b"avg10=")
-            or not some[4].startswith(b"total=") or not full[4].startswith(b"total=")
-            or b"=" in some[1][6:] + some[4][6:] + full[1][6:] + full[4][6:]):
-        return None
-    for item in (some[2], some[3], full[2], full[3]):
-        if item[:6] in (b"avg10=", b"total="):
-            return None
-    try:
-        return Pressure(float(some[1][6:]), kernel_int(some[4][6:]) * 1000,
-                        float(full[1][6:]), kernel_int(full[4][6:]) * 1000)
     except ValueError:
         return None
 

@@ -117,4 +117,4 @@ def test_a_batch_read_of_more_entries_than_its_buffers_takes_rounds_and_misses_n
     first = sorted((int(k), int(v.cgroup_id)) for k, v in threads.items_lookup_batch())
     assert first == [(tid, tid * 10) for tid in range(entries)]
     assert sorted((int(k), int(v.cgroup_id)) for k, v in threads.items_lookup_batch()) == first
-    assert len(threads._batch_buffers()[0]) == fdtables.BATCH_ENTRIES  # not one array of the whole map per read
+    assert len(threads.batch_buffers(0)[0]) == fdtables.BATCH_ENTRIES  # not one array of the whole map per read

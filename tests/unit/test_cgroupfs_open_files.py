@@ -155,7 +155,7 @@ def test_pressure_read_by_position_equals_the_full_parse(lines: list, trailing: 
 
 def test_pressure_as_the_kernel_writes_it_is_read_by_position() -> None:
     data = b"some avg10=0.12 avg60=0.50 avg300=1.00 total=1234\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=56\n"
-    assert parsers._pressure_as_written(data) == parsers._parse_pressure(data) == \
+    assert parsers._pressure_matched(data) == parsers._parse_pressure(data) == \
         Pressure(0.12, 1_234_000, 0.0, 56_000)
 
 

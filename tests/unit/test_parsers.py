@@ -79,11 +79,11 @@ def test_huge_numbers(n: int) -> None:
 
 
 def _pressure_before(data: bytes) -> object:
-    """parse_pressure as it was before its regular-expression shortcut."""
+    """parse_pressure as it was before its regular-expression shortcut: the full parser (the positional shortcut it
+    had gave the same wherever it answered, and was removed)."""
     if not data:
         return None
-    quick = parsers._pressure_as_written(data)
-    return quick if quick is not None else parsers._parse_pressure(data)
+    return parsers._parse_pressure(data)
 
 
 _PSI_PART = st.sampled_from([b"some", b"full", b"avg10=", b"avg60=", b"avg300=", b"total=", b"=", b" ", b"  ", b"\n",
