@@ -303,6 +303,11 @@ def kubelet_pod_parent(daemon: PrivateDockerd, qos: str, uid: str) -> str:
     return f"/kubepods/pod{uid}" if qos == "guaranteed" else f"/kubepods/{qos}/pod{uid}"
 
 
+def pod_cgroup_path(parent_arg: str) -> str:
+    """The cgroup path of a pod whose containers were given ``--cgroup-parent=parent_arg`` (kubelet_pod_parent)."""
+    return slice_path(parent_arg) if parent_arg.endswith(".slice") else parent_arg
+
+
 def slice_path(unit: str) -> str:
     """The cgroup path systemd gives a slice: ``a-b-c.slice`` is ``/a.slice/a-b.slice/a-b-c.slice``."""
     parts = unit.removesuffix(".slice").split("-")

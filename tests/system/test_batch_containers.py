@@ -12,7 +12,7 @@ import urllib.request
 import uuid
 
 import pytest
-from support.dockerd import IMAGE, PrivateDockerd, dockerd, unique  # noqa: F401
+from support.dockerd import IMAGE, PrivateDockerd, dockerd, kubelet_pod_parent, pod_cgroup_path, unique  # noqa: F401
 from support.env import ctop_command, need_root
 
 pytestmark = pytest.mark.system
@@ -100,8 +100,8 @@ def test_pod_rows_qos_and_filter(dockerd: PrivateDockerd) -> None:  # noqa: F811
     need_root()
     uid = str(uuid.uuid4())
     pod, ns = unique("pod"), "team-" + uuid.uuid4().hex[:4]
-    parent = f"/kubepods/burstable/pod{uid}"
-    dockerd.cgroup_parents.append(parent)
+    parent = kubelet_pod_parent(dockerd, "burstable", uid)  # a .slice under the systemd cgroup driver
+    dockerd.cgroup_parents.append(pod_cgroup_path(parent))
     started = []
     for container, kind in (("POD", "podsandbox"), ("app", "container")):
         labels = {"io.kubernetes.pod.name": pod, "io.kubernetes.pod.namespace": ns, "io.kubernetes.pod.uid": uid,
@@ -117,7 +117,8 @@ def test_pod_rows_qos_and_filter(dockerd: PrivateDockerd) -> None:  # noqa: F811
             assert (row["pod"], row["namespace"], row["qos_class"]) == (pod, ns, "burstable")
         assert {r["container"] for r in containers.values()} == {"POD", "app"}
         pod_rows = [r for r in rows if r["kind"] == "pod"]
-        assert len(pod_rows) == 1 and pod_rows[0]["id"] == parent and pod_rows[0]["qos_class"] == "burstable"
+        assert len(pod_rows) == 1 and pod_rows[0]["id"] == pod_cgroup_path(parent)
+        assert pod_rows[0]["qos_class"] == "burstable"
         assert pod_rows[0]["pids"] == sum(r["pids"] for r in containers.values())
         besteffort_only = ctop_json(dockerd, "--filter", f"pod={pod}", "--filter", "qos=besteffort",
                                     iterations=1, delay=0.5)[-1]

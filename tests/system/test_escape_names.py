@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support.dockerd import IMAGE, PrivateDockerd, cgroup_of, dockerd, unique  # noqa: F401
+from support.dockerd import IMAGE, PrivateDockerd, cgroup_of, dockerd, kubelet_pod_parent, pod_cgroup_path, unique  # noqa: F401
 from support.env import ctop_command, need_binary, need_root
 from support.prometheus import running_exporter
 from support.tmux import tmux_session
@@ -40,8 +40,8 @@ def evil_pod(dockerd: PrivateDockerd) -> dict[str, str]:  # noqa: F811
         "container": f"c{tag}" + "L" * 2000,
     }
     uid = str(uuid.uuid4())
-    parent = f"/kubepods/besteffort/pod{uid}"
-    dockerd.cgroup_parents.append(parent)
+    parent = kubelet_pod_parent(dockerd, "besteffort", uid)  # a .slice under the systemd cgroup driver
+    dockerd.cgroup_parents.append(pod_cgroup_path(parent))
     cid = dockerd.out("run", "-d", "--name", unique("evil"), f"--cgroup-parent={parent}",
                       "--label", f"io.kubernetes.pod.name={labels['pod']}",
                       "--label", f"io.kubernetes.pod.namespace={labels['namespace']}",

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 from support.cgroups import cpu_usage_ns
-from support.dockerd import IMAGE, dockerd, unique  # noqa: F401
+from support.dockerd import IMAGE, dockerd, kubelet_pod_parent, pod_cgroup_path, unique  # noqa: F401
 from support.env import need, need_binary, need_root
 from support.prometheus import running_exporter, running_prometheus
 
@@ -217,14 +217,14 @@ def test_dashboard_with_docker_pods_of_all_qos_classes(dockerd):  # noqa: F811
     need(os.path.exists(disk), f"the block device {disk} under the Docker data root")
     io_rules = [f"--device-read-bps={disk}:1gb", f"--device-write-bps={disk}:1gb"]
     pods = []
-    for parent, qos, limits, workload in (
-            ("/kubepods", "guaranteed", ["--memory=64m", "--cpus=0.2"], spin_forever),
-            ("/kubepods/burstable", "burstable", ["--memory=128m"], spin_then_sleep),
-            ("/kubepods/besteffort", "besteffort", [], spin_then_sleep)):
+    for qos, limits, workload in (
+            ("guaranteed", ["--memory=64m", "--cpus=0.2"], spin_forever),
+            ("burstable", ["--memory=128m"], spin_then_sleep),
+            ("besteffort", [], spin_then_sleep)):
         uid = str(uuid.uuid4())
         pod, ns = unique("web"), f"shop-{qos}"
-        cgroup_parent = f"{parent}/pod{uid}"
-        dockerd.cgroup_parents.append(cgroup_parent)
+        cgroup_parent = kubelet_pod_parent(dockerd, qos, uid)  # a .slice under the systemd cgroup driver
+        dockerd.cgroup_parents.append(pod_cgroup_path(cgroup_parent))
         sandbox = dockerd.out("run", "-d", "--name", f"k8s_POD_{pod}_{ns}_{uid}_0", "--network", dockerd.network,
                               f"--cgroup-parent={cgroup_parent}", *_k8s_labels(pod, ns, uid, "POD"),
                               IMAGE, "sleep", "600")
@@ -235,7 +235,7 @@ def test_dashboard_with_docker_pods_of_all_qos_classes(dockerd):  # noqa: F811
     try:
         with tempfile.TemporaryDirectory(prefix="ctop-prom-test-") as tmp:
             rules, rules_path = load_rules(tmp)
-            include = "--cgroup.include=^(/|/kubepods(/.*)?)$"
+            include = r"--cgroup.include=^(/|/kubepods(\.slice)?(/.*)?)$"
             with (running_exporter(include, f"--docker.socket={dockerd.socket}") as exp,
                   running_prometheus(exp.address, rule_files=(rules_path,)) as prom):
                 deadline = time.monotonic() + 90

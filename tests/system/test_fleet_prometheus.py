@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
-from support.dockerd import IMAGE, dockerd, unique  # noqa: F401
+from support.dockerd import IMAGE, dockerd, kubelet_pod_parent, pod_cgroup_path, unique  # noqa: F401
 from support.env import ctop_command, need_binary, need_root
 from support.fleet import PORTS, FleetPrometheus, exporter_on, fleet_prometheus, static_target
 from support.tmux import tmux_session
@@ -216,18 +216,20 @@ def test_real_pods_group_under_their_node_and_namespace(dockerd) -> None:  # noq
     need_binary("prometheus")
     run_id = unique("ctoph-fleet")[-8:]
     pods = []
+    paths: dict[str, str] = {}  # the pods' cgroups, by uid
     try:
         for i in range(2):
             uid = f"{uuid.uuid4()}"
             pod, ns = f"ctoph-fleet-web-{i}-{uid[:6]}", f"ctoph-fleet-{run_id}"
-            parent = f"/kubepods/burstable/pod{uid}"
-            dockerd.cgroup_parents.append(parent)
+            parent = kubelet_pod_parent(dockerd, "burstable", uid)  # a .slice under the systemd cgroup driver
+            paths[uid] = pod_cgroup_path(parent)
+            dockerd.cgroup_parents.append(paths[uid])
             sandbox = dockerd.out("run", "-d", "--name", f"{pod}-pause", "--network", "none",
                                   f"--cgroup-parent={parent}", *_k8s_labels(pod, ns, uid, "POD"), IMAGE, "sleep", "600")
             app = dockerd.out("run", "-d", "--name", f"{pod}-app", f"--cgroup-parent={parent}",
                               "--memory=64m", *_k8s_labels(pod, ns, uid, "app"), IMAGE, "sleep", "600")
             pods.append((pod, ns, uid, sandbox, app))
-        include = "--cgroup.include=^/kubepods/burstable/pod(" + "|".join(p[2] for p in pods) + ")"
+        include = "--cgroup.include=^(" + "|".join(paths.values()) + ")"
         with (exporter_on(EXPORTER_D, include, f"--docker.socket={dockerd.socket}"),
               fleet_prometheus(PROM_D, {"node-d": f"127.0.0.1:{EXPORTER_D}"}, "2s") as prom):
             prom.wait(lambda: len(prom.query(f'ctop_container_info{{kind="container",namespace="{pods[0][1]}"}}'))
@@ -238,12 +240,12 @@ def test_real_pods_group_under_their_node_and_namespace(dockerd) -> None:  # noq
         for row in rows:
             by_kind.setdefault(row["kind"], []).append(row)
         assert sorted(r["pod"] for r in by_kind["pod"]) == sorted(p[0] for p in pods)
-        assert all(r["node"] == "node-d" and r["id"].startswith("/node-d/kubepods/burstable/pod")
-                   for r in by_kind["pod"])
+        assert sorted(r["id"] for r in by_kind["pod"]) == sorted(f"/node-d{p}" for p in paths.values())
+        assert all(r["node"] == "node-d" for r in by_kind["pod"])
         for pod, ns, uid, _sandbox, _app in pods:
             members = [r for r in by_kind["container"] if r["pod"] == pod]
             assert sorted(r["container"] for r in members) == ["POD", "app"]
-            assert all(r["id"].startswith(f"/node-d/kubepods/burstable/pod{uid}/") and r["namespace"] == ns
+            assert all(r["id"].startswith(f"/node-d{paths[uid]}/") and r["namespace"] == ns
                        for r in members)
         [namespace] = by_kind["namespace"]
         assert namespace["namespace"] == pods[0][1]
