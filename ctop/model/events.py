@@ -4,6 +4,7 @@ of throttling, run-queue latency and exec storms. The same detector runs in the 
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from .sample import UNLIMITED
 from .workload import workload_key, workload_name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """Something that happened to a workload, at a time, with its figures (JSON-able values)."""
 
@@ -36,6 +37,7 @@ EXECS_PER_REFRESH = 5  # exec events (with their arguments) per container per fr
 EXECS_PER_FRAME = 50  # exec events of all containers together per frame (a node of exec-ing containers)
 EXEC_EVENTS = frozenset({"exec", "exec_more"})  # many per workload: listed by ``ctop events``, not in timelines
 FORGET_AFTER_S = 3600.0  # a workload gone this long is forgotten (restart counts included)
+GONE_KEPT = 512  # and at most this many gone workloads, the longest gone first (a node churning short-lived jobs)
 
 
 @dataclass
@@ -312,6 +314,10 @@ class EventDetector:
         return events
 
     def _forget(self, now: float) -> None:
-        stale = [k for k, s in self.workloads.items() if s.incarnation is None and now - s.last_seen > FORGET_AFTER_S]
+        """Forget workloads gone longer than FORGET_AFTER_S, and the longest gone beyond GONE_KEPT of them."""
+        gone = [(s.last_seen, k) for k, s in self.workloads.items() if s.incarnation is None]
+        stale = [k for seen, k in gone if now - seen > FORGET_AFTER_S]
+        if len(gone) - len(stale) > GONE_KEPT:
+            stale = [k for _, k in heapq.nsmallest(len(gone) - GONE_KEPT, gone)]
         for key in stale:
             del self.workloads[key]

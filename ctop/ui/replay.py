@@ -18,6 +18,7 @@ NOT_IN_REPLAY = "not available in replay: inspect reads the running system, and 
 EVENTS_PER_WORKLOAD = 50
 WORKLOADS_KEPT = 2000
 ABSENT_KEPT_S = 900.0  # events of a workload without a row are kept this long (a crash loop backs off up to 5 min)
+ABSENT_WORKLOADS_KEPT = 256  # and of at most this many such workloads, the longest absent go first (churn)
 
 
 class ReplayControl(Protocol):
@@ -73,7 +74,8 @@ def workload_events(events: Iterable[Event], row: CgroupRow) -> list[Event]:
 
 class RecentEvents:
     """The last events of every workload this process saw in live Frames: of workloads with a row, and of those
-    without one for ABSENT_KEPT_S (a stopped container's events stay for its restart; under churn they go)."""
+    without one for ABSENT_KEPT_S, at most ABSENT_WORKLOADS_KEPT of them (a stopped container's events stay for its
+    restart; under churn they go)."""
 
     def __init__(self) -> None:
         self._by_key: OrderedDict[str, list[Event]] = OrderedDict()  # lists: a deque costs 600 B even when empty
@@ -81,7 +83,7 @@ class RecentEvents:
 
     def add(self, events: Sequence[Event], present: Set[str], now: float) -> None:
         """Keep ``events``; forget the workloads not in ``present`` (the workload keys of the frame's rows, at
-        ``now``) for longer than ABSENT_KEPT_S."""
+        ``now``) for longer than ABSENT_KEPT_S, and the longest absent beyond ABSENT_WORKLOADS_KEPT of them."""
         for e in events:
             if e.type in EXEC_EVENTS:  # the detail view lists recent execs on their own
                 continue
@@ -99,6 +101,9 @@ class RecentEvents:
                 self._absent_since.pop(key, None)
             elif now - self._absent_since.setdefault(key, now) > ABSENT_KEPT_S:
                 del self._by_key[key], self._absent_since[key]
+        while len(self._absent_since) > ABSENT_WORKLOADS_KEPT:  # in the order they went absent
+            oldest = next(iter(self._absent_since))
+            del self._by_key[oldest], self._absent_since[oldest]
 
     def for_row(self, row: CgroupRow) -> list[Event]:
         """The events kept of ``row``'s workload (for a pod: of its containers too), oldest first."""

@@ -20,7 +20,7 @@ from ctop.history.store import StoreReader, StoreWriter
 from ctop.history.when import BadTime, parse_when
 from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, OomKill
 from ctop.model.ebpf_rates import EbpfRates
-from ctop.model.events import Event, EventDetector
+from ctop.model.events import GONE_KEPT, Event, EventDetector
 from ctop.model.frame import Frame, Identity, NetCounters
 from ctop.model.sample import CgroupSample, HostSample, IoCounters, Pressure, Snapshot
 from ctop.model.workload import workload_key
@@ -236,6 +236,20 @@ def test_run_queue_and_exec_episodes_start_after_3_s_and_end_once() -> None:
     figures = {kind: f for _, kind, f in seen}
     assert figures["runq_latency"]["runq_latency_p99_seconds"] == 0.08
     assert figures["runq_latency_end"]["duration_s"] == 5.0 and figures["exec_storm_end"]["peak_execs_per_s"] == 120
+
+
+def test_gone_workloads_are_kept_up_to_a_count_the_longest_gone_forgotten_first() -> None:
+    """A node churning short-lived jobs: the detector remembers the GONE_KEPT latest gone workloads (for their restart
+    counts), not every one of the last hour."""
+    detector = EventDetector()
+    detector.seed([Event(T0 - 1000 + i, "stop", f"docker:job-{i}", {"restarts": 2}) for i in range(GONE_KEPT + 100)])
+    frame, _ = live_frame(1, None)
+    detector.observe(frame)
+    assert all(detector.state(f"docker:job-{i}") is None for i in range(100))
+    assert all(detector.state(f"docker:job-{i}") is not None for i in range(100, GONE_KEPT + 100))
+    assert detector.state("docker:web") is not None  # present workloads do not count against the bound
+    gone = [k for k, s in detector.workloads.items() if s.incarnation is None]
+    assert len(gone) == GONE_KEPT
 
 
 def test_a_container_named_a_moment_after_its_cgroup_appears_is_one_workload() -> None:

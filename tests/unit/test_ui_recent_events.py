@@ -7,7 +7,7 @@ from ctop.model.events import Event
 from ctop.model.frame import CgroupRow, Identity
 from ctop.model.sample import CgroupSample
 from ctop.model.workload import workload_key
-from ctop.ui.replay import ABSENT_KEPT_S, EVENTS_PER_WORKLOAD, RecentEvents
+from ctop.ui.replay import ABSENT_KEPT_S, ABSENT_WORKLOADS_KEPT, EVENTS_PER_WORKLOAD, RecentEvents
 
 
 def container(name: str) -> CgroupRow:
@@ -48,8 +48,18 @@ def test_churned_workloads_do_not_accumulate() -> None:
     for i in range(3000):
         row = container(f"churn-{i}")
         recent.add([Event(float(i), "start", key(row)), Event(i + 0.5, "stop", key(row))], set(), float(i))
-    kept = sum(1 for i in range(3000) if recent.for_row(container(f"churn-{i}")))
-    assert 0 < kept <= ABSENT_KEPT_S + 2
+    kept = [i for i in range(3000) if recent.for_row(container(f"churn-{i}"))]
+    assert kept == list(range(3000 - ABSENT_WORKLOADS_KEPT, 3000))  # the latest gone, well within ABSENT_KEPT_S
+
+
+def test_a_workload_with_a_row_is_never_pushed_out_by_churn() -> None:
+    web = container("web")
+    recent = RecentEvents()
+    recent.add([Event(0.0, "start", key(web))], {key(web)}, 0.0)
+    for i in range(2 * ABSENT_WORKLOADS_KEPT):
+        row = container(f"churn-{i}")
+        recent.add([Event(i + 1.0, "start", key(row)), Event(i + 1.5, "stop", key(row))], {key(web)}, i + 1.0)
+    assert [e.type for e in recent.for_row(web)] == ["start"]
 
 
 def test_a_noisy_workload_keeps_only_its_latest_events() -> None:
