@@ -33,6 +33,7 @@ SHARE_TAG = "ctop"
 GUEST_TREE = "/opt/ctop"
 GUEST_SHARE = "/mnt/ctop-share"
 WHEELHOUSE = "/opt/ctop-wheelhouse"
+TCG_PATIENCE = "6"  # a TUI's first screen, a docker run, a scrape took 5-10x longer in TCG guests than here
 
 
 def accelerator() -> str:
@@ -74,11 +75,18 @@ def tar_tree(dest: str) -> None:
                 tar.add(os.path.join(TREE, rel), arcname=rel, recursive=False)
 
 
-def job_script(script: str | None, pytest_args: list[str], test_minutes: float = 0) -> str:
+def patience(accel: str) -> str:
+    """How much longer the tests' helpers wait for things in the guest (CTOP_TEST_PATIENCE there): emulation (TCG)
+    runs everything several times slower than this host; $CTOP_GUEST_PATIENCE overrides it."""
+    return os.environ.get("CTOP_GUEST_PATIENCE", "1" if accel == "kvm" else TCG_PATIENCE)
+
+
+def job_script(script: str | None, pytest_args: list[str], test_minutes: float = 0, wait_factor: str = "1") -> str:
     """The shell job the guest runs from the share."""
     lines = ["set -u", f"rm -rf {GUEST_TREE}", f"mkdir -p {GUEST_TREE}",
              f"tar -C {GUEST_TREE} -xf {GUEST_SHARE}/src.tar", f"cd {GUEST_TREE}",
              f"export CTOP_GUEST_RESULTS={GUEST_SHARE}/results CTOP_WHEELHOUSE={WHEELHOUSE}",
+             f"export CTOP_TEST_PATIENCE={shlex.quote(wait_factor)}",
              "echo \"guest: $(uname -r), $(stat -fc %T /sys/fs/cgroup) at /sys/fs/cgroup\"", "rc=0"]
     if script is not None:
         lines.append(f"sh {GUEST_SHARE}/script.sh || rc=$?")
@@ -122,13 +130,13 @@ def main(argv: list[str]) -> int:
         tar_tree(os.path.join(share, "src.tar"))
         if opts.script:
             shutil.copy(opts.script, os.path.join(share, "script.sh"))
+        accel = accelerator()
         with open(os.path.join(share, "job.sh"), "w") as f:
-            f.write(job_script(opts.script, pytest_args, opts.test_timeout))
+            f.write(job_script(opts.script, pytest_args, opts.test_timeout, patience(accel)))
         disk = os.path.join(work, "overlay.qcow2")
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
                         os.path.join(CACHE, "rootfs.raw"), disk], check=True)
         console = os.path.join(work, "console.log")
-        accel = accelerator()
         cmd = qemu_command(opts.mode, disk, share, console, accel)
         print(f"guest: booting {opts.mode} ({accel}); console in {console}", file=sys.stderr)
         t0 = time.monotonic()

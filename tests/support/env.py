@@ -11,6 +11,24 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def _patience_factor() -> float:
+    try:
+        return max(1.0, float(os.environ.get("CTOP_TEST_PATIENCE", "1")))
+    except ValueError:
+        return 1.0
+
+
+# How much longer than on this host the test helpers wait for something to happen (a screen, a scrape, a server):
+# an emulated guest (guest/run.py sets it under TCG) runs everything several times slower. Hang guards only: no
+# test compares timings.
+PATIENCE = _patience_factor()
+
+
+def patience(seconds: float) -> float:
+    """A hang guard of ``seconds`` on this host, stretched by CTOP_TEST_PATIENCE where everything runs slower."""
+    return seconds * PATIENCE
+
+
 def need(condition: object, what: str) -> None:
     """Skip (locally) or fail (in CI) the calling test unless ``condition`` holds; ``what`` names the component."""
     if condition:

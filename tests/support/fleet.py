@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from .env import need_binary
+from .env import need_binary, patience
 from .prometheus import _stop, exporter_argv, wait_ready
 
 PORTS = range(int(os.environ.get("CTOP_TEST_FLEET_PORT_BASE", "19100")),
@@ -106,7 +106,7 @@ class FleetPrometheus:
             return json.loads(r.read())["data"]["result"]
 
     def wait(self, ready: Callable[[], bool], what: str, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while not ready():
             if time.monotonic() > deadline:
                 raise AssertionError(f"Prometheus never had {what}: {self.log()}")

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .env import ctop_command, need_binary
+from .env import ctop_command, need_binary, patience
 
 
 def free_port() -> int:
@@ -75,8 +75,8 @@ class Exporter:
 def wait_ready(proc: subprocess.Popen, ready: Callable[[], bool], what: str, log: Callable[[], str],
                timeout: float) -> None:
     """Poll ``ready`` (OSError means "not yet") until it holds; RuntimeError with the log if ``proc`` exits first
-    or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
+    or ``timeout`` (stretched by ``patience``) passes."""
+    deadline = time.monotonic() + patience(timeout)
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode}: {log()}")
@@ -133,7 +133,7 @@ class Prometheus:
         return self.api("query", query=expr)["result"]
 
     def wait_for(self, expr: str, timeout: float = 60) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while True:
             result = self.query(expr)
             if result or time.monotonic() > deadline:

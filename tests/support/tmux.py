@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from .env import need
+from .env import need, patience
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -88,7 +88,7 @@ class Tmux:
 
     def exit_status(self, timeout: float = 3.0) -> int | None:
         """The program's exit status, written by the wrapping shell (tmux forgets it after a resize-window)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while True:
             try:
                 with open(self.status_file) as f:
@@ -106,8 +106,8 @@ class Tmux:
 
     def wait_for(self, predicate: Callable[[str], bool], timeout: float = 10.0, what: str = "") -> str:
         """Poll the screen until ``predicate(screen)`` holds (an AssertionError, LookupError or ValueError it raises
-        means "not yet"); AssertionError with the last screen when ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
+        means "not yet"); AssertionError with the last screen when ``timeout`` (stretched by ``patience``) passes."""
+        deadline = time.monotonic() + patience(timeout)
         text, error = "", ""
         while time.monotonic() < deadline:
             text = self.screen()
