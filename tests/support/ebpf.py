@@ -10,7 +10,7 @@ from ctop.ebpf.source import EbpfSource
 from ctop.model.ebpf import EbpfReading
 
 from .cgroups import host_layout
-from .env import need, need_root
+from .env import need, need_root, patience
 
 BUSY_LOOP = "while :; do :; done"
 # A web-like task: a few ms of CPU per request, then a short sleep; long enough to be preempted by its neighbours.
@@ -33,7 +33,7 @@ def loaded_source() -> Iterator[EbpfSource]:
     need_root()
     src = EbpfSource(host_layout())
     src.start()
-    status = src.wait_ready(60)
+    status = src.wait_ready(patience(60))
     need(status.state == "ready", f"eBPF ({status.reason})")
     yield src
     src.close()

@@ -34,11 +34,6 @@ def cgroup() -> Iterator[TestCgroup]:
         yield cg
 
 
-def _mapped_libraries(pid: int | str = "self") -> str:
-    with open(f"/proc/{pid}/maps") as f:
-        return f.read()
-
-
 def _gone(pid: int) -> bool:
     """True once ``pid`` is no longer a live process (reaped, or a zombie)."""
     try:
@@ -48,11 +43,29 @@ def _gone(pid: int) -> bool:
         return True
 
 
+def test_llvm_never_enters_the_process_that_loads() -> None:
+    """A fresh process (this one may have imported bcc for another test) loads through the child: neither libbcc nor
+    LLVM is ever mapped in it."""
+    need_root()
+    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = ("import sys\n"
+              f"sys.path.insert(0, {tests!r})\n"
+              "from support.ebpf import loaded_source\n"
+              "source = loaded_source()\n"
+              "loaded = next(source)\n"
+              "with open('/proc/self/maps') as f:\n"
+              "    maps = f.read()\n"
+              f"print(loaded.compiler_pid, [lib for lib in {COMPILER_LIBRARIES!r} if lib in maps])\n"
+              "next(source, None)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    compiler, libraries = result.stdout.split(" ", 1)
+    assert compiler != "None" and libraries.strip() == "[]", result.stdout
+
+
 def test_handed_over_fds_work_after_the_compiler_exited(ebpf: EbpfSource, cgroup: TestCgroup) -> None:
     pid = ebpf.compiler_pid
     assert pid is not None and _gone(pid)
-    maps = _mapped_libraries()
-    assert not [lib for lib in COMPILER_LIBRARIES if lib in maps]  # neither libbcc nor LLVM in this process
     loaded = ebpf._loaded
     assert loaded is not None and loaded.seeded_threads > 0  # seeding wrote the thread map through its fd
     r0 = read(ebpf)
