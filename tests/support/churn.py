@@ -16,7 +16,7 @@ from ctop.ebpf.hybrid import v1_tag
 
 from .cgroups import TestCgroup, hierarchy_roots, host_layout, make_cgroup, remove_tree
 from .dockerd import IMAGE, PrivateDockerd, unique
-from .env import need
+from .env import need, patience
 
 _NAME_LABEL = re.compile(r'(?:^|[{,])name="((?:[^"\\]|\\.)*)"')
 _ID_LABEL = re.compile(r'(?:^|[{,])id="((?:[^"\\]|\\.)*)"')
@@ -305,12 +305,12 @@ class CgroupChurn:
 
 
 def poll_until(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> float | None:
-    """Seconds until ``check()`` held, or None after ``timeout``."""
+    """Seconds until ``check()`` held, or None after ``timeout`` (stretched by ``patience``)."""
     start = time.monotonic()
     while True:
         if check():
             return time.monotonic() - start
-        if time.monotonic() - start > timeout:
+        if time.monotonic() - start > patience(timeout):
             return None
         time.sleep(interval)
 

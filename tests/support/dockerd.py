@@ -20,7 +20,7 @@ import pytest
 from ctop.sources.cgroupfs_layout import CgroupLayout
 
 from .cgroups import controller_root, hierarchy_roots, host_layout, remove_tree
-from .env import need, need_binary, need_root
+from .env import need, need_binary, need_root, patience
 
 IMAGE = "ctop-busybox:test"
 BUSYBOX_APPLETS = ("sh", "sleep", "yes", "httpd", "cat", "ls", "wget", "echo", "ps", "top", "dd", "true")
@@ -36,6 +36,7 @@ class PrivateDockerd:
     subnet: str = ""
     cgroup_parents: list[str] = field(default_factory=list)
     _proc: subprocess.Popen | None = None
+    _driver: str = ""
 
     @property
     def socket(self) -> str:
@@ -94,16 +95,25 @@ class PrivateDockerd:
 
     def cgroup_driver(self) -> str:
         """The daemon's cgroup driver: ``cgroupfs``, or ``systemd`` (Docker's default on pure v2 with systemd)."""
-        return self.out("info", "--format", "{{.CgroupDriver}}")
+        if not self._driver:
+            self._driver = self.out("info", "--format", "{{.CgroupDriver}}")
+        return self._driver
 
     def inspect(self, name: str) -> dict:
         return json.loads(self.out("inspect", name))[0]
 
+    def cgroup_path(self, cid: str) -> str:
+        """The cgroup (as ctop names it) of container ``cid`` started without --cgroup-parent: ``/docker/<id>``
+        under the cgroupfs driver, ``/system.slice/docker-<id>.scope`` under systemd's."""
+        return f"/system.slice/docker-{cid}.scope" if self.cgroup_driver() == "systemd" else f"/docker/{cid}"
+
     def ctr(self, *args: str, check: bool = True, timeout: float = 60, input: bytes | None = None,
             ) -> subprocess.CompletedProcess:
         """``ctr --address <private containerd> ARGS``."""
-        cmd = [need_binary("ctr"), "--address", self.containerd_socket, *args]
-        res = subprocess.run(cmd, capture_output=True, timeout=timeout, input=input, check=False)
+        # ctr gives up on a containerd slow to answer after a couple of seconds (emulated guests): wait like the rest.
+        cmd = [need_binary("ctr"), "--address", self.containerd_socket, "--connect-timeout", f"{patience(10):g}s",
+               *args]
+        res = subprocess.run(cmd, capture_output=True, timeout=patience(timeout), input=input, check=False)
         if check and res.returncode != 0:
             raise RuntimeError(f"ctr {' '.join(args)} failed: {res.stderr.decode(errors='replace')}")
         return res

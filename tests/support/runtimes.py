@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from .cgroups import host_layout
 from .env import need, need_binary, need_root
 
 PREFIX = "ctoph-rt-"
@@ -74,13 +75,16 @@ class Podman:
     def setup(self) -> None:
         need_root()
         need_binary("podman")
-        need_binary("runc")
+        # crun, podman's own choice, on pure v2 and v1 hosts (runc failed there to start a pod's member: "error
+        # reopening /dev/null inside container"); runc on a hybrid host, which crun refuses.
+        runtime = "runc" if host_layout().mode == "hybrid" or not shutil.which("crun") else "crun"
+        need_binary(runtime)
         need_binary("catatonit")
         conf = os.path.join(self.base, "containers.conf")
         with open(conf, "w") as f:
-            # This hybrid host: crun refuses hybrid mode; ulimits at or below the sandbox's hard limits.
+            # ulimits at or below the sandbox's hard limits.
             f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n'
-                    f'[engine]\nruntime = "runc"\ntmp_dir = "{self.base}/tmp"\n')
+                    f'[engine]\nruntime = "{runtime}"\ntmp_dir = "{self.base}/tmp"\n')
         storage = os.path.join(self.base, "storage.conf")
         with open(storage, "w") as f:
             f.write(f'[storage]\ndriver = "vfs"\ngraphroot = "{self.graph}"\nrunroot = "{self.run_root}"\n')

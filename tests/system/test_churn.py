@@ -106,7 +106,7 @@ def test_churn_of_containers_and_cgroups(dockerd: PrivateDockerd) -> None:  # no
     started = time.monotonic()
     parent = "/" + unique("ctop-churn")  # the test's cgroups: <parent>-warm/c<N>, <parent>-main/c<N>
     # Only containers and the test's cgroups are exported (the host may hold a thousand more; all are collected).
-    include = f"--cgroup.include=^/(docker|{parent[1:]}-(warm|main))(/.*)?$"
+    include = f"--cgroup.include=^/(docker|system\\.slice/docker-[0-9a-f]+\\.scope|{parent[1:]}-(warm|main))(/.*)?$"
     with running_exporter(f"--docker.socket={dockerd.socket}", f"--collector.max-age={REFRESH_S}", include,
                           ) as exporter, \
             tmux_session([ctop, "--docker-socket", dockerd.socket, "-d", str(REFRESH_S)], 200, 50) as view:
@@ -155,7 +155,7 @@ def test_churn_of_containers_and_cgroups(dockerd: PrivateDockerd) -> None:  # no
                                           10, 0.05)
                         assert took is not None, f"{spot} not listed in the view:\n{view.screen()}"
                         view_shown.append(time.monotonic() - batch[spot][1])
-                    row_s += watcher.wait_shown({f"/docker/{cid}": t for cid, t in batch.values()}, 15).values()
+                    row_s += watcher.wait_shown({dockerd.cgroup_path(cid): t for cid, t in batch.values()}, 15).values()
                     name_s += watcher.wait_shown({name: t for name, (_, t) in batch.items()}, 15).values()
                     if previous and not previous_auto:  # the previous wave still runs: still exported
                         assert set(previous) <= watcher.latest[2]
@@ -168,7 +168,7 @@ def test_churn_of_containers_and_cgroups(dockerd: PrivateDockerd) -> None:  # no
                         else:
                             containers.remove(list(previous))
                         ended = time.monotonic()
-                        keys = set(previous) | {f"/docker/{cid}" for cid, _ in previous.values()}
+                        keys = set(previous) | {dockerd.cgroup_path(cid) for cid, _ in previous.values()}
                         gone_s.append(watcher.wait_gone(keys, ended, 15))
                         if previous_spot:
                             took = poll_until(lambda: "0 rows" in _status(view.screen()), 10, 0.05)

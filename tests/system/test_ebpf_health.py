@@ -8,7 +8,7 @@ import time
 
 import pytest
 from support.cgroups import TestCgroup
-from support.env import need, need_binary, need_root
+from support.env import PATIENCE, need, need_binary, need_root
 from support.prometheus import running_exporter
 
 from ctop.collector import Collector, CollectorConfig
@@ -34,8 +34,10 @@ def test_loaded_programs_report_ns_per_event_and_map_fill(test_cgroup: TestCgrou
         print(f"map fill: {fill}")
         for program in ("sched:sched_switch", "sched:sched_process_fork"):  # wake-ups only without BTF
             assert costs.get(program, 0) > 0, (program, costs)
-        # Anything above 100 µs per event would mean the statistics or the division are wrong.
-        assert all(0 < ns < 100_000 for ns in costs.values()), costs
+        # Anything above 100 µs per event would mean the statistics or the division are wrong (an emulated guest
+        # runs the JIT-ed programs a hundred times slower: 4.7 ms per exec there).
+        limit_ns = 100_000 if PATIENCE == 1 else 10_000_000
+        assert all(0 < ns < limit_ns for ns in costs.values()), costs
         assert set(fill) == {"cgroups", "threads", "culprits"}, fill
         assert all(0.0 <= ratio <= 1.0 for ratio in fill.values()), fill
         # This machine has hundreds of threads and dozens of cgroups with tasks: neither map is empty.

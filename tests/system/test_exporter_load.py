@@ -9,6 +9,7 @@ import sys
 from types import ModuleType
 
 import pytest
+from support.env import patience
 from support.prometheus import running_exporter
 
 pytestmark = pytest.mark.system
@@ -30,7 +31,7 @@ def bench_module() -> ModuleType:
 def test_exporter_under_load_and_slow_loris():
     load = bench_module()
     with running_exporter() as exp:
-        figures = load.load(exp.port, exp.proc.pid, clients=50, seconds=60, slow=20)
+        figures = load.load(exp.port, exp.proc.pid, clients=50, seconds=60, slow=20, drain_s=patience(45))
         alive = exp.proc.poll() is None
         health = exp.scrape("/healthz", timeout=10)
     mib = 1 << 20

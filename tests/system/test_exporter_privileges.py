@@ -99,7 +99,7 @@ def test_exporter_drops_to_a_user_and_keeps_serving_containers_and_ebpf(plain_us
         cid = dockerd.out("run", "-d", "--name", name, "--cpus", "0.2", IMAGE, "sh", "-c", BUSY).strip()
         test_cgroup.limit_cpu(20000)
         test_cgroup.spawn(["sh", "-c", BUSY])
-        include = f"^(/|{re.escape(test_cgroup.path)}|.*{cid})$"
+        include = f"^(/|{re.escape(test_cgroup.path)}|.*{cid}(\\.scope)?)$"  # /docker/<id> or .../docker-<id>.scope
         with running_exporter(f"--user={plain_user}", f"--docker.socket={dockerd.socket}",
                               f"--cgroup.include={include}", ready_timeout=240) as exp:
             # Names come from the Docker thread; the test cgroup's first context switches may land a moment after

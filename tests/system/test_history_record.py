@@ -118,7 +118,7 @@ def test_oom_killed_container_restarts_and_keeps_its_history(ctop: str, dockerd:
             assert oom["memory_limit_bytes"] == 32 * 2**20
             restart = next(e for e in seen if e["type"] == "restart")
             assert restart["workload"] == workload and restart["restarts"] >= 1
-            assert restart["id"] == f"/docker/{cid}"
+            assert restart["id"] == dockerd.cgroup_path(cid)
             # The text form says the same in one line per event.
             text = subprocess.run([ctop, "events", "--dir", store, "--since", "1h", "--workload", name],
                                   capture_output=True, text=True, timeout=60).stdout
@@ -165,7 +165,8 @@ def test_a_removed_container_replays_with_the_rates_live_batch_printed(ctop: str
                              "--json", "--filter", f"name={name}"], capture_output=True, text=True, timeout=60)
     assert replay.returncode == 0, replay.stderr
     rows = [r for line in replay.stdout.splitlines() for r in json.loads(line)]
-    assert len(rows) >= 8 and all(r["name"] == name and r["id"] == f"/docker/{cid}" for r in rows)
+    path = dockerd.cgroup_path(cid)
+    assert len(rows) >= 8 and all(r["name"] == name and r["id"] == path for r in rows)
     assert all(r["image"] == IMAGE and r["memory_limit_bytes"] == 64 * 2**20 for r in rows)
     rates = [r["cpu_percent"] for r in rows[1:]]
     live_rates = [r["cpu_percent"] for r in live_rows[1:]]
@@ -273,7 +274,8 @@ def test_the_exporter_records_the_same_collections_as_it_serves(dockerd: Private
             # As nobody, the private daemon's socket may be out of reach: the workload is then known by its cgroup.
             wait_until(lambda: any(e["type"] == "restart" for e in events(ctop_cmd(), store, "--workload", cid)),
                        60, "a restart recorded by the exporter")
-            assert f'id="/docker/{cid}"' in exp.scrape()
+            path = dockerd.cgroup_path(cid)
+            assert f'id="{path}"' in exp.scrape()
         finally:
             dockerd.run("rm", "-f", name, check=False)
     assert all(os.stat(os.path.join(store, f)).st_uid == 65534 for f in os.listdir(store))  # written as nobody
@@ -281,7 +283,7 @@ def test_the_exporter_records_the_same_collections_as_it_serves(dockerd: Private
                              "--filter", f"id={cid}"], capture_output=True, text=True, timeout=60)
     assert replay.returncode == 0, replay.stderr
     rows = [r for line in replay.stdout.splitlines() for r in json.loads(line)]
-    assert rows and all(r["id"] == f"/docker/{cid}" for r in rows)
+    assert rows and all(r["id"] == path for r in rows)
 
 
 def ctop_cmd() -> str:

@@ -44,7 +44,7 @@ def test_container_view_names_a_real_container_with_its_limits(ctop: str, docker
             assert 5.0 < float(cell(screen, name, "CPU%")) < 40.0  # --cpus 0.2
             screen = t.wait_for(lambda s: float(cell(s, name, "%CPULIM")) > 50.0, 10, "CPU % of the limit")
             t.send("Enter")
-            screen = t.wait_text(f"/docker/{cid}", 5)
+            screen = t.wait_text(dockerd.cgroup_path(cid), 5)
             assert name in screen and IMAGE in screen and "docker" in screen
             # The first screen of the detail view: memory beside its 64M limit, the CPU limit, then the processes.
             first = screen.splitlines()[:12]

@@ -149,7 +149,7 @@ def test_inspect_finds_a_real_container_by_a_part_of_its_name(ctop: str, dockerd
         assert res.returncode == 1 and "Traceback" not in res.stderr
         assert res.stderr.count("\n") == 1 and f"'{tag}' matches 2 containers: " in res.stderr
         assert all(f"{n} ({c[:12]})" in res.stderr for n, c in zip(names, cids))
-        res = subprocess.run([ctop, "inspect", f"/docker/{cids[1]}", "--docker-socket", dockerd.socket],
+        res = subprocess.run([ctop, "inspect", dockerd.cgroup_path(cids[1]), "--docker-socket", dockerd.socket],
                              capture_output=True, text=True, timeout=60)
         assert res.returncode == 0 and f"Container  {names[1]}  (docker)" in res.stdout, res.stderr
     finally:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from support.cgroups import TestCgroup
-from support.env import need_binary, need_root
+from support.env import need_binary, need_root, patience
 from support.tmux import Tmux, colour_codes, tmux_session
 
 from ctop.model.fields import FIELDS_BY_KEY
@@ -60,7 +60,7 @@ def test_sort_filter_tree_detail_and_quit(ctop: str, busy: TestCgroup) -> None:
     with tmux_session([ctop], 200, 40) as t:
         took = first_screen_time(t)
         print(f"first screen after {took:.2f} s")
-        assert took < 5.0  # never blocked; the < 1 s target is a measured figure (printed), not a timed test
+        assert took < patience(5.0)  # never blocked; the < 1 s target is a measured figure (printed), not a timed test
         assert "Containers" in t.screen()
         t.send("5")
         screen = t.wait_for(lambda s: top + "/hot" in s and "All cgroups" in s, 5, "the test cgroups")
