@@ -8,6 +8,8 @@ minute under churn both processes still reach their working size (about 1-1.5 Mi
 leaks only, a slow one (a few KiB per churned container) shows in `make soak`. What it found so far: the pairs of
 removed cgroups filling the culprits map (every read copied them), and freed memory kept in one glibc arena per
 scrape thread (ctop/allocator.py); with both gone the exporter grew 2.3 % in 5 minutes after the warm-up, not 6.5 %.
+Then the view: ~1.2 KB per churned container for 15-60 minutes (the events of gone workloads and the event detector's
+memory of them), now bounded by count; `make soak` (30 min, 3360 containers) gave view +1.7 %, exporter +0.7 %.
 """
 
 from __future__ import annotations
