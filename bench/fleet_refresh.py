@@ -27,14 +27,19 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
+from ctop.exporters.ctop_families import runq_buckets  # noqa: E402
 from support.fleet import PORTS, fleet_prometheus  # noqa: E402
 
 from ctop.fleet.client import ClientConfig, PrometheusClient  # noqa: E402
 from ctop.fleet.source import FleetSource  # noqa: E402
+from ctop.model.ebpf import RUNQ_SLOTS  # noqa: E402
 
 PORT_OFFSET = 29  # within the fleet tests' 50 ports, after the system test's
 SCRAPE_INTERVAL_S = 5
-RUNQ_BOUNDS = ("1.6e-05", "6.4e-05", "0.000256", "0.001024", "0.004096", "0.016384", "0.065536", "+Inf")
+# The run-queue buckets as ctop exporter writes them (28 ``le`` bounds, 1 us to 69 s and +Inf), for waits spread
+# evenly over the histogram's slots 16-47 (about 4 us to 4 ms): (le, share of the count at or below it).
+_SPREAD = tuple(1 if 16 <= i < 48 else 0 for i in range(RUNQ_SLOTS))
+RUNQ_SHAPE = tuple((le, cumulative / sum(_SPREAD)) for le, cumulative in runq_buckets(_SPREAD))
 
 
 def exposition(node: int, pods: int, started: float) -> bytes:
@@ -75,9 +80,8 @@ def exposition(node: int, pods: int, started: float) -> bytes:
             lines += [f'container_network_receive_bytes_total{{{labels},interface="eth0"}} {int(1000 * elapsed)}',
                       f'container_network_transmit_bytes_total{{{labels},interface="eth0"}} {int(700 * elapsed)}']
         count = int(60 * elapsed)
-        for j, le in enumerate(RUNQ_BOUNDS):
-            lines.append(f'ctop_runqueue_latency_seconds_bucket{{{labels},le="{le}"}} '
-                         f"{count if le == '+Inf' else count * (j + 1) // len(RUNQ_BOUNDS)}")
+        lines += [f'ctop_runqueue_latency_seconds_bucket{{{labels},le="{le}"}} {int(count * share)}'
+                  for le, share in RUNQ_SHAPE]
         lines += [f"ctop_runqueue_latency_seconds_sum{{{labels}}} {0.0004 * count:.6f}",
                   f"ctop_runqueue_latency_seconds_count{{{labels}}} {count}"]
     lines += ["machine_cpu_cores 16", f"machine_memory_bytes {64 * 2**30}"]
