@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import sys
 from types import ModuleType
 
 import pytest
 from support.env import patience
 from support.prometheus import running_exporter
+from support.scripts import load_script
 
 pytestmark = pytest.mark.system
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def bench_module() -> ModuleType:
     """bench/exporter_load.py (the same load the benchmark table reports), loaded from the checkout."""
-    path = os.path.join(REPO, "bench", "exporter_load.py")
-    spec = importlib.util.spec_from_file_location("ctop_bench_exporter_load", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/exporter_load.py", "ctop_bench_exporter_load")
 
 
 def test_exporter_under_load_and_slow_loris():

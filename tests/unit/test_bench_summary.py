@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
-BENCH_RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "bench",
-                         "run.py")
+from support.scripts import load_script
 
 
 def load_run():
-    spec = importlib.util.spec_from_file_location("bench_run", BENCH_RUN)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/run.py", "bench_run")
 
 
 def test_headline_rows_carry_the_measured_figures_and_ratios() -> None:

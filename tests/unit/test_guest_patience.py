@@ -4,24 +4,16 @@ the test helpers stretch their hang guards by it (never below this host's)."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import os
 import sys
 import time
 
 import pytest
 import support.env
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-RUN_PY = os.path.join(os.path.dirname(os.path.dirname(HERE)), "guest", "run.py")
+from support.scripts import load_script
 
 
 def _guest_run():
-    spec = importlib.util.spec_from_file_location("guest_run", RUN_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("guest/run.py", "guest_run")
 
 
 def test_the_job_exports_the_patience_of_the_accelerator(monkeypatch: pytest.MonkeyPatch) -> None:
