@@ -38,6 +38,8 @@ EXECS_PER_FRAME = 50  # exec events of all containers together per frame (a node
 EXEC_EVENTS = frozenset({"exec", "exec_more"})  # many per workload: listed by ``ctop events``, not in timelines
 FORGET_AFTER_S = 3600.0  # a workload gone this long is forgotten (restart counts included)
 GONE_KEPT = 512  # and at most this many gone workloads, the longest gone first (a node churning short-lived jobs)
+NAMING_GRACE_S = 10.0  # a new container's start waits this long for the runtime's name (it comes after the cgroup)
+UNNAMED = "cgroup:"  # the workload key prefix of a cgroup known by its path only
 
 
 @dataclass
@@ -111,6 +113,7 @@ class EventDetector:
             key: WorkloadState(restarts=count) for key, count in (restarts or {}).items()}
         self.by_path: dict[str, WorkloadState] = {}  # the containers of the latest frame
         self._keys: dict[tuple[str, int], str] = {}  # workload key of each cgroup of the latest frame
+        self._unnamed: dict[tuple[str, int], float] = {}  # new containers waiting for their name: first seen
         self._rows: dict[str, CgroupRow] = {}
         self._incarnations: dict[tuple[str, int], _Incarnation] = {}
         self._oom_seen: set[tuple[int, float]] = set()
@@ -176,9 +179,16 @@ class EventDetector:
         present: dict[str, tuple[str, int]] = {}
         self.by_path = {}
         keys: dict[tuple[str, int], str] = {}
+        unnamed: dict[tuple[str, int], float] = {}
         for path, row in containers.items():
             key = workload_key(row.identity, path)
             incarnation = (path, row.sample.inode)
+            first_seen = self._unnamed.get(incarnation, now)
+            if (not self._first and key.startswith(UNNAMED) and key not in self.workloads
+                    and (incarnation in self._unnamed or incarnation not in self._keys)
+                    and now - first_seen < NAMING_GRACE_S):
+                unnamed[incarnation] = first_seen  # its start is told once it has a name, or the grace is over
+                continue
             present[key] = incarnation
             keys[incarnation] = key
             renamed_from = self._keys.get(incarnation)
@@ -194,15 +204,21 @@ class EventDetector:
             if state is None:
                 state = self.workloads[key] = WorkloadState()
                 if not self._first:
-                    events.append(self._event(now, "start", row))
+                    events.append(self._event(first_seen, "start", row))
             elif not self._first and state.incarnation != (path, row.sample.inode) and (
                     state.incarnation is not None or state.last_seen):
                 state.restarts += 1  # a new cgroup for a workload seen before (a seeded one counts on)
-                events.append(self._event(now, "restart", row))
+                events.append(self._event(first_seen, "restart", row))
             state.incarnation = incarnation
             state.last_seen = now
             self.by_path[path] = state
         self._keys = keys
+        for incarnation, first_seen in self._unnamed.items():  # gone before it had a name: it started and stopped
+            old = self._rows.get(incarnation[0])
+            if incarnation not in unnamed and incarnation not in keys and old is not None and (
+                    old.sample.inode == incarnation[1]):
+                events += [self._event(first_seen, "start", old), self._event(now, "stop", old)]
+        self._unnamed = unnamed
         for key, state in self.workloads.items():
             if state.incarnation is not None and key not in present:
                 old = self._rows.get(state.incarnation[0])

@@ -20,7 +20,7 @@ from ctop.history.store import StoreReader, StoreWriter
 from ctop.history.when import BadTime, parse_when
 from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, OomKill
 from ctop.model.ebpf_rates import EbpfRates
-from ctop.model.events import GONE_KEPT, Event, EventDetector
+from ctop.model.events import GONE_KEPT, NAMING_GRACE_S, Event, EventDetector
 from ctop.model.frame import Frame, Identity, NetCounters
 from ctop.model.sample import CgroupSample, HostSample, IoCounters, Pressure, Snapshot
 from ctop.model.workload import workload_key
@@ -250,6 +250,49 @@ def test_gone_workloads_are_kept_up_to_a_count_the_longest_gone_forgotten_first(
     assert detector.state("docker:web") is not None  # present workloads do not count against the bound
     gone = [k for k, s in detector.workloads.items() if s.incarnation is None]
     assert len(gone) == GONE_KEPT
+
+
+def _web_frames(plan: list[tuple[str, int]]) -> list[Frame]:
+    """Frames at t = 1, 2, ... in which the web container is absent, nameless or named (with its cgroup's inode)."""
+    nameless = dataclasses.replace(IDENTITIES[WEB], name="")
+    frames, previous = [], None
+    for t, (web, inode) in enumerate(plan, start=1):
+        frame, previous = live_frame(t, previous, web_inode=inode)
+        rows = {p: r for p, r in frame.rows.items() if p != WEB or web != "absent"}
+        if web == "nameless":
+            rows[WEB] = dataclasses.replace(rows[WEB], identity=nameless)
+        frames.append(dataclasses.replace(frame, rows=rows))
+    return frames
+
+
+def _lifecycle_events(detector: EventDetector, frames: list[Frame]) -> list[tuple[float, str, str]]:
+    return [(e.time - T0, e.type, e.workload) for f in frames for e in detector.observe(f)
+            if e.type in ("start", "stop", "restart")]
+
+
+def test_a_new_container_starts_under_its_name_when_the_name_comes_a_moment_later() -> None:
+    """Its start waits for the runtime's name (an events --follow for the name would miss a start told by path)."""
+    frames = _web_frames([("absent", 1), ("nameless", 1), ("nameless", 1), ("named", 1), ("named", 1)])
+    assert _lifecycle_events(EventDetector(), frames) == [(2, "start", "docker:web")]  # at its first sight
+
+
+def test_a_container_without_a_name_starts_by_its_path_after_the_grace() -> None:
+    steps = int(NAMING_GRACE_S) + 3
+    frames = _web_frames([("absent", 1)] + [("nameless", 1)] * steps)
+    assert _lifecycle_events(EventDetector(), frames) == [(2, "start", f"cgroup:{WEB}")]
+
+
+def test_a_container_gone_before_its_name_came_started_and_stopped() -> None:
+    frames = _web_frames([("absent", 1), ("nameless", 1), ("nameless", 1), ("absent", 1)])
+    assert _lifecycle_events(EventDetector(), frames) == [(2, "start", f"cgroup:{WEB}"), (4, "stop", f"cgroup:{WEB}")]
+
+
+def test_a_restart_whose_new_cgroup_is_named_late_counts_as_a_restart() -> None:
+    """Kubernetes restarts a container in a new cgroup, which the runtime names a moment later: one restart."""
+    detector = EventDetector()
+    frames = _web_frames([("named", 1), ("named", 1), ("absent", 1), ("nameless", 7), ("named", 7), ("named", 7)])
+    assert _lifecycle_events(detector, frames) == [(3, "stop", "docker:web"), (4, "restart", "docker:web")]
+    assert detector.state("docker:web").restarts == 1  # type: ignore[union-attr]
 
 
 def test_a_container_named_a_moment_after_its_cgroup_appears_is_one_workload() -> None:
