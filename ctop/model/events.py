@@ -218,6 +218,8 @@ class EventDetector:
             if incarnation not in unnamed and incarnation not in keys and old is not None and (
                     old.sample.inode == incarnation[1]):
                 events += [self._event(first_seen, "start", old), self._event(now, "stop", old)]
+                # Remembered as gone: its next cgroup (a restart of a container no runtime names) is a restart.
+                self.workloads[workload_key(old.identity, old.path)] = WorkloadState(last_seen=now)
         self._unnamed = unnamed
         for key, state in self.workloads.items():
             if state.incarnation is not None and key not in present:

@@ -299,7 +299,7 @@ def test_events_follow_prints_a_container_start_and_stop_as_they_are_recorded(ct
     with recorder(ctop, store, "--no-ebpf", docker_socket=dockerd.socket) as proc:
         wait_until(lambda: latest_frame(store) is not None, 60, "a first recorded frame", proc)
         since = f"{time.time():.3f}"  # epoch seconds: the follower may start after the container, under load
-        errors = tempfile.TemporaryFile("w+")  # not a pipe: nothing it writes there can block it
+        errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed below) not a pipe: its writes never block it
         follow = subprocess.Popen([ctop, "events", "--dir", store, "--since", since, "--follow", "--poll", "0.2",
                                    "--json", "--workload", name], stdout=subprocess.PIPE, stderr=errors,
                                   text=True, start_new_session=True)

@@ -8,7 +8,7 @@ from support.k8s_paths import kubernetes_paths
 from support.trees import tree
 
 from ctop.collector import Collector, CollectorConfig
-from ctop.model.events import Event
+from ctop.model.events import NAMING_GRACE_S, Event
 from ctop.model.sample import CgroupSample, HostSample, Snapshot
 
 
@@ -18,16 +18,16 @@ def snapshot(paths: list[str], t: float) -> Snapshot:
 
 
 def churned_collector(keep_events: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Collector, list[Event]]:
-    """A collector that saw 100 Kubernetes cgroups, then 100 more (new containers: start events)."""
+    """A collector that saw 100 Kubernetes cgroups, then 100 more (new containers, nameless here: start events once
+    NAMING_GRACE_S passed)."""
     cgroup_root, proc_root = tree("v1-k8s-cgroupfs")
     config = CollectorConfig(cgroup_root=cgroup_root, proc_root=proc_root, containers=False, ebpf=False,
                              history_dir=None, keep_events=keep_events)
     collector = Collector(config)
     paths = kubernetes_paths(200)
-    snapshots = iter([snapshot(paths[:100], 1.0), snapshot(paths, 2.0)])
+    snapshots = iter([snapshot(paths[:100], 1.0), snapshot(paths, 2.0), snapshot(paths, 2.0 + NAMING_GRACE_S)])
     monkeypatch.setattr(collector, "snapshot", lambda: next(snapshots))
-    events = list(collector.collect().events)
-    events += collector.collect().events
+    events = [e for _ in range(3) for e in collector.collect().events]
     assert sum(e.type == "start" for e in events) > 0  # the frames have events either way
     return collector, events
 

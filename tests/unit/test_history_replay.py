@@ -287,6 +287,17 @@ def test_a_container_gone_before_its_name_came_started_and_stopped() -> None:
     assert _lifecycle_events(EventDetector(), frames) == [(2, "start", f"cgroup:{WEB}"), (4, "stop", f"cgroup:{WEB}")]
 
 
+def test_a_nameless_container_restarting_before_the_grace_is_over_counts_restarts() -> None:
+    """A crash loop no runtime names (a runtime socket out of reach): its first cgroup went while its start waited for a
+    name (a start and a stop), then each new cgroup is a restart."""
+    detector = EventDetector()
+    frames = _web_frames([("absent", 1), ("nameless", 1), ("nameless", 2), ("nameless", 2), ("nameless", 3)])
+    assert _lifecycle_events(detector, frames) == [
+        (2, "start", f"cgroup:{WEB}"), (3, "stop", f"cgroup:{WEB}"), (3, "restart", f"cgroup:{WEB}"),
+        (5, "restart", f"cgroup:{WEB}")]
+    assert detector.state(f"cgroup:{WEB}").restarts == 2  # type: ignore[union-attr]
+
+
 def test_a_restart_whose_new_cgroup_is_named_late_counts_as_a_restart() -> None:
     """Kubernetes restarts a container in a new cgroup, which the runtime names a moment later: one restart."""
     detector = EventDetector()
