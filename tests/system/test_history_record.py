@@ -286,6 +286,12 @@ def test_the_exporter_records_the_same_collections_as_it_serves(dockerd: Private
     assert rows and all(r["id"] == path for r in rows)
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT as a terminal's Ctrl-C finds it: a test run started in the background inherits it ignored (shells
+    ignore SIGINT in asynchronous commands), and Python then never turns it into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def ctop_cmd() -> str:
     from support.env import ctop_command
 
@@ -302,7 +308,7 @@ def test_events_follow_prints_a_container_start_and_stop_as_they_are_recorded(ct
         errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed below) not a pipe: its writes never block it
         follow = subprocess.Popen([ctop, "events", "--dir", store, "--since", since, "--follow", "--poll", "0.2",
                                    "--json", "--workload", name], stdout=subprocess.PIPE, stderr=errors,
-                                  text=True, start_new_session=True)
+                                  text=True, start_new_session=True, preexec_fn=_ctrl_c_as_in_a_terminal)
         lines: list[dict] = []
         try:
             cid = dockerd.out("run", "-d", "--name", name, IMAGE, "sleep", "300")
