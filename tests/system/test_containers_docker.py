@@ -16,7 +16,7 @@ from support.dockerd import (  # noqa: F401
     cgroup_of,
     dockerd,
     kubelet_pod_parent,
-    slice_path,
+    pod_cgroup_path,
     unique,
 )
 from support.env import need_root
@@ -160,7 +160,7 @@ def test_dockershim_shaped_pods(dockerd: PrivateDockerd, service: MetadataServic
     pod, ns = unique("pod"), "team-" + uuid.uuid4().hex[:4]
     parent_arg = kubelet_pod_parent(dockerd, qos, uid)
     systemd = parent_arg.endswith(".slice")
-    cgroup_parent = slice_path(parent_arg) if systemd else parent_arg
+    cgroup_parent = pod_cgroup_path(parent_arg)
     dockerd.cgroup_parents.append(cgroup_parent)
     limits = ["--memory=64m", "--cpus=0.1"] if qos == "guaranteed" else []
     started = {}

@@ -6,7 +6,7 @@ import os
 
 import pytest
 from support.cgroups import controller_root, hierarchy_roots
-from support.dockerd import kubelet_pod_parent, slice_path
+from support.dockerd import kubelet_pod_parent, pod_cgroup_path
 
 from ctop.sources.cgroupfs_layout import CgroupLayout
 
@@ -64,4 +64,4 @@ class _Daemon:
 def test_kubelet_pod_parent_follows_the_cgroup_driver(driver: str, qos: str, parent: str, path: str) -> None:
     arg = kubelet_pod_parent(_Daemon(driver), qos, "ab-cd")  # type: ignore[arg-type]
     assert arg == parent
-    assert (slice_path(arg) if arg.endswith(".slice") else arg) == path
+    assert pod_cgroup_path(arg) == path
