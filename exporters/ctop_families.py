@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 import ctop
 from ctop.model.culprits import workload_namer
-from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_POWER_OF_TWO_ENDS
+from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_POWER_OF_TWO_ENDS, le_text
 from ctop.model.frame import Frame
 
 from .cadvisor import Labeled
-from .families import Family, escape_label_value, format_value
+from .families import Family, escape_label_value
 from .labels import clean
 
 NS_PER_S = 1e9
@@ -44,9 +44,9 @@ def runq_buckets(counts: Sequence[int]) -> list[tuple[str, int]]:
     for end in RUNQ_POWER_OF_TWO_ENDS:
         total += sum(int(c) for c in counts[start:end + 1])
         start = end + 1
-        out.append((format_value(RUNQ_BUCKET_UPPER_SECONDS[end]), total))
+        out.append((le_text(RUNQ_BUCKET_UPPER_SECONDS[end]), total))
     total += sum(int(c) for c in counts[start:])
-    out.append(("+Inf", total))
+    out.append((le_text(float("inf")), total))
     return out
 
 

@@ -20,7 +20,16 @@ from ..history.replay import END, ReplayState
 from ..model.frame import Frame
 from .client import Answer, PrometheusClient
 from .frames import Gatherer, frame_of, node_of
-from .queries import CACHE_S, NAMED_METRIC, NAMING_QUERIES, Query, refresh_queries, window_s
+from .queries import (
+    CACHE_S,
+    NAMED_METRIC,
+    NAMING_QUERIES,
+    RUNQ_COARSE_BOUNDS_SECONDS,
+    RUNQ_FINE_MAX_CGROUPS,
+    Query,
+    refresh_queries,
+    window_s,
+)
 
 Post = Callable[[tuple[Any, ...]], None]
 FALLBACK_SCRAPE_INTERVAL_S = 15.0
@@ -38,6 +47,8 @@ class FleetSource:
         self.scrape_interval_s = scrape_interval_s or FALLBACK_SCRAPE_INTERVAL_S
         self.window_s = window_s(self.scrape_interval_s)
         self.queries: tuple[Query, ...] = refresh_queries(selector, self.window_s)
+        # for a scope of more than RUNQ_FINE_MAX_CGROUPS cgroups: the coarser run-queue buckets
+        self.large_scope_queries = refresh_queries(selector, self.window_s, RUNQ_COARSE_BOUNDS_SECONDS)
         self.post: Post = lambda _message: None
         self._clock = clock
         self._lock = threading.Lock()
@@ -87,13 +98,14 @@ class FleetSource:
         before = self.client.queries
         kept = self._kept
         fresh_kept = kept is None or abs(when - kept[0]) >= CACHE_S
-        queries = [q for q in self.queries if fresh_kept or not q.cached]
+        every = self.queries_for(len(kept[2]) if kept else 0)
+        queries = [q for q in every if fresh_kept or not q.cached]
         gatherer = Gatherer()
         answers = self._ask(queries, when, lambda i, a: None if queries[i].cached else gatherer.add(a))
         named = [a for q, a in zip(queries, answers) if q.name in NAMING_QUERIES]
         if not fresh_kept and kept is not None and not _cgroups(named) <= kept[2]:  # a new cgroup: ask at once
-            queries += [q for q in self.queries if q.cached]
-            answers += self._ask([q for q in self.queries if q.cached], when)
+            queries += [q for q in every if q.cached]
+            answers += self._ask([q for q in every if q.cached], when)
             fresh_kept = True
         if fresh_kept:
             cached = [a for q, a in zip(queries, answers) if q.cached]
@@ -104,6 +116,10 @@ class FleetSource:
         for answer in kept[1] if kept else ():
             gatherer.add(answer, fresh=False)
         return frame_of(gatherer, answers, when, self.window_s)
+
+    def queries_for(self, cgroups: int) -> tuple[Query, ...]:
+        """The queries of a refresh of a scope of ``cgroups`` cgroups (0: not known yet, as at the first refresh)."""
+        return self.large_scope_queries if cgroups > RUNQ_FINE_MAX_CGROUPS else self.queries
 
     def _ask(self, queries: list[Query], when: float,
              each: Callable[[int, Answer], None] | None = None) -> list[Answer]:

@@ -20,6 +20,14 @@ RUNQ_BUCKET_UPPER_SECONDS: tuple[float, ...] = tuple(high / 1e9 for _, high in R
 # Buckets that end on a power of two (all but the open-ended last): where the exporter's coarser ``le`` bounds are.
 RUNQ_POWER_OF_TWO_ENDS: tuple[int, ...] = tuple(
     i for i in range(RUNQ_SLOTS - 1) if i % (1 << RUNQ_GEOMETRY.sub_bits) == (1 << RUNQ_GEOMETRY.sub_bits) - 1)
+# The exporter's finite ``le`` bounds (1.024 us ... 68.7 s; +Inf follows them), in seconds.
+RUNQ_EXPORTED_BOUNDS_SECONDS: tuple[float, ...] = tuple(RUNQ_BUCKET_UPPER_SECONDS[i] for i in RUNQ_POWER_OF_TWO_ENDS)
+
+
+def le_text(seconds: float) -> str:
+    """A bucket bound as an exposition writes it in ``le`` (Go's and Python's shortest form: ``1.024e-06``, ``0.5``,
+    ``+Inf``), so that a query can select bounds by their label."""
+    return "+Inf" if seconds == float("inf") else repr(float(seconds))
 
 State = Literal["off", "starting", "ready", "failed"]
 

@@ -35,8 +35,8 @@ def _listening(port: int) -> bool:
 
 
 @contextmanager
-def exporter_on(port: int, *args: str) -> Iterator[subprocess.Popen]:
-    """`ctop exporter` on 127.0.0.1:``port`` with ``args``; stopped by its pid afterwards."""
+def exporter_on(port: int, *args: str, ebpf: bool = False) -> Iterator[subprocess.Popen]:
+    """`ctop exporter` on 127.0.0.1:``port`` with ``args`` (and eBPF if ``ebpf``); stopped by its pid afterwards."""
     assert port in PORTS
     base = tempfile.mkdtemp(prefix="ctoph-fleet-exporter-")
     log_path = os.path.join(base, "exporter.log")
@@ -44,7 +44,7 @@ def exporter_on(port: int, *args: str) -> Iterator[subprocess.Popen]:
         # At a high priority: each scrape then reads the node at the time Prometheus stamps on it, even on a loaded
         # shared machine (a collection delayed by seconds skews every rate computed from the samples).
         proc = subprocess.Popen(["nice", "-n", "-15", *exporter_argv(), f"--web.listen-address=127.0.0.1:{port}",
-                                 "--no-ebpf", *args],
+                                 *([] if ebpf else ["--no-ebpf"]), *args],
                                 stdout=log, stderr=subprocess.STDOUT, cwd=base)
 
     def tail() -> str:

@@ -4,7 +4,9 @@
 Checks: per-cgroup CPU and memory agree with each node's local `ctop -b --json` within 5 %; rows group into nodes,
 pods and namespaces (also real Docker pods under kubelet cgroup parents, named by a third exporter); cAdvisor rows
 have no data (not 0) for what only ctop measures; `--at` shows a cgroup removed since; the interactive view lists
-the nodes and its replay keys move in time.
+the nodes and its replay keys move in time. With an eBPF exporter: the run-queue quantiles of a cgroup whose tasks
+queue for one CPU are Prometheus' own histogram_quantile of the same buckets, and the coarser bucket query of large
+scopes selects its 12 bounds from a real exporter's series.
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ from pathlib import Path
 import pytest
 from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
 from support.dockerd import IMAGE, dockerd, kubelet_pod_parent, pod_cgroup_path, unique  # noqa: F401
-from support.env import ctop_command, need_binary, need_root
+from support.env import ctop_command, need_binary, need_root, patience
 from support.fleet import PORTS, FleetPrometheus, exporter_on, fleet_prometheus, static_target
 from support.tmux import tmux_session
+
+from ctop.fleet.queries import RUNQ_COARSE_BOUNDS_SECONDS, refresh_queries, window_s
 
 pytestmark = pytest.mark.system
 
 CADVISOR_PAGE = Path(__file__).resolve().parents[1] / "data" / "cadvisor" / "kubelet-cadvisor.prom"
 PROM_PORT, EXPORTER_A, EXPORTER_B, STATIC_C, EXPORTER_D, PROM_D = (PORTS.start + n for n in range(6))
+PROM_RUNQ, EXPORTER_RUNQ = PORTS.start + 10, PORTS.start + 11
 MiB = 2**20
 # Rates over 40 s. A ctop exporter reads a cgroup in full at least every 10 s and its quick reads in between take
 # less time: at shorter intervals the moment a scrape reads the CPU counter alternates by up to a second on this
@@ -260,3 +265,34 @@ def _k8s_labels(pod: str, ns: str, uid: str, container: str) -> list[str]:
               "io.kubernetes.container.name": container,
               "io.kubernetes.docker.type": "podsandbox" if container == "POD" else "container"}
     return [arg for k, v in labels.items() for arg in ("--label", f"{k}={v}")]
+
+
+def test_run_queue_quantiles_are_prometheus_histogram_quantile_of_the_same_buckets() -> None:
+    need_root()
+    need_binary("prometheus")
+    need_binary("taskset")
+    layout = host_layout()
+    path = "/" + unique_name("ctoph-fleetrq")
+    cg = make_cgroup(layout, path)
+    try:
+        for _ in range(2):  # two spinners on one CPU: each waits on the run queue while the other runs
+            cg.spawn(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
+        with (exporter_on(EXPORTER_RUNQ, f"--cgroup.include=^{path}$", ebpf=True),
+              fleet_prometheus(PROM_RUNQ, {"node-r": f"127.0.0.1:{EXPORTER_RUNQ}"}, "2s") as prom):
+            window = f"[{window_s(2):g}s]"  # the fleet's rate window at this scrape interval
+            buckets = f'ctop_runqueue_latency_seconds_bucket{{id="{path}"}}'
+            waits = f'rate(ctop_runqueue_latency_seconds_count{{id="{path}"}}{window})'
+            prom.wait(lambda: any(float(s["value"][1]) > 0 for s in prom.query(waits)),
+                      "run-queue waits of the spinners", timeout=patience(120))
+            time.sleep(window_s(2))  # a whole window of them
+            at = round(time.time() - 1, 3)
+            row = {r["id"]: r for r in fleet_json(prom.url, "--at", str(at))}[f"/node-r{path}"]
+            for q, key in ((0.5, "runq_latency_p50_seconds"), (0.99, "runq_latency_p99_seconds")):
+                expected = prom.query(f"histogram_quantile({q}, sum by (le) (rate({buckets}{window})))", at)
+                assert row[key] is not None and row[key] > 0, row
+                assert row[key] == pytest.approx(float(expected[0]["value"][1]), rel=1e-6), (key, row, expected)
+            coarse = refresh_queries(f'id="{path}"', window_s(2), RUNQ_COARSE_BOUNDS_SECONDS)[0].expr
+            assert sorted(float(s["metric"]["le"]) for s in prom.query(coarse, at)) == list(RUNQ_COARSE_BOUNDS_SECONDS)
+    finally:
+        cg.stop_processes()
+        remove_tree(layout, path)

@@ -237,3 +237,66 @@ def test_limits_and_names_are_kept_a_minute_unless_a_new_cgroup_appears():
     assert source.last_queries == every
     source.frame_at(now[0] - 3590)
     assert source.last_queries == every - len(kept)
+
+
+def _promql_regex(matcher: str) -> str:
+    """The regular expression of a ``le=~"..."`` matcher, as Prometheus reads the string (backslashes undoubled)."""
+    assert matcher.startswith('le=~"') and matcher.endswith('"')
+    return matcher[len('le=~"'):-1].replace("\\\\", "\\")
+
+
+def test_the_run_queue_query_selects_its_bounds_as_the_exporter_writes_them():
+    import re
+
+    from ctop.exporters.ctop_families import runq_buckets
+
+    from ctop.fleet.queries import RUNQ_ALL_BOUNDS_SECONDS, RUNQ_COARSE_BOUNDS_SECONDS, le_matcher
+    from ctop.model.ebpf import RUNQ_SLOTS
+
+    exported = [le for le, _ in runq_buckets([0] * RUNQ_SLOTS)]
+    for bounds, count in ((RUNQ_ALL_BOUNDS_SECONDS, 28), (RUNQ_COARSE_BOUNDS_SECONDS, 12)):
+        pattern = re.compile(_promql_regex(le_matcher(bounds)))  # RE2 anchors a label matcher at both ends
+        chosen = [le for le in exported if pattern.fullmatch(le)]
+        assert [float(le) for le in chosen] == list(bounds) and len(chosen) == count
+        assert not pattern.fullmatch("4x096e-06") and not pattern.fullmatch("0.0042")  # dots are dots, whole labels
+        assert le_matcher(bounds) in refresh_queries("", 20.0, bounds)[0].expr
+    coarse = [le for le in exported if float(le) in RUNQ_COARSE_BOUNDS_SECONDS]
+    assert coarse[0] == "4.096e-06" and coarse[-2:] == ["4.294967296", "+Inf"]
+
+
+def test_a_scope_of_many_cgroups_asks_for_the_coarser_run_queue_buckets():
+    from ctop.fleet.queries import (
+        RUNQ_ALL_BOUNDS_SECONDS,
+        RUNQ_COARSE_BOUNDS_SECONDS,
+        RUNQ_FINE_MAX_CGROUPS,
+        le_matcher,
+    )
+
+    fine, coarse = le_matcher(RUNQ_ALL_BOUNDS_SECONDS), le_matcher(RUNQ_COARSE_BOUNDS_SECONDS)
+    for cgroups, second in ((RUNQ_FINE_MAX_CGROUPS, fine), (RUNQ_FINE_MAX_CGROUPS + 1, coarse)):
+        server = FleetServer({f"/c{i}": 1 for i in range(cgroups)})
+        source = FleetSource(server, "", 15, clock=lambda: 1000.0)
+        for expected in (fine, second):  # the first refresh knows no count yet: every bound
+            del server.asked[:]
+            frame = source.frame_at(None)
+            runq = [e for e in server.asked if "ctop_runqueue_latency_seconds_bucket" in e]
+            assert len(runq) == 1 and expected in runq[0], cgroups
+        assert len([r for r in frame.rows.values() if r.identity.kind != "node"]) == cgroups
+
+
+def test_run_queue_quantiles_from_the_queried_bounds_stay_within_their_coarser_buckets():
+    from ctop.exporters.ctop_families import runq_buckets
+
+    from ctop.fleet.frames import runq_quantiles
+    from ctop.fleet.queries import RUNQ_COARSE_BOUNDS_SECONDS
+    from ctop.model.ebpf import RUNQ_SLOTS, histogram_quantile
+
+    queried = set(RUNQ_COARSE_BOUNDS_SECONDS)
+    for first, last in ((8, 20), (20, 44), (30, 31), (40, 70), (60, RUNQ_SLOTS)):  # waits spread over these slots
+        counts = [7 if first <= i < last else 0 for i in range(RUNQ_SLOTS)]
+        buckets = {float(le): float(c) for le, c in runq_buckets(counts) if float(le) in queried}
+        for q, estimate in zip((0.5, 0.99), runq_quantiles(buckets, (0.5, 0.99))):
+            exact = histogram_quantile(counts, q)  # what the node's own view shows (4 buckets per octave)
+            assert exact is not None and estimate is not None
+            if exact < RUNQ_COARSE_BOUNDS_SECONDS[-2]:  # beyond the last finite bound both read as an edge
+                assert exact / 4 <= estimate <= exact * 4, (first, last, q, exact, estimate)
