@@ -36,6 +36,7 @@ class PrivateDockerd:
     subnet: str = ""
     cgroup_parents: list[str] = field(default_factory=list)
     _proc: subprocess.Popen | None = None
+    _containerd: subprocess.Popen | None = None
     _driver: str = ""
 
     @property
@@ -54,18 +55,41 @@ class PrivateDockerd:
     def containerd_task_dir(self) -> str:
         return os.path.join(self.exec_root, "containerd", "daemon", "io.containerd.runtime.v2.task")
 
+    def start_containerd(self, deadline: float) -> None:
+        """The daemon's own containerd (socket and state where a dockerd-managed one has them). dockerd would use a
+        system containerd instead of starting its own wherever one runs (Debian's containerd.service), and the
+        tests' ``ctr`` would then reach neither it nor its containers."""
+        state = os.path.dirname(self.containerd_task_dir)
+        config = os.path.join(self.base, "containerd.toml")
+        with open(config, "w") as f:
+            f.write(f'version = 2\nroot = "{self.base}/containerd-root"\nstate = "{state}"\n'
+                    f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+                    f'[grpc]\n  address = "{self.containerd_socket}"\n'
+                    f'[ttrpc]\n  address = "{self.containerd_socket}.ttrpc"\n'
+                    '[debug]\n  address = ""\n[metrics]\n  address = ""\n')
+        os.makedirs(os.path.dirname(self.containerd_socket), exist_ok=True)
+        with open(os.path.join(self.base, "containerd.log"), "wb") as log:
+            self._containerd = subprocess.Popen([need_binary("containerd"), "--config", config], stdout=log,
+                                                stderr=subprocess.STDOUT, start_new_session=True)
+        while not os.path.exists(self.containerd_socket):
+            if self._containerd.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the test's containerd did not start: " + self.log_tail(name="containerd.log"))
+            time.sleep(0.2)
+
     def start(self, timeout_s: float = 40.0) -> None:
         dockerd = need_binary("dockerd")
+        deadline = time.monotonic() + patience(timeout_s)
+        self.start_containerd(deadline)
         log = open(os.path.join(self.base, "dockerd.log"), "wb")  # noqa: SIM115 - kept open for the daemon
         self._proc = subprocess.Popen(
             [dockerd, "--data-root", os.path.join(self.base, "data"), "--exec-root", self.exec_root,
              "--pidfile", os.path.join(self.base, "dockerd.pid"), "-H", "unix://" + self.socket,
+             "--containerd", self.containerd_socket,
              "--iptables=false", "--ip-masq=false", "--bridge=none", "--storage-driver=overlay2"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
         self.pid = self._proc.pid
-        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise RuntimeError("dockerd exited at start: " + self.log_tail())
@@ -74,9 +98,9 @@ class PrivateDockerd:
             time.sleep(0.3)
         raise RuntimeError("dockerd did not answer in time: " + self.log_tail())
 
-    def log_tail(self, n: int = 2000) -> str:
+    def log_tail(self, n: int = 2000, name: str = "dockerd.log") -> str:
         try:
-            with open(os.path.join(self.base, "dockerd.log"), "rb") as f:
+            with open(os.path.join(self.base, name), "rb") as f:
                 return f.read()[-n:].decode("utf-8", "replace")
         except OSError:
             return ""
@@ -150,12 +174,15 @@ class PrivateDockerd:
                 self.run("rm", "-f", *ids, check=False, timeout=120)
             if self.network:
                 self.run("network", "rm", self.network, check=False, timeout=30)
-            self._proc.send_signal(signal.SIGTERM)
+        for proc in (self._proc, self._containerd):  # dockerd first: it still talks to its containerd
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.send_signal(signal.SIGTERM)
             try:
-                self._proc.wait(timeout=30)
+                proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=10)
+                proc.kill()
+                proc.wait(timeout=10)
         unmount_below(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
         layout = host_layout()
