@@ -8,7 +8,7 @@ import time
 
 import pytest
 from support.dockerd import IMAGE, PrivateDockerd, dockerd, own_dockerd, unique  # noqa: F401
-from support.env import need_root
+from support.env import need_root, patience
 from support.tmux import tmux_session
 
 pytestmark = pytest.mark.system
@@ -73,7 +73,7 @@ def test_hung_then_stopped_daemon_never_freezes_the_view(ctop: str, own_dockerd:
             t.wait_for(lambda s: s.startswith("NAME"), 5, "the first screen")
             took = time.monotonic() - t.started_at
             print(f"first screen with a hung daemon after {took:.2f} s")
-            assert took < 5.0  # never blocked by the hung daemon; the figure is printed
+            assert took < patience(5.0)  # never blocked by the hung daemon (an emulated guest: longer); printed
             t.send("5", "/")
             t.type(cid[:12])
             t.send("Enter")
