@@ -23,8 +23,11 @@ def test_the_job_exports_the_patience_of_the_accelerator(monkeypatch: pytest.Mon
     assert run.patience("kvm") == "1"
     monkeypatch.setenv("CTOP_GUEST_PATIENCE", "3")
     assert run.patience("tcg") == "3"
-    job = run.job_script(None, ["tests/system"], 0, run.patience("tcg"))
-    assert "export CTOP_TEST_PATIENCE=3\n" in job
+    monkeypatch.delenv("CTOP_GUEST_CHURN_SCALE", raising=False)
+    assert run.churn_scale("tcg") == run.TCG_CHURN_SCALE and float(run.TCG_CHURN_SCALE) < 1
+    assert run.churn_scale("kvm") == "1"
+    job = run.job_script(None, ["tests/system"], 0, run.patience("tcg"), run.churn_scale("tcg"))
+    assert f"export CTOP_TEST_PATIENCE=3 CHURN_SCALE={run.TCG_CHURN_SCALE}\n" in job
     assert job.index("export CTOP_TEST_PATIENCE") < job.index("./setup.sh guest-test")
 
 
