@@ -41,6 +41,8 @@ def cgroup_path(query: str, mounts: list[str]) -> str | None:
     if not query.startswith("/"):
         return None
     query = os.path.normpath(query)
+    # A mount's real path too: systemd links cpu and cpuacct to the co-mounted "cpu,cpuacct" hierarchy.
+    mounts = list({*mounts, *(os.path.realpath(m) for m in mounts)})
     for mount in sorted(mounts, key=len, reverse=True):
         mount = os.path.normpath(mount)
         if query == mount:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Iterable
 
 from ..model.sample import UNLIMITED, CgroupSample, Pressure
 from . import parsers
@@ -80,8 +81,7 @@ class CgroupReader:
         if self._v2:
             self._roots = [layout.unified] if layout.unified else []
         else:
-            self._roots = [r for r in (self._cpuacct, self._cpu, self._memory, self._pids, self._blkio,
-                                       self._cpuset) if r]
+            self._roots = _distinct((self._cpuacct, self._cpu, self._memory, self._pids, self._blkio, self._cpuset))
         self._primary = self._roots[0] if self._roots else None
         self._tasks_root = self._pids or self._cpu or self._memory or self._primary
         self._psi_root = layout.unified if self._psi_enabled(layout.unified) else None
@@ -98,7 +98,8 @@ class CgroupReader:
         self._watch_depth: int | None = None
         self._cache: dict[str, tuple[CgroupSample, float]] = {}
         if keep_open is None:
-            keep_open = bool(self._roots) and all(root in _cgroup_mounts() for root in self._roots)
+            mounts = _cgroup_mounts()
+            keep_open = bool(self._roots) and all(os.path.realpath(root) in mounts for root in self._roots)
         self._files = OpenFiles() if keep_open else None
         self._cgroup = ("", 0)  # the cgroup being read (path, inode): its files are kept under it
         self._keep_all = True  # keep every file of the cgroup being read open (else only its CPU-time file)
@@ -412,6 +413,18 @@ _DATA_FIELDS = tuple(f.name for f in dataclasses.fields(CgroupSample) if f.name 
 def _has_data(sample: CgroupSample) -> bool:
     """True when any file of the cgroup gave a value (else it may have vanished: the caller checks)."""
     return any(getattr(sample, name) is not None for name in _DATA_FIELDS)
+
+
+def _distinct(roots: Iterable[str | None]) -> list[str]:
+    """The hierarchy roots given, each hierarchy once: systemd co-mounts cpu and cpuacct (and net_cls, net_prio) and
+    links both names to one mount such as ``cpu,cpuacct``; the first name of a hierarchy stays."""
+    seen: set[str] = set()
+    out = []
+    for root in roots:
+        if root and os.path.realpath(root) not in seen:
+            seen.add(os.path.realpath(root))
+            out.append(root)
+    return out
 
 
 def _cgroup_mounts() -> set[str]:

@@ -105,8 +105,8 @@ def wait_bpf_maps(pid: int, timeout: float = 90) -> dict[str, int]:
 
 
 def _dump(map_id: int) -> list[dict]:
-    res = subprocess.run(["bpftool", "map", "dump", "id", str(map_id), "--json"], capture_output=True, timeout=60,
-                         check=True)
+    res = subprocess.run(["bpftool", "map", "dump", "id", str(map_id), "--json"], capture_output=True,
+                         timeout=patience(60), check=True)
     return json.loads(res.stdout)
 
 

@@ -195,3 +195,34 @@ def test_no_descriptor_above_the_floor_means_reading_the_usual_way(tmp_path) -> 
         assert files.open_count == 0 and files.max_open == 0 and errors.counts() == {}
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _co_mounted(tmp_path) -> str:
+    """The v1 tree with cpu and cpuacct co-mounted as systemd mounts them: one ``cpu,cpuacct`` directory holding
+    both controllers' files, ``cpu`` and ``cpuacct`` links to it."""
+    from support.trees import copy_tree
+
+    root, _ = copy_tree("v1-k8s-cgroupfs", str(tmp_path / "t"))
+    both = os.path.join(root, "cpu,cpuacct")
+    shutil.copytree(os.path.join(root, "cpu"), both)
+    shutil.copytree(os.path.join(root, "cpuacct"), both, dirs_exist_ok=True)
+    for name in ("cpu", "cpuacct"):
+        shutil.rmtree(os.path.join(root, name))
+        os.symlink("cpu,cpuacct", os.path.join(root, name))
+    return root
+
+
+def test_co_mounted_cpu_and_cpuacct_are_one_hierarchy_whose_files_are_kept_open(tmp_path, monkeypatch) -> None:
+    from ctop.sources import cgroupfs
+
+    root = _co_mounted(tmp_path)
+    mounts = {os.path.join(root, d) for d in os.listdir(root) if not os.path.islink(os.path.join(root, d))}
+    monkeypatch.setattr(cgroupfs, "_cgroup_mounts", lambda: mounts)  # the real directories are the mounts
+    reader = CgroupReader(detect_layout(root), keep_open=None)  # kept where the hierarchies are cgroup mounts
+    assert reader._files is not None  # the links resolve to mounts: files are kept open
+    walked = [os.path.realpath(r) for r in reader._roots]
+    assert len(walked) == len(set(walked)) and os.path.join(root, "cpu,cpuacct") in walked  # walked once
+    samples = reader.read_all(rescan_s=0)
+    assert samples and reader._files.open_count > 0
+    assert any(s.cpu_usage_ns for s in samples.values()) and any(s.cpu_quota_us for s in samples.values())
+    reader.close()

@@ -105,3 +105,14 @@ def test_inspect_by_id_prefix_from_the_command_line() -> None:
     code, out = run("6a1d0b3e")
     assert code == 0, out
     assert "cri-containerd-6a1d0b3e8f4c" in out
+
+
+def test_a_full_path_through_a_co_mounted_hierarchy_is_its_cgroup_path(tmp_path) -> None:
+    both = tmp_path / "cpu,cpuacct"  # systemd's v1 mounts: cpu and cpuacct are links to the co-mounted hierarchy
+    (both / "ctoph" / "x").mkdir(parents=True)
+    for name in ("cpu", "cpuacct"):
+        (tmp_path / name).symlink_to("cpu,cpuacct")
+    mounts = [str(tmp_path / "cpu"), str(tmp_path / "cpuacct"), str(tmp_path)]  # as the layout names them
+    assert cgroup_path(str(both / "ctoph" / "x"), mounts) == "/ctoph/x"
+    assert cgroup_path(str(tmp_path / "cpuacct" / "ctoph" / "x"), mounts) == "/ctoph/x"
+    assert cgroup_path(str(both), mounts) == "/"
