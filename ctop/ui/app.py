@@ -242,9 +242,12 @@ class App:
         self.header.changed()
 
     def refresh(self) -> None:
-        """Rebuild the list (and the detail view) from the current frame and state, keeping the selection."""
+        """Rebuild the list (and the detail view) from the current frame and state, keeping the selection: a row
+        the user moved to is followed wherever the sort puts it, the top row stays the top (the view opens there and
+        watches the leaders, as top does, even while the first rates reorder everything)."""
         col = self._sort_column()
         focused = self.focused_path()
+        at_top = not len(self.walker) or self.walker.get_focus()[1] in (0, None)
         self.displayed = [] if self.filter_error else select(
             self.frame, self.view, self.row_filter, col.sort, col.descending != self.reverse, self.tree)
         widgets: list[urwid.AbstractFlowWidget]
@@ -259,7 +262,7 @@ class App:
         else:
             widgets = [RowWidget(d, self.layout) for d in self.displayed]
         self.walker[:] = widgets
-        index = next((i for i, d in enumerate(self.displayed) if d.path == focused), 0)
+        index = 0 if at_top else next((i for i, d in enumerate(self.displayed) if d.path == focused), 0)
         if widgets:
             self.walker.set_focus(min(index, len(widgets) - 1))
         if self.screen == "detail":

@@ -412,3 +412,16 @@ def test_tree_guides_survive_truncation_of_long_names():
     press(app, "t")
     line = next(x for x in body(app) if "TAIL" in x)
     assert line.startswith("  ├─a-very") and "…" in line.split()[0] and line.split()[0].endswith("TAIL")
+
+
+def test_the_top_row_stays_the_top_while_a_chosen_row_is_followed():
+    rows = [make_row(f"/c{i}", "container", name=f"c{i}", cpu_percent=float(i)) for i in range(5)]
+    app = app_with(rows)
+    assert app.focused_path() == "/c4"  # CPU % descending: the busiest first
+    reordered = [make_row(f"/c{i}", "container", name=f"c{i}", cpu_percent=float(10 - i)) for i in range(5)]
+    app.apply_frame(make_frame(reordered))
+    assert app.focused_path() == "/c0"  # the new busiest: the focus stayed at the top, not on /c4 (now last)
+    press(app, "down")
+    assert app.focused_path() == "/c1"
+    app.apply_frame(make_frame(rows))
+    assert app.focused_path() == "/c1"  # a row the user moved to is followed to its new place
