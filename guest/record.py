@@ -82,10 +82,18 @@ def record_cgroups(out: str, prefixes: list[str], root: str = "/sys/fs/cgroup") 
     if os.path.isfile(os.path.join(root, "cgroup.controllers")):
         record_hierarchy(root, V2_FILES, dest, prefixes)
         return
+    # systemd co-mounts some controllers and links their names to the mount ("cpu" -> "cpu,cpuacct"): the recorded
+    # tree has the mount once, with every file ctop reads of its controllers, and the same links.
+    by_mount: dict[str, tuple[str, ...]] = {}
     for hierarchy, names in V1_FILES.items():
         top = os.path.realpath(os.path.join(root, hierarchy))
         if os.path.isdir(top):
-            record_hierarchy(top, names + V1_COMMON, os.path.join(dest, hierarchy), prefixes)
+            by_mount[top] = by_mount.get(top, ()) + names
+            if os.path.islink(os.path.join(root, hierarchy)):
+                os.makedirs(dest, exist_ok=True)
+                os.symlink(os.path.basename(top), os.path.join(dest, hierarchy))
+    for top, names in by_mount.items():
+        record_hierarchy(top, names + V1_COMMON, os.path.join(dest, os.path.basename(top)), prefixes)
 
 
 def record_metadata(out: str) -> None:
