@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 from support.dockerd import IMAGE, PrivateDockerd, dockerd, unique  # noqa: F401
-from support.env import need_binary, need_root
+from support.env import need_binary, need_root, patience
 from support.tmux import tmux_session
 
 from ctop.history.store import FRAME, Entry, StoreReader, list_segments, scan
@@ -53,7 +53,7 @@ def output(proc: subprocess.Popen[str]) -> str:
 
 
 def wait_until(check, timeout: float, what: str, proc: subprocess.Popen[str] | None = None):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)  # (longer in an emulated guest)
     last: object = None
     while time.monotonic() < deadline:
         try:
@@ -275,7 +275,8 @@ def test_the_exporter_records_the_same_collections_as_it_serves(dockerd: Private
             wait_until(lambda: any(e["type"] == "restart" for e in events(ctop_cmd(), store, "--workload", cid)),
                        60, "a restart recorded by the exporter")
             path = dockerd.cgroup_path(cid)
-            assert f'id="{path}"' in exp.scrape()
+            # (it restarts every 2 s: a scrape between its exit and its next start has no cgroup of it to serve)
+            wait_until(lambda: f'id="{path}"' in exp.scrape(), 30, "the restarting container in a scrape")
         finally:
             dockerd.run("rm", "-f", name, check=False)
     assert all(os.stat(os.path.join(store, f)).st_uid == 65534 for f in os.listdir(store))  # written as nobody
