@@ -6,7 +6,7 @@ import json
 from types import ModuleType
 
 import pytest
-from support.churn import poll_until
+from support.churn import metric_value, poll_until
 from support.env import patience
 from support.prometheus import running_exporter
 from support.scripts import load_script
@@ -24,7 +24,7 @@ def test_exporter_under_load_and_slow_loris():
     with running_exporter() as exp:
         # The baseline (RSS, fds) is taken once eBPF is in: its maps and programs are descriptors the exporter keeps
         # (an emulated guest compiles for minutes, well after the exporter answers).
-        ready = poll_until(lambda: "ctop_ebpf_enabled 1" in exp.scrape(timeout=30), 300, 1.0)
+        ready = poll_until(lambda: metric_value(exp.scrape(timeout=30), "ctop_ebpf_enabled") == 1, 300, 1.0)
         assert ready is not None, "eBPF never loaded in the exporter"
         figures = load.load(exp.port, exp.proc.pid, clients=50, seconds=60, slow=20, drain_s=patience(45))
         alive = exp.proc.poll() is None
