@@ -243,11 +243,12 @@ class App:
 
     def refresh(self) -> None:
         """Rebuild the list (and the detail view) from the current frame and state, keeping the selection: a row
-        the user moved to is followed wherever the sort puts it, the top row stays the top (the view opens there and
-        watches the leaders, as top does, even while the first rates reorder everything)."""
+        the user moved to (or opened) is followed wherever the sort puts it, the top row stays the top (the view opens
+        there and watches the leaders, as top does, even while the first rates reorder everything)."""
         col = self._sort_column()
         focused = self.focused_path()
-        at_top = not len(self.walker) or self.walker.get_focus()[1] in (0, None)
+        # (a row whose detail is open was chosen: it is followed even if it was the top one)
+        at_top = self.screen != "detail" and (not len(self.walker) or self.walker.get_focus()[1] in (0, None))
         self.displayed = [] if self.filter_error else select(
             self.frame, self.view, self.row_filter, col.sort, col.descending != self.reverse, self.tree)
         widgets: list[urwid.AbstractFlowWidget]

@@ -425,3 +425,10 @@ def test_the_top_row_stays_the_top_while_a_chosen_row_is_followed():
     assert app.focused_path() == "/c1"
     app.apply_frame(make_frame(rows))
     assert app.focused_path() == "/c1"  # a row the user moved to is followed to its new place
+    press(app, "up", "up", "up")
+    assert app.focused_path() == "/c4"  # back at the top
+    press(app, "enter")  # its detail: chosen, so followed even from the top
+    app.apply_frame(make_frame(reordered))
+    assert app.detail_path == "/c4"
+    press(app, "esc")
+    assert app.focused_path() == "/c4"
