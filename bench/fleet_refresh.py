@@ -19,7 +19,6 @@ from the exporter's buckets (all 28, or the 12) against the quantiles of the wai
 
 from __future__ import annotations
 
-import bisect
 import http.server
 import math
 import os
@@ -42,7 +41,7 @@ from ctop.fleet.client import ClientConfig, PrometheusClient  # noqa: E402
 from ctop.fleet.frames import runq_quantiles  # noqa: E402
 from ctop.fleet.queries import RUNQ_COARSE_BOUNDS_SECONDS  # noqa: E402
 from ctop.fleet.source import FleetSource  # noqa: E402
-from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_SLOTS, histogram_quantile  # noqa: E402
+from ctop.model.ebpf import RUNQ_GEOMETRY, RUNQ_SLOTS, histogram_quantile  # noqa: E402
 
 PORT_OFFSET = 29  # within the fleet tests' 50 ports, after the system test's
 SCRAPE_INTERVAL_S = 5
@@ -167,7 +166,7 @@ def quantile_error(histograms: int = 400, waits: int = 5000, seed: int = 1) -> d
         samples = sorted(rng.lognormvariate(math.log(median), sigma) for _ in range(waits))
         counts = [0] * RUNQ_SLOTS
         for x in samples:
-            counts[min(bisect.bisect_right(RUNQ_BUCKET_UPPER_SECONDS, x), RUNQ_SLOTS - 1)] += 1
+            counts[RUNQ_GEOMETRY.slot(int(x * 1e9))] += 1  # the slot the BPF program would use
         exported = {float(le): float(c) for le, c in runq_buckets(counts)}
         for q in (0.5, 0.99):
             true = samples[int(q * waits) - 1]

@@ -418,13 +418,11 @@ def _has_data(sample: CgroupSample) -> bool:
 def _distinct(roots: Iterable[str | None]) -> list[str]:
     """The hierarchy roots given, each hierarchy once: systemd co-mounts cpu and cpuacct (and net_cls, net_prio) and
     links both names to one mount such as ``cpu,cpuacct``; the first name of a hierarchy stays."""
-    seen: set[str] = set()
-    out = []
+    first: dict[str, str] = {}
     for root in roots:
-        if root and os.path.realpath(root) not in seen:
-            seen.add(os.path.realpath(root))
-            out.append(root)
-    return out
+        if root:
+            first.setdefault(os.path.realpath(root), root)
+    return list(first.values())
 
 
 def _cgroup_mounts() -> set[str]:

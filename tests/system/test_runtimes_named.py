@@ -11,6 +11,7 @@ import time
 
 import pytest
 from support.cgroups import host_layout
+from support.dockerd import cgroup_of
 from support.env import need
 from support.runtimes import lxc_container, podman, runc_container, unique, unshare_container
 from support.tmux import tmux_session
@@ -43,14 +44,6 @@ def named(table: dict[str, dict], name: str, kind: str = "container") -> dict:
     return found[0]
 
 
-def _cgroup_of(pid: int) -> str:
-    """The cgroup path of ``pid`` as ctop names it: the unified one on pure v2, else the memory hierarchy's."""
-    with open(f"/proc/{pid}/cgroup") as f:
-        lines = [line.rstrip("\n").split(":", 2) for line in f]
-    by_controller = {c: path for _, controllers, path in lines for c in controllers.split(",")}
-    return by_controller.get("memory") or by_controller.get("", "/")
-
-
 def test_podman_pod_members_infra_conmon_and_compose(ctop: str) -> None:
     with podman() as p:
         pod = unique("pod")
@@ -79,7 +72,7 @@ def test_podman_pod_members_infra_conmon_and_compose(ctop: str) -> None:
         # conmon runs in a cgroup of its own where podman makes one (/libpod_parent/conmon on hybrid hosts; on pure
         # v1 and v2 hosts it stays in the caller's): never a container row.
         conmon_pid = int(p.out("inspect", member, "--format", "{{.State.ConmonPid}}"))
-        conmon_cgroup = _cgroup_of(conmon_pid)
+        conmon_cgroup = cgroup_of(conmon_pid)  # the memory hierarchy's on v1, the unified one on v2
         conmons = [r for r in table.values() if r["id"].endswith("/conmon")]
         if conmon_cgroup.endswith("/conmon"):
             assert conmon_cgroup in table and table[conmon_cgroup] in conmons
