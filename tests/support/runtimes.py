@@ -71,13 +71,17 @@ class Podman:
     env: dict[str, str] = field(default_factory=dict)
     pod_ids: list[str] = field(default_factory=list)  # their cgroups (left behind by podman) are removed at the end
     running: list[subprocess.Popen] = field(default_factory=list)  # podman commands under way
+    cgroup_manager: str = "cgroupfs"
 
     def setup(self) -> None:
         need_root()
         need_binary("podman")
-        # crun, podman's own choice, on pure v2 and v1 hosts (runc failed there to start a pod's member: "error
-        # reopening /dev/null inside container"); runc on a hybrid host, which crun refuses.
+        # crun, podman's own choice, on pure v2 and v1 hosts; runc on a hybrid host, which crun refuses.
         runtime = "runc" if host_layout().mode == "hybrid" or not shutil.which("crun") else "crun"
+        # podman's own choice of cgroup manager too: systemd where it is PID 1 (scopes under machine.slice, a pod a
+        # slice), cgroupfs elsewhere (/libpod_parent). On pure v2 under cgroupfs a pod's infra container failed to
+        # start with either runtime ("mknod /dev/null: Operation not permitted"; podman 4.3, Debian 12 guest).
+        self.cgroup_manager = "systemd" if os.path.isdir("/run/systemd/system") else "cgroupfs"
         need_binary(runtime)
         need_binary("catatonit")
         conf = os.path.join(self.base, "containers.conf")
@@ -105,7 +109,7 @@ class Podman:
     def run(self, *args: str, timeout: float = 120, input: bytes | None = None,
             check: bool = True) -> subprocess.CompletedProcess:
         cmd = ["podman", "--root", self.graph, "--runroot", self.run_root, "--tmpdir", os.path.join(self.base, "tmp"),
-               "--cgroup-manager", "cgroupfs", *args]
+               "--cgroup-manager", self.cgroup_manager, *args]
         with subprocess.Popen(cmd, env=self.env, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
             self.running.append(proc)
@@ -132,6 +136,8 @@ class Podman:
         self.run("pod", "rm", "-af", "-t", "0", check=False, timeout=120)
         self.run("rm", "-af", "-t", "0", check=False, timeout=120)
         shutil.rmtree(self.base, ignore_errors=True)
+        if self.cgroup_manager == "systemd":  # systemd removes the scopes and pod slices podman asked it for
+            return
         remove_empty_parents([f"/libpod_parent/{pod}" for pod in self.pod_ids]
                              + ["/libpod_parent/conmon", "/libpod_parent"])
 

@@ -45,9 +45,11 @@ QUOTA_PERCENT = 50  # every workload has this CPU limit, well above what it uses
 # (node, child, CPU used in % of one CPU, MiB held)
 WORKLOADS = (("a", "web", 10, 24), ("a", "db", 5, 40), ("b", "api", 8, 32), ("b", "gone", 5, 16))
 # Holds its memory and uses its share of CPU time over any window however busy the shared machine is: it spins
-# while its CPU time is behind the share of the wall time since it started, and sleeps a millisecond otherwise. A
-# debt of more than 50 ms of CPU (the machine, or an emulated guest, held it back) is forgiven rather than paid back
-# in one burst, which would make the rates of two windows a few seconds apart differ.
+# while its CPU time is less than 2 ms ahead of the share of the wall time since it started, then sleeps until the
+# share catches up (20-40 ms: a few dozen wake-ups a second, whose own CPU time its clock counts; a wake-up every
+# millisecond cost an emulated guest more than the share itself). A debt of more than 50 ms of CPU (the machine, or
+# an emulated guest, held it back) is forgiven rather than paid back in one burst, which would make the rates of two
+# windows a few seconds apart differ.
 WORKLOAD = ("import sys, time\n"
             "hold = bytearray(int(sys.argv[1]) * 2**20)\n"
             "for i in range(0, len(hold), 4096): hold[i] = 1\n"
@@ -55,8 +57,8 @@ WORKLOAD = ("import sys, time\n"
             "while True:\n"
             "    owed = share * (time.monotonic() - start) - (time.process_time() - cpu0)\n"
             "    if owed > 0.05: start += (owed - 0.05) / share\n"
-            "    if owed > 0: continue\n"
-            "    time.sleep(0.001)\n")
+            "    if owed > -0.002: continue\n"
+            "    time.sleep(min(0.1, -owed / share))\n")
 
 
 @dataclass

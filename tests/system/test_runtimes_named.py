@@ -63,14 +63,18 @@ def test_podman_pod_members_infra_conmon_and_compose(ctop: str) -> None:
         assert (m["runtime"], m["image"], m["pod"], m["container_id"]) == ("podman", p.image, pod, member_id)
         assert m["memory_limit_bytes"] == 64 * 1024 * 1024 and m["cpu_limit_cores"] == pytest.approx(0.3)
         pod_row = named(table, pod, "pod")
-        assert pod_row["runtime"] == "podman" and pod_row["id"].endswith(pod_id)
+        # the pod's own cgroup: /libpod_parent/<id> under cgroupfs, machine.slice/machine-libpod_pod_<id>.slice
+        # under systemd
+        pod_cgroup = "/" + p.out("pod", "inspect", pod, "--format", "{{.CgroupPath}}").lstrip("/")
+        assert pod_id in pod_cgroup
+        assert (pod_row["runtime"], pod_row["id"]) == ("podman", pod_cgroup)
         infra = [r for r in table.values() if r["container_id"] == infra_id]
         assert len(infra) == 1 and (infra[0]["runtime"], infra[0]["pod"], infra[0]["kind"]) == ("podman", pod,
                                                                                                    "container")
         s = named(table, solo)
         assert (s["runtime"], s["compose_project"], s["compose_service"], s["pod"]) == ("podman", "shop", "web", "")
-        # conmon runs in a cgroup of its own where podman makes one (/libpod_parent/conmon on hybrid hosts; on pure
-        # v1 and v2 hosts it stays in the caller's): never a container row.
+        # conmon runs in a cgroup of its own where podman makes one (/libpod_parent/conmon under cgroupfs on hybrid
+        # hosts; under systemd it stays in the caller's): never a container row.
         conmon_pid = int(p.out("inspect", member, "--format", "{{.State.ConmonPid}}"))
         conmon_cgroup = cgroup_of(conmon_pid)  # the memory hierarchy's on v1, the unified one on v2
         conmons = [r for r in table.values() if r["id"].endswith("/conmon")]
