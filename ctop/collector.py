@@ -28,7 +28,7 @@ from .model.host import HOST_IDENTITY, host_ebpf, host_sample, host_threads, top
 from .model.notices import NOT_ROOT, Notice, NoticeKind
 from .model.sample import CgroupSample, Snapshot
 from .model.window import ThrottleWindow, Throttling
-from .runtimes.fold import fold_inner, limits_where_set
+from .runtimes.fold import fold_inner, fold_reading, limits_where_set
 from .runtimes.identify import Identity as PathIdentity
 from .runtimes.identify import identify
 from .runtimes.namespaced import NamespacedCgroups
@@ -126,13 +126,13 @@ class Collector:
         host, meminfo = self.host.read()
         samples = self.cgroups.read_all(self.config.max_depth, idle_reread_s=self.config.idle_reread_s,
                                         rescan_s=self.config.rescan_s)
-        samples = fold_inner(samples)  # one row per container: crun's inner cgroup completes the scope
+        samples, folded = fold_inner(samples)  # one row per container: crun's inner cgroup goes into the scope
         if self.layout.mode != "v2":
             samples = limits_where_set(samples, lambda p: self.cgroups.read(p, 0), self.config.proc_root)
         root = samples.get("/")
         if root is not None and root.memory_usage_bytes is None and meminfo:
             samples["/"] = _root_memory_from_meminfo(root, meminfo)
-        return Snapshot(host=host, cgroups=samples, mode=self.layout.mode)
+        return Snapshot(host=host, cgroups=samples, mode=self.layout.mode, folded=folded)
 
     def collect(self) -> Frame:
         """One refresh: a new snapshot turned into rows with rates against the previous refresh."""
@@ -221,6 +221,8 @@ class Collector:
         identities = self._namespaced.classify(identities, snapshot.cgroups)
         net = self._network(identities, snapshot.cgroups)
         reading = self.ebpf.read() if self.ebpf is not None else None
+        if reading is not None:
+            reading = fold_reading(reading, snapshot.folded)  # the tasks of crun's inner cgroups: their container's
         return Enrichment(identities=identities, net=net, ebpf=reading)
 
     def notices(self) -> list[Notice]:

@@ -122,3 +122,4 @@ class Snapshot:
     host: HostSample
     cgroups: dict[str, CgroupSample]
     mode: str  # cgroup layout mode: v1, v2 or hybrid
+    folded: dict[str, str] = field(default_factory=dict)  # crun's inner cgroups read into their container's sample

@@ -1,9 +1,10 @@
 """One row per container, with its limits: crun's inner cgroup folded into the container's scope, and limits read
 from the cgroup each controller really holds the container's processes in.
 
-- Pure cgroup v2 with systemd: crun makes ``libpod-<id>.scope/container`` and moves the processes there; the
-  scope is the container's row, and takes the limits, the first process and the process count of the inner cgroup
-  where its own do not say (the inner cgroup stays a plain cgroup row).
+- systemd hosts (v2, and v1 in the controllers crun nests in): crun makes ``libpod-<id>.scope/container`` and
+  moves the processes there. The scope is the container's one row: it takes the inner cgroup's limits where its
+  own do not say, with the throttling and memory-failure counters that go with them, and the inner cgroup's tasks;
+  the inner cgroup gets no row of its own, and the eBPF counters of its tasks are the container's (fold_reading).
 - cgroup v1: a controller may hold the container's processes in a cgroup below the row's (a runtime that nests its
   own cgroup in some controllers only); a container row whose limit is unknown takes it from the cgroup
   /proc/<pid>/cgroup names for that controller, when that is below the row.
@@ -15,6 +16,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 
+from ..model.ebpf import EbpfCgroupCounters, EbpfReading, ExecRecord
 from ..model.sample import UNLIMITED, CgroupSample
 from ..sources.readfile import read_bytes
 from .identify import identify
@@ -25,28 +27,107 @@ CPU_LIMITS = ("cpu_quota_us", "cpu_period_us")
 LIMITS = (*MEMORY_LIMITS, *CPU_LIMITS, "pids_max")
 
 
-def fold_inner(samples: dict[str, CgroupSample]) -> dict[str, CgroupSample]:
-    """``samples`` with each container scope completed from its crun inner cgroup (a new dict when any changed)."""
+THROTTLING = ("cpu_periods", "cpu_throttled_periods", "cpu_throttled_ns")  # counted where the quota is
+# Counters that are the subtree's on v2 (the scope's then include the inner cgroup's) and the cgroup's own on v1
+# (the scope's then count none of its tasks): the larger of the two is the container's in both.
+LARGER = ("memory_failcnt", "memory_oom_events", "memory_oom_kills", "memory_pgfault", "memory_pgmajfault")
+TASKS = ("processes", "threads")  # the cgroup's own members: the scope's and the inner cgroup's add up
+
+
+def fold_inner(samples: dict[str, CgroupSample]) -> tuple[dict[str, CgroupSample], dict[str, str]]:
+    """``samples`` with each crun inner cgroup folded into its container scope and left out (a new dict when any
+    was), and the folded paths: inner path -> the container's path."""
     out = samples
+    into: dict[str, str] = {}
     for path, inner in samples.items():
         if not path.endswith("/" + INNER):
             continue
         outer_path = path[:-len(INNER) - 1]
-        outer = out.get(outer_path)
+        outer = samples.get(outer_path)
         if outer is None or identify(outer_path).kind != "container":
             continue
-        changes: dict[str, object] = {f: getattr(inner, f) for f in LIMITS
-                                      if _unknown_or_unlimited(getattr(outer, f))
-                                      and not _unknown_or_unlimited(getattr(inner, f))}
-        if "cpu_quota_us" not in changes:
-            changes.pop("cpu_period_us", None)
-        if outer.first_pid is None and inner.first_pid is not None:
-            changes.update(first_pid=inner.first_pid, processes=inner.processes)
-        if changes:
-            if out is samples:
-                out = dict(samples)
-            out[outer_path] = dataclasses.replace(outer, **changes)  # type: ignore[arg-type]
-    return out
+        if out is samples:
+            out = dict(samples)
+        out[outer_path] = _completed(out[outer_path], inner)
+        del out[path]
+        into[path] = outer_path
+    return out, into
+
+
+def _completed(outer: CgroupSample, inner: CgroupSample) -> CgroupSample:
+    """The container's sample: the scope's, completed from crun's inner cgroup."""
+    changes: dict[str, object] = {f: getattr(inner, f) for f in LIMITS
+                                  if _unknown_or_unlimited(getattr(outer, f))
+                                  and not _unknown_or_unlimited(getattr(inner, f))}
+    if "cpu_quota_us" in changes:  # the quota is the inner cgroup's: so are its period and throttling
+        changes.update({f: getattr(inner, f) for f in ("cpu_period_us", *THROTTLING)})
+    else:
+        changes.pop("cpu_period_us", None)
+    for f in LARGER:
+        values = [v for v in (getattr(outer, f), getattr(inner, f)) if v is not None]
+        if values:
+            changes[f] = max(values)
+    for f in TASKS:
+        if getattr(inner, f) is not None:
+            changes[f] = (getattr(outer, f) or 0) + getattr(inner, f)
+    if outer.first_pid is None and inner.first_pid is not None:
+        changes["first_pid"] = inner.first_pid
+    return dataclasses.replace(outer, **changes)  # type: ignore[arg-type]
+
+
+def fold_reading(reading: EbpfReading, into: Mapping[str, str]) -> EbpfReading:
+    """``reading`` with the counters, culprits, OOM kills and execs of folded inner cgroups (``into``: inner path
+    -> container path) counted as their container's."""
+    if not into:
+        return reading
+
+    def moved(path: str) -> str:
+        return into.get(path, path)
+
+    by_cgroup: dict[str, EbpfCgroupCounters] = {}
+    for path, counters in reading.by_cgroup.items():
+        counters = _renamed_culprits(counters, into)
+        target = moved(path)
+        by_cgroup[target] = _added(by_cgroup[target], counters) if target in by_cgroup else counters
+    execs: dict[str, tuple[ExecRecord, ...]] = {}
+    for path, records in reading.execs.items():
+        target = moved(path)
+        execs[target] = tuple(sorted(execs.get(target, ()) + records, key=lambda r: r.unix_time))
+    return dataclasses.replace(
+        reading, by_cgroup=by_cgroup, execs=execs,
+        oom_kills=tuple(k if k.cgroup is None else dataclasses.replace(k, cgroup=moved(k.cgroup))
+                        for k in reading.oom_kills),
+        new_cgroups=tuple(dict.fromkeys(map(moved, reading.new_cgroups))),
+        removed_cgroups=tuple(dict.fromkeys(p for p in reading.removed_cgroups if p not in into)),
+        covered=None if reading.covered is None else reading.covered | {moved(p) for p in reading.covered})
+
+
+def _renamed_culprits(counters: EbpfCgroupCounters, into: Mapping[str, str]) -> EbpfCgroupCounters:
+    if not any(culprit in into for culprit, _ in counters.preempted_by):
+        return counters
+    return dataclasses.replace(counters, preempted_by=_merged_culprits(
+        [(into.get(culprit, culprit), n) for culprit, n in counters.preempted_by]))
+
+
+def _merged_culprits(pairs: list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    totals: dict[str, int] = {}
+    for culprit, n in pairs:
+        totals[culprit] = totals.get(culprit, 0) + n
+    return tuple(sorted(totals.items(), key=lambda pair: -pair[1]))
+
+
+def _added(a: EbpfCgroupCounters, b: EbpfCgroupCounters) -> EbpfCgroupCounters:
+    """The counters of two cgroups as one: ``b``'s cgroup id (the inner cgroup's, where the tasks are) is kept."""
+    return EbpfCgroupCounters(
+        cgroup_id=b.cgroup_id,
+        runq_buckets=tuple(x + y for x, y in zip(a.runq_buckets, b.runq_buckets)),
+        runq_sum_seconds=a.runq_sum_seconds + b.runq_sum_seconds, runq_count=a.runq_count + b.runq_count,
+        runq_max_seconds=max(a.runq_max_seconds, b.runq_max_seconds),
+        nvcsw=a.nvcsw + b.nvcsw, nivcsw=a.nivcsw + b.nivcsw,
+        preempted_by_others=a.preempted_by_others + b.preempted_by_others,
+        preempted_by_host=a.preempted_by_host + b.preempted_by_host,
+        forks=a.forks + b.forks, execs=a.execs + b.execs, exits=a.exits + b.exits, oom_kills=a.oom_kills + b.oom_kills,
+        preempted_by=_merged_culprits([*a.preempted_by, *b.preempted_by]))
 
 
 def controller_paths(pid: int, proc_root: str = "/proc") -> dict[str, str]:

@@ -168,10 +168,10 @@ def test_v2_podman_names(v2: dict[str, CgroupRow]) -> None:
 
 def test_v2_podman_container_is_one_row_with_its_limits(v2: dict[str, CgroupRow]) -> None:
     named = by_name(v2, "ctoph-guest-pweb")
-    containers = [(p, r) for p, r in named if r.identity.kind == "container"]
-    assert len(containers) == 1  # crun's inner cgroup is a plain cgroup below it, not a second container
-    path, row = containers[0]
-    assert [p for p, r in named if r.identity.kind != "container"] == [path + "/container"]
+    assert [r.identity.kind for _, r in named] == ["container"]  # one row: crun's inner cgroup is folded into it
+    path, row = named[0]
+    assert path + "/container" not in v2
+    assert row.sample.processes == 1 and row.sample.first_pid is not None  # the inner cgroup's task
     assert row.sample.memory_limit_bytes == 64 * MIB
     assert row.cpu_limit_cores == pytest.approx(0.3)
 
@@ -261,10 +261,10 @@ def test_v1_podman_names(v1: dict[str, CgroupRow]) -> None:
 
 def test_v1_podman_container_is_one_row_with_its_limits(v1: dict[str, CgroupRow]) -> None:
     named = by_name(v1, "ctoph-guest-pweb")
-    containers = [(p, r) for p, r in named if r.identity.kind == "container"]
-    assert len(containers) == 1  # crun's inner cgroup is a plain cgroup below it, not a second container
-    path, row = containers[0]
-    assert [p for p, r in named if r.identity.kind != "container"] == [path + "/container"]
+    assert [r.identity.kind for _, r in named] == ["container"]  # one row: crun's inner cgroup is folded into it
+    path, row = named[0]
+    assert path + "/container" not in v1
+    assert row.sample.processes == 1 and row.sample.first_pid is not None  # the inner cgroup's task
     assert row.sample.memory_limit_bytes == 64 * MIB
     assert row.cpu_limit_cores == pytest.approx(0.3)
 

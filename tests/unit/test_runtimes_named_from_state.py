@@ -12,10 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ctop.collector import Collector, CollectorConfig, identity_of
+from ctop.model.ebpf import EbpfCgroupCounters, EbpfReading, ExecRecord, OomKill
 from ctop.model.frame import Identity as RowIdentity
 from ctop.model.sample import UNLIMITED, CgroupSample
 from ctop.runtimes import boltdb
-from ctop.runtimes.fold import controller_paths, fold_inner, limits_where_set
+from ctop.runtimes.fold import controller_paths, fold_inner, fold_reading, limits_where_set
 from ctop.runtimes.identify import identify
 from ctop.runtimes.local_state import LocalState, lxc_template, runc_cgroups, runc_meta
 from ctop.runtimes.metadata import MetadataService
@@ -194,20 +195,71 @@ def _sample(path: str, **kw: object) -> CgroupSample:
 def test_crun_inner_cgroup_folds_into_the_scope() -> None:
     """Pure v2 with systemd (hand-made in the known shape): libpod-<id>.scope/container holds the processes."""
     scope, inner = f"/machine.slice/libpod-{ID}.scope", f"/machine.slice/libpod-{ID}.scope/container"
-    samples = {scope: _sample(scope, memory_limit_bytes=UNLIMITED, cpu_quota_us=UNLIMITED, processes=0),
-               inner: _sample(inner, memory_limit_bytes=64 << 20, cpu_quota_us=30000, cpu_period_us=100000,
-                              first_pid=4242, processes=1)}
-    folded = fold_inner(samples)
-    assert (folded[scope].memory_limit_bytes, folded[scope].cpu_quota_us, folded[scope].first_pid) == (
-        64 << 20, 30000, 4242)
-    assert folded[inner] == samples[inner]
-    # The scope's own limit wins where it has one; nothing to fold outside a container scope.
-    own = {scope: _sample(scope, memory_limit_bytes=32 << 20), inner: samples[inner]}
-    assert fold_inner(own)[scope].memory_limit_bytes == 32 << 20
+    samples = {scope: _sample(scope, memory_limit_bytes=UNLIMITED, cpu_quota_us=UNLIMITED, cpu_period_us=100000,
+                              cpu_periods=50, cpu_throttled_periods=0, cpu_throttled_ns=0, processes=0, threads=0,
+                              memory_oom_kills=2, memory_failcnt=None),
+               inner: _sample(inner, memory_limit_bytes=64 << 20, cpu_quota_us=30000, cpu_period_us=50000,
+                              cpu_periods=40, cpu_throttled_periods=30, cpu_throttled_ns=9000, first_pid=4242,
+                              processes=1, threads=3, memory_oom_kills=1, memory_failcnt=7)}
+    folded, into = fold_inner(samples)
+    assert into == {inner: scope} and inner not in folded and folded is not samples
+    row = folded[scope]
+    assert (row.memory_limit_bytes, row.cpu_quota_us, row.cpu_period_us) == (64 << 20, 30000, 50000)
+    assert row.first_pid == 4242
+    # the quota is the inner cgroup's, and so is the throttling; tasks add up; subtree-or-own counters: the larger
+    assert (row.cpu_periods, row.cpu_throttled_periods, row.cpu_throttled_ns) == (40, 30, 9000)
+    assert (row.processes, row.threads, row.memory_oom_kills, row.memory_failcnt) == (1, 3, 2, 7)
+    # The scope's own limit wins where it has one (with its own throttling); nothing to fold outside a container.
+    own = {scope: _sample(scope, memory_limit_bytes=32 << 20, cpu_quota_us=20000, cpu_throttled_periods=5),
+           inner: samples[inner]}
+    mine = fold_inner(own)[0][scope]
+    assert (mine.memory_limit_bytes, mine.cpu_quota_us, mine.cpu_throttled_periods) == (32 << 20, 20000, 5)
     other = {"/a": _sample("/a"), "/a/container": samples[inner]}
-    assert fold_inner(other) is other
-    # One container row: the inner cgroup is a plain cgroup even when its metadata says container.
+    assert fold_inner(other) == (other, {}) and fold_inner(other)[0] is other
+    # Without the scope (it vanished between the reads) the inner cgroup stays, a plain cgroup.
+    alone = {inner: samples[inner]}
+    assert fold_inner(alone) == (alone, {})
     assert identity_of(identify(inner), None).kind == "cgroup"
+
+
+def test_folded_ebpf_counters_are_the_containers() -> None:
+    """The tasks of crun's inner cgroup are counted as its container's: counters, culprits, OOM kills, execs."""
+    scope, inner = f"/machine.slice/libpod-{ID}.scope", f"/machine.slice/libpod-{ID}.scope/container"
+    other_scope = f"/machine.slice/libpod-{'b' * 64}.scope"
+    other_inner = other_scope + "/container"
+    buckets = tuple(range(len(EbpfCgroupCounters().runq_buckets)))
+    counters = EbpfCgroupCounters(cgroup_id=77, runq_buckets=buckets, runq_sum_seconds=0.5, runq_count=9,
+                                  runq_max_seconds=0.2, nvcsw=1, nivcsw=2, preempted_by_others=3,
+                                  preempted_by_host=4, forks=5, execs=6, exits=7, oom_kills=8,
+                                  preempted_by=(("/", 4), (other_inner, 3)))
+    victim = EbpfCgroupCounters(cgroup_id=78, preempted_by=((inner, 2), (scope, 1)))
+    reading = EbpfReading(
+        monotonic_time=1.0, by_cgroup={inner: counters, other_inner: victim, "/x": EbpfCgroupCounters()},
+        unattributed=EbpfCgroupCounters(), oom_kills=(OomKill(inner, 10, "a", 1.0), OomKill(None, 11, "b", 2.0)),
+        execs={inner: (ExecRecord(10, 1, "sh", "/bin/sh", 5.0),)}, new_cgroups=(scope, inner),
+        removed_cgroups=(inner,), covered=frozenset({inner, other_inner, "/x"}))
+    into = {inner: scope, other_inner: other_scope}
+    out = fold_reading(reading, into)
+    assert set(out.by_cgroup) == {scope, other_scope, "/x"}
+    assert out.by_cgroup[scope] == dataclasses.replace(counters, preempted_by=(("/", 4), (other_scope, 3)))
+    assert out.by_cgroup[other_scope].preempted_by == ((scope, 3),)  # the inner and the scope are one culprit
+    assert [k.cgroup for k in out.oom_kills] == [scope, None]
+    assert set(out.execs) == {scope} and out.new_cgroups == (scope,) and out.removed_cgroups == ()
+    assert out.covers(scope) and out.covers("/x") and not out.covers("/y")
+    assert fold_reading(reading, {}) is reading
+    # Counters of the scope itself (a task left there) and of the inner cgroup add up, field by field.
+    both = fold_reading(dataclasses.replace(reading, by_cgroup={scope: counters, inner: counters}), into)
+    added = both.by_cgroup[scope]
+    for f in dataclasses.fields(EbpfCgroupCounters):
+        mine = getattr(counters, f.name)
+        if f.name == "runq_buckets":
+            assert added.runq_buckets == tuple(2 * b for b in buckets)
+        elif f.name == "runq_max_seconds" or f.name == "cgroup_id":
+            assert getattr(added, f.name) == mine
+        elif f.name == "preempted_by":
+            assert added.preempted_by == (("/", 8), (other_scope, 6))
+        else:
+            assert getattr(added, f.name) == 2 * mine, f.name
 
 
 def test_v1_limits_read_where_the_processes_are() -> None:
@@ -251,7 +303,7 @@ def test_collector_folds_a_recorded_v2_tree(tmp_path: object) -> None:
     scope = frame.rows[f"/machine.slice/libpod-{web}.scope"]
     assert scope.identity.kind == "container" and scope.sample.memory_limit_bytes == 64 << 20
     assert scope.sample.cpu_quota_us == 30000
-    assert frame.rows[f"/machine.slice/libpod-{web}.scope/container"].identity.kind == "cgroup"
+    assert f"/machine.slice/libpod-{web}.scope/container" not in frame.rows  # folded into the scope's row
     containers = [r for r in frame.rows.values() if r.identity.kind == "container" and web in r.sample.path]
     assert len(containers) == 1
 
