@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
 from support.dockerd import IMAGE, dockerd, kubelet_pod_parent, pod_cgroup_path, unique  # noqa: F401
-from support.env import ctop_command, need_binary, need_root, patience
+from support.env import PATIENCE, ctop_command, need_binary, need_root, patience
 from support.fleet import PORTS, FleetPrometheus, exporter_on, fleet_prometheus, static_target
 from support.tmux import tmux_session
 
@@ -42,6 +42,10 @@ MiB = 2**20
 # loaded machine, which shifts rates over a short window by more than 5 %.
 SCRAPE_INTERVAL = "10s"
 QUOTA_PERCENT = 50  # every workload has this CPU limit, well above what it uses
+# Under emulation (a TCG guest, where CTOP_TEST_PATIENCE > 1) the workloads' CPU wobbles by a few tenths of a
+# percentage point between the scrapes' window and local ctop's (8.45 vs 7.98 % for an 8 % share in the v2 guest):
+# there, 0.5 points of difference are allowed where 5 % of these small shares is less.
+EMULATED_SLACK = 0.5 if PATIENCE > 1 else 0.0
 # (node, child, CPU used in % of one CPU, MiB held)
 WORKLOADS = (("a", "web", 10, 24), ("a", "db", 5, 40), ("b", "api", 8, 32), ("b", "gone", 5, 16))
 # Holds its memory and uses its share of CPU time over any window however busy the shared machine is: it spins
@@ -131,7 +135,8 @@ def test_cpu_and_memory_agree_with_each_nodes_local_ctop(fleet: Fleet) -> None:
         assert there is not None, (end, sorted(fleet_rows), fleet.prom.query("up[40s]"),
                                    fleet.prom.query('scrape_duration_seconds{node="node-a"}[40s]'))
         assert there["node"] == f"node-{node}"
-        assert there["cpu_percent"] == pytest.approx(here["cpu_percent"], rel=0.05), (child, here, there)
+        assert there["cpu_percent"] == pytest.approx(here["cpu_percent"], rel=0.05, abs=EMULATED_SLACK), (
+            child, here, there)
         assert there["memory_working_set_bytes"] == pytest.approx(here["memory_working_set_bytes"], rel=0.05)
         assert there["memory_working_set_bytes"] > mib * MiB
         assert there["cpu_limit_cores"] == pytest.approx(QUOTA_PERCENT / 100)
