@@ -12,7 +12,7 @@ import time
 import pytest
 from support.cgroups import host_layout
 from support.dockerd import cgroup_of
-from support.env import need
+from support.env import need, patience
 from support.runtimes import lxc_container, podman, runc_container, unique, unshare_container
 from support.tmux import tmux_session
 
@@ -91,6 +91,23 @@ def test_podman_pod_members_infra_conmon_and_compose(ctop: str) -> None:
         assert (report["metadata"]["runtime"], report["metadata"]["pod"]) == ("podman", pod)
         assert nspid(report["main_pid"])[-1] == 1  # the container's own init, not conmon
         assert report["namespaces"]["pid"]["shared_with_host"] is False
+
+
+def test_podman_container_row_carries_its_tasks_ebpf_figures(ctop: str) -> None:
+    """The eBPF figures of a podman container's tasks are its row's, also where crun runs them in a `container`
+    cgroup inside the scope (systemd hosts): one row, with its execs and context switches."""
+    with podman() as p:
+        name = unique("busy")
+        p.run("run", "-d", "--network", "none", "--name", name, p.image, "sh", "-c", "while :; do sleep 0.05; done")
+        cid = p.out("inspect", name, "--format", "{{.Id}}")
+        out = subprocess.run([ctop, "-b", "--json", "-n", "2", "-d", "2", "--ebpf-wait", f"{patience(60):g}"],
+                             capture_output=True, timeout=patience(120) + 60, env=p.env, check=True).stdout
+        table = {r["id"]: r for r in json.loads(out.splitlines()[-1])}
+        mine = [r for r in table.values() if r["container_id"] == cid]
+        assert [r["kind"] for r in mine] == ["container"], [(r["id"], r["kind"]) for r in mine]
+        row = mine[0]
+        assert row["name"] == name and row["processes"] >= 1
+        assert row["execs_per_s"] > 0 and row["ctx_switches_voluntary_per_s"] > 0, row
 
 
 def test_lxc_busybox_container(ctop: str) -> None:
