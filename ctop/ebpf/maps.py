@@ -12,7 +12,16 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar, cast
 
-from ..model.ebpf import ARGS_TRUNCATED, RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading, ExecRecord, MapFill, OomKill
+from ..model.ebpf import (
+    ARGS_TRUNCATED,
+    RUNQ_SLOTS,
+    EbpfCgroupCounters,
+    EbpfReading,
+    ExecRecord,
+    MapFill,
+    OomKill,
+    added_counters,
+)
 from . import bcc_types as bt
 from . import hybrid
 from .layout import Header, LayoutError, ctypes_members, read_header, word_columns
@@ -204,17 +213,7 @@ def slot_culprits(raw: bytes, columns: CounterColumns, unpacker: struct.Struct,
 def add_counters(a: EbpfCgroupCounters, b: EbpfCgroupCounters) -> EbpfCgroupCounters:
     """Two cgroups' counters counted as one: a cgroup2 cgroup and the v1 cpu cgroup of the same path, whose tagged id
     is the larger; the cgroup2 id names them, so a tagged entry that appears later does not look like a new cgroup."""
-    return EbpfCgroupCounters(
-        cgroup_id=min(a.cgroup_id, b.cgroup_id),
-        runq_buckets=tuple(map(sum, zip(a.runq_buckets, b.runq_buckets))),
-        runq_sum_seconds=a.runq_sum_seconds + b.runq_sum_seconds,
-        runq_count=a.runq_count + b.runq_count,
-        runq_max_seconds=max(a.runq_max_seconds, b.runq_max_seconds),
-        nvcsw=a.nvcsw + b.nvcsw, nivcsw=a.nivcsw + b.nivcsw,
-        preempted_by_others=a.preempted_by_others + b.preempted_by_others,
-        preempted_by_host=a.preempted_by_host + b.preempted_by_host,
-        forks=a.forks + b.forks, execs=a.execs + b.execs, exits=a.exits + b.exits,
-        oom_kills=a.oom_kills + b.oom_kills)
+    return added_counters(a, b, min(a.cgroup_id, b.cgroup_id))
 
 
 def culprits_by_path(pairs: Iterable[tuple[int, int, int]],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -68,6 +68,28 @@ class EbpfCgroupCounters:
     exits: int = 0
     oom_kills: int = 0
     preempted_by: tuple[tuple[str, int], ...] = ()
+
+
+def merged_culprits(pairs: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """(culprit, count) pairs with each culprit once, its counts added, largest first."""
+    totals: dict[str, int] = {}
+    for culprit, n in pairs:
+        totals[culprit] = totals.get(culprit, 0) + n
+    return tuple(sorted(totals.items(), key=lambda pair: -pair[1]))
+
+
+def added_counters(a: EbpfCgroupCounters, b: EbpfCgroupCounters, cgroup_id: int) -> EbpfCgroupCounters:
+    """Two cgroups' counters counted as one, under ``cgroup_id``: sums, the larger maximum, culprits merged."""
+    return EbpfCgroupCounters(
+        cgroup_id=cgroup_id,
+        runq_buckets=tuple(x + y for x, y in zip(a.runq_buckets, b.runq_buckets)),
+        runq_sum_seconds=a.runq_sum_seconds + b.runq_sum_seconds, runq_count=a.runq_count + b.runq_count,
+        runq_max_seconds=max(a.runq_max_seconds, b.runq_max_seconds),
+        nvcsw=a.nvcsw + b.nvcsw, nivcsw=a.nivcsw + b.nivcsw,
+        preempted_by_others=a.preempted_by_others + b.preempted_by_others,
+        preempted_by_host=a.preempted_by_host + b.preempted_by_host,
+        forks=a.forks + b.forks, execs=a.execs + b.execs, exits=a.exits + b.exits, oom_kills=a.oom_kills + b.oom_kills,
+        preempted_by=merged_culprits([*a.preempted_by, *b.preempted_by]))
 
 
 @dataclass(frozen=True)

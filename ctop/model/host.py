@@ -7,11 +7,10 @@ derived from the same samples as every other row, so live, batch and replay agre
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Container, Iterable, Mapping
 
 from .culprits import HOST
-from .ebpf import EbpfCgroupCounters
+from .ebpf import EbpfCgroupCounters, added_counters
 from .frame import Identity
 from .sample import CgroupSample, IoCounters
 
@@ -115,17 +114,4 @@ def host_ebpf(by_cgroup: Mapping[str, EbpfCgroupCounters], workloads: list[str],
 
 def add_counters(a: EbpfCgroupCounters, b: EbpfCgroupCounters) -> EbpfCgroupCounters:
     """Two cgroups' counters as one (kernel id 0: no cgroup of its own)."""
-    culprits: dict[str, int] = dict(a.preempted_by)
-    for name, n in b.preempted_by:
-        culprits[name] = culprits.get(name, 0) + n
-    return dataclasses.replace(
-        a, cgroup_id=0,
-        runq_buckets=tuple(x + y for x, y in zip(a.runq_buckets, b.runq_buckets)),
-        runq_sum_seconds=a.runq_sum_seconds + b.runq_sum_seconds, runq_count=a.runq_count + b.runq_count,
-        runq_max_seconds=max(a.runq_max_seconds, b.runq_max_seconds),
-        nvcsw=a.nvcsw + b.nvcsw, nivcsw=a.nivcsw + b.nivcsw,
-        preempted_by_others=a.preempted_by_others + b.preempted_by_others,
-        preempted_by_host=a.preempted_by_host + b.preempted_by_host,
-        forks=a.forks + b.forks, execs=a.execs + b.execs, exits=a.exits + b.exits,
-        oom_kills=a.oom_kills + b.oom_kills,
-        preempted_by=tuple(sorted(culprits.items(), key=lambda kv: -kv[1])))
+    return added_counters(a, b, 0)

@@ -16,7 +16,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 
-from ..model.ebpf import EbpfCgroupCounters, EbpfReading, ExecRecord
+from ..model.ebpf import EbpfCgroupCounters, EbpfReading, ExecRecord, added_counters, merged_culprits
 from ..model.sample import UNLIMITED, CgroupSample
 from ..sources.readfile import read_bytes
 from .identify import identify
@@ -88,7 +88,10 @@ def fold_reading(reading: EbpfReading, into: Mapping[str, str]) -> EbpfReading:
     for path, counters in reading.by_cgroup.items():
         counters = _renamed_culprits(counters, into)
         target = moved(path)
-        by_cgroup[target] = _added(by_cgroup[target], counters) if target in by_cgroup else counters
+        if target in by_cgroup:  # the scope's own and the inner cgroup's: under the inner id (where the tasks are)
+            earlier = by_cgroup[target]
+            counters = added_counters(earlier, counters, counters.cgroup_id if path in into else earlier.cgroup_id)
+        by_cgroup[target] = counters
     execs: dict[str, tuple[ExecRecord, ...]] = {}
     for path, records in reading.execs.items():
         target = moved(path)
@@ -105,29 +108,8 @@ def fold_reading(reading: EbpfReading, into: Mapping[str, str]) -> EbpfReading:
 def _renamed_culprits(counters: EbpfCgroupCounters, into: Mapping[str, str]) -> EbpfCgroupCounters:
     if not any(culprit in into for culprit, _ in counters.preempted_by):
         return counters
-    return dataclasses.replace(counters, preempted_by=_merged_culprits(
+    return dataclasses.replace(counters, preempted_by=merged_culprits(
         [(into.get(culprit, culprit), n) for culprit, n in counters.preempted_by]))
-
-
-def _merged_culprits(pairs: list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
-    totals: dict[str, int] = {}
-    for culprit, n in pairs:
-        totals[culprit] = totals.get(culprit, 0) + n
-    return tuple(sorted(totals.items(), key=lambda pair: -pair[1]))
-
-
-def _added(a: EbpfCgroupCounters, b: EbpfCgroupCounters) -> EbpfCgroupCounters:
-    """The counters of two cgroups as one: ``b``'s cgroup id (the inner cgroup's, where the tasks are) is kept."""
-    return EbpfCgroupCounters(
-        cgroup_id=b.cgroup_id,
-        runq_buckets=tuple(x + y for x, y in zip(a.runq_buckets, b.runq_buckets)),
-        runq_sum_seconds=a.runq_sum_seconds + b.runq_sum_seconds, runq_count=a.runq_count + b.runq_count,
-        runq_max_seconds=max(a.runq_max_seconds, b.runq_max_seconds),
-        nvcsw=a.nvcsw + b.nvcsw, nivcsw=a.nivcsw + b.nivcsw,
-        preempted_by_others=a.preempted_by_others + b.preempted_by_others,
-        preempted_by_host=a.preempted_by_host + b.preempted_by_host,
-        forks=a.forks + b.forks, execs=a.execs + b.execs, exits=a.exits + b.exits, oom_kills=a.oom_kills + b.oom_kills,
-        preempted_by=_merged_culprits([*a.preempted_by, *b.preempted_by]))
 
 
 def controller_paths(pid: int, proc_root: str = "/proc") -> dict[str, str]:
