@@ -16,6 +16,7 @@ import click
 
 from .errors import CtopError
 from .model.host import HOST_IDENTITY, HOST_PATH, inside
+from .runtimes.fold import INNER
 from .runtimes.identify import Identity, identify
 from .runtimes.locate import Located, container_cgroups, matches, namespaced_meta, walk_root
 from .runtimes.meta import ContainerMeta
@@ -99,7 +100,9 @@ def resolve(query: str, root: str, containers: list[tuple[str, Identity, Contain
 
 def container_report(found: Located, proc_root: str = "/proc", cpu_sample_s: float = CPU_SAMPLE_S) -> dict:
     """Everything ctop knows about one container, as JSON-ready data (None where unknown)."""
-    pids = procfs_procs.read_pids(os.path.join(found.cgroup_dir, "cgroup.procs"))
+    # crun under systemd runs the processes in a `container` cgroup inside the scope (folded into its row)
+    pids = (procfs_procs.read_pids(os.path.join(found.cgroup_dir, "cgroup.procs"))
+            or procfs_procs.read_pids(os.path.join(found.cgroup_dir, INNER, "cgroup.procs")))
     main = found.meta.pid if found.meta and found.meta.pid and found.meta.pid in pids else None
     if main is None and pids:  # the init of the workload's own pid namespace, else the first process
         main = procfs_ns.namespace_init(pids, proc_root) or pids[0]

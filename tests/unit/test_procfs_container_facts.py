@@ -150,3 +150,19 @@ def test_a_process_reads_with_its_owner_and_the_detail_view_lists_the_busiest_fi
     assert lines[1].split() == ["7", "a-very-lon", "99.0", "-", "R", "4", "burn", "--hot"]  # busiest first
     assert lines[2].split()[:3] == ["1", "root", "0.5"]
     assert lines[3] == "... and 1 more (ctop inspect lists them all)"
+
+
+def test_inspect_finds_the_main_process_in_cruns_inner_cgroup(tmp_path) -> None:
+    """crun under systemd (podman on v1 and v2 hosts): the scope's cgroup.procs is empty, `container` below holds
+    the processes; the report's main pid is found there."""
+    from ctop.inspect_cmd import container_report
+    from ctop.runtimes.identify import identify
+    from ctop.runtimes.locate import Located
+
+    path = "/machine.slice/libpod-" + "a" * 64 + ".scope"
+    scope = tmp_path / "scope"
+    (scope / "container").mkdir(parents=True)
+    (scope / "cgroup.procs").write_text("")
+    (scope / "container" / "cgroup.procs").write_text(f"{os.getpid()}\n")
+    report = container_report(Located(path, str(scope), identify(path), None), cpu_sample_s=0.01)
+    assert report["main_pid"] == os.getpid()
