@@ -120,6 +120,7 @@ class Collector:
         for source in (self.metadata, self.ebpf):
             if source is not None:
                 source.close()
+        self.cgroups.close()
 
     def snapshot(self) -> Snapshot:
         """Read the host and every cgroup once."""

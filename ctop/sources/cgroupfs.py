@@ -106,9 +106,11 @@ class CgroupReader:
         self._read_in_full: set[str] = set()  # cgroups read in full by the latest read_all
 
     def close(self) -> None:
-        """Close the files kept open (the reader still works afterwards, opening them again)."""
+        """Close the files kept open and the tree watches (the reader still works afterwards, opening them again)."""
         if self._files is not None:
             self._files.close()
+        for watch in self._watches.values():
+            watch.close()
 
     def _read(self, path: str) -> bytes | None:
         """A file of the cgroup being read (see read_bytes)."""
@@ -130,9 +132,12 @@ class CgroupReader:
         """Paths to read this refresh: the scan hierarchy's cgroups plus those only other hierarchies hold.
 
         Every hierarchy is checked at most every ``rescan_s``, the scan hierarchy every refresh; each check
-        costs one stat per known cgroup (see cgroupwatch.py), not a listing of every directory.
+        costs one read of inotify's events (or one stat per known cgroup where inotify is unavailable; see
+        cgroupwatch.py), not a listing of every directory.
         """
         if self._watch_depth != max_depth or not self._watches:
+            for watch in self._watches.values():
+                watch.close()
             self._watches = {root: TreeWatch(root, max_depth) for root in self._roots}
             self._watch_depth = max_depth
         if self._scan_root is None or now - self._last_union_walk >= rescan_s:

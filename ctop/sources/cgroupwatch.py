@@ -1,33 +1,65 @@
-"""Finds the cgroups of one hierarchy every refresh with one stat per known cgroup instead of listing them all.
+"""Finds the cgroups of one hierarchy every refresh without listing them all.
 
-cgroupfs (kernfs) gives a directory ``st_nlink = 2 + its number of subdirectories``. A directory is listed again
-only when that count changed, when a known child vanished (its parent may hold a new one of another name) or
-when its inode changed (recreated: everything below it is new). Trees where the link count does not say that
-(btrfs, some overlays used for recorded trees) are simply walked in full every time.
+Where inotify works (any Linux cgroupfs), every known directory carries a watch and a refresh reads the queued
+creations and removals with one read(2): a new directory is stat'ed, watched and listed, a removed one is dropped
+with everything below it. Where it does not (the per-user watch or instance limit reached), one stat per known
+cgroup finds the changes: cgroupfs (kernfs) gives a directory ``st_nlink = 2 + its number of subdirectories``, so a
+directory is listed again only when that count changed, when a known child vanished (its parent may hold a new one
+of another name) or when its inode changed (recreated: everything below it is new). Trees where the link count
+does not say that (btrfs, some overlays used for recorded trees) are then simply walked in full every time.
 """
 
 from __future__ import annotations
 
 import os
 
+from . import inotify
+from .inotify import Inotify, WatchLimit
+
+_GONE = inotify.IN_DELETE | inotify.IN_MOVED_FROM
+_NEW = inotify.IN_CREATE | inotify.IN_MOVED_TO
+_SELF_GONE = inotify.IN_IGNORED | inotify.IN_DELETE_SELF
+
 
 class TreeWatch:
     """The directories under ``root`` down to ``max_depth`` (0 = the root only): relative path -> inode."""
 
-    def __init__(self, root: str, max_depth: int | None = None) -> None:
+    def __init__(self, root: str, max_depth: int | None = None, notify: bool = True) -> None:
+        """``notify``: follow changes with inotify where it works (else, and with False, one stat per cgroup)."""
         self.root = root
         self.max_depth = max_depth
         self._known: dict[str, tuple[int, int]] = {}  # "" or "/a/b" -> (inode, st_nlink)
         self._nlink_counts_subdirs = True
+        self._notify_wanted = notify
+        self._inotify: Inotify | None = None
+        self._watched: dict[int, str] = {}  # watch descriptor -> the directory it watches
+        self._watch_of: dict[str, int] = {}  # and back
         self.full_walks = 0
         self.listings = 0
 
+    @property
+    def notifying(self) -> bool:
+        """True while inotify follows the tree (False: one stat per known cgroup each refresh)."""
+        return self._inotify is not None
+
+    def close(self) -> None:
+        """Drop the inotify instance and its watches (paths() still works: it starts again)."""
+        if self._inotify is not None:
+            self._inotify.close()
+        self._inotify = None
+        self._watched, self._watch_of = {}, {}
+        self._known = {}
+
     def paths(self) -> dict[str, int]:
         """Every directory now present, as a cgroup path ("/" for the root) with its inode."""
-        if not self._known or not self._nlink_counts_subdirs:
+        if not self._known:
             self._full_walk()
-        else:
+        elif self._inotify is not None:
+            self._apply_events(self._inotify)
+        elif self._nlink_counts_subdirs:
             self._update()
+        else:
+            self._full_walk()
         return {rel or "/": inode for rel, (inode, _nlink) in self._known.items()}
 
     def _at_depth_limit(self, rel: str) -> bool:
@@ -35,18 +67,44 @@ class TreeWatch:
 
     def _full_walk(self) -> None:
         self.full_walks += 1
-        self._known = {}
+        self.close()  # a fresh instance: no event of an older tree is left to misread
+        if self._notify_wanted:
+            try:
+                self._inotify = Inotify()
+            except OSError:
+                self._inotify = None
         self._nlink_counts_subdirs = True
         self._add_subtree("")
 
+    def _watch(self, rel: str) -> bool:
+        """Watch ``rel`` for subdirectories made and removed; False when it is gone. At the user's watch limit
+        the tree goes back to one stat per cgroup (what is known stays right: the stat path rechecks it)."""
+        if self._inotify is None or (rel and self._at_depth_limit(rel)):  # the root always: to see it go
+            return True
+        try:
+            wd = self._inotify.add_watch(self.root + rel)
+        except WatchLimit:
+            self._inotify.close()
+            self._inotify = None
+            self._watched, self._watch_of = {}, {}
+            return True
+        if wd is None:
+            return False
+        self._watched[wd] = rel
+        self._watch_of[rel] = wd
+        return True
+
     def _add_subtree(self, top: str) -> None:
-        """Stat then list ``top`` and everything below it (stat first: a change after it is caught next time)."""
+        """Stat, watch, then list ``top`` and everything below it (a change after the stat or the watch is
+        caught next time)."""
         stack = [top]
         while stack:
             rel = stack.pop()
             try:
                 st = os.stat(self.root + rel)
             except OSError:
+                continue
+            if not self._watch(rel):
                 continue
             self._known[rel] = (st.st_ino, st.st_nlink)
             children = self._list(rel)
@@ -66,6 +124,48 @@ class TreeWatch:
                 return [rel + "/" + e.name for e in entries if e.is_dir(follow_symlinks=False)]
         except OSError:
             return None
+
+    def _forget(self, top: str) -> None:
+        """Drop ``top`` and everything below it (their watches end with the directories)."""
+        below = top + "/"
+        for rel in [r for r in self._known if r == top or r.startswith(below)]:
+            del self._known[rel]
+            wd = self._watch_of.pop(rel, None)
+            if wd is not None:
+                self._watched.pop(wd, None)
+
+    def _apply_events(self, source: Inotify) -> None:
+        for wd, mask, name in source.read_events():
+            if mask & inotify.IN_Q_OVERFLOW:  # events were lost: look at everything again
+                self._full_walk()
+                return
+            rel = self._watched.get(wd)
+            if rel is None:  # a watch of a directory already dropped
+                continue
+            if mask & _SELF_GONE:  # the directory itself is gone
+                if rel == "":
+                    self._known = {}  # the root: walked again (and found or not) next time
+                    return
+                self._forget(rel)
+                continue
+            if not mask & inotify.IN_ISDIR:
+                continue
+            child = rel + "/" + name
+            if mask & _GONE:
+                self._forget(child)
+            elif mask & _NEW and not self._at_depth_limit(rel):
+                known = self._known.get(child)
+                if known is not None:
+                    try:
+                        if os.stat(self.root + child).st_ino == known[0]:
+                            continue  # already found when its parent was listed
+                    except OSError:
+                        pass
+                    self._forget(child)
+                self._add_subtree(child)
+            if self._inotify is None:  # the watch limit was reached on the way: the stat path takes over
+                self._update()
+                return
 
     def _update(self) -> None:
         relist: list[str] = []

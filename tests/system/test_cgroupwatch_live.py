@@ -1,4 +1,5 @@
-"""On the real cgroupfs, TreeWatch keeps up with cgroups made, removed and recreated, with one full walk only."""
+"""On the real cgroupfs, TreeWatch keeps up with cgroups made, removed and recreated, with one full walk only:
+following kernfs's inotify events, and by link counts where inotify is not used."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ def under(paths: dict[str, int], prefix: str) -> dict[str, int]:
     return {p: i for p, i in paths.items() if p == prefix or p.startswith(prefix + "/")}
 
 
+@pytest.mark.parametrize("notify", [True, False], ids=["inotify", "stat"])
 @pytest.mark.parametrize("controller", ["cpuacct", "unified"])
-def test_real_hierarchy_changes_are_found_without_walking_it_again(test_cgroup: TestCgroup, controller: str) -> None:
+def test_real_hierarchy_changes_are_found_without_walking_it_again(test_cgroup: TestCgroup, controller: str,
+                                                                    notify: bool) -> None:
     layout = test_cgroup.layout
     root = layout.unified if controller == "unified" else layout.controllers.get(controller)
     if root is None:
         root = layout.unified or next(iter(layout.controllers.values()))  # pure v1 or v2: its one kind
-    watch = TreeWatch(root)
+    watch = TreeWatch(root, notify=notify)
 
     def agree() -> dict[str, int]:
         seen = under(watch.paths(), test_cgroup.path)
@@ -45,4 +48,6 @@ def test_real_hierarchy_changes_are_found_without_walking_it_again(test_cgroup: 
     test_cgroup.child("pod1")
     seen = agree()
     assert seen[pods[1].path] != old_inode and pods[1].path + "/app" not in seen
-    assert watch.full_walks == 1, "kernfs link counts should make every later refresh incremental"
+    assert watch.notifying == notify
+    assert watch.full_walks == 1, "kernfs events or link counts should make every later refresh incremental"
+    watch.close()

@@ -1,4 +1,5 @@
-"""TreeWatch finds exactly what a full walk finds, after any sequence of creations, removals and re-creations."""
+"""TreeWatch finds exactly what a full walk finds, after any sequence of creations, removals and re-creations,
+following the tree with inotify or, where that is unavailable or runs out of watches, with one stat per cgroup."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ctop.sources import inotify
 from ctop.sources.cgroupfs import walk_cgroups
 from ctop.sources.cgroupwatch import TreeWatch
 
@@ -38,33 +41,101 @@ def apply(root: Path, op: str, path: str, other: str) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(batches=st.lists(OPS, min_size=1, max_size=4), depth=st.sampled_from([None, 1, 2]))
-def test_matches_a_full_walk_after_every_batch_of_changes(tmp_path_factory, batches, depth) -> None:
+@given(batches=st.lists(OPS, min_size=1, max_size=4), depth=st.sampled_from([None, 0, 1, 2]),
+       notify=st.booleans())
+def test_matches_a_full_walk_after_every_batch_of_changes(tmp_path_factory, batches, depth, notify) -> None:
     root = tmp_path_factory.mktemp("tree")
     (root / "a" / "b").mkdir(parents=True)
-    watch = TreeWatch(str(root), depth)
+    watch = TreeWatch(str(root), depth, notify=notify)
     assert watch.paths() == full_walk(str(root), depth)
+    assert watch.notifying == notify
     for batch in batches:
         for op, path, other in batch:
             apply(root, op, path, other)
         assert watch.paths() == full_walk(str(root), depth)
+    assert watch.full_walks == 1
+    watch.close()
 
 
-def test_an_unchanged_tree_costs_no_listing(tmp_path: Path) -> None:
+@settings(max_examples=60, deadline=None)
+@given(batches=st.lists(OPS, min_size=1, max_size=4), limit=st.integers(min_value=0, max_value=6))
+def test_running_out_of_watches_falls_back_to_stats_and_stays_right(tmp_path_factory, batches, limit) -> None:
+    """The user's watch limit reached at any point (the first directory, a later one): the same answers."""
+    root = tmp_path_factory.mktemp("tree")
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "c").mkdir()
+    added, refused = [], []
+    real_add = inotify.Inotify.add_watch
+
+    def limited(self, path, mask=inotify.DIRECTORY_CHANGES):
+        if len(added) >= limit:
+            refused.append(path)
+            raise inotify.WatchLimit(28, "No space left on device")
+        added.append(path)
+        return real_add(self, path, mask)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inotify.Inotify, "add_watch", limited)
+        watch = TreeWatch(str(root))
+        assert watch.paths() == full_walk(str(root))
+        for batch in batches:
+            for op, path, other in batch:
+                apply(root, op, path, other)
+            assert watch.paths() == full_walk(str(root))
+    assert watch.notifying == (not refused)
+
+
+@pytest.mark.parametrize("notify", [True, False])
+def test_an_unchanged_tree_costs_no_listing(tmp_path: Path, notify: bool, monkeypatch) -> None:
     for i in range(50):
         (tmp_path / f"pod{i}" / "ctr").mkdir(parents=True)
-    watch = TreeWatch(str(tmp_path))
+    watch = TreeWatch(str(tmp_path), notify=notify)
     first = watch.paths()
     listings = watch.listings
     assert len(first) == 101
+    stats = []
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: stats.append(path) or real_stat(path, *a, **k))
     assert watch.paths() == first and watch.listings == listings and watch.full_walks == 1
+    assert len(stats) == (0 if notify else 101)  # inotify: one read(2) and nothing else
     (tmp_path / "pod7" / "new").mkdir()
     assert "/pod7/new" in watch.paths()
-    assert watch.listings - listings == 2  # pod7 and the new directory, nothing else
+    assert watch.listings - listings == (1 if notify else 2)  # (pod7 and) the new directory, nothing else
     assert watch.full_walks == 1
 
 
-def test_a_tree_whose_link_count_lies_is_walked_in_full(tmp_path: Path, monkeypatch) -> None:
+def test_where_inotify_is_unavailable_one_stat_per_cgroup_finds_the_changes(tmp_path: Path, monkeypatch) -> None:
+    def unavailable() -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(inotify.Inotify, "__init__", lambda self: unavailable())
+    watch = TreeWatch(str(tmp_path))
+    assert set(watch.paths()) == {"/"} and not watch.notifying
+    (tmp_path / "x" / "y").mkdir(parents=True)
+    assert set(watch.paths()) == {"/", "/x", "/x/y"} and watch.full_walks == 1
+
+
+def test_lost_events_mean_one_full_walk(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "a").mkdir()
+    watch = TreeWatch(str(tmp_path))
+    watch.paths()
+    (tmp_path / "b").mkdir()
+    monkeypatch.setattr(inotify.Inotify, "read_events", lambda self: [(-1, inotify.IN_Q_OVERFLOW, "")])
+    assert set(watch.paths()) == {"/", "/a", "/b"} and watch.full_walks == 2
+
+
+def test_a_directory_renamed_in_place_is_followed(tmp_path: Path) -> None:
+    (tmp_path / "old" / "child").mkdir(parents=True)
+    watch = TreeWatch(str(tmp_path))
+    watch.paths()
+    (tmp_path / "old").rename(tmp_path / "new")
+    (tmp_path / "new" / "later").mkdir()
+    assert watch.paths() == full_walk(str(tmp_path)) and watch.full_walks == 1
+    (tmp_path / "new" / "later" / "deeper").mkdir()  # the watches moved with the directories
+    assert "/new/later/deeper" in watch.paths() and watch.full_walks == 1
+
+
+def test_a_tree_whose_link_count_lies_is_walked_in_full_without_inotify(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "a").mkdir()
     real_stat = os.stat
 
@@ -73,16 +144,27 @@ def test_a_tree_whose_link_count_lies_is_walked_in_full(tmp_path: Path, monkeypa
         return os.stat_result((st_.st_mode, st_.st_ino, st_.st_dev, 1, *tuple(st_)[4:]))
 
     monkeypatch.setattr(os, "stat", btrfs_like)
-    watch = TreeWatch(str(tmp_path))
+    watch = TreeWatch(str(tmp_path), notify=False)
     watch.paths()
     (tmp_path / "b").mkdir()
     assert "/b" in watch.paths() and watch.full_walks == 2
+    notified = TreeWatch(str(tmp_path))  # inotify does not go by link counts
+    notified.paths()
+    (tmp_path / "c").mkdir()
+    assert {"/b", "/c"} <= set(notified.paths()) and notified.full_walks == 1
 
 
-def test_a_vanished_root_gives_an_empty_tree_and_comes_back(tmp_path: Path) -> None:
+@pytest.mark.parametrize("notify", [True, False])
+@pytest.mark.parametrize("depth", [None, 0])
+def test_a_vanished_root_gives_an_empty_tree_and_comes_back(tmp_path: Path, notify: bool, depth: int | None) -> None:
     root = tmp_path / "root"
     (root / "x").mkdir(parents=True)
-    watch = TreeWatch(str(root))
+    watch = TreeWatch(str(root), depth, notify=notify)
+    if depth == 0:
+        assert set(watch.paths()) == {"/"}
+        shutil.rmtree(root)
+        assert watch.paths() == {}
+        return
     assert set(watch.paths()) == {"/", "/x"}
     shutil.rmtree(root)
     assert watch.paths() == {}
