@@ -21,6 +21,8 @@ sys.path.insert(0, HERE)
 
 BENCHMARKS = {
     "cgroup_refresh": "ctop CPU per refresh vs systemd-cgtop -b, ~1000 Kubernetes-shaped cgroups",
+    "cgroup_watch": "finding new and removed cgroups each refresh: inotify events vs one stat per known cgroup, "
+                    "every hierarchy, ~1000 cgroups",
     "bpf_cost": "BPF cost per context switch vs an empty program (pipe ping-pong)",
     "exporter_scrape": "exporter scrape latency, size, CPU and RSS vs container count",
     "steady_state": "steady CPU and RSS of the interactive view and the exporter, with `docker stats` as a peer",
@@ -68,6 +70,14 @@ def summary(results: dict[str, object]) -> list[str]:
                              f"{figures['ctop_cpu_ms_per_refresh']} ms ({figures['ctop_fields_per_cgroup']} fields)",
                              f"systemd-cgtop {figures['systemd_cgtop_cpu_ms_per_refresh']} ms (5 fields): "
                              f"ratio {figures['ratio_ctop_to_cgtop']}"))
+    watch = results.get("cgroup_watch")
+    if isinstance(watch, dict) and "unchanged" in watch:
+        for case, label in (("unchanged", "unchanged tree"), ("churn", "one pod in and one out per refresh")):
+            figures = watch[case]
+            rows.append((f"finding cgroups per refresh, {watch['cgroups_built']} cgroups x {watch['hierarchies']} "
+                         f"hierarchies, {label}", f"{figures['inotify_cpu_ms_per_refresh']} ms (inotify)",
+                         f"one stat per cgroup {figures['stat_cpu_ms_per_refresh']} ms: ratio "
+                         f"{figures['ratio_inotify_to_stat']}"))
     for variant, label in (("ctop", "BPF cost per context switch"),
                            ("ctop_timestamps", "BPF cost per context switch, no-BTF fallback")):
         ns = _get(results, "bpf_cost", variant, "ns_per_switch")

@@ -15,6 +15,11 @@ def test_headline_rows_carry_the_measured_figures_and_ratios() -> None:
                                             "ratio_ctop_to_cgtop": 0.596, "ctop_fields_per_cgroup": 56},
                            "104_cgroups": {"error": "RuntimeError: no"}},
         "bpf_cost": {"empty_ns_per_switch": 61.5, "ctop": {"ns_per_switch": 175.0, "ratio_to_empty": 2.85}},
+        "cgroup_watch": {"cgroups_built": 1004, "hierarchies": 7,
+                         "unchanged": {"inotify_cpu_ms_per_refresh": 0.955, "stat_cpu_ms_per_refresh": 40.344,
+                                       "ratio_inotify_to_stat": 0.0237},
+                         "churn": {"inotify_cpu_ms_per_refresh": 3.723, "stat_cpu_ms_per_refresh": 45.118,
+                                   "ratio_inotify_to_stat": 0.0825}},
         "exporter_scrape": {"error": "OSError: boom"},
         "exporter_load": {"clients": 50, "slow_clients": 20, "seconds": 60.0, "scrapes": 29637, "errors": 0,
                           "p99_s": 0.0118, "single_p99_s": 0.0045, "rss_baseline_bytes": 50 * 2**20,
@@ -28,6 +33,9 @@ def test_headline_rows_carry_the_measured_figures_and_ratios() -> None:
     assert ("| CPU per refresh, 1004 cgroups | 76.3 ms (56 fields) | systemd-cgtop 128 ms (5 fields): ratio 0.596 |"
             in text)
     assert "175.0 ns" in text and "ratio 2.85" in text
+    assert ("| finding cgroups per refresh, 1004 cgroups x 7 hierarchies, unchanged tree | 0.955 ms (inotify) | "
+            "one stat per cgroup 40.344 ms: ratio 0.0237 |") in text
+    assert "one pod in and one out per refresh | 3.723 ms (inotify)" in text
     assert "1.6 % of one CPU | RSS 160 MB" in text and "docker stats: 0.5" in text
     assert "29637 scrapes, 0 errors, p99 11.8 ms" in text and "50 MB before, 72 MB after" in text
     assert "104 cgroups" not in text and "exporter scrape" not in text
