@@ -2,11 +2,12 @@
 
 Where inotify works (any Linux cgroupfs), every known directory carries a watch and a refresh reads the queued
 creations and removals with one read(2): a new directory is stat'ed, watched and listed, a removed one is dropped
-with everything below it. Where it does not (the per-user watch or instance limit reached), one stat per known
-cgroup finds the changes: cgroupfs (kernfs) gives a directory ``st_nlink = 2 + its number of subdirectories``, so a
-directory is listed again only when that count changed, when a known child vanished (its parent may hold a new one
-of another name) or when its inode changed (recreated: everything below it is new). Trees where the link count
-does not say that (btrfs, some overlays used for recorded trees) are then simply walked in full every time.
+with everything below it. Where it does not (the per-user instance limit reached, or the process's share of the
+watch limit spent: see inotify.py), one stat per known cgroup finds the changes: cgroupfs (kernfs) gives a
+directory ``st_nlink = 2 + its number of subdirectories``, so a directory is listed again only when that count
+changed, when a known child vanished (its parent may hold a new one of another name) or when its inode changed
+(recreated: everything below it is new). Trees where the link count does not say that (btrfs, some overlays used
+for recorded trees) are then simply walked in full every time.
 """
 
 from __future__ import annotations
@@ -77,15 +78,16 @@ class TreeWatch:
         self._add_subtree("")
 
     def _watch(self, rel: str) -> bool:
-        """Watch ``rel`` for subdirectories made and removed; False when it is gone. At the user's watch limit
-        the tree goes back to one stat per cgroup (what is known stays right: the stat path rechecks it)."""
+        """Watch ``rel`` for subdirectories made and removed; False when it is gone. At the watch limit the tree
+        goes back to one stat per cgroup for good."""
         if self._inotify is None or (rel and self._at_depth_limit(rel)):  # the root always: to see it go
             return True
         try:
             wd = self._inotify.add_watch(self.root + rel)
-        except WatchLimit:
+        except WatchLimit:  # from now on this tree is followed by stats (a full walk if events were applied)
             self._inotify.close()
             self._inotify = None
+            self._notify_wanted = False
             self._watched, self._watch_of = {}, {}
             return True
         if wd is None:
@@ -133,6 +135,8 @@ class TreeWatch:
             wd = self._watch_of.pop(rel, None)
             if wd is not None:
                 self._watched.pop(wd, None)
+                if self._inotify is not None:
+                    self._inotify.forget(wd)
 
     def _apply_events(self, source: Inotify) -> None:
         for wd, mask, name in source.read_events():
@@ -163,8 +167,8 @@ class TreeWatch:
                         pass
                     self._forget(child)
                 self._add_subtree(child)
-            if self._inotify is None:  # the watch limit was reached on the way: the stat path takes over
-                self._update()
+            if self._inotify is None:  # the watch limit was reached on the way: the stat path takes over from a
+                self._full_walk()  # fresh walk (the link counts known no longer match the events applied)
                 return
 
     def _update(self) -> None:

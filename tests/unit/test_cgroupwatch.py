@@ -3,6 +3,7 @@ following the tree with inotify or, where that is unavailable or runs out of wat
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -17,7 +18,8 @@ from ctop.sources.cgroupwatch import TreeWatch
 
 NAMES = st.sampled_from(["a", "b", "c"])
 PATHS = st.lists(NAMES, min_size=1, max_size=3).map(lambda parts: "/" + "/".join(parts))
-OPS = st.lists(st.tuples(st.sampled_from(["mkdir", "rmtree", "recreate", "swap"]), PATHS, NAMES), max_size=12)
+OPS = st.lists(st.tuples(st.sampled_from(["mkdir", "rmtree", "recreate", "swap", "rename"]), PATHS, NAMES),
+               max_size=12)
 
 
 def full_walk(root: str, max_depth: int | None = None) -> dict[str, int]:
@@ -33,6 +35,10 @@ def apply(root: Path, op: str, path: str, other: str) -> None:
     elif op == "recreate":  # same name, new inode, maybe different children
         shutil.rmtree(target, ignore_errors=True)
         (target / other).mkdir(parents=True)
+    elif op == "rename" and target.is_dir():  # within its parent, as cgroupfs allows
+        renamed = target.with_name(target.name + other)
+        if not renamed.exists():
+            target.rename(renamed)
     elif op == "swap" and target.is_dir():  # one child out, another in: the link count does not move
         children = [c for c in target.iterdir() if c.is_dir()]
         if children:
@@ -170,3 +176,50 @@ def test_a_vanished_root_gives_an_empty_tree_and_comes_back(tmp_path: Path, noti
     assert watch.paths() == {}
     (root / "y").mkdir(parents=True)
     assert set(watch.paths()) == {"/", "/y"}
+
+
+@pytest.fixture
+def budget(monkeypatch):
+    """A fresh process budget of the kernel's size (the module keeps one per process)."""
+    fresh = inotify.WatchBudget()
+    monkeypatch.setattr(inotify, "_budget", fresh)
+    return fresh
+
+
+def test_the_process_takes_an_eighth_of_the_users_watch_limit_at_most(budget) -> None:
+    with open(inotify.MAX_USER_WATCHES) as f:
+        assert budget.total == int(f.read()) // 8 > 0
+
+
+def test_watches_are_counted_given_back_when_directories_go_and_on_close(tmp_path: Path, budget) -> None:
+    for i in range(5):
+        (tmp_path / f"pod{i}" / "ctr").mkdir(parents=True)
+    watch = TreeWatch(str(tmp_path))
+    watch.paths()
+    assert budget.held == 11  # the root, 5 pods, 5 containers
+    shutil.rmtree(tmp_path / "pod3")
+    (tmp_path / "pod0" / "new").mkdir()
+    watch.paths()
+    assert budget.held == 10
+    (tmp_path / "pod0").rename(tmp_path / "pod0b")  # the same watches under other names: nothing more held
+    assert "/pod0b/new" in watch.paths() and budget.held == 10
+    watch.close()
+    assert budget.held == 0
+
+
+def test_a_spent_share_means_stats_for_the_rest_and_everything_back(tmp_path: Path, monkeypatch) -> None:
+    small = inotify.WatchBudget(total=4)
+    monkeypatch.setattr(inotify, "_budget", small)
+    for i in range(5):
+        (tmp_path / f"pod{i}").mkdir()
+    first = TreeWatch(str(tmp_path / "pod0"))
+    first.paths()
+    assert first.notifying and small.held == 1
+    second = TreeWatch(str(tmp_path))  # 6 directories, 3 watches left
+    assert second.paths() == full_walk(str(tmp_path)) and not second.notifying
+    assert small.held == 1  # what the second took on the way is back
+    (tmp_path / "pod9").mkdir()
+    assert "/pod9" in second.paths()
+    del first  # collected without close(): its watch comes back too
+    gc.collect()
+    assert small.held == 0
