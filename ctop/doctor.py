@@ -12,6 +12,7 @@ from .model.notices import NOT_ROOT
 from .runtimes.local_state import LXC_DEFAULT_PATH, MACHINES_DIR, RUNC_ROOTS
 from .runtimes.oci_config import CONTAINERD_TASK_DIRS
 from .runtimes.podman_state import system_roots
+from .sources import inotify
 from .sources.cgroupfs_layout import detect_layout
 from .sources.readfile import read_bytes
 
@@ -40,6 +41,22 @@ def check_cgroups(cgroup_root: str) -> Check:
     except CtopError as e:
         return Check("fail", "cgroups", str(e))
     return Check("ok", "cgroups", layout.describe())
+
+
+def check_inotify() -> Check:
+    """How new and removed cgroups are found: inotify events, within ctop's share of the watch limit, or stats."""
+    budget = inotify.WatchBudget()
+    try:
+        inotify.Inotify(budget).close()
+    except OSError as e:
+        return Check("warn", "inotify", f"unavailable ({e.strerror}): new cgroups are found with one stat per cgroup "
+                                        "each refresh; raise fs.inotify.max_user_instances")
+    if budget.total < 1024:
+        return Check("warn", "inotify", f"ctop takes at most {budget.total} watches (an eighth of "
+                                        "fs.inotify.max_user_watches): beyond that many cgroups it finds new ones "
+                                        "with one stat per cgroup; raise fs.inotify.max_user_watches")
+    return Check("ok", "inotify", f"new cgroups found from inotify events, with up to {budget.total} watches (an "
+                                  "eighth of fs.inotify.max_user_watches)")
 
 
 def check_proc(proc_root: str) -> Check:
@@ -129,7 +146,8 @@ def run_checks(cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc") ->
     ebpf = _ebpf_checks()
     covered = {c.name.lower() for c in ebpf}  # the eBPF checks say more about these, when they ran
     basic = [c for c in (check_tracefs(), check_bcc(), check_headers(), check_btf()) if c.name.lower() not in covered]
-    checks = [check_root(), check_cgroups(cgroup_root), check_proc(proc_root), check_psi(cgroup_root), *basic]
+    checks = [check_root(), check_cgroups(cgroup_root), check_inotify(), check_proc(proc_root), check_psi(cgroup_root),
+              *basic]
     checks.extend(c for c in ebpf if c.name.lower() != "root")
     checks.append(check_docker())
     checks.append(check_state_files("containerd", CONTAINERD_TASK_DIRS))

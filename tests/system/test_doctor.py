@@ -28,6 +28,7 @@ def test_doctor_as_root_checks_each_thing_once_and_measures_the_ebpf_cost() -> N
     names = [c["name"].lower() for c in checks]
     assert len(names) == len(set(names)), names  # no check printed twice
     by_name = {c["name"].lower(): c for c in checks}
+    assert by_name["inotify"]["status"] == "ok", by_name["inotify"]  # new cgroups found from events
     need(by_name.get("compile and attach", {}).get("status") == "ok", "eBPF on this host")
     assert by_name["map reading"]["status"] == "ok", by_name["map reading"]  # through the handed-over fds
     cost = by_name["ebpf cost"]

@@ -223,3 +223,22 @@ def test_a_spent_share_means_stats_for_the_rest_and_everything_back(tmp_path: Pa
     del first  # collected without close(): its watch comes back too
     gc.collect()
     assert small.held == 0
+
+
+def test_doctor_says_how_new_cgroups_are_found(monkeypatch) -> None:
+    from ctop.doctor import check_inotify
+
+    ok = check_inotify()
+    with open(inotify.MAX_USER_WATCHES) as f:
+        share = int(f.read()) // 8
+    assert ok.status == "ok" and f"up to {share} watches" in ok.message
+    monkeypatch.setattr(inotify, "_share_of_user_limit", lambda: 100)  # a node at 800 watches
+    small = check_inotify()
+    assert small.status == "warn" and "at most 100 watches" in small.message and "max_user_watches" in small.message
+
+    def unavailable(self, budget=None) -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(inotify.Inotify, "__init__", unavailable)
+    none = check_inotify()
+    assert none.status == "warn" and none.message.startswith("unavailable (Too many open files)")
