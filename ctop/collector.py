@@ -133,7 +133,8 @@ class Collector:
         root = samples.get("/")
         if root is not None and root.memory_usage_bytes is None and meminfo:
             samples["/"] = _root_memory_from_meminfo(root, meminfo)
-        return Snapshot(host=host, cgroups=samples, mode=self.layout.mode, folded=folded)
+        return Snapshot(host=host, cgroups=samples, mode=self.layout.mode, folded=folded,
+                        read_at=self.cgroups.read_at)
 
     def collect(self) -> Frame:
         """One refresh: a new snapshot turned into rows with rates against the previous refresh."""
@@ -391,12 +392,20 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
         rows[path] = derive_row(sample, prev_cgroups.get(path), current.host, host_prev, identity,
                                 enrichment.net.get(path), previous_enrichment.net.get(path),
                                 tasks_recursive=tasks.get(path), ebpf=counters, ebpf_rates=rates,
-                                throttling=throttling.get(path))
+                                throttling=throttling.get(path), read_s=_read_interval(path, current, previous))
     interval = None if previous is None else current.host.monotonic_s - previous.host.monotonic_s
     host = _host_row(current, previous, enrichment, previous_enrichment, tasks, ebpf_seconds, name_of) \
         if derive else None
     return Frame(snapshot=current, rows=rows, interval_s=interval, host=host,
                  groups=compose_projects(rows) if derive else {})
+
+
+def _read_interval(path: str, current: Snapshot, previous: Snapshot | None) -> float | None:
+    """Seconds between the two reads of the cgroup's CPU counter, where both refreshes timed them."""
+    if previous is None:
+        return None
+    now, then = current.read_at.get(path), previous.read_at.get(path)
+    return None if now is None or then is None else now - then
 
 
 def _host_row(current: Snapshot, previous: Snapshot | None, enrichment: Enrichment,

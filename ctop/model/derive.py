@@ -28,13 +28,21 @@ def cpu_limit_cores(sample: CgroupSample) -> float | None:
     return quota / period
 
 
-def cpu_percent(prev: CgroupSample, cur: CgroupSample, host_prev: HostSample, host_cur: HostSample) -> float | None:
-    """Δ container CPU / Δ host CPU × online CPUs × 100 (docker stats); 100 = one full CPU."""
+def cpu_percent(prev: CgroupSample, cur: CgroupSample, host_prev: HostSample, host_cur: HostSample,
+                read_s: float | None = None) -> float | None:
+    """Δ container CPU / Δ host CPU × online CPUs × 100 (docker stats); 100 = one full CPU.
+
+    ``read_s``, the seconds between the two reads of the container's counter where they were timed: the host's CPU
+    time is taken over that interval instead of the one between the host's reads (the same when nothing held the
+    reader back between the host's figures and the container's, as docker reads both together per container).
+    """
     used = counter_delta(prev.cpu_usage_ns, cur.cpu_usage_ns)
     system = counter_delta(host_prev.cpu_time_ns, host_cur.cpu_time_ns)
     if used is None or not system:
         return None
-    return used / system * host_cur.online_cpus * 100.0
+    host_s = host_cur.monotonic_s - host_prev.monotonic_s
+    stretch = read_s / host_s if read_s is not None and read_s > 0 and host_s > 0 else 1.0
+    return used / (system * stretch) * host_cur.online_cpus * 100.0
 
 
 def throttled_percent(prev: CgroupSample, cur: CgroupSample) -> float | None:
@@ -88,18 +96,21 @@ def derive_row(
     ebpf: EbpfCgroupCounters | None = None,
     ebpf_rates: EbpfRates | None = None,
     throttling: Throttling | None = None,
+    read_s: float | None = None,
 ) -> CgroupRow:
     """One row: the sample plus every rate that the previous sample of the same cgroup allows.
 
     ``tasks_recursive``, the eBPF values and the windowed ``throttling``, worked out by the collector over the whole
-    tree or over several refreshes, are carried as given.
+    tree or over several refreshes, are carried as given. ``read_s``: the seconds between the cgroup's two reads,
+    where timed (CPU, IO and fault rates go by it; network counters are read apart, by the host's interval).
     """
     limit_cores = cpu_limit_cores(cur)
     cpu = cpu_limit = throttled = major_faults = None
     io_read_bytes = io_write_bytes = io_read_ops = io_write_ops = net_rx = net_tx = None
     if prev is not None and host_prev is not None and prev.inode == cur.inode:
-        seconds = host_cur.monotonic_s - host_prev.monotonic_s
-        cpu = cpu_percent(prev, cur, host_prev, host_cur)
+        host_seconds = host_cur.monotonic_s - host_prev.monotonic_s
+        seconds = read_s if read_s is not None and read_s > 0 else host_seconds
+        cpu = cpu_percent(prev, cur, host_prev, host_cur, read_s)
         if cpu is not None and limit_cores:
             cpu_limit = cpu / limit_cores
         if limit_cores is not None:  # throttled_percent(prev, cur), whose own check is this one
@@ -115,8 +126,8 @@ def derive_row(
         major_faults = _rate(prev.memory_pgmajfault, cur.memory_pgmajfault, seconds)
         now_net, then_net = net_totals(net), net_totals(prev_net)
         if now_net is not None and then_net is not None:
-            net_rx = _rate(then_net[0], now_net[0], seconds)
-            net_tx = _rate(then_net[1], now_net[1], seconds)
+            net_rx = _rate(then_net[0], now_net[0], host_seconds)
+            net_tx = _rate(then_net[1], now_net[1], host_seconds)
     return CgroupRow(
         sample=cur, identity=identity or Identity(), net=net,
         cpu_percent=cpu, cpu_limit_cores=limit_cores, cpu_limit_percent=cpu_limit, throttled_percent=throttled,

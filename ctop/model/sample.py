@@ -123,3 +123,6 @@ class Snapshot:
     cgroups: dict[str, CgroupSample]
     mode: str  # cgroup layout mode: v1, v2 or hybrid
     folded: dict[str, str] = field(default_factory=dict)  # crun's inner cgroups read into their container's sample
+    # When each cgroup's CPU counter was read (time.monotonic()): a busy node can hold a reader back for a while
+    # between the host's figures and a cgroup's, so each cgroup's rates go by its own read times (derive.py).
+    read_at: dict[str, float] = field(default_factory=dict)

@@ -104,6 +104,7 @@ class CgroupReader:
         self._cgroup = ("", 0)  # the cgroup being read (path, inode): its files are kept under it
         self._keep_all = True  # keep every file of the cgroup being read open (else only its CPU-time file)
         self._read_in_full: set[str] = set()  # cgroups read in full by the latest read_all
+        self.read_at: dict[str, float] = {}  # path -> time.monotonic() just before its CPU counter was read
 
     def close(self) -> None:
         """Close the files kept open and the tree watches (the reader still works afterwards, opening them again)."""
@@ -170,7 +171,10 @@ class CgroupReader:
         fresh: dict[str, tuple[CgroupSample, float]] = {}
         samples: dict[str, CgroupSample] = {}
         read_in_full, in_full = self._read_in_full, set()
+        counter_read_at: dict[str, float] = {}
+        clock = time.monotonic
         for path, inode in self._paths(max_depth, now, rescan_s).items():
+            counter_read_at[path] = clock()  # its CPU counter is the next file read (the quick check or the full read)
             cached = cache.get(path)
             activity = None
             if idle_reread_s > 0 and cached is not None and cached[0].inode == inode:
@@ -195,6 +199,7 @@ class CgroupReader:
                 in_full.add(path)
         self._cache = fresh
         self._read_in_full = in_full
+        self.read_at = {path: counter_read_at[path] for path in samples}
         if self._files is not None:
             self._files.retain(samples)  # vanished cgroups: their files are closed
         return samples

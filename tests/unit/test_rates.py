@@ -37,7 +37,8 @@ def two_snapshots(tmp_path):
         f"cpu{i} 2500 0 1250 20000 25 0 12 0 0 0\n" for i in range(4)))
     second = collector.snapshot()
     second = dataclasses.replace(second, host=dataclasses.replace(
-        second.host, monotonic_s=first.host.monotonic_s + 2.0))
+        second.host, monotonic_s=first.host.monotonic_s + 2.0),
+        read_at={path: at + 2.0 for path, at in first.read_at.items()})  # each cgroup read 2 s after the first time
     return first, second
 
 
@@ -56,6 +57,32 @@ def test_rates_from_two_snapshots(tmp_path) -> None:
     assert abs(row.memory_major_faults_per_s - 150.0) < 1e-6
     # Unchanged cgroups: 0 % CPU, not "no data".
     assert build_frame(second, first).rows["/system.slice/kubelet.service"].cpu_percent == 0.0
+
+
+def test_a_cgroup_read_late_gets_its_rates_over_its_own_interval(tmp_path) -> None:
+    """The reader was held back for a second between the host's figures and this container's (a busy node): its
+    CPU, IO and fault rates go by the 3 s between its own two reads, not the host's 2 s."""
+    first, second = two_snapshots(tmp_path)
+    assert set(first.read_at) == set(first.cgroups)  # every cgroup's read is timed
+    late = dataclasses.replace(second, read_at={**second.read_at, CTR: second.read_at[CTR] + 1.0})
+    row = build_frame(late, first).rows[CTR]
+    # 0.5 s of CPU over 3 s: the host's 8 s of CPU time over 2 s, taken over 3 s (12 s) × 4 CPUs × 100.
+    assert abs(row.cpu_percent - 0.5 / 12 * 4 * 100) < 1e-6
+    assert abs(row.io_read_bytes_per_s - (1 << 20) / 3) < 1e-6
+    assert abs(row.memory_major_faults_per_s - 100.0) < 1e-6
+    on_time = build_frame(second, first).rows["/system.slice/kubelet.service"]
+    assert on_time.cpu_percent == 0.0  # the others as before
+
+
+def test_the_reader_times_each_cgroups_counter_in_reading_order(tmp_path, monkeypatch) -> None:
+    cgroup_root, proc_root = copy_tree("v2-k8s-systemd", str(tmp_path / "tree"))
+    collector = Collector(CollectorConfig(cgroup_root=cgroup_root, proc_root=proc_root))
+    ticks = iter(range(10_000))
+    monkeypatch.setattr("ctop.sources.cgroupfs.time.monotonic", lambda: float(next(ticks)))
+    snapshot = collector.snapshot()
+    times = list(snapshot.read_at.values())
+    assert set(snapshot.read_at) == set(snapshot.cgroups)
+    assert times == sorted(set(times)) and len(times) == len(snapshot.cgroups)  # the clock read before each one
 
 
 def test_first_frame_has_no_rates(tmp_path) -> None:
