@@ -14,6 +14,7 @@ import ctypes
 import errno
 import os
 import struct
+import threading
 import weakref
 
 IN_MOVED_FROM = 0x40
@@ -45,15 +46,18 @@ class WatchBudget:
         """``total`` None: BUDGET_SHARE of the kernel's per-user limit (none where that cannot be read)."""
         self.total = _share_of_user_limit() if total is None else total
         self.held = 0
+        self._lock = threading.Lock()  # collectors of several threads (a view and a recorder) share it
 
     def take(self) -> bool:
-        if self.held >= self.total:
-            return False
-        self.held += 1
-        return True
+        with self._lock:
+            if self.held >= self.total:
+                return False
+            self.held += 1
+            return True
 
     def give(self, count: int = 1) -> None:
-        self.held = max(0, self.held - count)
+        with self._lock:
+            self.held = max(0, self.held - count)
 
 
 def _share_of_user_limit() -> int:
