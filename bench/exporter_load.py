@@ -154,21 +154,19 @@ class _SlowLoris:
             try:
                 s = self._connect(rcvbuf=4096)
                 s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                s.setblocking(False)  # only peeked at from here on
             except OSError:
                 self.stop.wait(1.0)
                 continue
             # Never read: the server's write blocks until its write timeout closes the connection.
             while not self.stop.wait(1.0):
                 try:
-                    s.setblocking(False)
                     if s.recv(1, socket.MSG_PEEK) == b"":
                         break  # closed by the server
                 except BlockingIOError:
                     continue
-                except OSError:
+                except OSError:  # closed here too: by close_all() at the end of the run
                     break
-                finally:
-                    s.setblocking(True)
             self._close(s)
 
     def close_all(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 import sys
@@ -122,9 +123,25 @@ def fleet() -> Iterator[Fleet]:
             remove_tree(layout, made.path(node))
 
 
+def host_cpu_seconds_per_cpu() -> tuple[float, float]:
+    """(the first seven fields of /proc/stat's cpu line, in seconds per CPU: docker stats' host CPU time; now)."""
+    with open("/proc/stat") as f:
+        lines = f.read().splitlines()
+    total = sum(int(v) for v in lines[0].split()[1:8]) / os.sysconf("SC_CLK_TCK")
+    cpus = sum(1 for line in lines if re.match(r"cpu\d+ ", line))
+    return total / cpus, time.monotonic()
+
+
 def test_cpu_and_memory_agree_with_each_nodes_local_ctop(fleet: Fleet) -> None:
+    """Local CPU % is docker stats' (the host's CPU time as /proc/stat counts it, steal left out); the fleet's is
+    CPU seconds per wall second (cAdvisor has no host CPU time). They agree where the host's CPU time per CPU keeps
+    pace with the wall clock (here: within 0.2 %); where it does not (steal on a VM; an emulated guest, whose ticks
+    fall behind), the fleet's figure is compared in docker's terms: divided by the host's CPU time per wall second."""
+    host_before, at_before = host_cpu_seconds_per_cpu()
     local = subprocess.run([ctop_command(), "-b", "--json", "-n", "1", "-d", "40", "--no-ebpf", "--no-containers",
                             "--filter", f"id={fleet.prefix}-"], capture_output=True, text=True, timeout=60)
+    host_after, at_after = host_cpu_seconds_per_cpu()
+    host_pace = (host_after - host_before) / (at_after - at_before)
     assert local.returncode == 0, local.stderr
     local_rows = {r["id"]: r for r in json.loads(local.stdout.splitlines()[0])}
     end = next(iter(local_rows.values()))["time"]  # the fleet's rates over the same seconds (a 40 s window)
@@ -135,8 +152,8 @@ def test_cpu_and_memory_agree_with_each_nodes_local_ctop(fleet: Fleet) -> None:
         assert there is not None, (end, sorted(fleet_rows), fleet.prom.query("up[40s]"),
                                    fleet.prom.query('scrape_duration_seconds{node="node-a"}[40s]'))
         assert there["node"] == f"node-{node}"
-        assert there["cpu_percent"] == pytest.approx(here["cpu_percent"], rel=0.05, abs=EMULATED_SLACK), (
-            child, here, there)
+        assert there["cpu_percent"] / host_pace == pytest.approx(here["cpu_percent"], rel=0.05, abs=EMULATED_SLACK), (
+            child, host_pace, here, there)
         assert there["memory_working_set_bytes"] == pytest.approx(here["memory_working_set_bytes"], rel=0.05)
         assert there["memory_working_set_bytes"] > mib * MiB
         assert there["cpu_limit_cores"] == pytest.approx(QUOTA_PERCENT / 100)
