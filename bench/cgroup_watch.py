@@ -19,15 +19,10 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from cgroup_refresh import build_tree  # noqa: E402
-from support.cgroups import host_layout, make_cgroup, remove_tree  # noqa: E402
+from support.cgroups import hierarchy_roots, host_layout, make_cgroup, remove_tree  # noqa: E402
 
 from ctop.sources.cgroupfs import walk_cgroups  # noqa: E402
 from ctop.sources.cgroupwatch import TreeWatch  # noqa: E402
-
-
-def _roots() -> list[str]:
-    layout = host_layout()
-    return list(dict.fromkeys([*([layout.unified] if layout.unified else []), *layout.controllers.values()]))
 
 
 def _cpu_ms_per_refresh(watches: list[TreeWatch], refreshes: int, between=lambda i: None) -> float:
@@ -44,7 +39,7 @@ def _cpu_ms_per_refresh(watches: list[TreeWatch], refreshes: int, between=lambda
 def run(pods: int = 250, blocks: int = 7, refreshes: int = 20) -> dict[str, object]:
     prefix = f"/ctoph-watch-bench-{uuid.uuid4().hex[:8]}"
     layout = host_layout()
-    roots = _roots()
+    roots = hierarchy_roots(layout)
     procs = []
     try:
         count, procs = build_tree(prefix, pods)

@@ -199,7 +199,7 @@ class CgroupReader:
                 in_full.add(path)
         self._cache = fresh
         self._read_in_full = in_full
-        self.read_at = {path: counter_read_at[path] for path in samples}
+        self.read_at = counter_read_at  # (a cgroup that vanished mid-read keeps a time no sample asks for)
         if self._files is not None:
             self._files.retain(samples)  # vanished cgroups: their files are closed
         return samples

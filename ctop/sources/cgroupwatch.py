@@ -45,11 +45,14 @@ class TreeWatch:
 
     def close(self) -> None:
         """Drop the inotify instance and its watches (paths() still works: it starts again)."""
+        self._stop_notifying()
+        self._known = {}
+
+    def _stop_notifying(self) -> None:
         if self._inotify is not None:
             self._inotify.close()
         self._inotify = None
         self._watched, self._watch_of = {}, {}
-        self._known = {}
 
     def paths(self) -> dict[str, int]:
         """Every directory now present, as a cgroup path ("/" for the root) with its inode."""
@@ -85,10 +88,8 @@ class TreeWatch:
         try:
             wd = self._inotify.add_watch(self.root + rel)
         except WatchLimit:  # from now on this tree is followed by stats (a full walk if events were applied)
-            self._inotify.close()
-            self._inotify = None
+            self._stop_notifying()
             self._notify_wanted = False
-            self._watched, self._watch_of = {}, {}
             return True
         if wd is None:
             return False
