@@ -101,12 +101,14 @@ def parsed(text: bytes) -> dict[str, Any]:
 
     Sample names are compared without a trailing "_total": the parser names the samples of a counter family
     that lacks the suffix (container_memory_failcnt) with it, and the other way round when the TYPE line has it.
+    Values are compared as text: NaN (a run-queue quantile without waits) is not equal to itself.
     """
     out: dict[str, Any] = {}
     for fam in text_string_to_metric_families(text.decode("utf-8")):
         kinds, samples = out.setdefault(fam.name, (set(), []))
         kinds.add((fam.type, fam.documentation))  # more than one: samples the parser could not file under a TYPE
-        samples.extend((s.name.removesuffix("_total"), tuple(sorted(s.labels.items())), s.value) for s in fam.samples)
+        samples.extend((s.name.removesuffix("_total"), tuple(sorted(s.labels.items())), repr(float(s.value)))
+                       for s in fam.samples)
     return out
 
 

@@ -20,7 +20,7 @@ from .ebpf.health import fill_ratios
 from .model.culprits import workload_namer
 from .model.derive import derive_row
 from .model.ebpf import EbpfReading, State
-from .model.ebpf_rates import ebpf_rates
+from .model.ebpf_rates import ebpf_rates, runq_rates
 from .model.events import Event, EventDetector
 from .model.frame import CgroupRow, Frame, Identity, NetCounters
 from .model.groups import compose_projects
@@ -363,8 +363,8 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
     """Rows for ``current`` with rates against ``previous`` (pure: used by tests on recorded snapshots).
 
     ``throttling`` is the windowed throttling by path (model/window.py), kept across refreshes by the Collector.
-    With ``derive`` False rows carry only the sample, identity, network and eBPF counters (no rates, no subtree
-    totals): what the exporter exports.
+    With ``derive`` False rows carry only the sample, identity, network and eBPF counters, and of the rates only the
+    run-queue quantiles (no subtree totals): what the exporter exports.
     """
     throttling = throttling or {}
     enrichment = enrichment or Enrichment()
@@ -381,8 +381,10 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
     for path, sample in current.cgroups.items():
         identity = enrichment.identities.get(path) or root_identity(path)
         if not derive:
-            rows[path] = CgroupRow(sample=sample, identity=identity, net=enrichment.net.get(path),
-                                   ebpf=reading.by_cgroup.get(path) if reading is not None else None)
+            counters = reading.by_cgroup.get(path) if reading is not None else None
+            old = prev_reading.by_cgroup.get(path) if prev_reading is not None and counters is not None else None
+            rows[path] = CgroupRow(sample=sample, identity=identity, net=enrichment.net.get(path), ebpf=counters,
+                                   ebpf_rates=None if counters is None else runq_rates(counters, old, ebpf_seconds))
             continue
         counters = rates = None
         if reading is not None and reading.covers(path):

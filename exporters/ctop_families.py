@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import ctop
+from ctop.model import fields
 from ctop.model.culprits import workload_namer
 from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_POWER_OF_TWO_ENDS, le_text
 from ctop.model.frame import Frame
@@ -17,6 +18,12 @@ from .labels import clean
 
 NS_PER_S = 1e9
 CULPRITS_EXPORTED = 5  # culprits per cgroup in ctop_preemptions_by_culprit_total: the series stay bounded
+# Gauges of the run-queue quantiles of the latest collection interval: (metric, field, what it is)
+RECENT_RUNQ_QUANTILES = (
+    ("ctop_runqueue_latency_p50_seconds", fields.RUNQ_LATENCY_P50_SECONDS, "Median"),
+    ("ctop_runqueue_latency_p99_seconds", fields.RUNQ_LATENCY_P99_SECONDS, "99th percentile"),
+)
+NAN = float("nan")
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,10 @@ def ebpf_families(rows: list[Labeled], frame: Frame | None = None) -> list[Famil
     ``frame``), process churn and OOM kills per cgroup (eBPF)."""
     runq = Family("ctop_runqueue_latency_seconds", "histogram",
                   "Time tasks of the cgroup waited on a run queue before running (eBPF).")
+    recent = [(Family(metric, "gauge", f"{what} of the cgroup's run-queue waits since the exporter's previous "
+                   "collection (ctop_collection_interval_seconds), from ctop's own histogram of 4 buckets per "
+                   "power of two; NaN when it had none (eBPF)."), quantile_field)
+              for metric, quantile_field, what in RECENT_RUNQ_QUANTILES]
     switches = Family("ctop_context_switches_total", "counter",
                       "Context switches of the cgroup's tasks by kind (voluntary, involuntary).")
     preempt = Family("ctop_preemptions_total", "counter",
@@ -91,6 +102,9 @@ def ebpf_families(rows: list[Labeled], frame: Frame | None = None) -> list[Famil
             runq.add(f'{labels},le="{le}"', cumulative, "_bucket")
         runq.add(labels, ev.runq_sum_seconds, "_sum")
         runq.add(labels, buckets[-1][1], "_count")
+        for family, quantile_field in recent:
+            value = quantile_field.get(row)
+            family.add(labels, NAN if value is None else value)
         switches.add(f'{labels},kind="voluntary"', ev.nvcsw)
         switches.add(f'{labels},kind="involuntary"', ev.nivcsw)
         preempt.add(f'{labels},by="other_cgroup"', ev.preempted_by_others)
@@ -101,7 +115,7 @@ def ebpf_families(rows: list[Labeled], frame: Frame | None = None) -> list[Famil
         execs.add(labels, ev.execs)
         exits.add(labels, ev.exits)
         ooms.add(labels, ev.oom_kills)
-    return [runq, switches, preempt, culprits, forks, execs, exits, ooms]
+    return [runq, *(family for family, _ in recent), switches, preempt, culprits, forks, execs, exits, ooms]
 
 
 def culprit_totals(by_path: Sequence[tuple[str, int]], name_of: Callable[[str], str]) -> list[tuple[str, int]]:
@@ -135,6 +149,10 @@ def health_families(frame: Frame | None, health: Health, exported: int) -> list[
     for name, ratio in sorted(health.bpf_map_fill.items()):
         fill.add(_label("map", name), ratio)
     out.extend((cost, fill))
+    if frame is not None and frame.interval_s is not None:
+        out.append(_single("ctop_collection_interval_seconds", "gauge",
+                           "Time between the latest collection and the one before it: the window of the recent "
+                           "figures (ctop_runqueue_latency_p50_seconds, _p99_).", frame.interval_s))
     if health.collection_duration_s is not None:
         out.append(_single("ctop_collection_duration_seconds", "gauge",
                            "Time the latest collection of cgroup data took.", health.collection_duration_s))

@@ -22,6 +22,7 @@ from ..model.notices import Notice, NoticeKind
 from ..model.sample import UNLIMITED, CgroupSample, HostSample, Pressure, Snapshot
 from .client import Answer, FleetError
 from .queries import (
+    EBPF_MARK,
     EBPF_TAGS,
     FIELD_LABEL,
     GAUGES,
@@ -32,6 +33,7 @@ from .queries import (
     NAMES_FIELD,
     QUANTILES,
     RUNQ_BUCKETS_FIELD,
+    RUNQ_SERVED,
 )
 
 NAMESPACES_PATH = "/~namespaces"
@@ -52,6 +54,7 @@ class _Cgroup:
     info: dict[str, str] = field(default_factory=dict)
     present: bool = False  # a gauge or info series of a fresh answer has it: the cgroup still exists
     buckets: dict[float, float] = field(default_factory=dict)  # run-queue bucket rates by upper bound
+    runq_served: bool = False  # its exporter serves its run-queue quantiles (RUNQ_SERVED), NaN when no wait
 
 
 def node_of(labels: Mapping[str, str]) -> str:
@@ -160,11 +163,24 @@ class Gatherer:
         except (TypeError, AttributeError) as e:  # a label value that is not a string
             raise FleetError(f"Prometheus answered a query with a malformed sample ({e}).") from None
 
+    def runq_coverage(self) -> tuple[frozenset[str], bool]:
+        """The instances of the targets that serve their cgroups' run-queue quantiles, and whether any cgroup with
+        ctop's eBPF figures came from another (whose quantiles only its bucket series give)."""
+        served: set[str] = set()
+        unserved = False
+        for (_, instance, _), entry in self._by_labels.items():
+            if entry.runq_served and isinstance(instance, str):
+                served.add(instance)
+            elif EBPF_MARK in entry.values:
+                unserved = True
+        return frozenset(served), unserved
+
     def result(self) -> tuple[dict[tuple[str, str], _Cgroup], dict[str, dict[str, float]]]:
-        """The cgroups (in the order of their keys, whatever the order the answers came in) and the nodes."""
+        """The cgroups (in the order of their keys, whatever the order the answers came in) and the nodes; run-queue
+        quantiles from the buckets only where no exporter served them."""
         tags, qs = [t for t, _ in QUANTILES], [q for _, q in QUANTILES]
         for entry in self.cgroups.values():
-            if entry.buckets:
+            if entry.buckets and not entry.runq_served:
                 for tag, quantile in zip(tags, runq_quantiles(entry.buckets, qs)):
                     if quantile is not None:
                         entry.values[tag] = quantile
@@ -189,12 +205,17 @@ def gathered(answers: Iterable[Answer], kept: Iterable[Answer] = ()) -> Gatherer
     return gatherer
 
 
-_SPECIAL = frozenset({NAMES_FIELD, NAMED, INFO_FIELD})
+_SPECIAL = frozenset({NAMES_FIELD, NAMED, INFO_FIELD, *RUNQ_SERVED})
 
 
 def _special(entry: _Cgroup, name: str, labels: Mapping[str, str], value: float | None) -> None:
     """The series that are more than a figure: names, ctop's info (and the working set, which carried the names in
-    the past); run-queue buckets are read in Gatherer.add."""
+    the past), the run-queue quantiles an exporter serves; run-queue buckets are read in Gatherer.add."""
+    if name in RUNQ_SERVED:
+        entry.runq_served = True
+        if value is not None:
+            entry.values[name] = value
+        return
     if name in (NAMES_FIELD, NAMED) and any(k in labels for k in NAME_LABELS):
         entry.labels.update({k: str(labels.get(k, "")) for k in NAME_LABELS})
     if name == INFO_FIELD:

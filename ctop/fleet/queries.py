@@ -1,16 +1,17 @@
 """The few aggregated PromQL queries of one fleet refresh: every figure of every cgroup of every node in 9 answers.
 
 Rates join sub-expressions with ``or`` (a balanced tree of them); ``label_replace`` tags each with a ``ctop_field``
-label so that one answer carries several figures. Gauges are one selector over several metric names aggregated
-``by (__name__, ...)``, which keeps the name (cheaper for the server than tagging each). The queries are sent a few at
+label so that one answer carries several figures. Gauges are one selector over several metric names aggregated ``by
+(__name__, ...)``, which keeps the name (cheaper for the server than tagging each). The queries are sent a few at
 once, the costliest first, so a server evaluates them in parallel. Every sub-expression aggregates by the cgroup's
 identity labels: the cost follows the size of the answer (one series per cgroup and figure), never the number of
-containers. Rates are computed by PromQL over a window of
-several scrape intervals, so one instant query per group and refresh suffices, now or at any past time. The run-queue
-quantiles are computed from one answer of bucket rates (frames.py), not by two ``histogram_quantile``s that would
-each rate every bucket. What rarely changes (limits, names, ctop's info, the machines) is in the CACHED queries,
-which the source asks again only every CACHE_S seconds of evaluation time or when a new cgroup appears. Both
-cAdvisor's names and ctop's own ``ctop_*`` families are read; a family a source lacks just adds no series.
+containers. Rates are computed by PromQL over a window of several scrape intervals, so one instant query per group
+and refresh suffices, now or at any past time. The run-queue quantiles are read from the gauges ctop exporter keeps
+of them (its own finer histogram, over its latest collection interval); only for targets that do not serve them
+(older exporters) from one answer of bucket rates (frames.py), not by two ``histogram_quantile``s that would each
+rate every bucket. What rarely changes (limits, names, ctop's info, the machines) is in the CACHED queries, which
+the source asks again only every CACHE_S seconds of evaluation time or when a new cgroup appears. Both cAdvisor's
+names and ctop's own ``ctop_*`` families are read; a family a source lacks just adds no series.
 """
 
 from __future__ import annotations
@@ -95,12 +96,16 @@ GAUGES: tuple[tuple[str, str, str], ...] = (
     ("oom_events", "container_oom_events_total", "max"),
     ("cpu_seconds_total", "container_cpu_usage_seconds_total", "sum"),
     ("throttled_seconds_total", "container_cpu_cfs_throttled_seconds_total", "max"),
-    ("ebpf_oom_kills", "ctop_oom_kills_total", "max"),
+    ("ebpf_oom_kills", "ctop_oom_kills_total", "max"),  # every cgroup ctop's eBPF counts has it (EBPF_MARK)
+    ("runq_p50", "ctop_runqueue_latency_p50_seconds", "max"),  # NaN where it had no wait: served, no data
+    ("runq_p99", "ctop_runqueue_latency_p99_seconds", "max"),
     ("start_time_seconds", "container_start_time_seconds", "max"),
 )
 SPEC_FIELDS = frozenset({"memory_limit_bytes", "memory_swap_limit_bytes", "cpu_quota_us", "cpu_period_us",
                          "cpu_shares", "threads_max", "start_time_seconds"})
 METRIC_FIELDS = {m: f for f, m, agg in GAUGES if agg == "max"}
+EBPF_MARK = "ebpf_oom_kills"  # a cgroup with this figure is counted by ctop's eBPF: it has run-queue figures
+RUNQ_SERVED = frozenset(tag for tag, _ in QUANTILES)  # gauges of an exporter that serves its run-queue quantiles
 INFO_FIELD = "info"
 INFO_LABELS = ("kind", "runtime", "qos_class")
 # Per target: (field, expression over the selector).
@@ -134,10 +139,11 @@ def _tag(field: str, expr: str) -> str:
     return f'label_replace({expr}, "{FIELD_LABEL}", "{field}", "", "")'
 
 
-def refresh_queries(selector: str, window: float,
-                    runq_bounds: Iterable[float] = RUNQ_ALL_BOUNDS_SECONDS) -> tuple[Query, ...]:
+def refresh_queries(selector: str, window: float, runq_bounds: Iterable[float] = RUNQ_ALL_BOUNDS_SECONDS,
+                    runq_except: Iterable[str] = (), runq: bool = True) -> tuple[Query, ...]:
     """The queries of one refresh (at most 10, sent at once): rates in four groups, run-queue buckets (of
-    ``runq_bounds``), gauges, the targets; then the CACHED ones: limits, names, ctop's info."""
+    ``runq_bounds``, but not of the targets whose instances are ``runq_except``; none without ``runq``), gauges,
+    the targets; then the CACHED ones: limits, names, ctop's info."""
     by, key = ", ".join(BY), ", ".join(KEY)  # (the answers' size is their cost: labels are most of it)
     w = f"[{window:g}s]"
     rates = {f: _tag(f, f"sum by ({key}) (rate({m}{_selector(selector, x)}{w}))") for f, m, x in RATES}
@@ -152,11 +158,13 @@ def refresh_queries(selector: str, window: float,
 
     fresh = [f for f, _, _ in GAUGES if f not in SPEC_FIELDS]
     summed = [_tag(f, f"sum by ({key}) ({m}{_selector(selector)})") for f, m, agg in GAUGES if agg == "sum"]
-    bucket_selector = _selector(selector, le_matcher(runq_bounds))
+    skip = sorted(set(runq_except))
+    unserved = f'instance!~"{"|".join(map(regex_literal, skip))}",' if skip else ""
+    bucket_selector = _selector(selector, unserved + le_matcher(runq_bounds))
     buckets = f"sum by ({key}, le) (rate(ctop_runqueue_latency_seconds_bucket{bucket_selector}{w}))"
     info = f"max by ({key}, {', '.join(INFO_LABELS)}) (ctop_container_info{_selector(selector)})"
     groups = {  # the costliest first: they start at once, the cheap ones fill the server's gaps
-        "runq": [buckets],  # untagged: its series are the ones with an ``le`` label
+        **({"runq": [buckets]} if runq else {}),  # untagged: its series are the ones with an ``le`` label
         "gauges": [gauges(fresh), *summed],
         "cpu": group("c"),  # cpu_seconds, cfs_*, ctx_switches_*
         "io": group("io_") + group("net_") + group("major_"),
@@ -178,6 +186,15 @@ def le_matcher(bounds: Iterable[float]) -> str:
     # the regular expression's \. and \+, each backslash doubled inside a PromQL string
     pattern = "|".join(le_text(b).replace(".", r"\\.").replace("+", r"\\+") for b in bounds)
     return f'le=~"{pattern}"'
+
+
+def regex_literal(text: str) -> str:
+    """``text`` as a PromQL regular expression matching exactly it, inside a double-quoted PromQL string."""
+    escaped = "".join("\\" + c if c in _REGEX_SPECIAL else c for c in text)
+    return escaped.replace("\\", "\\\\").replace('"', '\\"')
+
+
+_REGEX_SPECIAL = frozenset("\\.+*?()|[]{}^$")
 
 
 def union(parts: list[str]) -> str:

@@ -2,6 +2,8 @@
 
 The answers of the CACHED queries (limits, names, ctop's info) are kept and sent again only when the time shown is
 CACHE_S away from when they were asked, or when a cgroup they do not name appears (then at once, in the same refresh).
+The run-queue bucket series, the costliest answer, are asked only of targets that did not serve their quantiles as
+gauges in the previous refresh (older exporters), and of every target at the first refresh and after a move in time.
 
 It has what the interactive view asks of the local collector (``collect``) and, for time travel, of the history
 replay (``request``, ``post``, a ReplayState before each Frame), so the same view, keys and batch outputs serve it.
@@ -24,6 +26,7 @@ from .queries import (
     CACHE_S,
     NAMED_METRIC,
     NAMING_QUERIES,
+    RUNQ_ALL_BOUNDS_SECONDS,
     RUNQ_COARSE_BOUNDS_SECONDS,
     RUNQ_FINE_MAX_CGROUPS,
     Query,
@@ -46,9 +49,11 @@ class FleetSource:
         self.selector = selector
         self.scrape_interval_s = scrape_interval_s or FALLBACK_SCRAPE_INTERVAL_S
         self.window_s = window_s(self.scrape_interval_s)
-        self.queries: tuple[Query, ...] = refresh_queries(selector, self.window_s)
-        # for a scope of more than RUNQ_FINE_MAX_CGROUPS cgroups: the coarser run-queue buckets
-        self.large_scope_queries = refresh_queries(selector, self.window_s, RUNQ_COARSE_BOUNDS_SECONDS)
+        self.queries: tuple[Query, ...] = refresh_queries(selector, self.window_s)  # the first refresh's
+        self._built: dict[tuple[bool, frozenset[str], bool], tuple[Query, ...]] = {}
+        # what the previous refresh said of the run-queue quantiles: (the instances serving them, whether any target
+        # with eBPF figures does not); None: not known (first refresh, or the time shown moved)
+        self._runq: tuple[frozenset[str], bool] | None = None
         self.post: Post = lambda _message: None
         self._clock = clock
         self._lock = threading.Lock()
@@ -113,13 +118,23 @@ class FleetSource:
                                                           if q.cached and q.name in NAMING_QUERIES]))
             answers = [a for q, a in zip(queries, answers) if not q.cached]
         self.last_queries = self.client.queries - before
+        self._runq = gatherer.runq_coverage()
         for answer in kept[1] if kept else ():
             gatherer.add(answer, fresh=False)
         return frame_of(gatherer, answers, when, self.window_s)
 
     def queries_for(self, cgroups: int) -> tuple[Query, ...]:
-        """The queries of a refresh of a scope of ``cgroups`` cgroups (0: not known yet, as at the first refresh)."""
-        return self.large_scope_queries if cgroups > RUNQ_FINE_MAX_CGROUPS else self.queries
+        """The queries of a refresh of a scope of ``cgroups`` cgroups (0: not known yet, as at the first refresh):
+        the run-queue buckets of the targets that do not serve their quantiles (of every target while that is not
+        known), coarser for a scope of more than RUNQ_FINE_MAX_CGROUPS cgroups."""
+        served, unserved = self._runq if self._runq is not None else (frozenset(), True)
+        key = (cgroups > RUNQ_FINE_MAX_CGROUPS, served if unserved else frozenset(), unserved)
+        if key not in self._built:
+            if len(self._built) > 8:  # the targets changed several times: the old sets are no use
+                self._built.clear()
+            bounds = RUNQ_COARSE_BOUNDS_SECONDS if key[0] else RUNQ_ALL_BOUNDS_SECONDS
+            self._built[key] = refresh_queries(self.selector, self.window_s, bounds, key[1], runq=unserved)
+        return self._built[key]
 
     def _ask(self, queries: list[Query], when: float,
              each: Callable[[int, Answer], None] | None = None) -> list[Answer]:
@@ -147,6 +162,8 @@ class FleetSource:
             self._following = False
         else:
             return
+        if name in ("step", "jump"):
+            self._runq = None  # which targets serve the quantiles is asked again at the new time
         self._position = min(position, now)
         self._anchor = (self._position, now)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .culprits import CulpritRates, by_name
-from .ebpf import EbpfCgroupCounters, delta_quantile
+from .ebpf import EbpfCgroupCounters, histogram_delta, histogram_quantile
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +89,10 @@ def changed_rates(new: EbpfCgroupCounters, old: EbpfCgroupCounters, seconds: flo
     """Rates between two readings of the same cgroup ``seconds`` apart (see ebpf_rates)."""
     waited = new.runq_sum_seconds - old.runq_sum_seconds
     culprits = by_name(culprit_rates(new, old, seconds), name_of)
+    p50, p99 = _runq_quantiles(new, old)
     return EbpfRates(
-        runq_latency_p50_seconds=delta_quantile(new, old, 0.50),
-        runq_latency_p99_seconds=delta_quantile(new, old, 0.99),
+        runq_latency_p50_seconds=p50,
+        runq_latency_p99_seconds=p99,
         runq_wait_seconds_per_s=None if waited < 0 else waited / seconds,
         ctx_switches_voluntary_per_s=_per_s(new.nvcsw, old.nvcsw, seconds),
         ctx_switches_involuntary_per_s=_per_s(new.nivcsw, old.nivcsw, seconds),
@@ -104,3 +105,23 @@ def changed_rates(new: EbpfCgroupCounters, old: EbpfCgroupCounters, seconds: flo
         top_preemptor=culprits.top(),
         preempted_by=culprits,
     )
+
+
+def runq_rates(new: EbpfCgroupCounters | None, old: EbpfCgroupCounters | None,
+               seconds: float | None) -> EbpfRates:
+    """Only the run-queue quantiles of ebpf_rates (and the OOM kills it carries): what the exporter derives, where
+    every other figure is exported as a counter."""
+    new = new or EMPTY
+    if seconds is None or seconds <= 0 or (old is not None and old.cgroup_id != new.cgroup_id and new is not EMPTY):
+        return EbpfRates(oom_kills=new.oom_kills)
+    old = old or EMPTY
+    if new == old:
+        return EbpfRates(oom_kills=new.oom_kills)
+    p50, p99 = _runq_quantiles(new, old)
+    return EbpfRates(runq_latency_p50_seconds=p50, runq_latency_p99_seconds=p99, oom_kills=new.oom_kills)
+
+
+def _runq_quantiles(new: EbpfCgroupCounters, old: EbpfCgroupCounters) -> tuple[float | None, float | None]:
+    """The median and 99th percentile of the waits between two readings of the same cgroup (None: no wait)."""
+    delta = histogram_delta(new.runq_buckets, old.runq_buckets)
+    return histogram_quantile(delta, 0.50), histogram_quantile(delta, 0.99)

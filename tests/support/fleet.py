@@ -122,17 +122,26 @@ class FleetPrometheus:
 
 @contextmanager
 def fleet_prometheus(port: int, targets: dict[str, str], scrape_interval: str = "1s",
-                     extra_args: tuple[str, ...] = ()) -> Iterator[FleetPrometheus]:
+                     extra_args: tuple[str, ...] = (),
+                     older: dict[str, tuple[str, str]] | None = None) -> Iterator[FleetPrometheus]:
     """A real Prometheus on 127.0.0.1:``port`` scraping ``targets`` (node name -> host:port), each labelled with its
-    node, in one job; its own config and data directory, removed afterwards."""
+    node, in one job; its own config and data directory, removed afterwards. ``older``: node name -> (host:port,
+    regular expression of metric names): targets in a second job whose series of those names are dropped at each
+    scrape (a real exporter standing for an older one that did not serve them), each with its node name as its
+    ``instance`` (so that it can share a host:port with a target of ``targets``)."""
     assert port in PORTS
     binary = need_binary("prometheus")
     base = tempfile.mkdtemp(prefix="ctoph-fleet-prometheus-")
+    job = {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval}
+    jobs = [{"job_name": "fleet", **job,
+             "static_configs": [{"targets": [t], "labels": {"node": n}} for n, t in targets.items()]}]
+    for node, (target, dropped) in (older or {}).items():
+        jobs.append({"job_name": f"fleet-older-{node}", **job,
+                     "static_configs": [{"targets": [target], "labels": {"node": node, "instance": node}}],
+                     "metric_relabel_configs": [{"source_labels": ["__name__"], "regex": dropped,
+                                                 "action": "drop"}]})
     config = {"global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-              "scrape_configs": [{"job_name": "fleet", "scrape_interval": scrape_interval,
-                                  "scrape_timeout": scrape_interval,
-                                  "static_configs": [{"targets": [t], "labels": {"node": n}}
-                                                     for n, t in targets.items()]}]}
+              "scrape_configs": jobs}
     path = os.path.join(base, "prometheus.yml")
     with open(path, "w") as f:
         yaml.safe_dump(config, f)

@@ -5,8 +5,9 @@ Checks: per-cgroup CPU and memory agree with each node's local `ctop -b --json` 
 pods and namespaces (also real Docker pods under kubelet cgroup parents, named by a third exporter); cAdvisor rows
 have no data (not 0) for what only ctop measures; `--at` shows a cgroup removed since; the interactive view lists
 the nodes and its replay keys move in time. With an eBPF exporter: the run-queue quantiles of a cgroup whose tasks
-queue for one CPU are Prometheus' own histogram_quantile of the same buckets, and the coarser bucket query of large
-scopes selects its 12 bounds from a real exporter's series.
+queue for one CPU are the exporter's own gauges, and Prometheus' histogram_quantile of the same buckets for a target
+standing for an older exporter (the gauges dropped at scrape), whose buckets alone the fleet then asks for; the
+coarser bucket query of large scopes selects its 12 bounds from a real exporter's series.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.cgroups import TestCgroup, host_layout, make_cgroup, remove_tree, unique_name
@@ -30,7 +32,9 @@ from support.env import PATIENCE, ctop_command, need_binary, need_root, patience
 from support.fleet import PORTS, FleetPrometheus, exporter_on, fleet_prometheus, static_target
 from support.tmux import tmux_session
 
+from ctop.fleet.client import ClientConfig, PrometheusClient
 from ctop.fleet.queries import RUNQ_COARSE_BOUNDS_SECONDS, refresh_queries, window_s
+from ctop.fleet.source import FleetSource
 
 pytestmark = pytest.mark.system
 
@@ -295,32 +299,71 @@ def _k8s_labels(pod: str, ns: str, uid: str, container: str) -> list[str]:
     return [arg for k, v in labels.items() for arg in ("--label", f"{k}={v}")]
 
 
-def test_run_queue_quantiles_are_prometheus_histogram_quantile_of_the_same_buckets() -> None:
+class RecordingClient(PrometheusClient):
+    """The fleet's client, remembering the expressions it sent."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(ClientConfig(url=url, timeout_s=30))
+        self.sent: list[str] = []
+
+    def query_all(self, exprs: list[str], at: float | None = None, each: Any = None) -> list[Any]:
+        self.sent.extend(exprs)
+        return super().query_all(exprs, at, each=each)
+
+
+def test_run_queue_quantiles_are_the_exporters_own_and_from_buckets_only_for_an_older_one() -> None:
     need_root()
     need_binary("prometheus")
     need_binary("taskset")
     layout = host_layout()
     path = "/" + unique_name("ctoph-fleetrq")
     cg = make_cgroup(layout, path)
+    served = "ctop_runqueue_latency_p(50|99)_seconds"
     try:
         for _ in range(2):  # two spinners on one CPU: each waits on the run queue while the other runs
             cg.spawn(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
+        exporter = f"127.0.0.1:{EXPORTER_RUNQ}"
+        # one real exporter scraped twice: as itself (node-r), and as an older exporter without the quantile gauges
         with (exporter_on(EXPORTER_RUNQ, f"--cgroup.include=^{path}$", ebpf=True),
-              fleet_prometheus(PROM_RUNQ, {"node-r": f"127.0.0.1:{EXPORTER_RUNQ}"}, "2s") as prom):
+              fleet_prometheus(PROM_RUNQ, {"node-r": exporter}, "2s", older={"node-old": (exporter, served)}) as prom):
             window = f"[{window_s(2):g}s]"  # the fleet's rate window at this scrape interval
-            buckets = f'ctop_runqueue_latency_seconds_bucket{{id="{path}"}}'
-            waits = f'rate(ctop_runqueue_latency_seconds_count{{id="{path}"}}{window})'
-            prom.wait(lambda: any(float(s["value"][1]) > 0 for s in prom.query(waits)),
+            waits = f'rate(ctop_runqueue_latency_seconds_count{{node="node-old",id="{path}"}}{window})'
+            prom.wait(lambda: any(float(s["value"][1]) > 0 for s in prom.query(waits))
+                      and bool(prom.query(f'ctop_runqueue_latency_p99_seconds{{id="{path}"}} > 0')),
                       "run-queue waits of the spinners", timeout=patience(120))
             time.sleep(window_s(2))  # a whole window of them
             at = round(time.time() - 1, 3)
-            row = {r["id"]: r for r in fleet_json(prom.url, "--at", str(at))}[f"/node-r{path}"]
-            for q, key in ((0.5, "runq_latency_p50_seconds"), (0.99, "runq_latency_p99_seconds")):
-                expected = prom.query(f"histogram_quantile({q}, sum by (le) (rate({buckets}{window})))", at)
-                assert row[key] is not None and row[key] > 0, row
-                assert row[key] == pytest.approx(float(expected[0]["value"][1]), rel=1e-6), (key, row, expected)
+            client = RecordingClient(prom.url)
+            source = FleetSource(client, f'id="{path}"', 2.0)
+            first = source.frame_at(at).rows
+            sent = len(client.sent)
+            second = source.frame_at(at).rows
+            for rows in (first, second):
+                new, old = rows[f"/node-r{path}"].ebpf_rates, rows[f"/node-old{path}"].ebpf_rates
+                assert new is not None and old is not None
+                for q, metric, key in ((0.5, "ctop_runqueue_latency_p50_seconds", "runq_latency_p50_seconds"),
+                                       (0.99, "ctop_runqueue_latency_p99_seconds", "runq_latency_p99_seconds")):
+                    gauge = float(prom.query(f'{metric}{{node="node-r",id="{path}"}}', at)[0]["value"][1])
+                    buckets = f'ctop_runqueue_latency_seconds_bucket{{node="node-old",id="{path}"}}'
+                    quantile = prom.query(f"histogram_quantile({q}, sum by (le) (rate({buckets}{window})))", at)
+                    from_buckets = float(quantile[0]["value"][1])
+                    # the exporter's own figure where it serves it (its finer histogram, its latest interval) ...
+                    assert getattr(new, key) == pytest.approx(gauge, rel=1e-9) and gauge > 0, (key, gauge)
+                    # ... Prometheus' histogram_quantile of the same buckets for the older exporter
+                    assert getattr(old, key) == pytest.approx(from_buckets, rel=1e-6), (key, from_buckets)
+                    # the same waits either way: within the width of a power-of-two bucket, and some slack for
+                    # their windows (the exporter's latest interval, the fleet's 8 s)
+                    assert 1 / 3 < gauge / from_buckets < 3, (key, gauge, from_buckets)
+            runq_first = [e for e in client.sent[:sent] if "ctop_runqueue_latency_seconds_bucket" in e]
+            runq_second = [e for e in client.sent[sent:] if "ctop_runqueue_latency_seconds_bucket" in e]
+            assert len(runq_first) == 1 and "instance!~" not in runq_first[0]  # nothing known: every target's
+            assert len(runq_second) == 1 and "instance!~" in runq_second[0]  # then only the older exporter's
+            # Prometheus (RE2) reads the exclusion as the fleet means it: only node-old's buckets are selected
+            assert {s["metric"]["node"] for s in prom.query(runq_second[0], at)} == {"node-old"}
+            assert {s["metric"]["node"] for s in prom.query(runq_first[0], at)} == {"node-r", "node-old"}
             coarse = refresh_queries(f'id="{path}"', window_s(2), RUNQ_COARSE_BOUNDS_SECONDS)[0].expr
-            assert sorted(float(s["metric"]["le"]) for s in prom.query(coarse, at)) == list(RUNQ_COARSE_BOUNDS_SECONDS)
+            assert sorted(float(s["metric"]["le"]) for s in prom.query(coarse, at)
+                          if s["metric"]["node"] == "node-r") == list(RUNQ_COARSE_BOUNDS_SECONDS)
     finally:
         cg.stop_processes()
         remove_tree(layout, path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 import subprocess
 import threading
@@ -16,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.env import need_binary
 
 from ctop.model.ebpf import RUNQ_BUCKET_UPPER_SECONDS, RUNQ_SLOTS, EbpfCgroupCounters
+from ctop.model.ebpf_rates import EbpfRates
 from ctop.model.frame import CgroupRow, Frame, Identity, NetCounters
 from ctop.model.sample import UNLIMITED, CgroupSample, HostSample, IoCounters, Pressure, Snapshot
 
@@ -62,7 +65,8 @@ def make_frame(ebpf: bool = False) -> Frame:
                     pressure_cpu=Pressure(0.5, 1_500_000_000, 0.1, 500_000_000)),
             Identity(kind="container", runtime="docker", name="k8s_app_web-1", image="shop/web:1.2", container="app",
                      start_time_s=1_699_999_000.0, **k8s),
-            ebpf=counters if ebpf else None),
+            ebpf=counters if ebpf else None,
+            ebpf_rates=EbpfRates(runq_latency_p50_seconds=2.5e-6, runq_latency_p99_seconds=0.0125) if ebpf else None),
         HOSTILE: CgroupRow(_sample(HOSTILE), Identity(kind="container", runtime="docker", name='evil"\\\nname',
                                                       image="img\x1b[31m")),
         NON_UTF8: CgroupRow(_sample(NON_UTF8), Identity(kind="container", runtime="docker", name=NON_UTF8[8:])),
@@ -224,6 +228,25 @@ def test_ebpf_families_and_a_real_histogram(parsed):
     assert parsed["ctop_ebpf_enabled"] == [({}, 1)]
 
 
+def test_recent_run_queue_quantiles_over_the_collection_interval():
+    frame = make_frame(ebpf=True)
+    idle = CgroupRow(  # eBPF on, but no wait in the latest interval
+        _sample(PAUSE + "-idle"), Identity(kind="container", runtime="docker", name="idle"),
+        ebpf=EbpfCgroupCounters(cgroup_id=8), ebpf_rates=EbpfRates())
+    frame = dataclasses.replace(frame, rows={**frame.rows, idle.path: idle})
+    parsed = samples(exposition(frame))
+    recent = {(labels["id"], q): value for q in ("p50", "p99")
+              for labels, value in parsed[f"ctop_runqueue_latency_{q}_seconds"]}
+    # the node's own figures of the interval (its 4-per-octave histogram), not re-read from the coarser buckets
+    assert {k: v for k, v in recent.items() if k[0] == APP} == {(APP, "p50"): 2.5e-6, (APP, "p99"): 0.0125}
+    # a cgroup with eBPF counters but no wait in the interval: NaN (as a summary without observations), so that a
+    # reader knows this exporter serves the figure; cgroups without eBPF counters have no series
+    idle = [v for (path, _), v in recent.items() if path == PAUSE + "-idle"]
+    assert len(idle) == 2 and all(math.isnan(v) for v in idle)
+    assert {path for path, _ in recent} == {APP, PAUSE + "-idle"}
+    assert parsed["ctop_collection_interval_seconds"] == [({}, 1.0)]
+
+
 def test_without_ebpf_no_ebpf_series_and_enabled_is_zero():
     parsed = samples(exposition(make_frame(ebpf=False)))
     assert not any(name.startswith(("ctop_runqueue", "ctop_context", "ctop_forks")) for name in parsed)
@@ -310,9 +333,9 @@ def test_prometheus_client_collector_gives_the_same_samples():
     via_client = samples(generate_latest(registry).decode())
     direct = samples(render(collector.families()[1]).decode())
     assert via_client.keys() == direct.keys()
-    for name, series in direct.items():
-        assert sorted((sorted(lb.items()), v) for lb, v in via_client[name]) == \
-            sorted((sorted(lb.items()), v) for lb, v in series), name
+    for name, series in direct.items():  # (NaN is not equal to itself)
+        assert sorted((sorted(lb.items()), v if v == v else "NaN") for lb, v in via_client[name]) == \
+            sorted((sorted(lb.items()), v if v == v else "NaN") for lb, v in series), name
 
 
 def test_promtool_check_metrics_reports_nothing_for_ctop_names():
@@ -323,7 +346,8 @@ def test_promtool_check_metrics_reports_nothing_for_ctop_names():
                                  CgroupFilter())).decode("utf-8")
     names = {fam.name for fam in text_string_to_metric_families(text)}
     # Every ctop_* family is in the linted text, including eBPF cost per event and map fill.
-    assert {"ctop_runqueue_latency_seconds", "ctop_container_info", "ctop_bpf_program_run_seconds_per_event",
+    assert {"ctop_runqueue_latency_seconds", "ctop_runqueue_latency_p99_seconds", "ctop_container_info",
+            "ctop_bpf_program_run_seconds_per_event",
             "ctop_bpf_map_fill_ratio", "ctop_collection_duration_seconds", "ctop_ebpf_enabled"} <= names
     result = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=60)
     report = (result.stdout + result.stderr).decode()

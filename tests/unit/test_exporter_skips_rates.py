@@ -12,6 +12,7 @@ from ctop import collector as collector_module
 from ctop.collector import Collector, CollectorConfig, Enrichment, build_frame
 from ctop.exporter_cmd import make_collector
 from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters, EbpfReading
+from ctop.model.ebpf_rates import EbpfRates
 from ctop.model.sample import Snapshot
 
 KUBELET = "/system.slice/kubelet.service"
@@ -59,10 +60,17 @@ def test_exporter_output_is_the_same_without_derived_rates(tmp_path) -> None:
     row = full.rows[KUBELET]
     assert row.cpu_percent is not None and row.ebpf_rates is not None and row.tasks_recursive is not None
     lean_row = lean.rows[KUBELET]
-    assert lean_row.cpu_percent is None and lean_row.ebpf_rates is None and lean_row.tasks_recursive is None
+    assert lean_row.cpu_percent is None and lean_row.tasks_recursive is None
+    # of the eBPF rates only the run-queue quantiles, which the exporter serves as gauges of the interval
+    rates = row.ebpf_rates
+    assert rates.runq_latency_p50_seconds is not None and rates.runq_latency_p99_seconds is not None
+    assert lean_row.ebpf_rates == EbpfRates(runq_latency_p50_seconds=rates.runq_latency_p50_seconds,
+                                            runq_latency_p99_seconds=rates.runq_latency_p99_seconds,
+                                            oom_kills=rates.oom_kills)
     assert lean_row.ebpf == row.ebpf and lean_row.sample == row.sample and lean_row.net == row.net
     text = untimed(exposition(full))
     assert "ctop_runqueue_latency_seconds_bucket{" in text and "container_cpu_usage_seconds_total{" in text
+    assert "ctop_runqueue_latency_p99_seconds{" in text
     assert untimed(exposition(lean)) == text
 
 

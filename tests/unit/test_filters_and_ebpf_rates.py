@@ -12,7 +12,7 @@ from support.trees import tree
 from ctop.cli import cli
 from ctop.errors import CtopError
 from ctop.model.ebpf import RUNQ_SLOTS, EbpfCgroupCounters
-from ctop.model.ebpf_rates import EBPF_KEYS, changed_rates, ebpf_rates
+from ctop.model.ebpf_rates import EBPF_KEYS, changed_rates, ebpf_rates, runq_rates
 from ctop.model.filters import parse_filters
 
 V2 = tree("v2-k8s-systemd")
@@ -91,3 +91,18 @@ def test_unchanged_readings_give_what_the_full_computation_gives(counters: EbpfC
         assert repr(ebpf_rates(None, None, seconds)) == repr(full)
     # One event more is not unchanged.
     assert ebpf_rates(dataclasses.replace(copy, forks=copy.forks + 1), counters, 2.0).forks_per_s == 0.5
+
+
+def test_the_exporters_run_queue_quantiles_are_the_views():
+    """runq_rates (the exporter's only derived figures) gives ebpf_rates' quantiles and OOM kills in every case: a
+    change, none, a first reading, a recreated cgroup, no interval."""
+    old = EbpfCgroupCounters(cgroup_id=7, runq_count=10, runq_buckets=buckets(s5=10), oom_kills=1)
+    new = dataclasses.replace(old, runq_count=40, runq_buckets=buckets(s5=12, s30=20, s41=8), oom_kills=2)
+    cases = [(new, old, 2.0), (old, old, 2.0), (new, None, 2.0), (None, None, 2.0), (new, old, None),
+             (dataclasses.replace(new, cgroup_id=8), old, 2.0), (new, old, 0.0)]
+    for n, o, seconds in cases:
+        full, lean = ebpf_rates(n, o, seconds), runq_rates(n, o, seconds)
+        assert (lean.runq_latency_p50_seconds, lean.runq_latency_p99_seconds, lean.oom_kills) == \
+            (full.runq_latency_p50_seconds, full.runq_latency_p99_seconds, full.oom_kills), (n, o, seconds)
+        assert lean.forks_per_s is None and lean.runq_wait_seconds_per_s is None  # nothing else is derived
+    assert runq_rates(new, old, 2.0).runq_latency_p99_seconds is not None

@@ -4,6 +4,7 @@ None; the queries stay few and aggregated; the time-travel source moves like the
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from ctop.batch import BatchOptions, render_json
 from ctop.fleet.client import Answer, Series
@@ -202,6 +203,8 @@ class FleetServer(FakeClient):
         for path, limit in self.cgroups.items():
             if "container_memory_working_set_bytes|" in expr:  # the gauges, grouped by metric name
                 out.append(Series({**key, "id": path, "__name__": "container_memory_working_set_bytes"}, 100))
+                # an exporter that counts with eBPF but serves no run-queue quantiles: its buckets are asked
+                out.append(Series({**key, "id": path, "__name__": "ctop_oom_kills_total"}, 0))
             if "container_spec_memory_limit_bytes|" in expr:  # the limits (kept)
                 out.append(Series({**key, "id": path, "__name__": "container_spec_memory_limit_bytes"}, limit))
             if f'"{FIELD_LABEL}", "names"' in expr:  # the names (kept)
@@ -300,3 +303,95 @@ def test_run_queue_quantiles_from_the_queried_bounds_stay_within_their_coarser_b
             assert exact is not None and estimate is not None
             if exact < RUNQ_COARSE_BOUNDS_SECONDS[-2]:  # beyond the last finite bound both read as an edge
                 assert exact / 4 <= estimate <= exact * 4, (first, last, q, exact, estimate)
+
+
+class TwoExporters(FakeClient):
+    """A Prometheus scraping two ctop exporters: n1 serves its run-queue quantiles as gauges (p50 NaN for the idle
+    cgroup), n2 (an older exporter) only its bucket series; both count the cgroups' OOM kills with eBPF."""
+
+    # read from the buckets: p50 0.001 s
+    BUCKETS: ClassVar[dict[str, float]] = {"0.001": 5.0, "0.002": 10.0, "+Inf": 10.0}
+
+    def __init__(self, n2_serves: bool = False) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+        self.n2_serves = n2_serves
+
+    def query(self, expr: str, at: float | None = None) -> Answer:
+        self.queries += 1
+        self.asked.append(expr)
+        out: list[Series] = []
+        for node, path in (("n1", "/busy"), ("n1", "/idle"), ("n2", "/old")):
+            key = {"node": node, "instance": f"{node}:10417", "id": path}
+            serves = node == "n1" or self.n2_serves
+            if "container_memory_working_set_bytes|" in expr:
+                out += [Series({**key, "__name__": "container_memory_working_set_bytes"}, 100),
+                        Series({**key, "__name__": "ctop_oom_kills_total"}, 0)]
+                if serves:
+                    p50 = float("nan") if path == "/idle" else 2.5e-6
+                    out += [Series({**key, "__name__": "ctop_runqueue_latency_p50_seconds"}, p50),
+                            Series({**key, "__name__": "ctop_runqueue_latency_p99_seconds"}, p50 * 10)]
+            if "ctop_runqueue_latency_seconds_bucket" in expr and not (serves and 'instance!~"n1:10417' in expr):
+                out += [Series({**key, "le": le}, v) for le, v in self.BUCKETS.items()]
+        return Answer(tuple(out))
+
+
+def _bucket_queries(server: TwoExporters) -> list[str]:
+    return [e for e in server.asked if "ctop_runqueue_latency_seconds_bucket" in e]
+
+
+def test_run_queue_quantiles_come_from_the_exporters_gauges_and_buckets_only_where_none_are_served():
+    server = TwoExporters()
+    source = FleetSource(server, "", 15, at=900.0, clock=lambda: 1000.0)  # type: ignore[arg-type]
+    for refresh in range(3):
+        del server.asked[:]
+        rows = source.frame_at(None).rows
+        busy, idle, old = (rows[p].ebpf_rates for p in ("/n1/busy", "/n1/idle", "/n2/old"))
+        assert busy is not None and idle is not None and old is not None
+        # served: the exporter's own figures, never the coarser buckets; NaN (no wait) is no data
+        assert (busy.runq_latency_p50_seconds, busy.runq_latency_p99_seconds) == (2.5e-6, 2.5e-5)
+        assert idle.runq_latency_p50_seconds is None and idle.runq_latency_p99_seconds is None
+        assert old.runq_latency_p50_seconds == 0.001  # not served: from n2's buckets
+        runq = _bucket_queries(server)
+        assert len(runq) == 1
+        if refresh == 0:  # nothing known yet: every target's buckets
+            assert "instance!~" not in runq[0]
+        else:  # then only those of the targets that do not serve the quantiles
+            assert 'instance!~"n1:10417"' in runq[0]
+    server.n2_serves = True  # n2's exporter upgraded: one more refresh with its buckets, then none at all
+    del server.asked[:]
+    source.frame_at(None)
+    every = len(server.asked)
+    del server.asked[:]
+    rows = source.frame_at(None).rows
+    assert _bucket_queries(server) == [] and source.last_queries == every - 1
+    assert rows["/n2/old"].ebpf_rates.runq_latency_p50_seconds == 2.5e-6  # type: ignore[union-attr]
+    source.request("jump:-600")  # a move in time: who serves them then is not known, every target's buckets
+    del server.asked[:]
+    source.collect()
+    assert len(_bucket_queries(server)) == 1 and "instance!~" not in _bucket_queries(server)[0]
+
+
+def test_instances_are_excluded_by_a_regular_expression_matching_exactly_them():
+    import re
+
+    from ctop.fleet.queries import regex_literal
+
+    instances = ["10.0.0.1:10417", "node-a.example:9100", 'odd"(x|y)+\\.', "[::1]:10417"]
+    matcher = "|".join(map(regex_literal, instances))
+    pattern = re.compile(matcher.replace('\\"', '"').replace("\\\\", "\\"))  # as Prometheus reads the string
+    assert all(pattern.fullmatch(i) for i in instances)
+    for other in ("10.0.0.11:10417", "10x0x0x1:10417", "node-a", "oddx", "::1"):
+        assert not pattern.fullmatch(other), other
+    expr = refresh_queries("", 20.0, runq_except=instances[:2])[0].expr
+    assert 'instance!~"10\\\\.0\\\\.0\\\\.1:10417|node-a\\\\.example:9100"' in expr
+    assert all(q.name != "runq" for q in refresh_queries("", 20.0, runq=False))
+
+
+def test_the_fleet_reads_the_run_queue_gauges_the_exporter_writes():
+    from ctop.exporters.ctop_families import RECENT_RUNQ_QUANTILES
+
+    from ctop.fleet.queries import GAUGES, QUANTILES
+
+    read = {metric: f for f, metric, _ in GAUGES}
+    assert [read[metric] for metric, _, _ in RECENT_RUNQ_QUANTILES] == [tag for tag, _ in QUANTILES]
