@@ -104,7 +104,7 @@ def ebpf_families(rows: list[Labeled], frame: Frame | None = None) -> list[Famil
         runq.add(labels, buckets[-1][1], "_count")
         for family, quantile_field in recent:
             value = quantile_field.get(row)
-            family.add(labels, NAN if value is None else value)
+            family.add(labels, value if isinstance(value, float) else NAN)  # None: no wait in the interval
         switches.add(f'{labels},kind="voluntary"', ev.nvcsw)
         switches.add(f'{labels},kind="involuntary"', ev.nivcsw)
         preempt.add(f'{labels},by="other_cgroup"', ev.preempted_by_others)
