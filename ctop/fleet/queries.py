@@ -17,7 +17,7 @@ names and ctop's own ``ctop_*`` families are read; a family a source lacks just 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..model.ebpf import RUNQ_EXPORTED_BOUNDS_SECONDS, le_text
@@ -105,6 +105,8 @@ SPEC_FIELDS = frozenset({"memory_limit_bytes", "memory_swap_limit_bytes", "cpu_q
                          "cpu_shares", "threads_max", "start_time_seconds"})
 METRIC_FIELDS = {m: f for f, m, agg in GAUGES if agg == "max"}
 EBPF_MARK = "ebpf_oom_kills"  # a cgroup with this figure is counted by ctop's eBPF: it has run-queue figures
+_GAUGE_METRICS = {f: m for f, m, _ in GAUGES}
+_PROBED = _GAUGE_METRICS[QUANTILES[-1][0]]  # the p99 gauge: an exporter that serves it serves both
 RUNQ_SERVED = frozenset(tag for tag, _ in QUANTILES)  # gauges of an exporter that serves its run-queue quantiles
 INFO_FIELD = "info"
 INFO_LABELS = ("kind", "runtime", "qos_class")
@@ -179,6 +181,23 @@ def refresh_queries(selector: str, window: float, runq_bounds: Iterable[float] =
     }
     return (*(Query(name, union(parts)) for name, parts in groups.items()),
             *(Query(name, union(parts), cached=True) for name, parts in cached.items()))
+
+
+def runq_probe(selector: str) -> Query:
+    """Which targets serve the run-queue quantile gauges, and which count with eBPF (EBPF_MARK): one series per
+    target and metric, asked before a refresh that does not know it yet (run_coverage reads the answer)."""
+    matcher = f'__name__=~"{_GAUGE_METRICS[EBPF_MARK]}|{_PROBED}"'
+    return Query("runq_probe", f"count by (instance, __name__) ({_selector(selector, matcher)})")
+
+
+def runq_coverage(series: Iterable[tuple[Mapping[str, str], float]]) -> tuple[frozenset[str], bool]:
+    """The answer of runq_probe: the instances that serve the quantile gauges, and whether any other counts with
+    eBPF (so that its bucket series are needed)."""
+    served: set[str | None] = set()
+    ebpf: set[str | None] = set()
+    for labels, _ in series:
+        (served if labels.get("__name__") == _PROBED else ebpf).add(labels.get("instance"))
+    return frozenset(i for i in served if isinstance(i, str)), bool(ebpf - served)
 
 
 def le_matcher(bounds: Iterable[float]) -> str:

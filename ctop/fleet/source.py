@@ -2,8 +2,9 @@
 
 The answers of the CACHED queries (limits, names, ctop's info) are kept and sent again only when the time shown is
 CACHE_S away from when they were asked, or when a cgroup they do not name appears (then at once, in the same refresh).
-The run-queue bucket series, the costliest answer, are asked only of targets that did not serve their quantiles as
-gauges in the previous refresh (older exporters), and of every target at the first refresh and after a move in time.
+The run-queue bucket series, the costliest answer, are asked only of targets that do not serve their quantiles as
+gauges (older exporters): known from the previous refresh, or at the first refresh and after a move of CACHE_S or
+more in time from one small query (runq_probe) sent before the others.
 
 It has what the interactive view asks of the local collector (``collect``) and, for time travel, of the history
 replay (``request``, ``post``, a ReplayState before each Frame), so the same view, keys and batch outputs serve it.
@@ -31,6 +32,8 @@ from .queries import (
     RUNQ_FINE_MAX_CGROUPS,
     Query,
     refresh_queries,
+    runq_coverage,
+    runq_probe,
     window_s,
 )
 
@@ -51,9 +54,10 @@ class FleetSource:
         self.window_s = window_s(self.scrape_interval_s)
         self.queries: tuple[Query, ...] = refresh_queries(selector, self.window_s)  # the first refresh's
         self._built: dict[tuple[bool, frozenset[str], bool], tuple[Query, ...]] = {}
-        # what the previous refresh said of the run-queue quantiles: (the instances serving them, whether any target
-        # with eBPF figures does not); None: not known (first refresh, or the time shown moved)
+        # what the previous refresh (or runq_probe) said of the run-queue quantiles at _runq_at: (the instances
+        # serving them, whether any target with eBPF figures does not); None: not known (the first refresh)
         self._runq: tuple[frozenset[str], bool] | None = None
+        self._runq_at = 0.0
         self.post: Post = lambda _message: None
         self._clock = clock
         self._lock = threading.Lock()
@@ -103,6 +107,9 @@ class FleetSource:
         before = self.client.queries
         kept = self._kept
         fresh_kept = kept is None or abs(when - kept[0]) >= CACHE_S
+        if self._runq is None or abs(when - self._runq_at) >= CACHE_S:  # not known near this time: one small query
+            self._runq = runq_coverage(self.client.query(runq_probe(self.selector).expr, when).series)
+        self._runq_at = when
         every = self.queries_for(len(kept[2]) if kept else 0)
         queries = [q for q in every if fresh_kept or not q.cached]
         gatherer = Gatherer()
@@ -127,7 +134,7 @@ class FleetSource:
         """The queries of a refresh of a scope of ``cgroups`` cgroups (0: not known yet, as at the first refresh):
         the run-queue buckets of the targets that do not serve their quantiles (of every target while that is not
         known), coarser for a scope of more than RUNQ_FINE_MAX_CGROUPS cgroups."""
-        served, unserved = self._runq if self._runq is not None else (frozenset(), True)
+        served, unserved = self._runq if self._runq is not None else (frozenset(), True)  # not known: every target
         key = (cgroups > RUNQ_FINE_MAX_CGROUPS, served if unserved else frozenset(), unserved)
         if key not in self._built:
             if len(self._built) > 8:  # the targets changed several times: the old sets are no use
@@ -162,8 +169,6 @@ class FleetSource:
             self._following = False
         else:
             return
-        if name in ("step", "jump"):
-            self._runq = None  # which targets serve the quantiles is asked again at the new time
         self._position = min(position, now)
         self._anchor = (self._position, now)
 

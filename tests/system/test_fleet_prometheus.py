@@ -33,7 +33,7 @@ from support.fleet import PORTS, FleetPrometheus, exporter_on, fleet_prometheus,
 from support.tmux import tmux_session
 
 from ctop.fleet.client import ClientConfig, PrometheusClient
-from ctop.fleet.queries import RUNQ_COARSE_BOUNDS_SECONDS, refresh_queries, window_s
+from ctop.fleet.queries import RUNQ_COARSE_BOUNDS_SECONDS, refresh_queries, runq_probe, window_s
 from ctop.fleet.source import FleetSource
 
 pytestmark = pytest.mark.system
@@ -306,6 +306,10 @@ class RecordingClient(PrometheusClient):
         super().__init__(ClientConfig(url=url, timeout_s=30))
         self.sent: list[str] = []
 
+    def query(self, expr: str, at: float | None = None) -> Any:
+        self.sent.append(expr)
+        return super().query(expr, at)
+
     def query_all(self, exprs: list[str], at: float | None = None, each: Any = None) -> list[Any]:
         self.sent.extend(exprs)
         return super().query_all(exprs, at, each=each)
@@ -354,13 +358,17 @@ def test_run_queue_quantiles_are_the_exporters_own_and_from_buckets_only_for_an_
                     # the same waits either way: within the width of a power-of-two bucket, and some slack for
                     # their windows (the exporter's latest interval, the fleet's 8 s)
                     assert 1 / 3 < gauge / from_buckets < 3, (key, gauge, from_buckets)
-            runq_first = [e for e in client.sent[:sent] if "ctop_runqueue_latency_seconds_bucket" in e]
-            runq_second = [e for e in client.sent[sent:] if "ctop_runqueue_latency_seconds_bucket" in e]
-            assert len(runq_first) == 1 and "instance!~" not in runq_first[0]  # nothing known: every target's
-            assert len(runq_second) == 1 and "instance!~" in runq_second[0]  # then only the older exporter's
-            # Prometheus (RE2) reads the exclusion as the fleet means it: only node-old's buckets are selected
-            assert {s["metric"]["node"] for s in prom.query(runq_second[0], at)} == {"node-old"}
-            assert {s["metric"]["node"] for s in prom.query(runq_first[0], at)} == {"node-r", "node-old"}
+            # Only the older exporter's bucket series are asked for: at the first refresh known from the probe sent
+            # before the other queries, then from the previous refresh's gauges.
+            probe = runq_probe(f'id="{path}"').expr
+            assert client.sent[:sent].count(probe) == 1 and probe not in client.sent[sent:]
+            for sent_exprs in (client.sent[:sent], client.sent[sent:]):
+                runq = [e for e in sent_exprs if "ctop_runqueue_latency_seconds_bucket" in e]
+                assert len(runq) == 1 and f'instance!~"127\\\\.0\\\\.0\\\\.1:{EXPORTER_RUNQ}"' in runq[0], runq
+                # Prometheus (RE2) reads the exclusion as the fleet means it: only node-old's buckets are selected
+                assert {s["metric"]["node"] for s in prom.query(runq[0], at)} == {"node-old"}
+            every = refresh_queries(f'id="{path}"', window_s(2))[0].expr  # every target's, for comparison
+            assert {s["metric"]["node"] for s in prom.query(every, at)} == {"node-r", "node-old"}
             coarse = refresh_queries(f'id="{path}"', window_s(2), RUNQ_COARSE_BOUNDS_SECONDS)[0].expr
             assert sorted(float(s["metric"]["le"]) for s in prom.query(coarse, at)
                           if s["metric"]["node"] == "node-r") == list(RUNQ_COARSE_BOUNDS_SECONDS)

@@ -194,6 +194,7 @@ class FleetServer(FakeClient):
         self.cgroups = cgroups
         self.queries = 0
         self.asked: list[str] = []
+        self.ebpf = True  # its exporter counts with eBPF but serves no run-queue quantile gauges (an older one)
 
     def query(self, expr: str, at: float | None = None) -> Answer:
         self.queries += 1
@@ -203,13 +204,15 @@ class FleetServer(FakeClient):
         for path, limit in self.cgroups.items():
             if "container_memory_working_set_bytes|" in expr:  # the gauges, grouped by metric name
                 out.append(Series({**key, "id": path, "__name__": "container_memory_working_set_bytes"}, 100))
-                # an exporter that counts with eBPF but serves no run-queue quantiles: its buckets are asked
-                out.append(Series({**key, "id": path, "__name__": "ctop_oom_kills_total"}, 0))
+                if self.ebpf:  # an exporter that counts with eBPF but serves no run-queue quantiles: its buckets
+                    out.append(Series({**key, "id": path, "__name__": "ctop_oom_kills_total"}, 0))
             if "container_spec_memory_limit_bytes|" in expr:  # the limits (kept)
                 out.append(Series({**key, "id": path, "__name__": "container_spec_memory_limit_bytes"}, limit))
             if f'"{FIELD_LABEL}", "names"' in expr:  # the names (kept)
                 out.append(Series({**key, "id": path, FIELD_LABEL: "names", "name": path.strip("/"), "image": "",
                                    "container": "", "pod": "", "namespace": ""}, 1))
+        if expr.startswith("count by (instance, __name__)") and self.ebpf:  # the probe
+            out = [Series({**key, "__name__": "ctop_oom_kills_total"}, len(self.cgroups))]
         return Answer(tuple(out))
 
 
@@ -220,7 +223,8 @@ def test_limits_and_names_are_kept_a_minute_unless_a_new_cgroup_appears():
     every = len(source.queries)
     kept = [q for q in source.queries if q.cached]
     assert len(kept) == 2 and every <= 10
-    assert source.frame_at(None).rows["/n1/a"].identity.name == "a" and source.last_queries == every
+    # (and, at the first refresh, the query that asks which targets serve the run-queue quantiles)
+    assert source.frame_at(None).rows["/n1/a"].identity.name == "a" and source.last_queries == every + 1
     now[0] += 10
     server.cgroups["/a"] = 800  # a limit changed: seen within the minute, not at once
     row = source.frame_at(None).rows["/n1/a"]
@@ -233,11 +237,11 @@ def test_limits_and_names_are_kept_a_minute_unless_a_new_cgroup_appears():
     assert rows["/n1/a"].sample.memory_limit_bytes == 800
     del server.cgroups["/a"]  # a removed cgroup is no row, though the kept answers still name it
     assert "/n1/a" not in source.frame_at(None).rows and source.last_queries == every - len(kept)
-    now[0] += 60  # a minute later: everything asked again
+    now[0] += 60  # a minute later: everything asked again (and who serves the run-queue quantiles)
     source.frame_at(None)
-    assert source.last_queries == every
+    assert source.last_queries == every + 1
     source.frame_at(now[0] - 3600)  # time travel an hour back: asked at that time
-    assert source.last_queries == every
+    assert source.last_queries == every + 1
     source.frame_at(now[0] - 3590)
     assert source.last_queries == every - len(kept)
 
@@ -333,11 +337,19 @@ class TwoExporters(FakeClient):
                             Series({**key, "__name__": "ctop_runqueue_latency_p99_seconds"}, p50 * 10)]
             if "ctop_runqueue_latency_seconds_bucket" in expr and not (serves and 'instance!~"n1:10417' in expr):
                 out += [Series({**key, "le": le}, v) for le, v in self.BUCKETS.items()]
+        if expr.startswith("count by (instance, __name__)"):  # the probe: who serves the quantiles
+            out = [Series({"instance": f"{node}:10417", "__name__": name}, 2)
+                   for node in ("n1", "n2") for name in ("ctop_oom_kills_total", "ctop_runqueue_latency_p99_seconds")
+                   if name == "ctop_oom_kills_total" or node == "n1" or self.n2_serves]
         return Answer(tuple(out))
 
 
 def _bucket_queries(server: TwoExporters) -> list[str]:
     return [e for e in server.asked if "ctop_runqueue_latency_seconds_bucket" in e]
+
+
+def _probes(server: TwoExporters) -> list[str]:
+    return [e for e in server.asked if e.startswith("count by (instance, __name__)")]
 
 
 def test_run_queue_quantiles_come_from_the_exporters_gauges_and_buckets_only_where_none_are_served():
@@ -353,11 +365,11 @@ def test_run_queue_quantiles_come_from_the_exporters_gauges_and_buckets_only_whe
         assert idle.runq_latency_p50_seconds is None and idle.runq_latency_p99_seconds is None
         assert old.runq_latency_p50_seconds == 0.001  # not served: from n2's buckets
         runq = _bucket_queries(server)
-        assert len(runq) == 1
-        if refresh == 0:  # nothing known yet: every target's buckets
-            assert "instance!~" not in runq[0]
-        else:  # then only those of the targets that do not serve the quantiles
-            assert 'instance!~"n1:10417"' in runq[0]
+        # only the buckets of the targets that do not serve the quantiles: at the first refresh known from one small
+        # query sent before the others, then from the previous refresh's gauges
+        assert len(runq) == 1 and 'instance!~"n1:10417"' in runq[0]
+        assert len(_probes(server)) == (1 if refresh == 0 else 0)
+        assert source.last_queries == len(server.asked)
     server.n2_serves = True  # n2's exporter upgraded: one more refresh with its buckets, then none at all
     del server.asked[:]
     source.frame_at(None)
@@ -366,10 +378,22 @@ def test_run_queue_quantiles_come_from_the_exporters_gauges_and_buckets_only_whe
     rows = source.frame_at(None).rows
     assert _bucket_queries(server) == [] and source.last_queries == every - 1
     assert rows["/n2/old"].ebpf_rates.runq_latency_p50_seconds == 2.5e-6  # type: ignore[union-attr]
-    source.request("jump:-600")  # a move in time: who serves them then is not known, every target's buckets
+    server.n2_serves = False  # as it was ten minutes ago
+    source.request("jump:-600")  # a move in time (a minute or more): who served them then is asked again
     del server.asked[:]
-    source.collect()
-    assert len(_bucket_queries(server)) == 1 and "instance!~" not in _bucket_queries(server)[0]
+    rows = source.collect().rows
+    assert len(_probes(server)) == 1 and len(_bucket_queries(server)) == 1
+    assert rows["/n2/old"].ebpf_rates.runq_latency_p50_seconds == 0.001  # type: ignore[union-attr]
+
+
+def test_without_any_ebpf_exporter_no_bucket_query_is_sent():
+    server = FleetServer({"/a": 400})
+    server.ebpf = False  # cAdvisor only
+    source = FleetSource(server, "", 15, clock=lambda: 1000.0)  # type: ignore[arg-type]
+    for _ in range(2):
+        del server.asked[:]
+        source.frame_at(None)
+        assert not any("ctop_runqueue_latency_seconds_bucket" in e for e in server.asked)
 
 
 def test_instances_are_excluded_by_a_regular_expression_matching_exactly_them():
