@@ -1,22 +1,22 @@
 """Benchmark: one refresh of the fleet view (ctop --prometheus) over a real Prometheus holding 20 nodes and 1000 pods.
 
-A small synthetic exporter (one HTTP server per node on 127.0.0.1, ports base+1 to base+20) serves, per node, 50 pods
-of one container each in ctop exporter's format (cAdvisor's names and labels, ctop_container_info, context switches,
-the run-queue histogram and the run-queue quantile gauges), with counters that grow with time; a real Prometheus
-(from the distribution, port base) scrapes all 20 every 5 s. The base is 19129, in the fleet tests' ports
+A small synthetic exporter (one HTTP server per node on 127.0.0.1, ports base+1 to base+20) serves, per node, 50
+pods of one container each in ctop exporter's format (cAdvisor's names and labels, ctop_container_info, context
+switches, the run-queue histogram and the run-queue quantile gauges), with counters that grow with time; a real
+Prometheus (from the distribution, port base) scrapes all 20 every 5 s. The base is 19129, in the fleet tests' ports
 19100-19149; with CTOP_TEST_FLEET_PORT_BASE=B in the environment those are B to B+49 and the base B+29
 (``run(port_base=...)`` picks another base among them). Once Prometheus holds three scrapes, ``repeats`` rounds of
 refreshes are timed, interleaved: a full one (a new source, as the first refresh: the small query that asks which
 targets serve the run-queue quantile gauges, then every query but the bucket series, since all do), two steady ones
 (the same source again: the limits, names and info it keeps are not asked), and a steady one of a source for which
 no target serves the gauges (older exporters: the bucket series of 12 bounds, as a scope of more than 1000 cgroups
-asks for; what a steady refresh was before the gauges). Measured: the time of a whole refresh (every query answered and the Frame built),
-queries per refresh, and the CPU of Prometheus and of ctop per refresh. Targets (issue 14): under 1 s per refresh
-and at most 10 queries.
+asks for; what a steady refresh was before the gauges). Measured: the time of a whole refresh (every query answered
+and the Frame built), queries per refresh, and the CPU of Prometheus and of ctop per refresh. Targets (issue 14):
+under 1 s per refresh and at most 10 queries.
 
 ``quantile_error`` says what reading the quantiles from buckets costs in precision: log-normal run-queue waits
-(seeded), their quantiles from the exporter's buckets (all 28, or the 12) and from ctop's own 4-per-octave
-histogram (the node's view, and the exporter's quantile gauges) against the quantiles of the waits themselves.
+(seeded), their quantiles from the exporter's buckets (all 28, or the 12) and from ctop's own 4-per-octave histogram
+(the node's view, and the exporter's quantile gauges) against the quantiles of the waits themselves.
 """
 
 from __future__ import annotations
@@ -255,7 +255,8 @@ def run(nodes: int = 20, pods_per_node: int = 50, repeats: int = 10, port_base: 
         "how": " ".join([*(f"{k}={os.environ[k]}" for k in ("CTOP_TEST_FLEET_PORT_BASE",) if k in os.environ),
                          ".venv/bin/python bench/run.py fleet_refresh"]),
         "verdict": f"steady refresh median {s['refresh_s_median']:.2f} s, max {s['refresh_s_max']:.2f} s, full refresh "
-                   f"(a first one, with the limits, names and who serves the run-queue gauges) median {f['refresh_s_median']:.2f} s "
+                   f"(a first one, with the limits, names and who serves the run-queue gauges) median "
+                   f"{f['refresh_s_median']:.2f} s "
                    f"(target < 1 s): {'met' if s['refresh_s_median'] < 1 else 'NOT met'} on a machine at load "
                    f"{min(loads):.0f}-{max(loads):.0f} (2 CPUs); CPU per steady refresh: Prometheus "
                    f"{s['prometheus_cpu_s_per_refresh']:.2f} s, ctop {s['ctop_cpu_s_per_refresh']:.2f} s; "
