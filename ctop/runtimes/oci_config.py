@@ -38,11 +38,11 @@ STORAGE_DRIVER_DIRS = ("overlay-containers", "vfs-containers", "btrfs-containers
 
 
 def read_json(path: str, max_bytes: int = MAX_JSON_BYTES) -> object:
-    """A small JSON file, or None if missing, too large or malformed."""
+    """A small JSON file, or None if missing, too large or malformed (or its path is: a NUL from a malformed id)."""
     try:
         if os.path.getsize(path) > max_bytes:
             return None
-    except OSError:
+    except (OSError, ValueError):
         return None
     data = read_bytes(path)
     if data is None:

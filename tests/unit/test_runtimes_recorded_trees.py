@@ -7,7 +7,7 @@ import os
 import shutil
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ctop.runtimes.identify import identify
@@ -130,6 +130,8 @@ configs = json_values | st.fixed_dictionaries(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(config=configs)
+@example(config={"annotations": {"io.kubernetes.cri.container-type": "sandbox",  # a NUL in the path it names
+                                 "io.kubernetes.cri.sandbox-id": "\x00"}})
 def test_malformed_config_json_never_raises(tmp_path, config: object) -> None:
     meta = containerd_meta("x" * 64, "k8s.io", config)
     assert meta is None or (meta.runtime == "containerd" and isinstance(meta.pod, str))
