@@ -52,7 +52,6 @@ class FleetSource:
         self.selector = selector
         self.scrape_interval_s = scrape_interval_s or FALLBACK_SCRAPE_INTERVAL_S
         self.window_s = window_s(self.scrape_interval_s)
-        self.queries: tuple[Query, ...] = refresh_queries(selector, self.window_s)  # the first refresh's
         self._built: dict[tuple[bool, frozenset[str], bool], tuple[Query, ...]] = {}
         # what the previous refresh (or runq_probe) said of the run-queue quantiles at _runq_at: (the instances
         # serving them, whether any target with eBPF figures does not); None: not known (the first refresh)

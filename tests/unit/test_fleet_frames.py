@@ -147,7 +147,9 @@ def test_time_travel_steps_and_jumps_like_the_replay():
     posted: list = []
     source.post = posted.append
     source.collect()
-    assert fake.times == [400.0] * len(source.queries) and source.last_queries == len(source.queries)
+    # the probe (which targets serve the run-queue gauges: none here), then the refresh's queries but the buckets
+    assert source.last_queries == 1 + len(refresh_queries("", window_s(10.0), runq=False))
+    assert fake.times == [400.0] * source.last_queries
     source.request("step:-1")
     source.collect()
     assert fake.times[-1] == 390.0
@@ -220,8 +222,9 @@ def test_limits_and_names_are_kept_a_minute_unless_a_new_cgroup_appears():
     server = FleetServer({"/a": 400})
     now = [1000.0]
     source = FleetSource(server, "", 10.0, clock=lambda: now[0])  # type: ignore[arg-type]
-    every = len(source.queries)
-    kept = [q for q in source.queries if q.cached]
+    queries = refresh_queries("", window_s(10.0))  # its exporter serves no run-queue gauges: the buckets are asked
+    every = len(queries)
+    kept = [q for q in queries if q.cached]
     assert len(kept) == 2 and every <= 10
     # (and, at the first refresh, the query that asks which targets serve the run-queue quantiles)
     assert source.frame_at(None).rows["/n1/a"].identity.name == "a" and source.last_queries == every + 1
