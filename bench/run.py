@@ -154,7 +154,10 @@ def summary(results: dict[str, object]) -> list[str]:
                      + (f"{fleet['steady_queries_per_refresh']} queries (steady); full refresh median "
                         f"{fleet['full_refresh']['refresh_s_median']} s, " if "full_refresh" in fleet else "")
                      + f"{fleet['queries_per_refresh']} queries",
-                     f"targets: under 1 s, at most 10 queries ({fleet['rows_per_refresh']} rows)"))
+                     f"targets: under 1 s, at most 10 queries ({fleet['rows_per_refresh']} rows)"
+                     + (f"; older exporters' steady refresh (bucket series) "
+                        f"{fleet['steady_refresh_older_exporters']['refresh_s_median']} s in the same run"
+                        if "steady_refresh_older_exporters" in fleet else "")))
     load = results.get("exporter_load")
     if isinstance(load, dict) and "p99_s" in load:
         rows.append((f"exporter under {load['clients']} clients + {load['slow_clients']} slow ones, "

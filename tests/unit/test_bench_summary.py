@@ -85,3 +85,15 @@ def test_a_benchmark_not_run_keeps_its_section_as_a_person_left_it() -> None:
     text = run.markdown(runs, previous, ["bpf_cost"])
     assert "commit def, now, by hand: load 9." in text
     assert run.markdown(runs, previous, ["exporter_load"]).count("by hand") == 0
+
+
+def test_the_fleet_row_names_the_older_exporters_figure_of_the_same_run() -> None:
+    fleet = {"nodes": 20, "pods": 1000, "rows_per_refresh": 2030, "queries_per_refresh": 9,
+             "steady_queries_per_refresh": 6, "refresh_s_median": 0.545, "refresh_s_max": 0.649,
+             "full_refresh": {"refresh_s_median": 0.645}, "steady_refresh_older_exporters": {"refresh_s_median": 0.812}}
+    text = "\n".join(load_run().summary({"fleet_refresh": fleet}))
+    assert ("| fleet view refresh, 20 nodes and 1000 pods in Prometheus | median 0.545 s, max 0.649 s, 6 queries "
+            "(steady); full refresh median 0.645 s, 9 queries | targets: under 1 s, at most 10 queries (2030 rows); "
+            "older exporters' steady refresh (bucket series) 0.812 s in the same run |") in text
+    del fleet["steady_refresh_older_exporters"]  # an older result file: the row without it
+    assert "older exporters" not in "\n".join(load_run().summary({"fleet_refresh": fleet}))
