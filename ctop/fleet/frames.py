@@ -34,6 +34,7 @@ from .queries import (
     QUANTILES,
     RUNQ_BUCKETS_FIELD,
     RUNQ_SERVED,
+    runq_coverage,
 )
 
 NAMESPACES_PATH = "/~namespaces"
@@ -166,14 +167,9 @@ class Gatherer:
     def runq_coverage(self) -> tuple[frozenset[str], bool]:
         """The instances of the targets that serve their cgroups' run-queue quantiles, and whether any cgroup with
         ctop's eBPF figures came from another (whose quantiles only its bucket series give)."""
-        served: set[str] = set()
-        unserved = False
-        for (_, instance, _), entry in self._by_labels.items():
-            if entry.runq_served and isinstance(instance, str):
-                served.add(instance)
-            elif EBPF_MARK in entry.values:
-                unserved = True
-        return frozenset(served), unserved
+        entries = self._by_labels.items()
+        return runq_coverage((instance for (_, instance, _), e in entries if e.runq_served),
+                             (instance for (_, instance, _), e in entries if EBPF_MARK in e.values))
 
     def result(self) -> tuple[dict[tuple[str, str], _Cgroup], dict[str, dict[str, float]]]:
         """The cgroups (in the order of their keys, whatever the order the answers came in) and the nodes; run-queue

@@ -185,19 +185,25 @@ def refresh_queries(selector: str, window: float, runq_bounds: Iterable[float] =
 
 def runq_probe(selector: str) -> Query:
     """Which targets serve the run-queue quantile gauges, and which count with eBPF (EBPF_MARK): one series per
-    target and metric, asked before a refresh that does not know it yet (run_coverage reads the answer)."""
+    target and metric, asked before a refresh that does not know it yet (probe_coverage reads the answer)."""
     matcher = f'__name__=~"{_GAUGE_METRICS[EBPF_MARK]}|{_PROBED}"'
     return Query("runq_probe", f"count by (instance, __name__) ({_selector(selector, matcher)})")
 
 
-def runq_coverage(series: Iterable[tuple[Mapping[str, str], float]]) -> tuple[frozenset[str], bool]:
-    """The answer of runq_probe: the instances that serve the quantile gauges, and whether any other counts with
-    eBPF (so that its bucket series are needed)."""
-    served: set[str | None] = set()
-    ebpf: set[str | None] = set()
+def runq_coverage(served: Iterable[object], counted: Iterable[object]) -> tuple[frozenset[str], bool]:
+    """From the ``instance`` labels of targets that serve the quantile gauges and of targets that count with eBPF:
+    the serving instances, and whether any other counts with eBPF (so that its bucket series are needed)."""
+    serving = set(served)
+    return frozenset(i for i in serving if isinstance(i, str)), bool(set(counted) - serving)
+
+
+def probe_coverage(series: Iterable[tuple[Mapping[str, str], float]]) -> tuple[frozenset[str], bool]:
+    """runq_coverage of the answer of runq_probe."""
+    served: list[str | None] = []
+    counted: list[str | None] = []
     for labels, _ in series:
-        (served if labels.get("__name__") == _PROBED else ebpf).add(labels.get("instance"))
-    return frozenset(i for i in served if isinstance(i, str)), bool(ebpf - served)
+        (served if labels.get("__name__") == _PROBED else counted).append(labels.get("instance"))
+    return runq_coverage(served, counted)
 
 
 def le_matcher(bounds: Iterable[float]) -> str:

@@ -31,8 +31,8 @@ from .queries import (
     RUNQ_COARSE_BOUNDS_SECONDS,
     RUNQ_FINE_MAX_CGROUPS,
     Query,
+    probe_coverage,
     refresh_queries,
-    runq_coverage,
     runq_probe,
     window_s,
 )
@@ -107,7 +107,7 @@ class FleetSource:
         kept = self._kept
         fresh_kept = kept is None or abs(when - kept[0]) >= CACHE_S
         if self._runq is None or abs(when - self._runq_at) >= CACHE_S:  # not known near this time: one small query
-            self._runq = runq_coverage(self.client.query(runq_probe(self.selector).expr, when).series)
+            self._runq = probe_coverage(self.client.query(runq_probe(self.selector).expr, when).series)
         self._runq_at = when
         every = self.queries_for(len(kept[2]) if kept else 0)
         queries = [q for q in every if fresh_kept or not q.cached]

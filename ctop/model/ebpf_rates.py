@@ -66,15 +66,24 @@ def ebpf_rates(new: EbpfCgroupCounters | None, old: EbpfCgroupCounters | None,
 
     ``name_of`` names a culprit cgroup path (ctop.model.culprits.workload_namer); culprits with one name add up.
     """
+    new, base = _baseline(new, old, seconds)
+    if base is None or seconds is None:
+        return EbpfRates(oom_kills=new.oom_kills)
+    if new == base:  # no event since the previous reading (most cgroups of a node, most of the time)
+        return unchanged_rates(new)
+    return changed_rates(new, base, seconds, name_of)
+
+
+def _baseline(new: EbpfCgroupCounters | None, old: EbpfCgroupCounters | None,
+              seconds: float | None) -> tuple[EbpfCgroupCounters, EbpfCgroupCounters | None]:
+    """``new`` (EMPTY: no event yet) and the reading to take deltas from: None where there is none to take (no
+    interval, or a recreated cgroup), EMPTY where the cgroup had no reading before."""
     new = new or EMPTY
     if seconds is None or seconds <= 0:
-        return EbpfRates(oom_kills=new.oom_kills)
+        return new, None
     if old is not None and old.cgroup_id != new.cgroup_id and new is not EMPTY:
-        return EbpfRates(oom_kills=new.oom_kills)  # recreated cgroup: no delta
-    old = old or EMPTY
-    if new == old:  # no event since the previous reading (most cgroups of a node, most of the time)
-        return unchanged_rates(new)
-    return changed_rates(new, old, seconds, name_of)
+        return new, None  # recreated cgroup: no delta
+    return new, old or EMPTY
 
 
 def unchanged_rates(new: EbpfCgroupCounters) -> EbpfRates:
@@ -111,13 +120,10 @@ def runq_rates(new: EbpfCgroupCounters | None, old: EbpfCgroupCounters | None,
                seconds: float | None) -> EbpfRates:
     """Only the run-queue quantiles of ebpf_rates (and the OOM kills it carries): what the exporter derives, where
     every other figure is exported as a counter."""
-    new = new or EMPTY
-    if seconds is None or seconds <= 0 or (old is not None and old.cgroup_id != new.cgroup_id and new is not EMPTY):
+    new, base = _baseline(new, old, seconds)
+    if base is None or new == base:
         return EbpfRates(oom_kills=new.oom_kills)
-    old = old or EMPTY
-    if new == old:
-        return EbpfRates(oom_kills=new.oom_kills)
-    p50, p99 = _runq_quantiles(new, old)
+    p50, p99 = _runq_quantiles(new, base)
     return EbpfRates(runq_latency_p50_seconds=p50, runq_latency_p99_seconds=p99, oom_kills=new.oom_kills)
 
 
