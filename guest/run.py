@@ -35,6 +35,9 @@ GUEST_SHARE = "/mnt/ctop-share"
 WHEELHOUSE = "/opt/ctop-wheelhouse"
 TCG_PATIENCE = "6"  # a TUI's first screen, a docker run, a scrape took 5-10x longer in TCG guests than here
 TCG_CHURN_SCALE = "0.1"  # test_churn: 30 containers and 200 cgroups instead of 300 and 2000
+WORK_PARENT = "/var/tmp"
+WORK_PREFIX = "ctoph-guest-run."  # then the pid of the run that owns it
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 def accelerator() -> str:
@@ -124,16 +127,21 @@ def main(argv: list[str]) -> int:
         print(f"guest: no image in {CACHE}; build it with guest/build-image.sh (or make guest).", file=sys.stderr)
         return 2
     results = os.path.abspath(opts.results or os.path.join("guest-results", opts.mode))
-    work = tempfile.mkdtemp(prefix="ctoph-guest-run.", dir="/var/tmp")
+    work = tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}.", dir=WORK_PARENT)
     proc: subprocess.Popen[bytes] | None = None
+    finished = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:
+        # `timeout` signals its child and then its whole process group: a second signal must not cut the cleanup short.
+        for each in STOP_SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGHUP, stop)
+    for each in STOP_SIGNALS[:2]:
+        signal.signal(each, stop)
+    share = os.path.join(work, "share")
+    console = os.path.join(work, "console.log")
     try:
-        share = os.path.join(work, "share")
         os.makedirs(os.path.join(share, "results"))
         tar_tree(os.path.join(share, "src.tar"))
         if opts.script:
@@ -142,9 +150,7 @@ def main(argv: list[str]) -> int:
         with open(os.path.join(share, "job.sh"), "w") as f:
             f.write(job_script(opts.script, pytest_args, opts.test_timeout, patience(accel), churn_scale(accel)))
         disk = os.path.join(work, "overlay.qcow2")
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
-                        os.path.join(CACHE, "rootfs.raw"), disk], check=True)
-        console = os.path.join(work, "console.log")
+        make_overlay(disk)
         cmd = qemu_command(opts.mode, disk, share, console, accel)
         print(f"guest: booting {opts.mode} ({accel}); console in {console}", file=sys.stderr)
         t0 = time.monotonic()
@@ -160,16 +166,25 @@ def main(argv: list[str]) -> int:
             print(f"guest: no power-off after {opts.timeout:g} min; killing qemu", file=sys.stderr)
             return 124  # the finally clause kills qemu and keeps the partial results
         print(f"guest: {time.monotonic() - t0:.0f} s from boot to power-off", file=sys.stderr)
+        finished = True
         return _collect(share, console, results, timed_out=False)
     finally:
+        for each in STOP_SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-            # Interrupted: keep what the job wrote so far (job.log, console.log) before the share goes.
-            share = os.path.join(work, "share")
-            if os.path.isdir(os.path.join(share, "results")):
-                _collect(share, os.path.join(work, "console.log"), results, timed_out=True)
+        if not finished and os.path.isdir(os.path.join(share, "results")):
+            # Timed out or interrupted (qemu may have had the signal too and be gone already): keep what the job
+            # wrote so far (job.log, console.log) before the share goes.
+            _collect(share, console, results, timed_out=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def make_overlay(disk: str) -> None:
+    """A qcow2 overlay over the cached image: the guest writes there, the image stays as built."""
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
+                    os.path.join(CACHE, "rootfs.raw"), disk], check=True)
 
 
 def _console_has(console: str, text: str) -> bool:
