@@ -59,6 +59,7 @@ class CollectorConfig:
     proc_root: str = "/proc"
     max_depth: int | None = None  # None: the whole tree
     idle_reread_s: float = 10.0  # idle cgroups (CPU time unchanged) are re-read in full at least this often
+    limits_reread_s: float = 5.0  # busy cgroups' limits and settings are re-read at least this often
     rescan_s: float = 10.0  # cgroups present only in non-CPU v1 hierarchies are looked for this often
     containers: bool = True  # ask container runtimes for names (after start())
     docker_socket: str | None = None  # None: the default socket
@@ -126,7 +127,7 @@ class Collector:
         """Read the host and every cgroup once."""
         host, meminfo = self.host.read()
         samples = self.cgroups.read_all(self.config.max_depth, idle_reread_s=self.config.idle_reread_s,
-                                        rescan_s=self.config.rescan_s)
+                                        rescan_s=self.config.rescan_s, limits_reread_s=self.config.limits_reread_s)
         samples, folded = fold_inner(samples)  # one row per container: crun's inner cgroup goes into the scope
         if self.layout.mode != "v2":
             samples = limits_where_set(samples, lambda p: self.cgroups.read(p, 0), self.config.proc_root)

@@ -61,11 +61,11 @@ def walk_cgroups(roots: list[str], max_depth: int | None = None) -> dict[str, di
 class CgroupReader:
     """Reads cgroups of one layout. Create once, call ``read_all`` every refresh."""
 
-    def __init__(self, layout: CgroupLayout, errors: ReadErrors | None = None, keep_open: bool | None = False) -> None:
-        """``keep_open``: keep files open between refreshes (see openfiles.py); None: where the hierarchies are
-        cgroup filesystems (not a recorded tree, whose files a test may replace). Off by default: it made the
-        readers about a fifth cheaper but a refresh only about 5 %, and it makes the process's open files follow
-        its busy cgroups, which hides a descriptor leak from the soak tests."""
+    def __init__(self, layout: CgroupLayout, errors: ReadErrors | None = None, keep_open: bool | None = None) -> None:
+        """``keep_open``: keep files open between refreshes (see openfiles.py); None (the default): where the
+        hierarchies are cgroup filesystems, not a recorded tree (whose files a test may replace). Kept are the files
+        read every refresh: each cgroup's CPU-time file and a busy cgroup's counters (not its limits when
+        ``limits_reread_s`` is set); a pread of one costs about a seventh of an open, read and close."""
         self.layout = layout
         self.errors = ReadErrors() if errors is None else errors  # files that exist but could not be read
         c = layout.controllers
@@ -96,7 +96,8 @@ class CgroupReader:
         self._last_union_walk = -1e9
         self._watches: dict[str, TreeWatch] = {}
         self._watch_depth: int | None = None
-        self._cache: dict[str, tuple[CgroupSample, float]] = {}
+        # path -> (latest sample, when it was read in full, when its limits are due to be read again)
+        self._cache: dict[str, tuple[CgroupSample, float, float]] = {}
         if keep_open is None:
             mounts = _cgroup_mounts()
             keep_open = bool(self._roots) and all(os.path.realpath(root) in mounts for root in self._roots)
@@ -157,18 +158,21 @@ class CgroupReader:
         return paths
 
     def read_all(self, max_depth: int | None = None, *, idle_reread_s: float = 0.0,
-                 rescan_s: float = 0.0, now: float | None = None) -> dict[str, CgroupSample]:
+                 rescan_s: float = 0.0, limits_reread_s: float = 0.0,
+                 now: float | None = None) -> dict[str, CgroupSample]:
         """Read every cgroup down to ``max_depth``; cgroups that vanish during the read are left out.
 
         With ``idle_reread_s`` > 0, a cgroup whose CPU time has not moved since its last full read (no task of
         it ran, so its counters cannot have grown) costs one file: its previous sample is reused until it is
         ``idle_reread_s`` old (staggered per cgroup), when it is read in full again. That file's content is
         reused by the full read of a cgroup that did move, so no file is read twice. ``rescan_s`` > 0 walks
-        every hierarchy only that often, and only the CPU hierarchy in between.
+        every hierarchy only that often, and only the CPU hierarchy in between. With ``limits_reread_s`` > 0,
+        a busy cgroup's limits and settings (LIMIT_FIELDS: nothing a workload changes by running) are read with
+        its counters only when they are that old (staggered per cgroup), and carried over in between.
         """
         now = time.monotonic() if now is None else now
         cache = self._cache
-        fresh: dict[str, tuple[CgroupSample, float]] = {}
+        fresh: dict[str, tuple[CgroupSample, float, float]] = {}
         samples: dict[str, CgroupSample] = {}
         read_in_full, in_full = self._read_in_full, set()
         counter_read_at: dict[str, float] = {}
@@ -177,10 +181,13 @@ class CgroupReader:
             counter_read_at[path] = clock()  # its CPU counter is the next file read (the quick check or the full read)
             cached = cache.get(path)
             activity = None
-            if idle_reread_s > 0 and cached is not None and cached[0].inode == inode:
-                previous, read_at = cached
-                due = read_at + idle_reread_s * (0.5 + (inode % 101) / 200)
-                if now < due and previous.cpu_usage_ns is not None:
+            same = cached is not None and cached[0].inode == inode
+            due_in_full = False  # an idle cgroup's periodic full read: everything, limits included
+            if idle_reread_s > 0 and cached is not None and same:
+                previous, read_at, _ = cached
+                due = read_at + idle_reread_s * _stagger(inode)
+                due_in_full = now >= due
+                if not due_in_full and previous.cpu_usage_ns is not None:
                     activity = self._read_activity(path, inode)
                     if self._idle(activity, previous):
                         samples[path] = previous
@@ -188,14 +195,18 @@ class CgroupReader:
                         if self._files is not None:  # read alone until due: its other files need not stay open
                             self._files.keep_only(path, self._activity_path(path))
                         continue
-            # Files stay open for cgroups read in full refresh after refresh (busy ones); a cgroup read in full
-            # only now and then (idle, when due) keeps only its CPU-time file open.
-            self._keep_all = path in read_in_full
-            sample = self.read(path, inode, activity)
+            limits, limits_due = None, now + limits_reread_s * _stagger(inode)
+            if limits_reread_s > 0 and same and cached is not None and now < cached[2] and not due_in_full:
+                # A busy cgroup whose limits were read recently: they stand.
+                limits, limits_due = cached[0], cached[2]
+            # Files stay open for cgroups read in full refresh after refresh (busy ones), but not those read only
+            # with the limits; a cgroup read in full only now and then (idle, when due) keeps only its CPU-time file.
+            self._keep_all = path in read_in_full and (limits is not None or limits_reread_s <= 0)
+            sample = self.read(path, inode, activity, limits)
             self._keep_all = True
             if sample is not None:
                 samples[path] = sample
-                fresh[path] = (sample, now)
+                fresh[path] = (sample, now, limits_due)
                 in_full.add(path)
         self._cache = fresh
         self._read_in_full = in_full
@@ -222,17 +233,19 @@ class CgroupReader:
             return usage is not None and usage * 1000 == previous.cpu_usage_ns
         return parse_int(activity) == previous.cpu_usage_ns
 
-    def read(self, path: str, inode: int, activity: bytes | None = None) -> CgroupSample | None:
+    def read(self, path: str, inode: int, activity: bytes | None = None,
+             limits: CgroupSample | None = None) -> CgroupSample | None:
         """One cgroup; None if it no longer exists (or was recreated) by the end of the read.
 
-        ``activity`` is the content of its CPU-time file when the caller has just read it (see read_all).
+        ``activity`` is the content of its CPU-time file when the caller has just read it (see read_all);
+        ``limits``: a recent sample of the same cgroup whose limits and settings (LIMIT_FIELDS) stand, unread.
         """
         rel = "" if path == "/" else path
         self._cgroup = (path, inode)
         if self._v2:
-            sample = self._read_v2(path, inode, rel, activity)
+            sample = self._read_v2(path, inode, rel, activity, limits)
         else:
-            sample = self._read_v1(path, inode, rel, activity)
+            sample = self._read_v1(path, inode, rel, activity, limits)
         if not _has_data(sample) and not self._exists(rel):
             if self._files is not None:
                 self._files.forget(path)
@@ -251,7 +264,8 @@ class CgroupReader:
                 parsers.parse_pressure(self._read(base + "/memory.pressure")),
                 parsers.parse_pressure(self._read(base + "/io.pressure")))
 
-    def _read_v1(self, path: str, inode: int, rel: str, activity: bytes | None) -> CgroupSample:
+    def _read_v1(self, path: str, inode: int, rel: str, activity: bytes | None,
+                 limits: CgroupSample | None) -> CgroupSample:
         cpu_usage_ns = cpu_user_ns = cpu_system_ns = None
         if self._cpuacct:
             base = self._cpuacct + rel
@@ -264,17 +278,23 @@ class CgroupReader:
         cpu_periods = cpu_throttled_periods = cpu_throttled_ns = None
         if self._cpu:
             base = self._cpu + rel
-            quota = self._read_int(base + "/cpu.cfs_quota_us")
-            cpu_quota_us = None if quota is None else (UNLIMITED if quota < 0 else quota)
-            cpu_period_us = self._read_int(base + "/cpu.cfs_period_us")
-            cpu_shares = self._read_int(base + "/cpu.shares")
-            cpu_weight = None if cpu_shares is None else parsers.shares_to_weight(cpu_shares)
+            if limits is not None:
+                cpu_quota_us, cpu_period_us = limits.cpu_quota_us, limits.cpu_period_us
+                cpu_shares, cpu_weight = limits.cpu_shares, limits.cpu_weight
+            else:
+                quota = self._read_int(base + "/cpu.cfs_quota_us")
+                cpu_quota_us = None if quota is None else (UNLIMITED if quota < 0 else quota)
+                cpu_period_us = self._read_int(base + "/cpu.cfs_period_us")
+                cpu_shares = self._read_int(base + "/cpu.shares")
+                cpu_weight = None if cpu_shares is None else parsers.shares_to_weight(cpu_shares)
             stat = parse_keys(self._read(base + "/cpu.stat"), _V1_CPU_STAT_KEYS)
             cpu_periods = stat.get("nr_periods")
             cpu_throttled_periods = stat.get("nr_throttled")
             cpu_throttled_ns = stat.get("throttled_time")
         cpuset_cpus = None
-        if self._cpuset:
+        if limits is not None:
+            cpuset_cpus = limits.cpuset_cpus
+        elif self._cpuset:
             data = self._read(self._cpuset + rel + "/cpuset.effective_cpus")
             if data is None:
                 data = self._read(self._cpuset + rel + "/cpuset.cpus")
@@ -286,12 +306,17 @@ class CgroupReader:
             base = self._memory + rel
             memory_usage_bytes = self._read_int(base + "/memory.usage_in_bytes")
             memory_max_usage_bytes = self._read_int(base + "/memory.max_usage_in_bytes")
-            memory_limit_bytes = parsers.parse_v1_limit(self._read_int(base + "/memory.limit_in_bytes"))
+            if limits is not None:
+                memory_limit_bytes = limits.memory_limit_bytes
+            else:
+                memory_limit_bytes = parsers.parse_v1_limit(self._read_int(base + "/memory.limit_in_bytes"))
             mstat = parse_keys(self._read(base + "/memory.stat"), _V1_MEMORY_STAT_KEYS)
             memory_failcnt = self._read_int(base + "/memory.failcnt")
             memory_oom_kills = parse_keys(self._read(base + "/memory.oom_control"), _OOM_KILL_KEYS).get(
                 "oom_kill")
-            if self._memsw:
+            if limits is not None:
+                memory_swap_limit_bytes = limits.memory_swap_limit_bytes
+            elif self._memsw:
                 memsw_limit = parsers.parse_v1_limit(self._read_int(base + "/memory.memsw.limit_in_bytes"))
                 if memsw_limit is not None and memory_limit_bytes is not None:
                     memory_swap_limit_bytes = (UNLIMITED if UNLIMITED in (memsw_limit, memory_limit_bytes)
@@ -309,8 +334,11 @@ class CgroupReader:
         if self._pids:
             base = self._pids + rel
             pids_current = self._read_int(base + "/pids.current")
-            present, limit = parse_limit(self._read(base + "/pids.max"))
-            pids_max = (UNLIMITED if limit is None else limit) if present else None
+            if limits is not None:
+                pids_max = limits.pids_max
+            else:
+                present, limit = parse_limit(self._read(base + "/pids.max"))
+                pids_max = (UNLIMITED if limit is None else limit) if present else None
         processes = first_pid = threads = None
         if self._tasks_root:
             base = self._tasks_root + rel
@@ -346,7 +374,8 @@ class CgroupReader:
             pressure_cpu=pressure_cpu, pressure_memory=pressure_memory, pressure_io=pressure_io,
         )
 
-    def _read_v2(self, path: str, inode: int, rel: str, activity: bytes | None) -> CgroupSample:
+    def _read_v2(self, path: str, inode: int, rel: str, activity: bytes | None,
+                 limits: CgroupSample | None) -> CgroupSample:
         base = (self._unified or "") + rel
         stat = parse_keys(activity if activity is not None else self._read(base + "/cpu.stat"), _V2_CPU_STAT_KEYS)
         cpu_periods = cpu_throttled_periods = cpu_throttled_ns = None
@@ -354,22 +383,28 @@ class CgroupReader:
             cpu_periods = stat["nr_periods"]
             cpu_throttled_periods = stat.get("nr_throttled")
             cpu_throttled_ns = _times_1000(stat.get("throttled_usec"))
-        cpu_quota_us, cpu_period_us = parsers.parse_cpu_max(self._read(base + "/cpu.max"))
-        cpu_weight = self._read_int(base + "/cpu.weight")
-        cpuset = self._read(base + "/cpuset.cpus.effective")
+        if limits is not None:
+            cpu_quota_us, cpu_period_us, cpu_weight = limits.cpu_quota_us, limits.cpu_period_us, limits.cpu_weight
+            cpuset_cpus, memory_limit_bytes = limits.cpuset_cpus, limits.memory_limit_bytes
+            memory_swap_limit_bytes, pids_max = limits.memory_swap_limit_bytes, limits.pids_max
+        else:
+            cpu_quota_us, cpu_period_us = parsers.parse_cpu_max(self._read(base + "/cpu.max"))
+            cpu_weight = self._read_int(base + "/cpu.weight")
+            cpuset = self._read(base + "/cpuset.cpus.effective")
+            cpuset_cpus = None if cpuset is None else cpuset.strip().decode("ascii", "replace")
+            present, limit = parse_limit(self._read(base + "/memory.max"))
+            memory_limit_bytes = (UNLIMITED if limit is None else limit) if present else None
+            present, limit = parse_limit(self._read(base + "/memory.swap.max"))
+            memory_swap_limit_bytes = (UNLIMITED if limit is None else limit) if present else None
+            present, limit = parse_limit(self._read(base + "/pids.max"))
+            pids_max = (UNLIMITED if limit is None else limit) if present else None
         memory_usage_bytes = self._read_int(base + "/memory.current")
         memory_max_usage_bytes = self._read_int(base + "/memory.peak")
-        present, limit = parse_limit(self._read(base + "/memory.max"))
-        memory_limit_bytes = (UNLIMITED if limit is None else limit) if present else None
         mstat = parse_keys(self._read(base + "/memory.stat"), _V2_MEMORY_STAT_KEYS)
         events = parse_keys(self._read(base + "/memory.events"), _V2_MEMORY_EVENTS_KEYS)
         memory_swap_bytes = self._read_int(base + "/memory.swap.current")
-        present, limit = parse_limit(self._read(base + "/memory.swap.max"))
-        memory_swap_limit_bytes = (UNLIMITED if limit is None else limit) if present else None
         devices = parsers.parse_v2_io_stat(self._read(base + "/io.stat"))
         pids_current = self._read_int(base + "/pids.current")
-        present, limit = parse_limit(self._read(base + "/pids.max"))
-        pids_max = (UNLIMITED if limit is None else limit) if present else None
         procs = self._read(base + "/cgroup.procs")
         threads = count_lines(self._read(base + "/cgroup.threads"))
         pressure_cpu, pressure_memory, pressure_io = self._pressure(rel)
@@ -381,7 +416,7 @@ class CgroupReader:
             cpu_system_ns=_times_1000(stat.get("system_usec")),
             cpu_quota_us=cpu_quota_us, cpu_period_us=cpu_period_us,
             cpu_shares=None if cpu_weight is None else parsers.weight_to_shares(cpu_weight), cpu_weight=cpu_weight,
-            cpuset_cpus=None if cpuset is None else cpuset.strip().decode("ascii", "replace"),
+            cpuset_cpus=cpuset_cpus,
             cpu_periods=cpu_periods, cpu_throttled_periods=cpu_throttled_periods, cpu_throttled_ns=cpu_throttled_ns,
             memory_usage_bytes=memory_usage_bytes, memory_max_usage_bytes=memory_max_usage_bytes,
             memory_limit_bytes=memory_limit_bytes,
@@ -410,6 +445,17 @@ _V2_CPU_STAT_KEYS = frozenset({b"usage_usec", b"user_usec", b"system_usec", b"nr
                                b"throttled_usec"})
 _V2_MEMORY_STAT_KEYS = frozenset({b"inactive_file", b"anon", b"file", b"file_mapped", b"pgfault", b"pgmajfault"})
 _V2_MEMORY_EVENTS_KEYS = frozenset({b"max", b"oom", b"oom_kill"})
+
+
+# What a cgroup's owner sets and its workload does not change by running: read_all(limits_reread_s=...) reads
+# these less often than the counters.
+LIMIT_FIELDS = ("cpu_quota_us", "cpu_period_us", "cpu_shares", "cpu_weight", "cpuset_cpus", "memory_limit_bytes",
+                "memory_swap_limit_bytes", "pids_max")
+
+
+def _stagger(inode: int) -> float:
+    """0.5-1.0 by cgroup: periodic re-reads of many cgroups spread over refreshes instead of falling due together."""
+    return 0.5 + (inode % 101) / 200
 
 
 def _times_1000(usec: int | None) -> int | None:

@@ -18,7 +18,7 @@ from collections.abc import Collection
 from .readfile import _OPEN_FLAGS, _READ_CHUNK, ABSENT_ERRNOS, ReadErrors, _failed, read_bytes
 
 FD_FLOOR = 1024  # kept descriptors are moved to this number or above
-MAX_OPEN = 8192  # descriptors kept at most (each holds a page of kernel memory once read)
+MAX_OPEN = 2048  # descriptors kept at most: each holds about 4.8 KB of kernel memory once read (a page and its file)
 RESERVE = 64  # descriptors left under the soft limit for whatever else opens files above FD_FLOOR
 # Task lists are never kept open: v1 serves a reopened list from a copy kept up to a second after the last read.
 ALWAYS_REOPENED = ("/cgroup.procs", "/tasks", "/cgroup.threads")

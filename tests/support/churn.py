@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ctop.ebpf.hybrid import v1_tag
+from ctop.sources.openfiles import FD_FLOOR
 
 from .cgroups import TestCgroup, hierarchy_roots, host_layout, make_cgroup, remove_tree
 from .dockerd import IMAGE, PrivateDockerd, unique
@@ -37,7 +38,33 @@ def rss_kib(pid: int, kind: str = "VmRSS") -> int:
 
 
 def fd_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    """The process's own descriptors: those below FD_FLOOR. The cgroup files a reader keeps open live above it and
+    follow the host's cgroups (kept_cgroup_files checks those)."""
+    return sum(1 for fd in os.listdir(f"/proc/{pid}/fd") if int(fd) < FD_FLOOR)
+
+
+def kept_cgroup_files(pid: int) -> tuple[int, frozenset[tuple[str, str]]]:
+    """(descriptors at or above FD_FLOOR, those of them holding a file of a cgroup that is gone or was recreated, as
+    (descriptor, path)): a reader closes the files of cgroups missing from its latest refresh, so a descriptor
+    found stale again a few refreshes later is a leak."""
+    kept = 0
+    stale: set[tuple[str, str]] = set()
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        if int(name) < FD_FLOOR:
+            continue
+        link = f"/proc/{pid}/fd/{name}"
+        try:
+            target = os.readlink(link)
+            held = os.stat(link).st_ino
+        except OSError:  # closed meanwhile
+            continue
+        kept += 1
+        try:
+            if os.stat(target).st_ino != held:
+                stale.add((name, target))
+        except OSError:
+            stale.add((name, target))
+    return kept, frozenset(stale)
 
 
 def alive(pid: int) -> bool:

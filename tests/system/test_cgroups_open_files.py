@@ -4,6 +4,7 @@ recreated under the same path is read afresh, never through a descriptor of the 
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import pytest
@@ -63,4 +64,38 @@ def test_kept_files_on_cgroupfs_vanish_and_recreate(parent) -> None:
     assert fresh.inode != again.inode and fresh.memory_limit_bytes == LIMIT_B
     assert reader.errors.counts() == {}
     reader.close()
+    assert reader._files.open_count == 0
+
+
+def test_the_collectors_reader_keeps_what_it_reads_every_refresh_open_and_reads_it_fresh(parent) -> None:
+    """The default reader (the collector's) on the host: a busy cgroup's counters are read through kept descriptors
+    and still move; its limits are not kept (read every few seconds only); an idle one keeps its CPU-time file."""
+    from ctop.collector import Collector, CollectorConfig
+    from ctop.sources.openfiles import FD_FLOOR
+
+    layout, top = parent
+    busy, idle = top + "/busy", top + "/idle"
+    _make(layout, busy, LIMIT_A)
+    _make(layout, idle, LIMIT_B)
+    spinner = make_cgroup(layout, busy).spawn(["sh", "-c", "while :; do :; done"])
+    collector = Collector(CollectorConfig(containers=False, ebpf=False, history_dir=None), layout)
+    try:
+        reader = collector.cgroups
+        assert reader._files is not None, "the collector's reader keeps no files open on a cgroup mount"
+        usages = []
+        for _ in range(4):
+            usages.append(collector.snapshot().cgroups[busy].cpu_usage_ns or 0)
+            time.sleep(0.3)
+        assert usages == sorted(usages) and usages[-1] > usages[1] > 0, usages  # read fresh through kept files
+        kept = {os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd") if int(fd) >= FD_FLOOR}
+        names_busy = {p.rsplit("/", 1)[1] for p in kept if p.rsplit("/", 1)[0].endswith(busy)}
+        names_idle = {p.rsplit("/", 1)[1] for p in kept if p.rsplit("/", 1)[0].endswith(idle)}
+        activity = "cpu.stat" if layout.mode == "v2" else "cpuacct.usage"
+        assert activity in names_busy and len(names_busy) > 5, names_busy
+        assert not names_busy & {"memory.max", "memory.limit_in_bytes", "pids.max", "cpu.max", "cpu.shares"}
+        assert names_idle == {activity}, names_idle
+    finally:
+        spinner.kill()
+        spinner.wait()
+        collector.close()
     assert reader._files.open_count == 0

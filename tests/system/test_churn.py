@@ -23,6 +23,7 @@ from support.churn import (
     descendant_running,
     exported,
     fd_count,
+    kept_cgroup_files,
     map_counts,
     metric_value,
     poll_until,
@@ -72,10 +73,11 @@ class Resources:
     anon_kib: int
     fds: int
     maps: MapCounts
+    kept: tuple[int, frozenset[tuple[str, str]]]  # cgroup files kept open, and those of cgroups gone
 
 
 def _resources(pid: int, maps: dict[str, int]) -> Resources:
-    return Resources(rss_kib(pid), rss_kib(pid, "RssAnon"), fd_count(pid), map_counts(maps))
+    return Resources(rss_kib(pid), rss_kib(pid, "RssAnon"), fd_count(pid), map_counts(maps), kept_cgroup_files(pid))
 
 
 def _near(base: int, end: int) -> bool:
@@ -216,11 +218,13 @@ def test_churn_of_containers_and_cgroups(dockerd: PrivateDockerd) -> None:  # no
                       f"(bound {bound:.2f} s)")
             print(f"view: listed after {', '.join(f'{x:.2f}' for x in view_shown)} s; "
                   f"gone after {', '.join(f'{x:.2f}' for x in view_gone)} s")
-            print(f"{'process':9} {'VmRSS':>15} {'RssAnon':>13} {'fds':>7} {'cgroups map':>17} {'threads map':>17}")
+            print(f"{'process':9} {'VmRSS':>15} {'RssAnon':>13} {'fds':>7} {'kept files':>17} {'cgroups map':>17} "
+                  f"{'threads map':>17}")
             for who in ("exporter", "view"):
                 b, e = base[who], end[who]
                 print(f"{who:9} {b.rss_kib / 1024:6.1f}->{e.rss_kib / 1024:5.1f}M "
                       f"{b.anon_kib / 1024:5.1f}->{e.anon_kib / 1024:5.1f}M {b.fds:>3}->{e.fds:<3} "
+                      f"{b.kept[0]:>5}->{e.kept[0]:<4}({len(e.kept[1])} stale) "
                       f"{b.maps.cgroups:>6}->{e.maps.cgroups:<4}({e.maps.cgroups_stale} stale) "
                       f"{b.maps.threads:>6}->{e.maps.threads:<4}({e.maps.threads_stale} stale)")
             assert max(row_s) <= row_bound and max(name_s) <= name_bound and max(gone_s) <= gone_bound
@@ -233,6 +237,11 @@ def test_churn_of_containers_and_cgroups(dockerd: PrivateDockerd) -> None:  # no
                 assert e.maps.cgroups_stale <= STALE_ALLOWED and e.maps.threads_stale <= STALE_ALLOWED, e.maps
                 # other tests may run containers meanwhile: a loose bound on the raw count, the stale check is exact
                 assert e.maps.cgroups <= b.maps.cgroups + 50, f"{who} cgroups map {b.maps} -> {e.maps}"
+            time.sleep(2 * REFRESH_S)  # a cgroup removed since a process's latest refresh is closed at its next
+            exporter.scrape()  # (the exporter collects when scraped)
+            for who, pid in (("exporter", exporter.proc.pid), ("view", view_pid)):
+                leaked = end[who].kept[1] & kept_cgroup_files(pid)[1]
+                assert not leaked, f"{who} keeps files of removed cgroups open: {sorted(leaked)[:5]}"
         finally:
             containers.remove_all()
             for churn in churns:

@@ -28,6 +28,7 @@ from support.churn import (
     alive,
     descendant_running,
     fd_count,
+    kept_cgroup_files,
     map_counts,
     metric_value,
     rss_kib,
@@ -54,7 +55,9 @@ class Sample:
     t: float
     rss_kib: dict[str, int]  # VmRSS
     anon_kib: dict[str, int]  # RssAnon: what a leak grows (VmRSS adds ~90 MiB of evictable LLVM file pages)
-    fds: dict[str, int]
+    fds: dict[str, int]  # the process's own (below FD_FLOOR)
+    kept: dict[str, int]  # cgroup files kept open
+    stale: dict[str, frozenset[tuple[str, str]]]  # kept files of cgroups gone (closed at the next refresh)
 
 
 def _slope_per_s(points: list[tuple[float, float]]) -> float:
@@ -113,9 +116,11 @@ def soak(docker: PrivateDockerd, duration_s: float) -> None:
             while (now := time.monotonic()) - started < duration_s:
                 for who, pid in pids.items():
                     assert alive(pid), f"{who} (pid {pid}) died: {exporter.log()}\n{view.screen()}"
+                kept = {w: kept_cgroup_files(p) for w, p in pids.items()}
                 samples.append(Sample(now - started, {w: rss_kib(p) for w, p in pids.items()},
                                       {w: rss_kib(p, "RssAnon") for w, p in pids.items()},
-                                      {w: fd_count(p) for w, p in pids.items()}))
+                                      {w: fd_count(p) for w, p in pids.items()},
+                                      {w: k[0] for w, k in kept.items()}, {w: k[1] for w, k in kept.items()}))
                 if now >= next_maps:
                     map_samples.append((now - started, {w: map_counts(maps[w]) for w in pids}))
                     next_maps = now + maps_every
@@ -172,6 +177,13 @@ def soak(docker: PrivateDockerd, duration_s: float) -> None:
             failures.append(f"{who} RssAnon grew {growth * 100:.1f} % (trend {trend * 100:.1f} %)")
         if max(fds) - min(fds) > FD_SPREAD_MAX or fd_rise > 0:
             failures.append(f"{who} fds not flat: {min(fds)}..{max(fds)}, rise {fd_rise:+.0f}")
+        # A kept file of a removed cgroup is closed at the next refresh (every 0.2 s; the scraper keeps the
+        # exporter collecting): stale in three samples in a row (4 s or more) is a leak.
+        leaked = [s.stale[who] & m.stale[who] & e.stale[who] for s, m, e in zip(post, post[1:], post[2:])]
+        print(f"{who}: cgroup files kept {min(s.kept[who] for s in post)}..{max(s.kept[who] for s in post)}, "
+              f"stale at a sample up to {max(len(s.stale[who]) for s in post)}")
+        if any(leaked):
+            failures.append(f"{who} keeps files of removed cgroups open: {sorted(next(x for x in leaked if x))[:5]}")
         first, last = map_samples[0][1][who], map_samples[-1][1][who]
         worst = max((c[who] for _, c in map_samples), key=lambda c: max(c.cgroups_stale, c.threads_stale))
         if max(worst.cgroups_stale, worst.threads_stale) > STALE_ALLOWED:
