@@ -13,6 +13,8 @@
 #ifndef SPREAD_BITS
 #define SPREAD_BITS 3              /* a thread's slot is its tid's low THREADS_BITS bits rotated by this (maps.bpf.c) */
 #endif
+/* THREADS_MMAPABLE: the thread array is created mmapable (Linux >= 5.5), which the kernel page-aligns. */
+#define CTOP_F_MMAPABLE (1U << 10)  /* BPF_F_MMAPABLE of linux/bpf.h */
 /* THREADS_TAGGED, THREADS_MORE: pid_max is above THREADS_MAX: a slot is the first live thread's whose tid maps to it,
  * the others go to a hash of THREADS_MORE entries. */
 #ifndef CGROUPS_MAX
@@ -87,13 +89,14 @@
 
 #define VALID_BASELINE (1ULL << 63) /* thread_state.last: bit set once a run_delay/timestamp baseline is known */
 
+/* 32 bytes: in the page-aligned array (THREADS_MMAPABLE) two states share a cache line and none straddles two, so
+ * a context switch touches one line of thread state. */
 struct thread_state {
     u64 cgroup_id;                 /* 0: unknown (the slot is free) */
     u64 last;                      /* run_delay at the last switch-out, or wake-up/preemption time; | VALID */
-    u64 slot;                      /* 1 + its cgroup's index in `cgroups`, once looked up; 0: not yet */
     u64 v1_id;                     /* hybrid hosts: its cgroup in the v1 cpu hierarchy (0: unknown) */
+    u32 slot;                      /* 1 + its cgroup's index in `cgroups`, once looked up; 0: not yet */
     u32 tid;                       /* whose state this is (a tagged array's slot is shared by tids) */
-    u32 pad;
 };
 
 /* One per CPU: the last preemption on that CPU until the switch that names its culprit (sched.bpf.c). */

@@ -5,7 +5,11 @@
 /* Thread states in a pid-indexed array (see thread_slot). Where pid_max is larger than the array (THREADS_TAGGED),
  * a slot belongs to the first live thread whose tid maps to it (a state keeps its tid) and a thread whose slot is
  * another's goes to the small hash `threads_more`. */
+#ifdef THREADS_MMAPABLE
+BPF_F_TABLE("array", int, struct thread_state, threads, THREADS_MAX, CTOP_F_MMAPABLE);
+#else
 BPF_ARRAY(threads, struct thread_state, THREADS_MAX);
+#endif
 #ifdef THREADS_TAGGED
 BPF_HASH(threads_more, u32, struct thread_state, THREADS_MORE);
 #endif
@@ -190,7 +194,7 @@ static __always_inline struct cgroup_counters *thread_counters(struct thread_sta
         u32 index = cgroup_index_of(id);
         if (index >= CGROUPS_MAX)
             return 0;
-        t->slot = (u64)index + 1;
+        t->slot = index + 1;
     }
     u32 index = t->slot - 1;
     return cgroups.lookup(&index);

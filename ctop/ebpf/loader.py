@@ -26,6 +26,8 @@ V1_TRACKED = ("cpu", "cpuacct", "memory", "pids", "cpuset", "blkio")
 DEFAULT_CGROUPS_MAX = 2048
 TASK_BTF_KERNEL = (5, 11)  # from this kernel on, tracepoint programs may call bpf_get_current_task_btf()
 DEFAULT_CULPRITS_MAX = 8192  # (victim, culprit) cgroup pairs; an LRU map: the least recently used pairs go first
+MMAPABLE_KERNEL = (5, 5)  # from this kernel on, an array map may be mmapable (and its values page-aligned)
+MMAPABLE_FLAG = "-DTHREADS_MMAPABLE"
 RAW_SWITCH_KERNEL = (5, 18)  # from this kernel on, the raw sched_switch tracepoint passes prev_state (args[3])
 RAW_SWITCH_FLAG = "-DRAW_SCHED_SWITCH"
 # bcc's names of the sched_switch program: raw tracepoint, classic tracepoint.
@@ -113,7 +115,7 @@ def kernel_version(release: str | None = None) -> tuple[int, int]:
 
 
 def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, int], threads: ThreadMap,
-                 task_btf: bool = False, raw_switch: bool = False) -> list[str]:
+                 task_btf: bool = False, raw_switch: bool = False, mmapable: bool = False) -> list[str]:
     """Compiler flags for one load; every option of the programs is a -D here."""
     flags = [f"-I{program_dir()}", f"-DTRACK_HIERARCHY={tracking.hierarchy_id}",
              f"-DROOT_CGROUP_ID={tracking.root_id}", f"-DCGROUPS_MAX={options.cgroups_max}",
@@ -121,6 +123,8 @@ def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, in
     if tracking.v2:
         flags.append("-DCURRENT_CGROUP_V2")
     flags.extend(threads.cflags())
+    if mmapable:
+        flags.append(MMAPABLE_FLAG)
     flags.extend(f"-D{name}={value}" for name, value in sorted(offsets.items()))
     flags.extend(hybrid.cflags(tracking.v1))
     if task_btf and "RUN_DELAY_OFFSET" in offsets:
@@ -139,7 +143,7 @@ def plan(layout: CgroupLayout, options: LoadOptions = LoadOptions()) -> tuple[Tr
     threads = thread_map(options.threads_max, pid_max)
     release = kernel_version()
     cflags = build_cflags(tracking, options, offsets, threads, task_btf=release >= TASK_BTF_KERNEL,
-                          raw_switch=release >= RAW_SWITCH_KERNEL)
+                          raw_switch=release >= RAW_SWITCH_KERNEL, mmapable=release >= MMAPABLE_KERNEL)
     return tracking, threads, offsets, cflags
 
 
@@ -151,7 +155,7 @@ def load(layout: CgroupLayout, options: LoadOptions = LoadOptions(), *,
     request = {"text": program_text(), "cflags": cflags,
                # a kernel that refuses the BTF-typed task pointer or the raw tracepoint: read run_delay with a
                # helper instead, from the classic tracepoint
-               "optional": ["-DCURRENT_TASK_BTF", RAW_SWITCH_FLAG]}
+               "optional": ["-DCURRENT_TASK_BTF", RAW_SWITCH_FLAG, MMAPABLE_FLAG]}
     child = compiler if compiler is not None else CompilerProcess(request)
     child.request = request
     bpf = child.run()

@@ -163,7 +163,7 @@ def unified_cgroup_ids(root: str) -> set[int]:
     return ids
 
 
-THREAD_TID_BYTES = slice(32, 36)  # struct thread_state (bpf/ctop.h): cgroup_id, last, slot, v1_id, then u32 tid
+THREAD_TID_BYTES = slice(28, 32)  # struct thread_state (bpf/ctop.h): cgroup_id, last, v1_id, u32 slot, then u32 tid
 
 
 def _entries(ids: dict[str, int]) -> tuple[set[int], set[int]]:

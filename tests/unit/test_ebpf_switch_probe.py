@@ -87,3 +87,18 @@ def test_load_asks_for_the_raw_flag_as_an_optional_one(tmp_path: pathlib.Path) -
     with pytest.raises(loader.LoadError):
         loader.load(layout, compiler=compiler)  # type: ignore[arg-type]
     assert loader.RAW_SWITCH_FLAG in compiler.request["optional"]
+
+
+def test_the_thread_array_is_mmapable_from_linux_5_5_and_the_flag_is_optional(tmp_path: pathlib.Path) -> None:
+    assert loader.MMAPABLE_FLAG in loader.build_cflags(TRACKING, loader.LoadOptions(), {}, THREADS, mmapable=True)
+    assert loader.MMAPABLE_FLAG not in loader.build_cflags(TRACKING, loader.LoadOptions(), {}, THREADS)
+    assert loader.kernel_version("5.4.0-150-generic") < loader.MMAPABLE_KERNEL <= loader.kernel_version("5.5.0")
+    text = loader.program_text()
+    assert re.search(r"#ifdef THREADS_MMAPABLE\s+BPF_F_TABLE\(\"array\", int, struct thread_state, threads, "
+                     r"THREADS_MAX, CTOP_F_MMAPABLE\);", text)
+    layout = CgroupLayout(mode="v2", root=str(tmp_path), unified=str(tmp_path))
+    compiler = _CapturingCompiler()
+    with pytest.raises(loader.LoadError):
+        loader.load(layout, compiler=compiler)  # type: ignore[arg-type]
+    assert loader.MMAPABLE_FLAG in compiler.request["optional"]
+    assert (loader.MMAPABLE_FLAG in compiler.request["cflags"]) is (loader.kernel_version() >= loader.MMAPABLE_KERNEL)
