@@ -7,7 +7,8 @@ FILE if given (a shell script run in /opt/ctop with $CTOP_GUEST_RESULTS set), th
 when the job ends; results/ (job.log, job.rc, junit.xml, whatever the script wrote) and console.log are copied to
 --results (default ./guest-results/MODE). The disk is a temporary qcow2 overlay, so every run starts from the same
 image. qemu runs at nice level $CTOP_GUEST_NICE (default 15) with -smp $CTOP_GUEST_SMP (default 2); KVM is used only
-where it can boot a stock kernel ($CTOP_GUEST_ACCEL=kvm|tcg forces one). SIGTERM or Ctrl-C kills the qemu it
+where it can boot a stock kernel ($CTOP_GUEST_ACCEL=kvm|tcg forces one); $CTOP_GUEST_APPEND goes on the kernel's
+command line. SIGTERM or Ctrl-C kills the qemu it
 started, keeps the partial results and removes its temporary files.
 """
 
@@ -57,6 +58,9 @@ def qemu_command(mode: str, disk: str, share: str, console: str, accel: str) -> 
     append = "root=/dev/vda rw console=ttyS0 quiet systemd.show_status=1 panic=10"
     if mode == "v1":
         append += " " + V1_ARGS
+    extra = os.environ.get("CTOP_GUEST_APPEND", "").strip()
+    if extra:  # e.g. "loglevel=7 softlockup_all_cpu_backtrace=1" to see a stuck task's stack on the console
+        append += " " + extra
     nice = os.environ.get("CTOP_GUEST_NICE", "15")
     cpu = ["-cpu", "host"] if accel == "kvm" else ["-cpu", "max"]
     return ["nice", "-n", nice, "qemu-system-x86_64", "-accel", accel, *cpu,

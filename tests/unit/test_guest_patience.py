@@ -56,3 +56,14 @@ def test_a_tmux_wait_lasts_its_stretched_timeout(monkeypatch: pytest.MonkeyPatch
         with pytest.raises(AssertionError, match="timed out"):
             t.wait_text("never printed", 0.25)
         assert time.monotonic() - begin >= 1.0  # 0.25 s stretched four times
+
+
+def test_extra_kernel_arguments_reach_the_guests_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _guest_run()
+    monkeypatch.setenv("CTOP_GUEST_APPEND", " loglevel=7 softlockup_all_cpu_backtrace=1 ")
+    cmd = run.qemu_command("v1", "disk", "share", "console", "tcg")
+    append = cmd[cmd.index("-append") + 1]
+    assert append.endswith(run.V1_ARGS + " loglevel=7 softlockup_all_cpu_backtrace=1")
+    monkeypatch.delenv("CTOP_GUEST_APPEND")
+    cmd = run.qemu_command("v2", "disk", "share", "console", "tcg")
+    assert cmd[cmd.index("-append") + 1].endswith("panic=10")
