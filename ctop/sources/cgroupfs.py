@@ -16,7 +16,7 @@ from ..model.sample import UNLIMITED, CgroupSample, Pressure
 from . import parsers
 from .cgroupfs_layout import CgroupLayout
 from .cgroupwatch import TreeWatch
-from .openfiles import OpenFiles
+from .openfiles import V1_TASK_LISTS, OpenFiles
 from .procfs import NS_PER_TICK
 from .readfile import (
     ReadErrors,
@@ -101,7 +101,7 @@ class CgroupReader:
         if keep_open is None:
             mounts = _cgroup_mounts()
             keep_open = bool(self._roots) and all(os.path.realpath(root) in mounts for root in self._roots)
-        self._files = OpenFiles() if keep_open else None
+        self._files = OpenFiles(reopened=() if self._v2 else V1_TASK_LISTS) if keep_open else None
         self._cgroup = ("", 0)  # the cgroup being read (path, inode): its files are kept under it
         self._keep_all = True  # keep every file of the cgroup being read open (else only its CPU-time file)
         self._read_in_full: set[str] = set()  # cgroups read in full by the latest read_all

@@ -20,8 +20,9 @@ from .readfile import _OPEN_FLAGS, _READ_CHUNK, ABSENT_ERRNOS, ReadErrors, _fail
 FD_FLOOR = 1024  # kept descriptors are moved to this number or above
 MAX_OPEN = 2048  # descriptors kept at most: each holds about 4.8 KB of kernel memory once read (a page and its file)
 RESERVE = 64  # descriptors left under the soft limit for whatever else opens files above FD_FLOOR
-# Task lists are never kept open: v1 serves a reopened list from a copy kept up to a second after the last read.
-ALWAYS_REOPENED = ("/cgroup.procs", "/tasks", "/cgroup.threads")
+# v1 task lists are never kept open: v1 serves a list read again through the same descriptor from a copy it keeps
+# until a second after the last read (so, read every refresh, forever). cgroup2 lists each read afresh.
+V1_TASK_LISTS = ("/cgroup.procs", "/tasks", "/cgroup.threads")
 
 
 def _fd_budget(wanted: int) -> int:
@@ -67,8 +68,10 @@ def _close_all(by_cgroup: dict[str, tuple[int, dict[str, int]]]) -> None:
 class OpenFiles:
     """Reads cgroup files through descriptors kept open per cgroup incarnation, up to ``max_open`` of them."""
 
-    def __init__(self, max_open: int = MAX_OPEN) -> None:
+    def __init__(self, max_open: int = MAX_OPEN, reopened: tuple[str, ...] = V1_TASK_LISTS) -> None:
+        """``reopened``: file name endings that are always opened afresh (V1_TASK_LISTS where any hierarchy is v1)."""
         self.max_open = _fd_budget(max_open) if max_open > 0 else 0
+        self._reopened = reopened
         self._by_cgroup: dict[str, tuple[int, dict[str, int]]] = {}  # cgroup path -> (inode, file path -> fd)
         self._open = 0
         self._finalizer = weakref.finalize(self, _close_all, self._by_cgroup)
@@ -101,7 +104,7 @@ class OpenFiles:
                     _failed(path, e, errors)
                     return None
                 # The cgroup vanished since the file was opened: look the path up again below.
-        if not keep or self._open >= self.max_open or path.endswith(ALWAYS_REOPENED):
+        if not keep or self._open >= self.max_open or (self._reopened and path.endswith(self._reopened)):
             return read_bytes(path, errors)
         try:
             fd = os.open(path, _OPEN_FLAGS)

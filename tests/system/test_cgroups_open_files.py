@@ -4,6 +4,7 @@ recreated under the same path is read afresh, never through a descriptor of the 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import uuid
 
@@ -77,7 +78,9 @@ def test_the_collectors_reader_keeps_what_it_reads_every_refresh_open_and_reads_
     busy, idle = top + "/busy", top + "/idle"
     _make(layout, busy, LIMIT_A)
     _make(layout, idle, LIMIT_B)
-    spinner = make_cgroup(layout, busy).spawn(["sh", "-c", "while :; do :; done"])
+    cgroup = make_cgroup(layout, busy)
+    spinner = cgroup.spawn(["sh", "-c", "while :; do :; done"])
+    sleeper: subprocess.Popen | None = None
     collector = Collector(CollectorConfig(containers=False, ebpf=False, history_dir=None), layout)
     try:
         reader = collector.cgroups
@@ -94,8 +97,16 @@ def test_the_collectors_reader_keeps_what_it_reads_every_refresh_open_and_reads_
         assert activity in names_busy and len(names_busy) > 5, names_busy
         assert not names_busy & {"memory.max", "memory.limit_in_bytes", "pids.max", "cpu.max", "cpu.shares"}
         assert names_idle == {activity}, names_idle
+        # Task lists: kept on cgroup2 (listed afresh at every read), opened afresh on v1 (which serves a cached copy).
+        assert ("cgroup.procs" in names_busy) is (layout.mode == "v2"), names_busy
+        assert collector.snapshot().cgroups[busy].processes == 1
+        sleeper = cgroup.spawn(["sleep", "60"])
+        time.sleep(0.3)
+        assert collector.snapshot().cgroups[busy].processes == 2
     finally:
-        spinner.kill()
-        spinner.wait()
+        for proc in (spinner, sleeper):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
         collector.close()
     assert reader._files.open_count == 0

@@ -183,6 +183,29 @@ def test_only_cgroups_read_in_full_refresh_after_refresh_keep_every_file_open(tm
     assert kept() == {activity}
 
 
+def test_a_busy_v2_cgroup_keeps_its_task_lists_open_and_reads_them_afresh(tmp_path) -> None:
+    """cgroup2 lists a cgroup's tasks afresh at every read of a kept descriptor (v1 would serve a cached copy)."""
+    root, _ = copy_tree("v2-k8s-systemd", str(tmp_path / "t"))
+    reader = CgroupReader(detect_layout(root), keep_open=True)
+    files = reader._files
+    assert files is not None
+    path = "/system.slice/kubelet.service"
+    stat, procs = root + path + "/cpu.stat", root + path + "/cgroup.procs"
+    with open(stat) as f:
+        text = f.read()
+    for now, usage in ((100.0, "1"), (101.0, "2"), (102.0, "3")):  # busy: read in full refresh after refresh
+        with open(stat, "w") as f:
+            f.write(text.replace("usage_usec ", "usage_usec " + usage, 1))
+        before = reader.read_all(idle_reread_s=10, now=now)[path]
+    assert {procs, root + path + "/cgroup.threads"} <= set(files._by_cgroup[path][1])
+    with open(procs, "a") as f:  # a process more (the file is replaced in place: the kept descriptor sees it)
+        f.write("424242\n")
+    with open(stat, "w") as f:
+        f.write(text.replace("usage_usec ", "usage_usec 4", 1))
+    after = reader.read_all(idle_reread_s=10, now=103.0)[path]
+    assert after.processes == (before.processes or 0) + 1
+
+
 def test_no_descriptor_above_the_floor_means_reading_the_usual_way(tmp_path) -> None:
     (tmp_path / "f").write_bytes(b"1\n")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
