@@ -92,6 +92,18 @@ class Refreshes:
         return (ends[-1] - ends[skip]) / (len(ends) - 1 - skip)
 
 
+def ctop_refreshes(command: list[str], count: int) -> Refreshes:
+    """``count`` refreshes of ctop (``command``: how to start it) at -d 1, one JSON line each."""
+    return Refreshes([*command, "-b", "-n", str(count), "-d", "1", "--json"], lambda line: True)
+
+
+def cgtop_refreshes(cgtop: str, count: int) -> Refreshes:
+    """``count`` iterations of systemd-cgtop at -d 1 over the whole depth; it separates them with an empty line, and
+    stdbuf makes it write line by line into the pipe."""
+    return Refreshes(["stdbuf", "-oL", cgtop, "-b", "--raw", "-n", str(count), "-d", "1", "--depth=10"],
+                     lambda line: not line.strip())
+
+
 def per_refresh_pair(ctop: str, cgtop: str, skip: int = WARMUP_REFRESHES,
                      window: int = WINDOW_REFRESHES) -> tuple[float, float]:
     """Both tools side by side over the same tree at the same time: CPU seconds per refresh of each.
@@ -101,13 +113,8 @@ def per_refresh_pair(ctop: str, cgtop: str, skip: int = WARMUP_REFRESHES,
     the refreshes in between. Start-up (and eBPF loading) is left out, and no difference of two runs can go
     negative under load. A 1 s refresh (both tools' default), so ctop's periodic full re-reads are counted.
     """
-    n = str(skip + window + 1)
-    tools = [
-        Refreshes([ctop, "-b", "-n", n, "-d", "1", "--json"], lambda line: True),  # one JSON line per refresh
-        # systemd-cgtop separates refreshes with an empty line; stdbuf makes it write line by line into the pipe.
-        Refreshes(["stdbuf", "-oL", cgtop, "-b", "--raw", "-n", n, "-d", "1", "--depth=10"],
-                  lambda line: not line.strip()),
-    ]
+    n = skip + window + 1
+    tools = [ctop_refreshes([ctop], n), cgtop_refreshes(cgtop, n)]
     for tool in tools:
         tool.wait()
     return tools[0].per_refresh(skip), tools[1].per_refresh(skip)

@@ -38,18 +38,16 @@ def export(commit: str, dest: str) -> None:
     subprocess.run(["tar", "-x", "-C", dest], input=archive, check=True)
 
 
-def one_round(trees: dict[str, str], refreshes: str) -> dict[str, float]:
+def one_round(trees: dict[str, str], refreshes: int) -> dict[str, float]:
     """Every ctop tree and systemd-cgtop at once: CPU ms per refresh of each."""
     tools: dict[str, cgroup_refresh.Refreshes] = {}
     try:
         for name, tree in trees.items():
             os.environ["PYTHONPATH"] = tree
-            tools[name] = cgroup_refresh.Refreshes(
-                [sys.executable, "-c", CTOP_MAIN, "-b", "-n", refreshes, "-d", "1", "--json"], lambda line: True)
+            tools[name] = cgroup_refresh.ctop_refreshes([sys.executable, "-c", CTOP_MAIN], refreshes)
         os.environ.pop("PYTHONPATH", None)
-        tools["systemd-cgtop"] = cgroup_refresh.Refreshes(
-            ["stdbuf", "-oL", shutil.which("systemd-cgtop") or "/usr/bin/systemd-cgtop", "-b", "--raw", "-n",
-             refreshes, "-d", "1", "--depth=10"], lambda line: not line.strip())
+        tools["systemd-cgtop"] = cgroup_refresh.cgtop_refreshes(
+            shutil.which("systemd-cgtop") or "/usr/bin/systemd-cgtop", refreshes)
         for tool in tools.values():
             tool.wait()
         return {name: tool.per_refresh(cgroup_refresh.WARMUP_REFRESHES) * 1000 for name, tool in tools.items()}
@@ -76,7 +74,7 @@ def measure(commit: str, pods: int, rounds: int) -> dict[str, object]:
         os.mkdir(neutral)
         os.chdir(neutral)  # `python -c` puts the working directory first on sys.path: no ctop tree there
         trees = {commit: base, "this tree": TREE}
-        refreshes = str(cgroup_refresh.WARMUP_REFRESHES + cgroup_refresh.WINDOW_REFRESHES + 1)
+        refreshes = cgroup_refresh.WARMUP_REFRESHES + cgroup_refresh.WINDOW_REFRESHES + 1
         runs = [one_round(trees, refreshes) for _ in range(rounds)]
     finally:
         os.chdir(cwd)

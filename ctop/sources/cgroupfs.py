@@ -181,9 +181,10 @@ class CgroupReader:
             counter_read_at[path] = clock()  # its CPU counter is the next file read (the quick check or the full read)
             cached = cache.get(path)
             activity = None
-            same = cached is not None and cached[0].inode == inode
+            if cached is not None and cached[0].inode != inode:
+                cached = None  # recreated under the same path: nothing of the old one carries over
             due_in_full = False  # an idle cgroup's periodic full read: everything, limits included
-            if idle_reread_s > 0 and cached is not None and same:
+            if idle_reread_s > 0 and cached is not None:
                 previous, read_at, _ = cached
                 due = read_at + idle_reread_s * _stagger(inode)
                 due_in_full = now >= due
@@ -196,7 +197,7 @@ class CgroupReader:
                             self._files.keep_only(path, self._activity_path(path))
                         continue
             limits, limits_due = None, now + limits_reread_s * _stagger(inode)
-            if limits_reread_s > 0 and same and cached is not None and now < cached[2] and not due_in_full:
+            if limits_reread_s > 0 and cached is not None and now < cached[2] and not due_in_full:
                 # A busy cgroup whose limits were read recently: they stand.
                 limits, limits_due = cached[0], cached[2]
             # Files stay open for cgroups read in full refresh after refresh (busy ones), but not those read only
