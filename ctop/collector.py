@@ -58,7 +58,8 @@ class CollectorConfig:
     cgroup_root: str = "/sys/fs/cgroup"
     proc_root: str = "/proc"
     max_depth: int | None = None  # None: the whole tree
-    idle_reread_s: float = 10.0  # idle cgroups (CPU time unchanged) are re-read in full at least this often
+    idle_reread_s: float = 10.0  # idle cgroups (CPU time unchanged): memory, IO and pressure re-read this often
+    idle_full_reread_s: float = 60.0  # and everything else at least this often (or when a file of them is written)
     limits_reread_s: float = 5.0  # busy cgroups' limits and settings are re-read at least this often
     rescan_s: float = 10.0  # cgroups present only in non-CPU v1 hierarchies are looked for this often
     containers: bool = True  # ask container runtimes for names (after start())
@@ -127,6 +128,7 @@ class Collector:
         """Read the host and every cgroup once."""
         host, meminfo = self.host.read()
         samples = self.cgroups.read_all(self.config.max_depth, idle_reread_s=self.config.idle_reread_s,
+                                        idle_full_reread_s=self.config.idle_full_reread_s,
                                         rescan_s=self.config.rescan_s, limits_reread_s=self.config.limits_reread_s)
         samples, folded = fold_inner(samples)  # one row per container: crun's inner cgroup goes into the scope
         if self.layout.mode != "v2":

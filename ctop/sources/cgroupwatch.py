@@ -8,11 +8,16 @@ directory ``st_nlink = 2 + its number of subdirectories``, so a directory is lis
 changed, when a known child vanished (its parent may hold a new one of another name) or when its inode changed
 (recreated: everything below it is new). Trees where the link count does not say that (btrfs, some overlays used
 for recorded trees) are then simply walked in full every time.
+
+With ``writes``, the watches also report every write(2) to a file of a watched cgroup (a limit set, a process moved
+in through cgroup.procs) and the kernel's change notices on files such as cgroup.events and memory.events: see
+take_writes. A cgroup whose directory is watched can then keep its settings until they are written.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 
 from . import inotify
 from .inotify import Inotify, WatchLimit
@@ -20,13 +25,26 @@ from .inotify import Inotify, WatchLimit
 _GONE = inotify.IN_DELETE | inotify.IN_MOVED_FROM
 _NEW = inotify.IN_CREATE | inotify.IN_MOVED_TO
 _SELF_GONE = inotify.IN_IGNORED | inotify.IN_DELETE_SELF
+# A write to one of these files changes what the cgroups below it get too (their effective CPU set).
+_INHERITED_PREFIXES = ("cpuset.",)
+
+
+@dataclass
+class Writes:
+    """Files written in a tree since the last take_writes: the cgroups (relative paths, "" for the root) whose own
+    files were written, those whose whole subtree is affected, and whether any may have gone unseen."""
+
+    cgroups: set[str] = field(default_factory=set)
+    subtrees: set[str] = field(default_factory=set)
+    lost: bool = False  # events were lost (queue overflow) or the watches are new: assume anything was written
 
 
 class TreeWatch:
     """The directories under ``root`` down to ``max_depth`` (0 = the root only): relative path -> inode."""
 
-    def __init__(self, root: str, max_depth: int | None = None, notify: bool = True) -> None:
-        """``notify``: follow changes with inotify where it works (else, and with False, one stat per cgroup)."""
+    def __init__(self, root: str, max_depth: int | None = None, notify: bool = True, writes: bool = False) -> None:
+        """``notify``: follow changes with inotify where it works (else, and with False, one stat per cgroup);
+        ``writes``: note the files written too (see take_writes)."""
         self.root = root
         self.max_depth = max_depth
         self._known: dict[str, tuple[int, int]] = {}  # "" or "/a/b" -> (inode, st_nlink)
@@ -35,6 +53,8 @@ class TreeWatch:
         self._inotify: Inotify | None = None
         self._watched: dict[int, str] = {}  # watch descriptor -> the directory it watches
         self._watch_of: dict[str, int] = {}  # and back
+        self._mask = inotify.DIRECTORY_CHANGES | (inotify.IN_MODIFY if writes else 0)
+        self._writes = Writes(lost=True)
         self.full_walks = 0
         self.listings = 0
 
@@ -51,8 +71,24 @@ class TreeWatch:
     def _stop_notifying(self) -> None:
         if self._inotify is not None:
             self._inotify.close()
+            self._writes.lost = True  # writes from here until a new instance watches go unseen
         self._inotify = None
         self._watched, self._watch_of = {}, {}
+
+    def covers(self, rel: str) -> bool:
+        """True when a write to a file of cgroup ``rel`` would be reported: inotify watches it, or the tree has no
+        such cgroup (as of the latest events; nothing to write to)."""
+        return self._inotify is not None and (rel in self._watch_of or rel not in self._known)
+
+    def poll(self) -> None:
+        """Take in the events queued since the last call (paths() does this too); nothing without inotify."""
+        if self._known and self._inotify is not None:
+            self._apply_events(self._inotify)
+
+    def take_writes(self) -> Writes:
+        """The writes seen since the last call (as of the latest paths() or poll()), which start afresh."""
+        writes, self._writes = self._writes, Writes()
+        return writes
 
     def paths(self) -> dict[str, int]:
         """Every directory now present, as a cgroup path ("/" for the root) with its inode."""
@@ -86,7 +122,7 @@ class TreeWatch:
         if self._inotify is None or (rel and self._at_depth_limit(rel)):  # the root always: to see it go
             return True
         try:
-            wd = self._inotify.add_watch(self.root + rel)
+            wd = self._inotify.add_watch(self.root + rel, self._mask)
         except WatchLimit:  # from now on this tree is followed by stats (a full walk if events were applied)
             self._stop_notifying()
             self._notify_wanted = False
@@ -154,6 +190,10 @@ class TreeWatch:
                 self._forget(rel)
                 continue
             if not mask & inotify.IN_ISDIR:
+                if mask & inotify.IN_MODIFY:  # a file of the cgroup was written (or the kernel noted a change)
+                    self._writes.cgroups.add(rel)
+                    if name.startswith(_INHERITED_PREFIXES):
+                        self._writes.subtrees.add(rel)
                 continue
             child = rel + "/" + name
             if mask & _GONE:

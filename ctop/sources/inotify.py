@@ -17,6 +17,7 @@ import struct
 import threading
 import weakref
 
+IN_MODIFY = 0x2  # a file was written (write(2), or a kernfs change notice such as cgroup.events)
 IN_MOVED_FROM = 0x40
 IN_MOVED_TO = 0x80
 IN_CREATE = 0x100

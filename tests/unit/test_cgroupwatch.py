@@ -242,3 +242,44 @@ def test_doctor_says_how_new_cgroups_are_found(monkeypatch) -> None:
     monkeypatch.setattr(inotify.Inotify, "__init__", unavailable)
     none = check_inotify()
     assert none.status == "warn" and none.message.startswith("unavailable (Too many open files)")
+
+
+def test_writes_are_reported_by_cgroup_and_a_cpuset_write_by_subtree(tmp_path: Path) -> None:
+    (tmp_path / "pod" / "ctr").mkdir(parents=True)
+    (tmp_path / "other").mkdir()
+    watch = TreeWatch(str(tmp_path), writes=True)
+    watch.paths()
+    assert watch.take_writes().lost  # the first walk: nothing was watched before it
+    assert watch.take_writes() == type(watch.take_writes())()  # nothing since
+    (tmp_path / "pod" / "ctr" / "memory.max").write_text("1048576\n")
+    (tmp_path / "pod" / "cpuset.cpus").write_text("1\n")
+    (tmp_path / "other" / "not-read").mkdir()  # a directory event is no write
+    watch.poll()
+    writes = watch.take_writes()
+    assert (writes.cgroups, writes.subtrees, writes.lost) == ({"/pod/ctr", "/pod"}, {"/pod"}, False)
+    assert watch.covers("/pod/ctr") and watch.covers("/other/not-read") and watch.covers("/nothing-there")
+    plain = TreeWatch(str(tmp_path))  # without writes=True, none are reported
+    plain.paths()
+    plain.take_writes()
+    (tmp_path / "pod" / "ctr" / "memory.max").write_text("2097152\n")
+    plain.poll()
+    assert plain.take_writes().cgroups == set()
+
+
+def test_lost_events_and_lost_watches_are_reported_as_lost_writes(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.setattr(inotify, "_budget", inotify.WatchBudget(total=3))  # the root, a and b
+    watch = TreeWatch(str(tmp_path), writes=True)
+    watch.paths()
+    watch.take_writes()
+    # More writes than the kernel queues (fs.inotify.max_queued_events), alternating so that none merge.
+    queued = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    for i in range(queued // 2 + 8):
+        (tmp_path / "a" / "f").write_text(str(i))
+        (tmp_path / "b" / "f").write_text(str(i))
+    watch.paths()
+    assert watch.take_writes().lost and watch.full_walks == 2 and watch.covers("/a")
+    (tmp_path / "c").mkdir()  # no watch left for it: the tree goes to stats, and writes to unseen
+    watch.paths()
+    assert not watch.notifying and watch.take_writes().lost and not watch.covers("/a")
