@@ -9,7 +9,6 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 
 from .model.fields import (
     BATCH_FIELDS,
@@ -64,15 +63,28 @@ def row_values(row: CgroupRow, fields: Sequence[Field] = JSON_FIELDS) -> list[ob
 def render_json(frame: Frame, options: BatchOptions) -> str:
     """One JSON array of row objects, on one line: the text ``json.dumps`` gives for a list of dicts (made safe by
     json_text_safe), built column by column (one json.dumps call per field, each value with its key before it) and
-    joined row by row."""
+    joined row by row. A row object printed last time (an idle cgroup's, kept by the collector) keeps its text."""
+    global _row_texts
     rows = select_rows(frame, options)
     if not rows:
         return "[]"
-    stamp = _ENCODER.encode(round(frame.snapshot.host.wall_time_s, 3))
+    known, texts = _row_texts, {}
+    fresh = []
+    for row in rows:
+        path = row.sample.path
+        printed = known.get(path)
+        if printed is not None and printed[0] is row:
+            texts[path] = printed
+        else:
+            fresh.append(row)
+    if fresh:
+        columns = [_identity_column("", fresh)] + [_keyed_column("," + key, f, fresh) for key, f in _OTHER_FIELDS]
+        for row, line in zip(fresh, map("".join, zip(*columns)), strict=True):
+            texts[row.sample.path] = (row, line)
+    _row_texts = texts
     # Each row starts with "},{" (the previous row's end) and its time: the first row's "}," is cut off below.
-    columns = [_identity_column("},{" + _ENCODER.encode(TIME_KEY) + ":" + stamp + ",", rows)]
-    columns += [_keyed_column("," + key, f, rows) for key, f in _OTHER_FIELDS]
-    text = "".join(chain.from_iterable(zip(*columns)))
+    start = "},{" + _ENCODER.encode(TIME_KEY) + ":" + _ENCODER.encode(round(frame.snapshot.host.wall_time_s, 3)) + ","
+    text = start + start.join([texts[row.sample.path][1] for row in rows])
     return "[" + text[2:] + "}]"
 
 
@@ -91,6 +103,7 @@ if JSON_FIELDS[:len(_BY_IDENTITY)] != _BY_IDENTITY:
     raise ImportError("ctop.batch: the JSON fields no longer start with the fields of a row's path and Identity")
 _OTHER_FIELDS = list(zip(_KEYS[len(_BY_IDENTITY):], JSON_FIELDS[len(_BY_IDENTITY):]))
 _identity_texts: dict[str, tuple[Identity, str]] = {}  # path -> (Identity, its fields' text), of the latest rows
+_row_texts: dict[str, tuple[CgroupRow, str]] = {}  # path -> (row, the text of all its fields), of the latest rows
 
 
 def _identity_column(prefix: str, rows: list[CgroupRow]) -> list[str]:

@@ -11,16 +11,16 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from .ebpf.health import fill_ratios
 from .model.culprits import workload_namer
-from .model.derive import derive_row
+from .model.derive import counter_delta, derive_row
 from .model.ebpf import EbpfReading, State
-from .model.ebpf_rates import ebpf_rates, runq_rates
+from .model.ebpf_rates import EMPTY, ebpf_rates, runq_rates
 from .model.events import Event, EventDetector
 from .model.frame import CgroupRow, Frame, Identity, NetCounters
 from .model.groups import compose_projects
@@ -95,6 +95,7 @@ class Collector:
         self._untaken: deque[Event] = deque(maxlen=UNTAKEN_EVENTS)
         self.events = EventDetector() if self.config.events and self.config.derive else None
         self._previous: Snapshot | None = None
+        self._settled: dict[str, CgroupRow] = {}  # the latest frame's settled rows (see build_frame)
         self._previous_enrichment = Enrichment()
         # The latest refresh's names and cgroups: its top-level containers and pods are the host row's edge.
         self._latest_names: tuple[dict[str, Identity], dict[str, CgroupSample]] = ({}, {})
@@ -147,7 +148,7 @@ class Collector:
         self._previous, self._previous_enrichment = current, enrichment
         throttling = self._throttling.update(current) if self.config.derive else None
         frame = build_frame(current, previous, enrichment, previous_enrichment, throttling,
-                            derive=self.config.derive)
+                            derive=self.config.derive, settled=self._settled)
         self._latest_names = (enrichment.identities, current.cgroups)  # inspect() finds the host row's edge in them
         reading = enrichment.ebpf
         frame = dataclasses.replace(
@@ -155,12 +156,13 @@ class Collector:
             ebpf_execs=dict(reading.execs) if reading is not None else {},
             ebpf_oom_kills=tuple(reading.oom_kills) if reading is not None else (),
             ebpf_monotonic_s=reading.monotonic_time if reading is not None else None)
-        if self.events is None:
-            return frame
-        self._seed_from_recorder()
-        frame = with_history(frame, self.events)
-        if self.config.keep_events:
-            self._untaken.extend(frame.events)
+        if self.events is not None:
+            self._seed_from_recorder()
+            frame = with_history(frame, self.events)
+            if self.config.keep_events:
+                self._untaken.extend(frame.events)
+        rows = frame.rows
+        self._settled = {path: rows[path] for path in frame.settled}  # as listed: with their history
         return frame
 
     def recorded_history(self, row: CgroupRow) -> RecordedSeries | None:
@@ -312,6 +314,8 @@ def with_history(frame: Frame, detector: EventDetector) -> Frame:
         row = rows.get(path)
         if row is not None:
             age = None if state.last_oom_kill is None else max(0.0, now - state.last_oom_kill)
+            if row.restarts == state.restarts and row.oom_kill_age_seconds == age:
+                continue  # a row kept from the previous refresh (see build_frame): it has them already
             values = list(_row_values(row))  # dataclasses.replace, for a row per container per refresh, made cheaper
             values[_RESTARTS_AT], values[_OOM_KILL_AGE_AT] = state.restarts, age
             rows[path] = CgroupRow(*values)
@@ -362,12 +366,16 @@ def identity_of(ident: PathIdentity, meta: ContainerMeta | None) -> Identity:
 
 def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrichment | None = None,
                 previous_enrichment: Enrichment | None = None,
-                throttling: dict[str, Throttling] | None = None, *, derive: bool = True) -> Frame:
+                throttling: dict[str, Throttling] | None = None, *, derive: bool = True,
+                settled: Mapping[str, CgroupRow] | None = None) -> Frame:
     """Rows for ``current`` with rates against ``previous`` (pure: used by tests on recorded snapshots).
 
     ``throttling`` is the windowed throttling by path (model/window.py), kept across refreshes by the Collector.
     With ``derive`` False rows carry only the sample, identity, network and eBPF counters, and of the rates only the
-    run-queue quantiles (no subtree totals): what the exporter exports.
+    run-queue quantiles (no subtree totals): what the exporter exports. ``settled``: the previous frame's rows of its
+    ``settled`` paths; one whose inputs are still the same (the same sample and Identity objects, equal network and
+    eBPF counters, throttling and threads) is kept as it is instead of derived again: most cgroups of a node are
+    idle, and their rows (every rate 0) are then the same objects refresh after refresh.
     """
     throttling = throttling or {}
     enrichment = enrichment or Enrichment()
@@ -381,6 +389,13 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
         ebpf_seconds = reading.monotonic_time - prev_reading.monotonic_time
     rows: dict[str, CgroupRow] = {}
     name_of = workload_namer(enrichment.identities)  # culprits of preemptions, named as the list names them
+    interval = None if previous is None else current.host.monotonic_s - previous.host.monotonic_s
+    # Rates of unchanged counters are 0 (not None) when the host's clock and CPU time moved (or its CPU time is
+    # unknown both times): a row with unchanged inputs then comes out the same whenever it is derived.
+    host_cpu = counter_delta(host_prev.cpu_time_ns, current.host.cpu_time_ns) if host_prev is not None else 0
+    steady_host = derive and interval is not None and interval > 0 and host_cpu != 0
+    settled = settled or {}
+    settled_now: list[str] = []
     for path, sample in current.cgroups.items():
         identity = enrichment.identities.get(path) or root_identity(path)
         if not derive:
@@ -389,20 +404,39 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
             rows[path] = CgroupRow(sample=sample, identity=identity, net=enrichment.net.get(path), ebpf=counters,
                                    ebpf_rates=None if counters is None else runq_rates(counters, old, ebpf_seconds))
             continue
-        counters = rates = None
-        if reading is not None and reading.covers(path):
+        counters = old = None
+        covered = reading is not None and reading.covers(path)
+        if covered:
+            assert reading is not None
             counters = reading.by_cgroup.get(path)
             old = prev_reading.by_cgroup.get(path) if prev_reading is not None else None
-            rates = ebpf_rates(counters, old, ebpf_seconds, name_of)
+        net, window, threads = enrichment.net.get(path), throttling.get(path), tasks.get(path)
+        steady = (steady_host and sample is prev_cgroups.get(path) and net == previous_enrichment.net.get(path)
+                  and (not covered or (bool(ebpf_seconds) and (counters or EMPTY) == (old or EMPTY))))
+        if steady:
+            settled_now.append(path)
+            kept = settled.get(path)
+            if (kept is not None and kept.sample is sample and kept.identity is identity and kept.net == net
+                    and kept.ebpf == counters and (kept.ebpf_rates is not None) == covered
+                    and kept.tasks_recursive == threads and _same_window(kept, window)):
+                rows[path] = kept
+                continue
+        rates = ebpf_rates(counters, old, ebpf_seconds, name_of) if covered else None
         rows[path] = derive_row(sample, prev_cgroups.get(path), current.host, host_prev, identity,
-                                enrichment.net.get(path), previous_enrichment.net.get(path),
-                                tasks_recursive=tasks.get(path), ebpf=counters, ebpf_rates=rates,
-                                throttling=throttling.get(path), read_s=_read_interval(path, current, previous))
-    interval = None if previous is None else current.host.monotonic_s - previous.host.monotonic_s
+                                net, previous_enrichment.net.get(path),
+                                tasks_recursive=threads, ebpf=counters, ebpf_rates=rates,
+                                throttling=window, read_s=_read_interval(path, current, previous))
     host = _host_row(current, previous, enrichment, previous_enrichment, tasks, ebpf_seconds, name_of) \
         if derive else None
     return Frame(snapshot=current, rows=rows, interval_s=interval, host=host,
-                 groups=compose_projects(rows) if derive else {})
+                 groups=compose_projects(rows) if derive else {}, settled=frozenset(settled_now))
+
+
+def _same_window(row: CgroupRow, window: Throttling | None) -> bool:
+    """True when ``row`` carries what ``window`` says (both None included)."""
+    if window is None:
+        return row.throttled_percent_avg is None and row.throttled_seconds_per_s is None
+    return row.throttled_percent_avg == window.percent and row.throttled_seconds_per_s == window.seconds_per_s
 
 
 def _read_interval(path: str, current: Snapshot, previous: Snapshot | None) -> float | None:

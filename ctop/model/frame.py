@@ -105,6 +105,9 @@ class Frame:
     events: tuple[Event, ...] = ()  # what this refresh revealed: restarts, OOM kills, limit changes, episodes
     host: CgroupRow | None = None  # the node outside every container (model/host.py); None without containers
     groups: dict[str, CgroupRow] = field(default_factory=dict)  # rows standing for groups of rows (model/groups.py)
+    # Paths whose rows were derived from inputs unchanged since the previous refresh (every rate 0): the next
+    # refresh keeps such a row, the very object, while its inputs stay the same (collector.build_frame).
+    settled: frozenset[str] = frozenset()
 
     def row(self, path: str) -> CgroupRow | None:
         """The row listed under ``path``: a cgroup's, the host row or a group's."""

@@ -252,6 +252,8 @@ class CgroupReader:
             self._keep_all = True
             if sample is None:
                 continue
+            if seen is not None and not busy and sample == seen.sample:
+                sample = seen.sample  # an idle cgroup's periodic full read that found nothing new
             samples[path] = sample
             in_full.add(path)
             full_due = now + (idle_full_reread_s if tiered else idle_reread_s) * stagger
@@ -331,6 +333,8 @@ class CgroupReader:
             if self._files is not None:
                 self._files.forget(path)
             return None
+        if all(getattr(previous, name) == value for name, value in fields.items()):
+            return previous  # nothing moved: the same sample, so that what was derived from it stands too
         return dataclasses.replace(previous, **fields)  # type: ignore[arg-type]
 
     def _exists(self, rel: str) -> bool:

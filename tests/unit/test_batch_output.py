@@ -107,3 +107,21 @@ def test_the_fields_kept_by_identity_say_only_what_path_and_identity_say() -> No
                                         first_pid=12), cpu_percent=50.0, tasks_recursive=9, restarts=2)
     for field in _BY_IDENTITY:
         assert field.get(one) == field.get(other), field.key
+
+
+def test_a_row_printed_before_keeps_its_text_and_takes_the_new_time() -> None:
+    """The collector keeps an idle cgroup's row object from one refresh to the next: its text is printed again
+    with the refresh's own time, beside rows printed afresh, and a new row object under its path is printed anew."""
+    idle, busy = make_row("/idle", cpu_percent=0.0), make_row("/busy", cpu_percent=5.0)
+    first = make_frame([idle, busy])
+    assert render_json(first, BatchOptions()) == _as_json_dumps(first)
+    later = dataclasses.replace(first, snapshot=dataclasses.replace(
+        first.snapshot, host=dataclasses.replace(first.snapshot.host, wall_time_s=first.snapshot.host.wall_time_s + 1)),
+        rows={"/idle": idle, "/busy": dataclasses.replace(busy, cpu_percent=7.5)})
+    text = render_json(later, BatchOptions())
+    assert text == _as_json_dumps(later)
+    assert {r["id"]: (r[TIME_KEY], r["cpu_percent"]) for r in json.loads(text)} == {
+        "/idle": (round(later.snapshot.host.wall_time_s, 3), 0.0),
+        "/busy": (round(later.snapshot.host.wall_time_s, 3), 7.5)}
+    moved = dataclasses.replace(later, rows={"/idle": dataclasses.replace(idle, cpu_percent=1.0), "/busy": busy})
+    assert render_json(moved, BatchOptions()) == _as_json_dumps(moved)

@@ -185,3 +185,22 @@ def test_an_idle_cgroup_removed_before_its_periodic_read_is_dropped(tmp_path, tr
     samples = reader.read_all(**TIERS, now=100.0 + 10 * cgroupfs._stagger(first.inode))
     assert path not in samples and samples  # the others stand
     assert reader.errors.counts() == {}
+
+
+@pytest.mark.parametrize("tree, path", [("v2-k8s-systemd", V2_SERVICE), ("v1-k8s-cgroupfs", V1_DOCKER)])
+def test_a_periodic_read_that_finds_nothing_new_keeps_the_sample_object(tmp_path, monkeypatch, tree: str,
+                                                                       path: str) -> None:
+    """What was derived from an unchanged sample (the collector keeps such rows) stands only if it is the same
+    object: an idle cgroup's ambient or full read that finds the same values gives back the previous sample."""
+    root, _ = copy_tree(tree, str(tmp_path / "t"))
+    reader = CgroupReader(detect_layout(root))
+    first = reader.read_all(**TIERS, now=100.0)[path]
+    stagger = cgroupfs._stagger(first.inode)
+    opened = _counting_reads(monkeypatch)
+    assert reader.read_all(**TIERS, now=100.0 + 10 * stagger)[path] is first  # ambient due, nothing moved
+    assert reader.read_all(**TIERS, now=100.0 + 60 * stagger)[path] is first  # full read due, nothing moved
+    assert any(p.endswith(("memory.stat", "memory.usage_in_bytes")) for p in opened)  # they were read
+    kernel_sets(root + ("/memory" if "v1" in tree else "") + path +
+                ("/memory.usage_in_bytes" if "v1" in tree else "/memory.current"), "5555\n")
+    moved = reader.read_all(**TIERS, now=100.0 + 71 * stagger)[path]  # the next ambient read
+    assert moved is not first and moved.memory_usage_bytes == 5555
