@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from support.trees import copy_tree
+from support.trees import copy_tree, paths_the_reader_opens
 
 from ctop.sources import cgroupfs, parsers
 from ctop.sources.cgroupfs import CgroupReader
@@ -51,19 +51,6 @@ def test_cgroup_only_in_another_hierarchy_is_found_and_kept(tmp_path) -> None:
 V2_SERVICE = "/system.slice/kubelet.service"
 
 
-def _counting_reads(monkeypatch) -> list[str]:
-    """Every path the cgroup reader opens itself (read_int/read_limit open theirs in readfile: not CPU time files)."""
-    opened: list[str] = []
-    real = cgroupfs.read_bytes
-
-    def read_bytes(path: str, errors=None):  # type: ignore[no-untyped-def]
-        opened.append(path)
-        return real(path, errors)
-
-    monkeypatch.setattr(cgroupfs, "read_bytes", read_bytes)
-    return opened
-
-
 def test_a_busy_v2_cgroup_reads_cpu_stat_once_per_refresh(tmp_path, monkeypatch) -> None:
     cgroup_root, _ = copy_tree("v2-k8s-systemd", str(tmp_path / "t"))
     reader = CgroupReader(detect_layout(cgroup_root))
@@ -72,7 +59,7 @@ def test_a_busy_v2_cgroup_reads_cpu_stat_once_per_refresh(tmp_path, monkeypatch)
     with open(stat) as f:
         text = f.read()
     _write(stat, text.replace("usage_usec ", "usage_usec 1", 1))  # CPU time moved: a full read
-    opened = _counting_reads(monkeypatch)
+    opened = paths_the_reader_opens(monkeypatch)
     busy = reader.read_all(idle_reread_s=10, rescan_s=10, now=101.0)[V2_SERVICE]
     assert opened.count(stat) == 1, opened
     assert busy.cpu_usage_ns is not None and str(busy.cpu_usage_ns // 1000).startswith("1")
@@ -87,7 +74,7 @@ def test_a_busy_v1_cgroup_reads_cpuacct_usage_once_per_refresh(tmp_path, monkeyp
     first = reader.read_all(idle_reread_s=10, rescan_s=10, now=100.0)[DOCKER]
     usage = cgroup_root + "/cpuacct" + DOCKER + "/cpuacct.usage"
     _write(usage, str((first.cpu_usage_ns or 0) + 1000) + "\n")
-    opened = _counting_reads(monkeypatch)
+    opened = paths_the_reader_opens(monkeypatch)
     busy = reader.read_all(idle_reread_s=10, rescan_s=10, now=101.0)[DOCKER]
     assert opened.count(usage) == 1 and busy.cpu_usage_ns == (first.cpu_usage_ns or 0) + 1000
     assert cgroup_root + "/cpuacct" + DOCKER + "/cpuacct.stat" in opened  # read in full

@@ -10,7 +10,7 @@ import os
 import shutil
 
 import pytest
-from support.trees import copy_tree
+from support.trees import copy_tree, paths_the_reader_opens
 
 from ctop.sources import cgroupfs
 from ctop.sources.cgroupfs import AMBIENT_FIELDS, LIMIT_FIELDS, V2_AMBIENT_FIELDS, CgroupReader
@@ -38,18 +38,6 @@ def person_writes(path: str, text: str) -> None:
         f.write(text)
 
 
-def _counting_reads(monkeypatch) -> list[str]:
-    opened: list[str] = []
-    real = cgroupfs.read_bytes
-
-    def read_bytes(path: str, errors=None):  # type: ignore[no-untyped-def]
-        opened.append(path)
-        return real(path, errors)
-
-    monkeypatch.setattr(cgroupfs, "read_bytes", read_bytes)
-    return opened
-
-
 def test_an_idle_v2_cgroups_periodic_read_takes_memory_io_pressure_and_limits_only(tmp_path, monkeypatch) -> None:
     root, _ = copy_tree("v2-k8s-systemd", str(tmp_path / "t"))
     base = root + V2_SERVICE
@@ -66,7 +54,7 @@ def test_an_idle_v2_cgroups_periodic_read_takes_memory_io_pressure_and_limits_on
     kernel_sets(base + "/memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n")
 
     assert reader.read_all(**TIERS, now=100.0 + 10 * stagger - 0.01)[V2_SERVICE] is first  # not due yet
-    opened = _counting_reads(monkeypatch)
+    opened = paths_the_reader_opens(monkeypatch)
     ambient = reader.read_all(**TIERS, now=100.0 + 10 * stagger)[V2_SERVICE]
     assert (ambient.memory_usage_bytes, ambient.memory_limit_bytes) == (1234, 1048576)
     assert ambient.io_total is not None and (ambient.io_total.read_bytes, ambient.io_total.write_bytes) == (4096, 8192)
@@ -196,7 +184,7 @@ def test_a_periodic_read_that_finds_nothing_new_keeps_the_sample_object(tmp_path
     reader = CgroupReader(detect_layout(root))
     first = reader.read_all(**TIERS, now=100.0)[path]
     stagger = cgroupfs._stagger(first.inode)
-    opened = _counting_reads(monkeypatch)
+    opened = paths_the_reader_opens(monkeypatch)
     assert reader.read_all(**TIERS, now=100.0 + 10 * stagger)[path] is first  # ambient due, nothing moved
     assert reader.read_all(**TIERS, now=100.0 + 60 * stagger)[path] is first  # full read due, nothing moved
     assert any(p.endswith(("memory.stat", "memory.usage_in_bytes")) for p in opened)  # they were read
