@@ -44,19 +44,23 @@ def check_cgroups(cgroup_root: str) -> Check:
 
 
 def check_inotify() -> Check:
-    """How new and removed cgroups are found: inotify events, within ctop's share of the watch limit, or stats."""
+    """How new and removed cgroups, and writes to cgroup files, are found: inotify events, within ctop's share of the
+    watch limit, or stats and periodic reads."""
     budget = inotify.WatchBudget()
     try:
         inotify.Inotify(budget).close()
     except OSError as e:
         return Check("warn", "inotify", f"unavailable ({e.strerror}): new cgroups are found with one stat per cgroup "
-                                        "each refresh; raise fs.inotify.max_user_instances")
+                                        "each refresh, and limits set show within 10 s instead of at the next "
+                                        "refresh; raise fs.inotify.max_user_instances")
     if budget.total < 1024:
         return Check("warn", "inotify", f"ctop takes at most {budget.total} watches (an eighth of "
                                         "fs.inotify.max_user_watches): beyond that many cgroups it finds new ones "
-                                        "with one stat per cgroup; raise fs.inotify.max_user_watches")
-    return Check("ok", "inotify", f"new cgroups found from inotify events, with up to {budget.total} watches (an "
-                                  "eighth of fs.inotify.max_user_watches)")
+                                        "with one stat per cgroup and sees limits set within 10 s instead of at "
+                                        "the next refresh; raise fs.inotify.max_user_watches")
+    return Check("ok", "inotify", f"new cgroups and files written (limits set, processes moved in) found from inotify "
+                                  f"events, with up to {budget.total} watches (an eighth of "
+                                  "fs.inotify.max_user_watches)")
 
 
 def check_proc(proc_root: str) -> Check:
