@@ -78,7 +78,7 @@ def render_json(frame: Frame, options: BatchOptions) -> str:
         else:
             fresh.append(row)
     if fresh:
-        columns = [_identity_column("", fresh)] + [_keyed_column("," + key, f, fresh) for key, f in _OTHER_FIELDS]
+        columns = [_identity_column(fresh)] + [_keyed_column("," + key, f, fresh) for key, f in _OTHER_FIELDS]
         for row, line in zip(fresh, map("".join, zip(*columns)), strict=True):
             texts[row.sample.path] = (row, line)
     _row_texts = texts
@@ -106,8 +106,8 @@ _identity_texts: dict[str, tuple[Identity, str]] = {}  # path -> (Identity, its 
 _row_texts: dict[str, tuple[CgroupRow, str]] = {}  # path -> (row, the text of all its fields), of the latest rows
 
 
-def _identity_column(prefix: str, rows: list[CgroupRow]) -> list[str]:
-    """``prefix`` followed by the text of the fields of _BY_IDENTITY, for each row."""
+def _identity_column(rows: list[CgroupRow]) -> list[str]:
+    """The text of the fields of _BY_IDENTITY, for each row."""
     global _identity_texts
     known, kept = _identity_texts, {}
     out = []
@@ -118,7 +118,7 @@ def _identity_column(prefix: str, rows: list[CgroupRow]) -> list[str]:
             text = (identity, ",".join([key + json_text_safe(_ENCODER.encode(f.get(row)))
                                         for key, f in zip(_KEYS, _BY_IDENTITY)]))
         kept[path] = text
-        out.append(prefix + text[1])
+        out.append(text[1])
     _identity_texts = kept
     return out
 

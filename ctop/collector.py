@@ -393,7 +393,7 @@ def build_frame(current: Snapshot, previous: Snapshot | None, enrichment: Enrich
     # Rates of unchanged counters are 0 (not None) when the host's clock and CPU time moved (or its CPU time is
     # unknown both times): a row with unchanged inputs then comes out the same whenever it is derived.
     host_cpu = counter_delta(host_prev.cpu_time_ns, current.host.cpu_time_ns) if host_prev is not None else 0
-    steady_host = derive and interval is not None and interval > 0 and host_cpu != 0
+    steady_host = interval is not None and interval > 0 and host_cpu != 0
     settled = settled or {}
     settled_now: list[str] = []
     for path, sample in current.cgroups.items():

@@ -241,7 +241,6 @@ class CgroupReader:
                     continue
             # A full read: a new or busy cgroup, one whose files were written, or an idle one's periodic full read.
             busy = seen is not None and now < seen.full_due and not touched
-            covered = limits_reread_s > 0 and self._covered(path)
             limits = None
             if limits_reread_s > 0 and busy and seen is not None and now < seen.limits_due:
                 limits = seen.sample  # a busy cgroup whose limits were read recently (or not written since): they stand
@@ -259,7 +258,8 @@ class CgroupReader:
             full_due = now + (idle_full_reread_s if tiered else idle_reread_s) * stagger
             if limits is not None and seen is not None:
                 limits_due = seen.limits_due
-            else:
+            else:  # read now: next when written (and now and then besides), or every limits_reread_s unwatched
+                covered = limits_reread_s > 0 and self._covered(path)
                 limits_due = now + (max(idle_full_reread_s, limits_reread_s) if covered else limits_reread_s) * stagger
             fresh[path] = _Seen(sample, full_due, now + idle_reread_s * stagger, limits_due)
         self._cache = fresh
@@ -296,18 +296,10 @@ class CgroupReader:
         """
         rel = "" if path == "/" else path
         self._cgroup = (path, inode)
-        if self._v2:
-            base = (self._unified or "") + rel
-            fields = self._v2_own(base, activity)
-            fields.update(self._v2_ambient(base, rel))
-            fields.update(self._v2_limits(base) if limits is None else _limits_of(limits))
-        else:
-            fields = self._v1_own(rel, activity)
-            fields.update(self._v1_ambient(rel))
-            fields.update(self._v1_limits(rel) if limits is None else _limits_of(limits))
-        if not _any_data(fields) and not self._exists(rel):
-            if self._files is not None:
-                self._files.forget(path)
+        fields = self._own(rel, activity)
+        fields.update(self._ambient(rel))
+        fields.update(self._limits(rel) if limits is None else _limits_of(limits))
+        if self._gone(path, rel, fields):
             return None  # removed while it was read
         return CgroupSample(path=path, inode=inode, **fields)  # type: ignore[arg-type]
 
@@ -318,24 +310,33 @@ class CgroupReader:
         self._cgroup = (path, inode)
         self._keep_all = False
         try:
-            if self._v2:
-                base = (self._unified or "") + rel
-                fields = self._v2_ambient(base, rel)
-                if with_limits:
-                    fields.update(self._v2_limits(base))
-            else:
-                fields = self._v1_ambient(rel)
-                if with_limits:
-                    fields.update(self._v1_limits(rel))
+            fields = self._ambient(rel)
+            if with_limits:
+                fields.update(self._limits(rel))
         finally:
             self._keep_all = True
-        if not _any_data(fields) and not self._exists(rel):
-            if self._files is not None:
-                self._files.forget(path)
+        if self._gone(path, rel, fields):
             return None
         if all(getattr(previous, name) == value for name, value in fields.items()):
             return previous  # nothing moved: the same sample, so that what was derived from it stands too
         return dataclasses.replace(previous, **fields)  # type: ignore[arg-type]
+
+    def _own(self, rel: str, activity: bytes | None) -> dict[str, object]:
+        return self._v2_own((self._unified or "") + rel, activity) if self._v2 else self._v1_own(rel, activity)
+
+    def _ambient(self, rel: str) -> dict[str, object]:
+        return self._v2_ambient((self._unified or "") + rel, rel) if self._v2 else self._v1_ambient(rel)
+
+    def _limits(self, rel: str) -> dict[str, object]:
+        return self._v2_limits((self._unified or "") + rel) if self._v2 else self._v1_limits(rel)
+
+    def _gone(self, path: str, rel: str, fields: dict[str, object]) -> bool:
+        """True when no file gave a value because the cgroup is gone (its kept files are then closed)."""
+        if _any_data(fields) or self._exists(rel):
+            return False
+        if self._files is not None:
+            self._files.forget(path)
+        return True
 
     def _exists(self, rel: str) -> bool:
         return any(os.path.isdir(root + rel) for root in self._roots)
