@@ -31,6 +31,8 @@
  * classic tracepoint. */
 /* CURRENT_TASK_BTF: bpf_get_current_task_btf() works in tracepoint programs (Linux >= 5.11): run_delay is a load. */
 /* REAL_PARENT_OFFSET, TGID_OFFSET: offsets of task_struct.real_parent and .tgid from BTF (ppid of execs). */
+/* PID_OFFSET: task_struct.pid (the thread id) from BTF: the raw sched_switch program reads prev's tid from the task
+ * it already holds for run_delay instead of calling bpf_get_current_pid_tgid(). */
 /* MM_OFFSET, ARG_START_OFFSET, ARG_END_OFFSET: task_struct.mm, mm_struct.arg_start/arg_end (arguments of execs). */
 /* CURRENT_CGROUP_V2: bpf_get_current_cgroup_id() names cgroups of the tracked (cgroup2) hierarchy. */
 /* V1_HIERARCHY, V1_ROOT_ID: hybrid hosts: the v1 cpu hierarchy's id and root inode. A task whose cgroup2 cgroup is

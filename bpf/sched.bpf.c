@@ -122,10 +122,11 @@ static __always_inline void settle_preemption(struct pending_preemption *pp, u64
 
 /* The work of one context switch on this CPU: `prev` (the current task) leaves, `next` comes in (its pid only in
  * timestamp mode). `preempted`: prev is still runnable (an involuntary switch); `exiting`: prev's last switch.
+ * `task`: prev's task_struct when the caller has it (BTF-typed), else NULL and it is fetched when needed.
  *
  * Culprits: a preemption is parked in this CPU's `pending` slot; the next switch on this CPU is the switch-out of
  * the task that took the CPU, which names the culprit from its own state (nothing is read of the incoming task). */
-static __always_inline int on_switch(u32 prev, u32 next, int preempted, int exiting)
+static __always_inline int on_switch(u32 prev, u32 next, int preempted, int exiting, char *task)
 {
 #ifndef RUN_DELAY_OFFSET
     u64 now = bpf_ktime_get_ns();
@@ -176,10 +177,11 @@ static __always_inline int on_switch(u32 prev, u32 next, int preempted, int exit
         u64 run_delay = 0;
 #ifdef CURRENT_TASK_BTF
         /* A BTF-typed task pointer: a plain load the verifier checks against the kernel's own layout (no helper). */
-        run_delay = *(volatile u64 *)((char *)bpf_get_current_task_btf() + RUN_DELAY_OFFSET);
+        if (!task)
+            task = (char *)bpf_get_current_task_btf();
+        run_delay = *(volatile u64 *)(task + RUN_DELAY_OFFSET);
 #else
-        void *task = (void *)bpf_get_current_task();
-        bpf_probe_read_kernel(&run_delay, sizeof(run_delay), task + RUN_DELAY_OFFSET);
+        bpf_probe_read_kernel(&run_delay, sizeof(run_delay), (char *)bpf_get_current_task() + RUN_DELAY_OFFSET);
 #endif
         if (pt->last & VALID_BASELINE)
             record_wait(c, run_delay - (pt->last & ~VALID_BASELINE));
@@ -197,12 +199,20 @@ static __always_inline int on_switch(u32 prev, u32 next, int preempted, int exit
 #ifdef RAW_SCHED_SWITCH
 /* Raw tracepoint (Linux >= 5.18, with BTF offsets): no trace record is filled before the program runs. Arguments:
  * preempt, prev, next, prev_state (the task's own state bits, TASK_DEAD 0x80 for its last switch). prev is the
- * current task. */
+ * current task: with a BTF-typed pointer to it, its pid and run_delay are two loads after one helper call. A helper
+ * call costs about as much as the rest of the switch on hosts whose kernel returns are mitigated (AMD's SRSO "safe
+ * RET": each return goes through a thunk), so this program makes one. */
 RAW_TRACEPOINT_PROBE(sched_switch)
 {
-    u32 prev = (u32)bpf_get_current_pid_tgid();
     u64 state = ctx->args[3];
-    return on_switch(prev, 0, ctx->args[0] || !(u32)state, (state & TASK_DEAD_) != 0);
+    int preempted = ctx->args[0] || !(u32)state;
+    int exiting = (state & TASK_DEAD_) != 0;
+#if defined(CURRENT_TASK_BTF) && defined(PID_OFFSET)
+    char *task = (char *)bpf_get_current_task_btf();
+    return on_switch(*(volatile u32 *)(task + PID_OFFSET), 0, preempted, exiting, task);
+#else
+    return on_switch((u32)bpf_get_current_pid_tgid(), 0, preempted, exiting, 0);
+#endif
 }
 #else
 TRACEPOINT_PROBE(sched, sched_switch)
@@ -210,7 +220,7 @@ TRACEPOINT_PROBE(sched, sched_switch)
     long state = args->prev_state;
     /* Involuntary: still runnable (0) or preempted (TASK_REPORT_MAX, 0x100, no state bit of TASK_REPORT). */
     return on_switch(args->prev_pid, args->next_pid, (state & 0xff) == 0,
-                     (state & (STATE_EXIT_DEAD | STATE_EXIT_ZOMBIE)) != 0);
+                     (state & (STATE_EXIT_DEAD | STATE_EXIT_ZOMBIE)) != 0, 0);
 }
 #endif
 

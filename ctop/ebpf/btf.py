@@ -115,6 +115,7 @@ def task_offsets(path: str = VMLINUX_BTF) -> dict[str, int]:
         "RUN_DELAY_OFFSET": ("task_struct", "sched_info.run_delay"),
         "REAL_PARENT_OFFSET": ("task_struct", "real_parent"),
         "TGID_OFFSET": ("task_struct", "tgid"),
+        "PID_OFFSET": ("task_struct", "pid"),
         "MM_OFFSET": ("task_struct", "mm"),
         "ARG_START_OFFSET": ("mm_struct", "arg_start"),
         "ARG_END_OFFSET": ("mm_struct", "arg_end"),

@@ -5,7 +5,11 @@ one, get."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import time
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 from support.cgroups import TestCgroup, fresh_cgroup, host_layout
@@ -13,6 +17,8 @@ from support.ebpf import tagged_thread_array, use_kernel_headers
 from support.env import need, need_root
 
 from ctop.ebpf import btf, loader, maps
+from ctop.ebpf.fdtables import FdTable
+from ctop.ebpf.threads import ThreadTables
 
 pytestmark = pytest.mark.system
 
@@ -20,6 +26,14 @@ pytestmark = pytest.mark.system
 # for as long as the sleeps take: the same half second on a fast host and in an emulated guest.
 WORKLOAD = ("taskset -c 0 sh -c 'while :; do :; done' & a=$!; taskset -c 0 sh -c 'while :; do :; done' & b=$!; "
             "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.05; done; kill $a $b; wait")
+
+# A second thread that naps in a loop until stdin closes; it prints its tid, which is not its process's pid.
+NAPPING_THREAD = ("import sys, threading, time\n"
+                  "def nap():\n"
+                  "    while True: time.sleep(0.005)\n"
+                  "t = threading.Thread(target=nap, daemon=True)\n"
+                  "t.start(); print(t.native_id, flush=True); sys.stdin.read()\n")
+VALID_BASELINE = 1 << 63  # thread_state.last (bpf/ctop.h): a run_delay baseline is known
 
 
 @pytest.fixture
@@ -58,4 +72,49 @@ def test_each_switch_path_counts_switches_and_waits(cgroup: TestCgroup, raw: boo
         assert after.runq_sum_seconds > (before.runq_sum_seconds if before else 0.0)
         assert after.execs - (before.execs if before else 0) >= 10
     finally:
+        loaded.bpf.cleanup()
+
+
+@pytest.mark.parametrize(("raw", "tagged"), [(True, False), (False, False), (True, True)])
+def test_each_switch_path_finds_a_thread_by_its_own_tid(cgroup: TestCgroup, raw: bool, tagged: bool) -> None:
+    """Each path keys prev's state by its thread id (the raw one reads it from the task's pid field through BTF):
+    a napping second thread's own state, in its cgroup, gets the run_delay its switch-outs write. A path that took
+    another field (the process's tgid, say) would leave the baseline of 0 the thread was born with."""
+    use_kernel_headers()
+    if raw:
+        need(loader.kernel_version() >= loader.RAW_SWITCH_KERNEL, "Linux >= 5.18 (raw sched_switch with prev_state)")
+        need("RUN_DELAY_OFFSET" in btf.task_offsets(), "kernel BTF")
+    options = dataclasses.replace(tagged_thread_array() if tagged else loader.LoadOptions(), raw_tracepoint=raw)
+    loaded = loader.load(host_layout(), options)
+    napper = None
+    try:
+        napper = cgroup.spawn(["python3", "-c", NAPPING_THREAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+        assert napper.stdout is not None
+        tid = int(napper.stdout.readline())
+        assert tid != napper.pid
+        more = cast(FdTable, loaded.bpf[b"threads_more"]) if loaded.threads.tagged else None
+        tables = ThreadTables(loaded.threads, cast(FdTable, loaded.bpf[b"threads"]), more)
+        cgroup_id = os.stat(loaded.tracking.root + cgroup.path).st_ino
+        deadline = time.monotonic() + 30
+        state = None
+        while time.monotonic() < deadline:
+            found = tables.where(tid)
+            state = found[0][found[1]] if found else None
+            if state is not None and state.last & ~VALID_BASELINE:
+                break
+            time.sleep(0.05)
+        assert state is not None, f"no state for thread {tid}"
+        assert (state.tid, state.cgroup_id) == (tid, cgroup_id)
+        # sched_process_fork gave it the baseline 0 (a new task has waited for nothing); its switch-outs since
+        # wrote its run_delay, which its naps' wake-ups made grow
+        assert state.last & VALID_BASELINE
+        first = state.last & ~VALID_BASELINE
+        assert first > 0, "the thread's switch-outs never found its state"
+        time.sleep(0.3)
+        found = tables.where(tid)
+        assert found is not None and found[0][found[1]].last & ~VALID_BASELINE >= first
+    finally:
+        if napper is not None:
+            napper.communicate("", timeout=30)
         loaded.bpf.cleanup()
