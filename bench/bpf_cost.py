@@ -21,7 +21,7 @@ from ctop.sources.cgroupfs_layout import CgroupLayout, detect_layout
 EMPTY_PROGRAM = "TRACEPOINT_PROBE(sched, sched_switch) { return 0; }"
 EMPTY_RAW_PROGRAM = "RAW_TRACEPOINT_PROBE(sched_switch) { return 0; }"
 SCHED_PROGRAMS = (b"tracepoint__sched__sched_switch", b"tracepoint__sched__sched_wakeup",
-                  b"tracepoint__sched__sched_wakeup_new", b"raw_tracepoint__sched_switch")
+                  b"tracepoint__sched__sched_wakeup_new", b"raw_tracepoint__sched_switch", b"tp_btf__sched_switch")
 EMPTY_RAW = b"raw_tracepoint__sched_switch"
 SWITCHES_PER_S = 50_000
 WARM_UP_ROUND_TRIPS = 2_000
@@ -117,6 +117,9 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
     _, threads, _, cflags = loader.plan(layout)
     load_classic = functools.partial(loader.load, layout, loader.LoadOptions(raw_tracepoint=False))
     loaders: dict[str, Callable[[], loader.Loaded]] = {"ctop": functools.partial(loader.load, layout)}
+    if loader.BTF_SWITCH_FLAG in cflags:
+        # what a kernel refusing the BTF-typed tracepoint runs: the raw one, one helper call per switch
+        loaders["ctop_rawtp"] = functools.partial(loader.load, layout, loader.LoadOptions(btf_tracepoint=False))
     if loader.RAW_SWITCH_FLAG in cflags:
         loaders["ctop_classic"] = load_classic
     if not threads.tagged:
@@ -165,6 +168,7 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
     result["switch_probe"] = switch_probe
     if bracket:
         bracketed = {"ctop": loaders["ctop"], "ctop_classic": load_classic,
+                     **({"ctop_rawtp": loaders["ctop_rawtp"]} if "ctop_rawtp" in loaders else {}),
                      **({"against": loaders["against"]} if "against" in loaders else {})}
         result["full_cost"] = bpf_bracket.measure(bracketed)
     if against:
@@ -184,6 +188,8 @@ def run(round_trips: int = 100_000, with_timestamp_mode: bool = True, background
                 f"{full['ratio_to_empty_classic']['ctop']}x an empty classic tracepoint program "
                 f"({added['empty_classic']} ns) and {full.get('ratio_to_empty_raw', {}).get('ctop')}x an empty raw "
                 f"one ({added['empty_raw']} ns); from the classic tracepoint {added['ctop_classic']} ns"
+                + (f"; from the raw tracepoint without BTF types {added['ctop_rawtp']} ns" if "ctop_rawtp" in added
+                   else "")
                 + (f"; the programs of {against} {added['against']} ns." if "against" in added else "."))
     return result
 
@@ -195,6 +201,9 @@ def verdict(quiet: dict, busy: dict, repeat: int) -> str:
             f"{busy['ctop_ratio_median']}x with a busy loop on every CPU (load average {busy['load_average_1m']}); "
             f"target {TARGET_RATIO}x. Against an empty raw tracepoint program: {quiet['ctop_raw_ratio_median']}x "
             f"and {busy['ctop_raw_ratio_median']}x.")
+    if "ctop_rawtp_ratio_median" in quiet and "ctop_rawtp_ratio_median" in busy:
+        text += (f" The same programs from the raw tracepoint without BTF types (a kernel refusing tp_btf): "
+                 f"{quiet['ctop_rawtp_ratio_median']}x and {busy['ctop_rawtp_ratio_median']}x.")
     if "ctop_classic_ratio_median" in quiet and "ctop_classic_ratio_median" in busy:
         text += (f" The same programs from the classic tracepoint (the fallback): {quiet['ctop_classic_ratio_median']}x"
                  f" and {busy['ctop_classic_ratio_median']}x.")

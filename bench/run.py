@@ -87,7 +87,9 @@ def summary(results: dict[str, object]) -> list[str]:
                                             f"(empty raw tracepoint program: "
                                             f"{_get(results, 'bpf_cost', variant, 'ratio_to_empty_raw')})"))
     for variant, label in (("ctop", "BPF cost per context switch, busy loop on every CPU"),
-                           ("ctop_tagged", "BPF cost per context switch, busy loop on every CPU, tagged thread array")):
+                           ("ctop_tagged", "BPF cost per context switch, busy loop on every CPU, tagged thread array"),
+                           ("ctop_rawtp", "BPF cost per context switch, busy loop on every CPU, raw tracepoint "
+                                          "without BTF types (fallback)")):
         ns = _get(results, "bpf_cost", "busy", variant, "ns_per_switch")
         if ns is not None:
             rows.append((label, f"{ns} ns", f"empty program {_get(results, 'bpf_cost', 'busy', 'empty_ns_per_switch')}"

@@ -29,6 +29,8 @@
 /* RUN_DELAY_OFFSET: offset of task_struct.sched_info.run_delay from BTF; without it, wake-up timestamps. */
 /* RAW_SCHED_SWITCH: sched_switch as a raw tracepoint (Linux >= 5.18, with RUN_DELAY_OFFSET); without it, the
  * classic tracepoint. */
+/* BTF_SCHED_SWITCH: sched_switch as a BTF-typed raw tracepoint (tp_btf), with RAW_SCHED_SWITCH's conditions, PID_OFFSET
+ * and CURRENT_TASK_BTF; without it, RAW_SCHED_SWITCH decides. */
 /* CURRENT_TASK_BTF: bpf_get_current_task_btf() works in tracepoint programs (Linux >= 5.11): run_delay is a load. */
 /* REAL_PARENT_OFFSET, TGID_OFFSET: offsets of task_struct.real_parent and .tgid from BTF (ppid of execs). */
 /* PID_OFFSET: task_struct.pid (the thread id) from BTF: the raw sched_switch program reads prev's tid from the task

@@ -196,7 +196,18 @@ static __always_inline int on_switch(u32 prev, u32 next, int preempted, int exit
     return 0;
 }
 
-#ifdef RAW_SCHED_SWITCH
+#if defined(BTF_SCHED_SWITCH)
+/* BTF-typed raw tracepoint (tp_btf; Linux >= 5.18 here, loaded by ctop/ebpf/tracing.py as bcc cannot): the same
+ * arguments as the raw tracepoint below, but typed, so prev's pid and run_delay are plain loads from its task
+ * pointer and a switch makes no helper call at all. */
+int tp_btf__sched_switch(u64 *ctx)
+{
+    char *prev = (char *)ctx[1];
+    u64 state = ctx[3];
+    return on_switch(*(volatile u32 *)(prev + PID_OFFSET), 0, ctx[0] || !(u32)state, (state & TASK_DEAD_) != 0,
+                     prev);
+}
+#elif defined(RAW_SCHED_SWITCH)
 /* Raw tracepoint (Linux >= 5.18, with BTF offsets): no trace record is filled before the program runs. Arguments:
  * preempt, prev, next, prev_state (the task's own state bits, TASK_DEAD 0x80 for its last switch). prev is the
  * current task: with a BTF-typed pointer to it, its pid and run_delay are two loads after one helper call. A helper

@@ -33,6 +33,7 @@ class Btf:
         # offsets[type_id] = position of that type's header in self._types (type ids start at 1).
         self._offsets: list[int] = [0]
         self._structs: dict[str, int] = {}
+        self._typedefs: dict[str, int] = {}
         pos, end = 0, len(self._types)
         types = self._types
         while pos + 12 <= end:
@@ -42,6 +43,8 @@ class Btf:
             self._offsets.append(pos)
             if kind in (_KIND_STRUCT, _KIND_UNION) and name_off:
                 self._structs.setdefault(self._name(name_off), len(self._offsets) - 1)
+            elif kind == _KIND_TYPEDEF and name_off:
+                self._typedefs.setdefault(self._name(name_off), len(self._offsets) - 1)
             fixed, per = _EXTRA.get(kind, (0, 0))
             pos += 12 + fixed + per * vlen
 
@@ -88,6 +91,13 @@ class Btf:
             elif self._name(m_name) == name:
                 return bit_off, m_type
         return None
+
+    def typedef_id(self, name: str) -> int:
+        """The type id of typedef ``name`` (what a BTF-typed raw tracepoint attaches to: btf_trace_<event>)."""
+        type_id = self._typedefs.get(name)
+        if type_id is None:
+            raise BtfError(f"typedef {name} is not in BTF")
+        return type_id
 
     def offset(self, struct_name: str, field_path: str) -> int:
         """Byte offset of ``field_path`` (dotted, e.g. ``sched_info.run_delay``) inside ``struct struct_name``."""

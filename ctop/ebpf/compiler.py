@@ -3,11 +3,14 @@ and attachment fds to ctop over a unix socket and exits: LLVM (over 100 MB) neve
 
 Parent::
 
-    child = CompilerProcess({"text": text, "cflags": flags, "optional": ["-DX"]})
+    child = CompilerProcess({"text": text, "cflags": flags, "optional": ["-DX", "-DY"], "first_dropped": ["-DY"],
+                             "tp_btf": ["-DY"]})
     prog = child.run()          # an FdProgram, or raises LoadError with one sentence
 
 Child: ``python -m ctop.ebpf.compiler FD`` reads the request from socket FD, answers and exits without detaching
-(the perf-event and raw-tracepoint fds it hands over keep the programs attached while ctop holds them).
+(the perf-event and raw-tracepoint fds it hands over keep the programs attached while ctop holds them). A build that
+fails to compile, load or attach is tried again without the ``first_dropped`` flags, then without every ``optional``
+one.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from . import handover
+from . import handover, tracing
 from .fdtables import QUEUE_TYPES, FdFunction, FdProgram, FdTable, MapSpec, possible_cpus
 from .typedesc import DescError
 
@@ -32,7 +35,7 @@ PREFIX = "eBPF fields are off because "
 NO_BCC = ("eBPF fields are off because the bcc Python module cannot be imported: install python3-bpfcc and run "
           "ctop with the system python3 (or a virtualenv made with --system-site-packages).")
 ATTACHMENT_TABLES = ("kprobe_fds", "uprobe_fds", "tracepoint_fds", "raw_tracepoint_fds", "kfunc_entry_fds",
-                     "kfunc_exit_fds", "lsm_fds")
+                     "kfunc_exit_fds", "lsm_fds", tracing.TABLE)
 DIAGNOSTICS_KEPT = 65536
 PR_SET_PDEATHSIG = 1
 
@@ -193,17 +196,45 @@ def _describe_attachments(bpf: Any, fds: list[int]) -> list[dict[str, Any]]:
     return out
 
 
-def compile_and_attach(bcc: ModuleType, request: dict[str, Any]) -> Any:
-    """bcc.BPF for the request's text and flags; once more without its ``optional`` flags if the first try fails."""
-    text = request["text"].encode()
+def _builds(request: dict[str, Any]) -> list[list[str]]:
+    """The flag sets to try in turn: all, without ``first_dropped``, without every ``optional`` flag."""
     cflags = list(request["cflags"])
+    builds = [cflags]
+    for dropped in (request.get("first_dropped", []), request.get("optional", [])):
+        fewer = [flag for flag in cflags if flag not in dropped]
+        if fewer not in builds:
+            builds.append(fewer)
+    return builds
+
+
+def _attach_btf_tracepoints(bpf: Any) -> None:
+    """Load and attach the build's tp_btf programs (tracing.py); a refusal detaches the whole build."""
     try:
-        return bcc.BPF(text=text, cflags=cflags)
+        tracing.attach_all(bpf)
     except Exception:
-        optional = [flag for flag in request.get("optional", []) if flag in cflags]
-        if not optional:
-            raise
-        return bcc.BPF(text=text, cflags=[flag for flag in cflags if flag not in optional])
+        for fd in getattr(bpf, tracing.TABLE, {}).values():
+            os.close(fd)
+        bpf.cleanup()
+        raise
+
+
+def compile_and_attach(bcc: ModuleType, request: dict[str, Any],
+                       attach_btf_tracepoints: Any = _attach_btf_tracepoints) -> Any:
+    """bcc.BPF for the request's text and flags, with its tp_btf programs attached when a ``tp_btf`` flag is among
+    them; the first of ``_builds`` that compiles, loads and attaches (the last one's error when none does: the
+    plainest build's reason)."""
+    text = request["text"].encode()
+    error: Exception | None = None
+    for cflags in _builds(request):
+        try:
+            bpf = bcc.BPF(text=text, cflags=cflags)
+            if any(flag in cflags for flag in request.get("tp_btf", [])):
+                attach_btf_tracepoints(bpf)
+            return bpf
+        except Exception as e:  # bcc raises bare Exception for compile, load and attach errors
+            error = e
+    assert error is not None
+    raise error
 
 
 def child_main(sock: socket.socket) -> None:

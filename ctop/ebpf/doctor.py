@@ -29,7 +29,7 @@ def _cost_check(bpf: Program) -> Check:
         after = {n: progstats.prog_stats(fd) for n, fd in fds.items()}
     finally:
         stats.close()
-    switch = next((n.decode() for n in SWITCH_PROGRAMS if n.decode() in fds), SWITCH_PROGRAMS[1].decode())
+    switch = next((n.decode() for n in SWITCH_PROGRAMS if n.decode() in fds), SWITCH_PROGRAMS[-1].decode())
     b, a = before.get(switch), after.get(switch)
     if not a or not b or a.run_cnt <= b.run_cnt:
         return ("warn", "eBPF cost", "No context switch was counted while measuring.")

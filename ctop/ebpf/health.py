@@ -51,13 +51,15 @@ class RunStats:
 
 def program_label(func_name: str) -> str:
     """bcc's function name as the event it runs on: ``tracepoint__sched__sched_switch`` -> ``sched:sched_switch``
-    (and ``raw_tracepoint__sched_switch``, ctop's only raw tracepoint, -> ``sched:sched_switch`` too)."""
+    (and ``raw_tracepoint__sched_switch`` or ``tp_btf__sched_switch``, ctop's only raw tracepoint, ->
+    ``sched:sched_switch`` too)."""
     prefix = "tracepoint__"
     if func_name.startswith(prefix) and "__" in func_name[len(prefix):]:
         category, _, event = func_name[len(prefix):].partition("__")
         return f"{category}:{event}"
-    if func_name.startswith("raw_tracepoint__sched_"):
-        return "sched:" + func_name[len("raw_tracepoint__"):]
+    for raw in ("raw_tracepoint__", "tp_btf__"):
+        if func_name.startswith(raw + "sched_"):
+            return "sched:" + func_name[len(raw):]
     return func_name
 
 

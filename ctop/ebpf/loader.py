@@ -30,8 +30,11 @@ MMAPABLE_KERNEL = (5, 5)  # from this kernel on, an array map may be mmapable (a
 MMAPABLE_FLAG = "-DTHREADS_MMAPABLE"
 RAW_SWITCH_KERNEL = (5, 18)  # from this kernel on, the raw sched_switch tracepoint passes prev_state (args[3])
 RAW_SWITCH_FLAG = "-DRAW_SCHED_SWITCH"
-# bcc's names of the sched_switch program: raw tracepoint, classic tracepoint.
-SWITCH_PROGRAMS = (b"raw_tracepoint__sched_switch", b"tracepoint__sched__sched_switch")
+# sched_switch as a BTF-typed raw tracepoint (tp_btf, loaded by tracing.py): with the raw one's kernel and BTF, and
+# the task_struct.pid offset. A kernel that refuses it gets the raw one.
+BTF_SWITCH_FLAG = "-DBTF_SCHED_SWITCH"
+# Names of the sched_switch program: BTF-typed raw tracepoint, raw tracepoint, classic tracepoint.
+SWITCH_PROGRAMS = (b"tp_btf__sched_switch", b"raw_tracepoint__sched_switch", b"tracepoint__sched__sched_switch")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class LoadOptions:
     use_btf: bool = True
     culprits_max: int = DEFAULT_CULPRITS_MAX
     raw_tracepoint: bool = True  # sched_switch as a raw tracepoint where the kernel and BTF allow it
+    btf_tracepoint: bool = True  # that raw tracepoint BTF-typed (tp_btf), where the kernel accepts it
 
 
 @dataclass
@@ -68,7 +72,7 @@ class Loaded:
     runq_method: str
     seeded_threads: int = 0
     culprits_max: int = DEFAULT_CULPRITS_MAX
-    switch_probe: str = "tracepoint"  # how sched_switch is attached: "raw_tracepoint" or "tracepoint"
+    switch_probe: str = "tracepoint"  # how sched_switch is attached: "tp_btf", "raw_tracepoint" or "tracepoint"
 
 
 def _v1_hierarchy_ids() -> dict[str, int]:
@@ -131,6 +135,8 @@ def build_cflags(tracking: Tracking, options: LoadOptions, offsets: dict[str, in
         flags.append("-DCURRENT_TASK_BTF")
     if raw_switch and options.raw_tracepoint and "RUN_DELAY_OFFSET" in offsets:
         flags.append(RAW_SWITCH_FLAG)
+        if options.btf_tracepoint and task_btf and "PID_OFFSET" in offsets:
+            flags.append(BTF_SWITCH_FLAG)
     return flags
 
 
@@ -153,9 +159,10 @@ def load(layout: CgroupLayout, options: LoadOptions = LoadOptions(), *,
     through the fds it handed over. Raises LoadError. ``compiler`` (not started) lets a caller kill the child."""
     tracking, threads, offsets, cflags = plan(layout, options)
     request = {"text": program_text(), "cflags": cflags,
-               # a kernel that refuses the BTF-typed task pointer or the raw tracepoint: read run_delay with a
-               # helper instead, from the classic tracepoint
-               "optional": ["-DCURRENT_TASK_BTF", RAW_SWITCH_FLAG, MMAPABLE_FLAG]}
+               # a kernel that refuses the BTF-typed tracepoint: the raw one; one that refuses the BTF-typed task
+               # pointer or the raw tracepoint: read run_delay with a helper instead, from the classic tracepoint
+               "optional": ["-DCURRENT_TASK_BTF", RAW_SWITCH_FLAG, BTF_SWITCH_FLAG, MMAPABLE_FLAG],
+               "first_dropped": [BTF_SWITCH_FLAG], "tp_btf": [BTF_SWITCH_FLAG]}
     child = compiler if compiler is not None else CompilerProcess(request)
     child.request = request
     bpf = child.run()
@@ -172,8 +179,10 @@ def load(layout: CgroupLayout, options: LoadOptions = LoadOptions(), *,
 
 
 def switch_probe(funcs: Mapping[bytes, object]) -> str:
-    """How the loaded sched_switch program is attached, from its name: "raw_tracepoint" or "tracepoint"."""
-    return "raw_tracepoint" if SWITCH_PROGRAMS[0] in funcs else "tracepoint"
+    """How the loaded sched_switch program is attached, from its name: "tp_btf", "raw_tracepoint" or "tracepoint"."""
+    if SWITCH_PROGRAMS[0] in funcs:
+        return "tp_btf"
+    return "raw_tracepoint" if SWITCH_PROGRAMS[1] in funcs else "tracepoint"
 
 
 def seed_threads(loaded: Loaded, proc: str = "/proc") -> int:

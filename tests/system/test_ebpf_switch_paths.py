@@ -1,6 +1,6 @@
-"""Both sched_switch paths count a real workload through the fds the compiler child handed over: the raw
-tracepoint (Linux >= 5.18 with BTF) and the classic tracepoint that older kernels, or a kernel refusing the raw
-one, get."""
+"""Every sched_switch path counts a real workload through the fds the compiler child handed over: the BTF-typed raw
+tracepoint (tp_btf), the raw tracepoint that a kernel refusing it gets (Linux >= 5.18 with BTF), and the classic
+tracepoint that older kernels, or a kernel refusing the raw one, get."""
 
 from __future__ import annotations
 
@@ -44,19 +44,28 @@ def cgroup() -> Iterator[TestCgroup]:
         yield cg
 
 
-@pytest.mark.parametrize(("raw", "probe", "attachment", "tagged"), [
-    (True, "raw_tracepoint", "raw_tracepoint_fds:sched_switch", False),
-    (False, "tracepoint", "tracepoint_fds:sched:sched_switch", False),
-    (True, "raw_tracepoint", "raw_tracepoint_fds:sched_switch", True),
-])
-def test_each_switch_path_counts_switches_and_waits(cgroup: TestCgroup, raw: bool, probe: str,
-                                                    attachment: str, tagged: bool) -> None:
+PATHS = {  # probe: (LoadOptions fields, attachment)
+    "tp_btf": ({}, "tp_btf_fds:sched_switch"),
+    "raw_tracepoint": ({"btf_tracepoint": False}, "raw_tracepoint_fds:sched_switch"),
+    "tracepoint": ({"raw_tracepoint": False}, "tracepoint_fds:sched:sched_switch"),
+}
+
+
+def load_path(probe: str, tagged: bool) -> loader.Loaded:
+    """ctop's programs with sched_switch on ``probe`` (skips, or fails in CI, where the kernel cannot have it)."""
     use_kernel_headers()
-    if raw:
+    if probe != "tracepoint":
         need(loader.kernel_version() >= loader.RAW_SWITCH_KERNEL, "Linux >= 5.18 (raw sched_switch with prev_state)")
         need("RUN_DELAY_OFFSET" in btf.task_offsets(), "kernel BTF")
-    options = dataclasses.replace(tagged_thread_array() if tagged else loader.LoadOptions(), raw_tracepoint=raw)
-    loaded = loader.load(host_layout(), options)
+    options = dataclasses.replace(tagged_thread_array() if tagged else loader.LoadOptions(), **PATHS[probe][0])
+    return loader.load(host_layout(), options)
+
+
+@pytest.mark.parametrize(("probe", "tagged"), [("tp_btf", False), ("raw_tracepoint", False), ("tracepoint", False),
+                                               ("tp_btf", True), ("raw_tracepoint", True)])
+def test_each_switch_path_counts_switches_and_waits(cgroup: TestCgroup, probe: str, tagged: bool) -> None:
+    attachment = PATHS[probe][1]
+    loaded = load_path(probe, tagged)
     try:
         assert loaded.threads.tagged or not tagged
         assert loaded.switch_probe == probe and loaded.runq_method == "sched_info"
@@ -75,17 +84,14 @@ def test_each_switch_path_counts_switches_and_waits(cgroup: TestCgroup, raw: boo
         loaded.bpf.cleanup()
 
 
-@pytest.mark.parametrize(("raw", "tagged"), [(True, False), (False, False), (True, True)])
-def test_each_switch_path_finds_a_thread_by_its_own_tid(cgroup: TestCgroup, raw: bool, tagged: bool) -> None:
+@pytest.mark.parametrize(("probe", "tagged"), [("tp_btf", False), ("raw_tracepoint", False), ("tracepoint", False),
+                                               ("tp_btf", True)])
+def test_each_switch_path_finds_a_thread_by_its_own_tid(cgroup: TestCgroup, probe: str, tagged: bool) -> None:
     """Each path keys prev's state by its thread id (the raw one reads it from the task's pid field through BTF):
     a napping second thread's own state, in its cgroup, gets the run_delay its switch-outs write. A path that took
     another field (the process's tgid, say) would leave the baseline of 0 the thread was born with."""
-    use_kernel_headers()
-    if raw:
-        need(loader.kernel_version() >= loader.RAW_SWITCH_KERNEL, "Linux >= 5.18 (raw sched_switch with prev_state)")
-        need("RUN_DELAY_OFFSET" in btf.task_offsets(), "kernel BTF")
-    options = dataclasses.replace(tagged_thread_array() if tagged else loader.LoadOptions(), raw_tracepoint=raw)
-    loaded = loader.load(host_layout(), options)
+    loaded = load_path(probe, tagged)
+    assert loaded.switch_probe == probe
     napper = None
     try:
         napper = cgroup.spawn(["python3", "-c", NAPPING_THREAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

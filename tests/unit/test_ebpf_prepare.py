@@ -65,7 +65,7 @@ def test_no_headers_at_all(tmp_path: Path) -> None:
 
 
 def _btf_blob() -> bytes:
-    strings = b"\0int\0inner\0a\0b\0outer\0x\0in\0y\0"
+    strings = b"\0int\0inner\0a\0b\0outer\0x\0in\0y\0btf_trace_ev\0"
 
     def off(name: bytes) -> int:
         return strings.index(b"\0" + name + b"\0") + 1
@@ -79,6 +79,7 @@ def _btf_blob() -> bytes:
     types += struct.pack("<III", off(b"outer"), (4 << 24) | 3, 16)                         # 4: struct outer
     types += struct.pack("<III", off(b"x"), 1, 0) + struct.pack("<III", off(b"in"), 2, 32)
     types += struct.pack("<III", 0, 3, 96)
+    types += struct.pack("<III", off(b"btf_trace_ev"), 8 << 24, 4)                         # 5: typedef -> outer
     header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
     return header + types + strings
 
@@ -95,3 +96,10 @@ def test_btf_member_offsets_nested_and_anonymous() -> None:
         btf.offset("missing", "x")
     with pytest.raises(BtfError):
         Btf(b"\0" * 32)
+
+
+def test_btf_typedef_ids_name_what_a_btf_tracepoint_attaches_to() -> None:
+    btf = Btf(_btf_blob())
+    assert btf.typedef_id("btf_trace_ev") == 5
+    with pytest.raises(BtfError):
+        btf.typedef_id("outer")  # a struct, not a typedef
