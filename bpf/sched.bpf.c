@@ -196,6 +196,16 @@ static __always_inline int on_switch(u32 prev, u32 next, int preempted, int exit
     return 0;
 }
 
+#if defined(BTF_SCHED_SWITCH) || defined(RAW_SCHED_SWITCH)
+/* The raw sched_switch arguments (both raw forms): preempt, prev, next, prev_state (the task's own state bits,
+ * TASK_DEAD 0x80 for its last switch); `prev` is thread `tid`, `task` its task_struct or NULL. */
+static __always_inline int on_raw_switch(u64 *args, u32 tid, char *task)
+{
+    u64 state = args[3];
+    return on_switch(tid, 0, args[0] || !(u32)state, (state & TASK_DEAD_) != 0, task);
+}
+#endif
+
 #if defined(BTF_SCHED_SWITCH)
 /* BTF-typed raw tracepoint (tp_btf; Linux >= 5.18 here, loaded by ctop/ebpf/tracing.py as bcc cannot): the same
  * arguments as the raw tracepoint below, but typed, so prev's pid and run_delay are plain loads from its task
@@ -203,26 +213,20 @@ static __always_inline int on_switch(u32 prev, u32 next, int preempted, int exit
 int tp_btf__sched_switch(u64 *ctx)
 {
     char *prev = (char *)ctx[1];
-    u64 state = ctx[3];
-    return on_switch(*(volatile u32 *)(prev + PID_OFFSET), 0, ctx[0] || !(u32)state, (state & TASK_DEAD_) != 0,
-                     prev);
+    return on_raw_switch(ctx, *(volatile u32 *)(prev + PID_OFFSET), prev);
 }
 #elif defined(RAW_SCHED_SWITCH)
-/* Raw tracepoint (Linux >= 5.18, with BTF offsets): no trace record is filled before the program runs. Arguments:
- * preempt, prev, next, prev_state (the task's own state bits, TASK_DEAD 0x80 for its last switch). prev is the
+/* Raw tracepoint (Linux >= 5.18, with BTF offsets): no trace record is filled before the program runs. prev is the
  * current task: with a BTF-typed pointer to it, its pid and run_delay are two loads after one helper call. A helper
  * call costs about as much as the rest of the switch on hosts whose kernel returns are mitigated (AMD's SRSO "safe
  * RET": each return goes through a thunk), so this program makes one. */
 RAW_TRACEPOINT_PROBE(sched_switch)
 {
-    u64 state = ctx->args[3];
-    int preempted = ctx->args[0] || !(u32)state;
-    int exiting = (state & TASK_DEAD_) != 0;
 #if defined(CURRENT_TASK_BTF) && defined(PID_OFFSET)
     char *task = (char *)bpf_get_current_task_btf();
-    return on_switch(*(volatile u32 *)(task + PID_OFFSET), 0, preempted, exiting, task);
+    return on_raw_switch(ctx->args, *(volatile u32 *)(task + PID_OFFSET), task);
 #else
-    return on_switch((u32)bpf_get_current_pid_tgid(), 0, preempted, exiting, 0);
+    return on_raw_switch(ctx->args, (u32)bpf_get_current_pid_tgid(), 0);
 #endif
 }
 #else

@@ -10,54 +10,27 @@ from __future__ import annotations
 
 import ctypes
 import os
+import struct
 from typing import Any
 
+from . import rawbpf
 from .btf import VMLINUX_BTF, Btf, BtfError
 
 PREFIX = b"tp_btf__"
 TABLE = "tp_btf_fds"  # the attribute of the bcc object holding the attachments, as bcc's own *_fds tables
 
-_BPF_PROG_LOAD, _BPF_RAW_TRACEPOINT_OPEN = 5, 17
-_BPF_PROG_TYPE_TRACING, _BPF_TRACE_RAW_TP = 26, 23
-_SYS_BPF = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351, "riscv64": 280}
+_PROG_LOAD, _RAW_TRACEPOINT_OPEN = 5, 17
+_PROG_TYPE_TRACING, _TRACE_RAW_TP = 26, 23
+# union bpf_attr for BPF_PROG_LOAD up to attach_btf_id: prog_type, insn_cnt, insns, license, log_level, log_size,
+# log_buf, kern_version, prog_flags, prog_name, prog_ifindex, expected_attach_type, prog_btf_fd, func_info_rec_size,
+# func_info, func_info_cnt, line_info_rec_size, line_info, line_info_cnt, attach_btf_id
+_PROG_LOAD_ATTR = struct.Struct("=IIQQIIQII16sIIIIQIIQII")
+_RAW_TRACEPOINT_ATTR = struct.Struct("=QII")  # name (none: the program's attach_btf_id says where), prog_fd, pad
 _LOG_SIZE = 1 << 20
 
 
 class AttachError(Exception):
     """The kernel refused to load or attach a tp_btf program (the message says which and why)."""
-
-
-class _ProgLoadAttr(ctypes.Structure):
-    """The leading fields of union bpf_attr for BPF_PROG_LOAD, up to attach_btf_id (zero-padded beyond)."""
-
-    _fields_ = [("prog_type", ctypes.c_uint32), ("insn_cnt", ctypes.c_uint32), ("insns", ctypes.c_uint64),
-                ("license", ctypes.c_uint64), ("log_level", ctypes.c_uint32), ("log_size", ctypes.c_uint32),
-                ("log_buf", ctypes.c_uint64), ("kern_version", ctypes.c_uint32), ("prog_flags", ctypes.c_uint32),
-                ("prog_name", ctypes.c_char * 16), ("prog_ifindex", ctypes.c_uint32),
-                ("expected_attach_type", ctypes.c_uint32), ("prog_btf_fd", ctypes.c_uint32),
-                ("func_info_rec_size", ctypes.c_uint32), ("func_info", ctypes.c_uint64),
-                ("func_info_cnt", ctypes.c_uint32), ("line_info_rec_size", ctypes.c_uint32),
-                ("line_info", ctypes.c_uint64), ("line_info_cnt", ctypes.c_uint32), ("attach_btf_id", ctypes.c_uint32),
-                ("attach_prog_fd", ctypes.c_uint32), ("_rest", ctypes.c_char * 64)]
-
-
-class _RawTracepointAttr(ctypes.Structure):
-    """union bpf_attr for BPF_RAW_TRACEPOINT_OPEN: no name, the program's attach_btf_id says where."""
-
-    _fields_ = [("name", ctypes.c_uint64), ("prog_fd", ctypes.c_uint32), ("_pad", ctypes.c_uint32),
-                ("_rest", ctypes.c_char * 64)]
-
-
-def _bpf(cmd: int, attr: ctypes.Structure) -> int:
-    number = _SYS_BPF.get(os.uname().machine)
-    if number is None:
-        raise AttachError(f"tp_btf programs are not supported on {os.uname().machine}")
-    libc = ctypes.CDLL(None, use_errno=True)
-    result = int(libc.syscall(number, cmd, ctypes.byref(attr), ctypes.sizeof(attr)))
-    if result < 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, os.strerror(errno))
-    return result
 
 
 def _verifier_reason(log: str) -> str:
@@ -78,24 +51,24 @@ def load_and_attach(name: bytes, insns: bytes, license_: bytes, btf: Btf) -> tup
     code = ctypes.create_string_buffer(insns, len(insns))
     lic = ctypes.create_string_buffer(license_)
     log = ctypes.create_string_buffer(_LOG_SIZE)
-    attr = _ProgLoadAttr(prog_type=_BPF_PROG_TYPE_TRACING, insn_cnt=len(insns) // 8, insns=ctypes.addressof(code),
-                         license=ctypes.addressof(lic), log_level=0, log_size=0, log_buf=0,
-                         prog_name=name[:15], expected_attach_type=_BPF_TRACE_RAW_TP, attach_btf_id=target)
-    try:
-        prog_fd = _bpf(_BPF_PROG_LOAD, attr)
-    except OSError:
-        attr.log_level, attr.log_size, attr.log_buf = 1, _LOG_SIZE, ctypes.addressof(log)  # again, for the reason
-        try:
-            prog_fd = _bpf(_BPF_PROG_LOAD, attr)
-        except OSError as e:
-            reason = _verifier_reason(log.value.decode("utf-8", "replace"))
-            raise AttachError(f"the kernel refused {name.decode()}: {e.strerror}"
-                              + (f" ({reason})" if reason else "")) from e
-    try:
-        link_fd = _bpf(_BPF_RAW_TRACEPOINT_OPEN, _RawTracepointAttr(name=0, prog_fd=prog_fd))
-    except OSError as e:
+
+    def load(log_level: int) -> int:
+        log_size, log_buf = (_LOG_SIZE, ctypes.addressof(log)) if log_level else (0, 0)
+        return rawbpf.bpf(_PROG_LOAD, _PROG_LOAD_ATTR.pack(
+            _PROG_TYPE_TRACING, len(insns) // 8, ctypes.addressof(code), ctypes.addressof(lic), log_level, log_size,
+            log_buf, 0, 0, name[:15], 0, _TRACE_RAW_TP, 0, 0, 0, 0, 0, 0, 0, target))
+
+    prog_fd = load(0)
+    if prog_fd < 0:
+        prog_fd = load(1)  # again, for the verifier's reason
+    if prog_fd < 0:
+        reason = _verifier_reason(log.value.decode("utf-8", "replace"))
+        raise AttachError(f"the kernel refused {name.decode()}: {os.strerror(-prog_fd)}"
+                          + (f" ({reason})" if reason else ""))
+    link_fd = rawbpf.bpf(_RAW_TRACEPOINT_OPEN, _RAW_TRACEPOINT_ATTR.pack(0, prog_fd, 0))
+    if link_fd < 0:
         os.close(prog_fd)
-        raise AttachError(f"attaching {name.decode()} failed: {e.strerror}") from e
+        raise AttachError(f"attaching {name.decode()} failed: {os.strerror(-link_fd)}")
     return prog_fd, link_fd
 
 
